@@ -393,9 +393,7 @@ export class GrpcCri implements Cri, Disposable {
       "ExecSync",
       { containerId: id, cmd, timeout: timeoutSeconds },
       opts,
-      timeoutSeconds > 0
-        ? timeoutSeconds * 1000 + GRACE_MARGIN_MS
-        : 10 * 60_000,
+      timeoutSeconds > 0 ? timeoutSeconds * 1000 + GRACE_MARGIN_MS : 10 * 60_000,
     );
     return {
       stdout: new Uint8Array(r.stdout),
@@ -456,8 +454,7 @@ export class GrpcCri implements Cri, Disposable {
   }
 }
 
-interface WirePodSandboxStatus
-  extends Omit<PodSandboxStatus, "ip" | "additionalIps"> {
+interface WirePodSandboxStatus extends Omit<PodSandboxStatus, "ip" | "additionalIps"> {
   network: { ip: string; additionalIps: { ip: string }[] } | null;
 }
 

@@ -3,12 +3,7 @@
  *
  * @module
  */
-import {
-  type CallOptions,
-  type Cri,
-  CriError,
-  type VersionInfo,
-} from "./cri.ts";
+import { type CallOptions, type Cri, CriError, type VersionInfo } from "./cri.ts";
 
 /**
  * Asks the runtime at `socketPath` for its version. Rejects with one clear

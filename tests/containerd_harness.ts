@@ -50,8 +50,7 @@ const CNI_PLUGINS = ["bridge", "host-local", "loopback"];
 const CNI_RESULTS_DIR = "/var/lib/cni/results";
 const BUSYBOX = "/bin/busybox";
 const CRI_NAMESPACE = "k8s.io";
-const PATH_ENV =
-  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const SOCKET_TIMEOUT_MS = 20_000;
 const CRI_READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
@@ -125,9 +124,7 @@ function hasInterpreter(elf: Uint8Array): boolean {
     elf[3] === 0x46;
   if (!isElf || elf[5] !== 1) return true; // not a little-endian ELF: not usable
   const is64 = elf[4] === 2;
-  const phoff = is64
-    ? Number(view.getBigUint64(0x20, true))
-    : view.getUint32(0x1c, true);
+  const phoff = is64 ? Number(view.getBigUint64(0x20, true)) : view.getUint32(0x1c, true);
   const phentsize = view.getUint16(is64 ? 0x36 : 0x2a, true);
   const phnum = view.getUint16(is64 ? 0x38 : 0x2c, true);
   const PT_INTERP = 3;
@@ -179,9 +176,7 @@ export function realRuntimeTest(
     Deno.test(name, (t) => withContainerd(t, fn));
     return;
   }
-  const message = `Cannot run "${name}" against the real containerd: ${
-    missing.join("; ")
-  }`;
+  const message = `Cannot run "${name}" against the real containerd: ${missing.join("; ")}`;
   if (Deno.env.get("CI") === "true") {
     Deno.test(name, () => {
       throw new Error(message);
@@ -404,9 +399,7 @@ class PrivateContainerd implements RealContainerd {
     await step("remove the temp dir", () => removeDir(l.dir));
     if (failures.length > 0) {
       throw new Error(
-        `Tear down the private containerd in "${l.dir}": ${
-          failures.join("; ")
-        }`,
+        `Tear down the private containerd in "${l.dir}": ${failures.join("; ")}`,
       );
     }
   }
@@ -869,14 +862,10 @@ async function removeAllSandboxes(socket: string): Promise<void> {
       await ignoreNotFound(cri.stopPodSandbox(id));
       await ignoreNotFound(cri.removePodSandbox(id));
     }));
-    const errors = results.flatMap((r) =>
-      r.status === "rejected" ? [errorMessage(r.reason)] : []
-    );
+    const errors = results.flatMap((r) => r.status === "rejected" ? [errorMessage(r.reason)] : []);
     if (errors.length > 0) {
       throw new Error(
-        `${errors.length} of ${sandboxes.length} sandboxes not removed: ${
-          errors.join("; ")
-        }`,
+        `${errors.length} of ${sandboxes.length} sandboxes not removed: ${errors.join("; ")}`,
       );
     }
   } finally {
@@ -1092,9 +1081,7 @@ async function runOk(cmd: string, args: string[]): Promise<string> {
   const r = await run(cmd, args);
   if (!r.success) {
     throw new Error(
-      `Run "${cmd} ${args.join(" ")}": exit code ${r.code}: ${
-        r.stderr.trim() || r.stdout.trim()
-      }`,
+      `Run "${cmd} ${args.join(" ")}": exit code ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`,
     );
   }
   return r.stdout;
@@ -1107,9 +1094,7 @@ async function allSettledOrThrow<T extends readonly unknown[]>(
   const results = await Promise.allSettled(promises);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw failed.reason;
-  return results.map((r) =>
-    (r as PromiseFulfilledResult<unknown>).value
-  ) as unknown as T;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 async function logTail(path: string, lines = 40): Promise<string> {

@@ -313,8 +313,7 @@ export async function runContract(
   );
 
   await t.step("a missing id is NotFound", async () => {
-    const missing =
-      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const missing = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     await expectNotFound("ContainerStatus", cri.containerStatus(missing));
     await expectNotFound("PodSandboxStatus", cri.podSandboxStatus(missing));
     await expectNotFound("StopContainer", cri.stopContainer(missing, 0));

@@ -49,9 +49,7 @@ Deno.test("a socket nobody listens on says so", async () => {
     // A socket file left behind by a process that is gone.
     const listener = Deno.listen({ transport: "unix", path: socket });
     listener.close();
-    await Deno.stat(socket).catch(() =>
-      Deno.writeFileSync(socket, new Uint8Array())
-    );
+    await Deno.stat(socket).catch(() => Deno.writeFileSync(socket, new Uint8Array()));
     const message = await messageFor(socket);
     assert.match(
       message,

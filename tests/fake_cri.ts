@@ -118,8 +118,7 @@ export class FakeCri implements Cri {
   #nextId = 1;
   #closed = false;
   /** Runs a command for `ExecSync`; the default understands `echo`, `true`, `false` and `sh -c` lists of those and `exit N`. */
-  execHandler: (container: ContainerConfig, cmd: string[]) => ExecResult =
-    defaultExec;
+  execHandler: (container: ContainerConfig, cmd: string[]) => ExecResult = defaultExec;
 
   constructor(options: FakeCriOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -311,8 +310,7 @@ export class FakeCri implements Cri {
       }
     }
     const id = this.#id("sandbox");
-    const hostNetwork =
-      config.linux?.securityContext?.namespaceOptions?.network === "NODE";
+    const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === "NODE";
     this.#sandboxes.set(id, {
       id,
       config: structuredClone(config),
@@ -592,9 +590,7 @@ export class FakeCri implements Cri {
 
   async listImages(filter?: ImageFilter, opts?: CallOptions): Promise<Image[]> {
     await this.#enter("ListImages", filter ?? null, opts);
-    const want = filter?.image?.image
-      ? normalizeImage(filter.image.image)
-      : undefined;
+    const want = filter?.image?.image ? normalizeImage(filter.image.image) : undefined;
     return [...this.#images.entries()]
       .filter(([ref]) => !want || ref === want)
       .map(([, i]) => structuredClone(i));
@@ -625,9 +621,7 @@ const encoder = new TextEncoder();
 /** Splits `sh -c "a; b"` into statements; other commands are one statement. */
 function statements(cmd: string[]): string[][] {
   if ((cmd[0] === "sh" || cmd[0] === "/bin/sh") && cmd[1] === "-c") {
-    return (cmd[2] ?? "").split(/;|&&/).map((s) =>
-      s.trim().split(/\s+/).filter(Boolean)
-    )
+    return (cmd[2] ?? "").split(/;|&&/).map((s) => s.trim().split(/\s+/).filter(Boolean))
       .filter((s) => s.length > 0);
   }
   return [cmd];
@@ -674,9 +668,7 @@ function defaultExec(_container: ContainerConfig, cmd: string[]): ExecResult {
     }
     if (head === "echo") {
       const toErr = rest.at(-1) === ">&2";
-      const words = (toErr ? rest.slice(0, -1) : rest).map((w) =>
-        w.replace(/^['"]|['"]$/g, "")
-      );
+      const words = (toErr ? rest.slice(0, -1) : rest).map((w) => w.replace(/^['"]|['"]$/g, ""));
       if (toErr) stderr += words.join(" ") + "\n";
       else stdout += words.join(" ") + "\n";
     }

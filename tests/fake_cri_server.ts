@@ -149,9 +149,7 @@ export async function serveCri(
               ) as ContainerState,
             }
             : {}),
-          ...(nonEmpty(f.podSandboxId)
-            ? { podSandboxId: f.podSandboxId as string }
-            : {}),
+          ...(nonEmpty(f.podSandboxId) ? { podSandboxId: f.podSandboxId as string } : {}),
           labelSelector: f.labelSelector as Record<string, string>,
         })),
       ),
@@ -160,9 +158,7 @@ export async function serveCri(
       status: await cri.containerStatus(r.containerId),
       info: {},
     })),
-    ExecSync: unary((r) =>
-      cri.execSync(r.containerId, r.cmd, Number(r.timeout))
-    ),
+    ExecSync: unary((r) => cri.execSync(r.containerId, r.cmd, Number(r.timeout))),
     ReopenContainerLog: unary(async (r) => {
       await cri.reopenContainerLog(r.containerId);
       return {};
