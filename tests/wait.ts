@@ -7,7 +7,7 @@
 
 /** Calls `probe` every `everyMs` until it returns a value other than `undefined` or `false`; throws after `timeoutMs`. */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   { timeoutMs = 20_000, everyMs = 25 }: {
     timeoutMs?: number;
@@ -24,9 +24,8 @@ export async function waitFor<T>(
       last = err;
     }
     if (performance.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`, {
-        cause: last,
-      });
+      const name = typeof what === "string" ? what : what();
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${name}`, { cause: last });
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }

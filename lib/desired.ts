@@ -1,0 +1,79 @@
+/**
+ * From a directory scan to the pods that should run: translation, the
+ * last-known-good rule, and conflicts between files.
+ *
+ * @module
+ */
+import type { Problem } from "./manifest.ts";
+import { DEFAULT_NAMESPACE, podKey } from "./pod.ts";
+import type { Scan } from "./source.ts";
+import { type DesiredPod, type TranslateOptions, translatePod } from "./translate.ts";
+
+/** What the agent wants, as the planner takes it. */
+export interface DesiredState {
+  pods: Map<string, DesiredPod>;
+  /**
+   * Files present but invalid: pods recorded as coming from them keep
+   * running as they are (the last known good), and are never torn down.
+   */
+  keepSources: Set<string>;
+  /** Every manifest file present, valid or not. */
+  files: Set<string>;
+  /**
+   * False when the directory itself is missing: then nothing is torn down,
+   * the agent waits for the directory to come back.
+   */
+  complete: boolean;
+  /** Problems across files, such as one pod declared in two files. */
+  problems: Problem[];
+}
+
+/** Builds the desired state from a scan. Files are taken in path order, so the lexically first file wins a conflict. */
+export async function desiredState(
+  scan: Scan,
+  options: TranslateOptions,
+): Promise<DesiredState> {
+  const pods = new Map<string, DesiredPod>();
+  const keepSources = new Set<string>();
+  const problems: Problem[] = [];
+  const declaredAt = new Map<
+    string,
+    { file: string; line: number; column: number }
+  >();
+  for (const m of scan.manifests) {
+    if (!m.valid) {
+      keepSources.add(m.file);
+      continue;
+    }
+    for (const mp of m.pods) {
+      const meta = mp.pod.metadata;
+      const key = podKey(meta.namespace ?? DEFAULT_NAMESPACE, meta.name);
+      const first = declaredAt.get(key);
+      if (first) {
+        problems.push({
+          file: m.file,
+          line: mp.line,
+          column: mp.column,
+          severity: "error",
+          field: "",
+          message:
+            `Rename or remove this pod: "${key}" is also declared in ${first.file}:${first.line}, which wins (the lexically first file)`,
+        });
+        problems.push({
+          file: first.file,
+          line: first.line,
+          column: first.column,
+          severity: "warning",
+          field: "",
+          message:
+            `Pod "${key}" is also declared in ${m.file}:${mp.line}; this file wins (the lexically first file)`,
+        });
+        continue;
+      }
+      declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
+      pods.set(key, await translatePod(mp.pod, m.file, options));
+    }
+  }
+  const files = new Set(scan.manifests.map((m) => m.file));
+  return { pods, keepSources, files, complete: scan.present, problems };
+}

@@ -1,0 +1,110 @@
+/**
+ * The `v1` Pod as tinylet holds it, and the identity rules of the contract:
+ * the spec hash, the UID and the per-container hash.
+ *
+ * @module
+ */
+
+/** Pod metadata, reduced to what identifies and labels a pod. */
+export interface PodMetadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** One container of a pod. Fields tinylet does not interpret yet stay as written. */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  [field: string]: unknown;
+}
+
+/** A pod's spec. Fields tinylet does not interpret yet stay as written. */
+export interface PodSpec {
+  containers: ContainerSpec[];
+  terminationGracePeriodSeconds?: number;
+  [field: string]: unknown;
+}
+
+/** A `v1` Pod: what every accepted manifest form becomes. */
+export interface Pod {
+  apiVersion: "v1";
+  kind: "Pod";
+  metadata: PodMetadata;
+  spec: PodSpec;
+}
+
+export const DEFAULT_NAMESPACE = "default";
+export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
+
+/** `namespace/name`, the identity of a pod. */
+export function podKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** JSON with object keys sorted and no whitespace. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        sorted[k] = (v as Record<string, unknown>)[k];
+      }
+      return sorted;
+    }
+    return v;
+  });
+}
+
+const encoder = new TextEncoder();
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.digest("SHA-256", encoder.encode(text)),
+  );
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The spec hash: `v1:` + hex SHA-256 of the canonical JSON of the pod with
+ * metadata reduced to name, namespace, labels and annotations. No defaults
+ * are filled in, so equivalent manifests written differently hash alike.
+ */
+export async function specHash(pod: Pod): Promise<string> {
+  const { name, namespace, labels, annotations } = pod.metadata;
+  const reduced = {
+    apiVersion: pod.apiVersion,
+    kind: pod.kind,
+    metadata: { name, namespace, labels, annotations },
+    spec: pod.spec,
+  };
+  return `v1:${hex(await sha256(canonicalJson(reduced)))}`;
+}
+
+/**
+ * The pod UID: the first 128 bits of SHA-256 over
+ * `namespace + "\n" + name + "\n" + specHash`, written as a UUID.
+ */
+export async function podUid(
+  namespace: string,
+  name: string,
+  hash: string,
+): Promise<string> {
+  const h = hex(
+    (await sha256(`${namespace}\n${name}\n${hash}`)).subarray(0, 16),
+  );
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${
+    h.slice(20, 32)
+  }`;
+}
+
+/** The hash of one container's own spec (first 64 bits of SHA-256, hex). */
+export async function containerHash(container: ContainerSpec): Promise<string> {
+  return hex((await sha256(canonicalJson(container))).subarray(0, 8));
+}

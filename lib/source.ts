@@ -1,0 +1,133 @@
+/**
+ * The manifest directory: which files are read, and what they declare.
+ * Unchanged files are not parsed again.
+ *
+ * @module
+ */
+import { type Manifest, parseManifest } from "./manifest.ts";
+
+/** At most this many bytes a manifest file. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+const EXTENSIONS = [".yaml", ".yml", ".json"];
+const LEFTOVERS = ["~", ".swp", ".bak", ".orig", ".tmp"];
+
+/** True for names the agent reads: `*.yaml`, `*.yml`, `*.json`, not dotfiles or editor leftovers. */
+export function isManifestName(name: string): boolean {
+  if (name.startsWith(".")) return false;
+  if (LEFTOVERS.some((s) => name.endsWith(s))) return false;
+  return EXTENSIONS.some((e) => name.endsWith(e));
+}
+
+/** One pass over the directory. */
+export interface Scan {
+  dir: string;
+  /** False when the directory does not exist (or is not a directory). */
+  present: boolean;
+  /** Every manifest file, valid or not, sorted by path. */
+  manifests: Manifest[];
+}
+
+function invalid(file: string, message: string): Manifest {
+  return {
+    file,
+    pods: [],
+    valid: false,
+    problems: [{
+      file,
+      line: 1,
+      column: 1,
+      severity: "error",
+      field: "",
+      message,
+    }],
+  };
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads a manifest directory, reusing parses of files whose bytes did not change. */
+export class ManifestSource {
+  readonly dir: string;
+  #cache = new Map<string, { text: string; manifest: Manifest }>();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  async scan(): Promise<Scan> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [];
+      for await (const e of Deno.readDir(this.dir)) entries.push(e);
+    } catch (err) {
+      if (
+        err instanceof Deno.errors.NotFound ||
+        err instanceof Deno.errors.NotADirectory
+      ) {
+        return { dir: this.dir, present: false, manifests: [] };
+      }
+      throw err;
+    }
+    const names = entries.filter((e) => isManifestName(e.name)).map((e) => e.name).sort();
+    const manifests: Manifest[] = [];
+    const seen = new Set<string>();
+    for (const name of names) {
+      const file = `${this.dir}/${name}`;
+      const m = await this.#read(file);
+      if (m) {
+        manifests.push(m);
+        seen.add(file);
+      }
+    }
+    for (const file of this.#cache.keys()) {
+      if (!seen.has(file)) this.#cache.delete(file);
+    }
+    return { dir: this.dir, present: true, manifests };
+  }
+
+  /** The file's manifest, or undefined when it is not a regular file (a subdirectory, a dangling link). */
+  async #read(file: string): Promise<Manifest | undefined> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(file);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      return invalid(file, `Cannot read the file: ${(err as Error).message}`);
+    }
+    if (!info.isFile) return undefined;
+    if (info.size > MAX_MANIFEST_BYTES) {
+      return invalid(
+        file,
+        `Shrink the file: it has ${info.size} bytes, more than the limit of ${MAX_MANIFEST_BYTES} (1 MiB)`,
+      );
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(file);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      return invalid(file, `Cannot read the file: ${(err as Error).message}`);
+    }
+    if (bytes.length > MAX_MANIFEST_BYTES) {
+      return invalid(
+        file,
+        `Shrink the file: it has more than ${MAX_MANIFEST_BYTES} bytes (1 MiB)`,
+      );
+    }
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      return invalid(
+        file,
+        "Save the file as UTF-8 text: it is binary or in another encoding",
+      );
+    }
+    const cached = this.#cache.get(file);
+    if (cached && cached.text === text) return cached.manifest;
+    const manifest = parseManifest(file, text);
+    this.#cache.set(file, { text, manifest });
+    return manifest;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * YAML (and JSON, a subset of YAML 1.2) behind one module of ours, so the
+ * parser can be swapped by editing this file alone. Keeps positions: every
+ * field path can be turned back into a line and column.
+ *
+ * @module
+ */
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  stringify,
+} from "yaml";
+
+/** A 1-based line and column. */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+/** A problem the parser found in the text. */
+export interface SyntaxProblem extends Position {
+  message: string;
+}
+
+/** A path into a document: object keys and array indexes. */
+export type FieldPath = (string | number)[];
+
+/** One document of a YAML stream. */
+export interface YamlDocument {
+  /** The plain value; `undefined` for an empty document. */
+  value: unknown;
+  errors: SyntaxProblem[];
+  /** Where the document starts. */
+  start: Position;
+  /**
+   * Where `path` is written: the key of the last segment for a field, the
+   * item for an array index, or the closest enclosing node that exists.
+   */
+  locate(path: FieldPath): Position;
+}
+
+/** Bounds alias expansion ("billion laughs"). */
+const MAX_ALIAS_COUNT = 100;
+
+/** Parses a stream of `---`-separated documents. */
+export function parseYamlStream(text: string): YamlDocument[] {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
+  const pos = (offset: number): Position => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  // An EmptyStream (no documents at all) is array-like with no items.
+  return Array.from(docs).map((doc) => {
+    const errors: SyntaxProblem[] = doc.errors.map((e) => ({
+      ...pos(e.pos[0]),
+      message: e.message.split("\n")[0] ?? e.message,
+    }));
+    let value: unknown = undefined;
+    if (errors.length === 0) {
+      try {
+        value = doc.contents === null ? undefined : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      } catch (err) {
+        errors.push({
+          ...pos(doc.range[0]),
+          message: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+    const start = pos(doc.contents?.range?.[0] ?? doc.range[0]);
+    return {
+      value,
+      errors,
+      start,
+      locate(path: FieldPath): Position {
+        let node: Node | null = doc.contents as Node | null;
+        let at = node?.range?.[0] ?? doc.range[0];
+        for (const segment of path) {
+          if (isMap(node)) {
+            const pair = node.items.find((p) =>
+              isPair(p) && isScalar(p.key) && p.key.value === segment
+            );
+            if (!pair) break;
+            const key = pair.key as Node;
+            at = key.range?.[0] ?? at;
+            node = pair.value as Node | null;
+          } else if (isSeq(node) && typeof segment === "number") {
+            const item = node.items[segment] as Node | undefined;
+            if (!item) break;
+            at = item.range?.[0] ?? at;
+            node = item;
+          } else {
+            break;
+          }
+        }
+        return pos(at);
+      },
+    };
+  });
+}
+
+/** Writes `value` as YAML. */
+export function toYaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0 });
+}

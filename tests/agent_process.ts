@@ -1,0 +1,92 @@
+/**
+ * Runs `main.ts` as a child process, the way a user runs the agent, and
+ * follows what it logs.
+ *
+ * @module
+ */
+import { waitFor } from "./wait.ts";
+
+/** The permission flags of `deno task start`. */
+export const RUN_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run",
+];
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** A running agent. */
+export interface AgentProcess extends AsyncDisposable {
+  /** Every line it wrote to stderr so far. */
+  lines: string[];
+  /** Waits for a line matching `re` that comes after the first `after` lines. */
+  waitForLine(re: RegExp, options?: { after?: number; timeoutMs?: number }): Promise<string>;
+  /** Sends `signal` and returns the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  /** Kills it with SIGKILL and waits. */
+  kill(): Promise<void>;
+}
+
+/** Starts `deno run <permissions> main.ts <args>` in `cwd`. */
+export function startAgent(args: string[], options: { cwd?: string } = {}): AgentProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...RUN_PERMISSIONS, MAIN, ...args],
+    cwd: options.cwd ?? Deno.cwd(),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts);
+    }
+    if (rest) lines.push(rest);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exit: Promise<number> | undefined;
+  const finish = async () => {
+    exit ??= child.status.then(async (s) => {
+      await pumps;
+      return s.code;
+    });
+    return await exit;
+  };
+  return {
+    lines,
+    waitForLine(re, { after = 0, timeoutMs = 20_000 } = {}) {
+      return waitFor(
+        () => `a log line matching ${re}; the agent logged:\n${lines.join("\n")}`,
+        () => lines.slice(after).find((l) => re.test(l)),
+        { timeoutMs },
+      );
+    },
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+      return await finish();
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await finish();
+    },
+    async [Symbol.asyncDispose]() {
+      await this.kill();
+    },
+  };
+}

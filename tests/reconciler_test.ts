@@ -1,0 +1,321 @@
+import assert from "node:assert/strict";
+import { UnavailableError } from "../lib/cri.ts";
+import { createLogger } from "../lib/log.ts";
+import { Reconciler } from "../lib/reconciler.ts";
+import { ManifestSource } from "../lib/source.ts";
+import { K } from "../lib/translate.ts";
+import { FakeCri } from "./fake_cri.ts";
+
+const IMAGE = "docker.io/library/busybox:1.35";
+
+const HELLO = `# the original short form
+name: hello
+containers:
+  - name: hello
+    image: ${IMAGE}
+    command: ["sh", "-c", "sleep 3600"]
+`;
+
+interface Setup extends AsyncDisposable {
+  dir: string;
+  manifests: string;
+  root: string;
+  cri: FakeCri;
+  reconciler: Reconciler;
+  lines: string[];
+  write(name: string, text: string): Promise<void>;
+}
+
+async function setup(instance = "default"): Promise<Setup> {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
+  const manifests = `${dir}/manifests`;
+  await Deno.mkdir(manifests);
+  const cri = new FakeCri({ images: [IMAGE] });
+  const lines: string[] = [];
+  const reconciler = new Reconciler({
+    cri,
+    source: new ManifestSource(manifests),
+    log: createLogger({ write: (l) => lines.push(l) }),
+    socket: "/run/fake.sock",
+    instance,
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+  });
+  return {
+    dir,
+    manifests,
+    root: `${dir}/root`,
+    cri,
+    reconciler,
+    lines,
+    write: (name, text) => Deno.writeTextFile(`${manifests}/${name}`, text),
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+async function runningPods(cri: FakeCri): Promise<string[]> {
+  const sandboxes = await cri.listPodSandbox({ state: "SANDBOX_READY" });
+  return sandboxes.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort();
+}
+
+Deno.test("a short-form file becomes a running pod with the contract's labels", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.results.map((x) => x.error?.message), [undefined]);
+  assert.deepEqual(s.cri.methods(), [
+    "ListPodSandbox",
+    "ListContainers",
+    "ImageStatus",
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+  ]);
+  const [sandbox] = await s.cri.listPodSandbox();
+  assert.ok(sandbox);
+  assert.equal(sandbox.labels["tinylet"], "true");
+  assert.equal(sandbox.labels["tinylet/instance"], "default");
+  assert.equal(sandbox.labels[K.podName], "hello");
+  assert.equal(sandbox.labels[K.podNamespace], "default");
+  assert.equal(sandbox.labels[K.podUid], sandbox.metadata.uid);
+  assert.equal(sandbox.annotations[K.source], `${s.manifests}/hello.yaml`);
+  assert.equal(sandbox.annotations[K.configSource], "file");
+  assert.match(sandbox.annotations[K.specHash] ?? "", /^v1:[0-9a-f]{64}$/);
+  const [container] = await s.cri.listContainers();
+  assert.ok(container);
+  assert.equal(container.state, "CONTAINER_RUNNING");
+  assert.equal(container.labels[K.containerName], "hello");
+  assert.equal(container.annotations[K.restartCount], "0");
+  assert.equal(container.annotations[K.gracePeriod], "30");
+  assert.equal(container.annotations[K.containerType], "regular");
+  const status = await s.cri.containerStatus(container.id);
+  assert.equal(
+    status.logPath,
+    `${s.dir}/logs/default_hello_${sandbox.metadata.uid}/hello/0.log`,
+  );
+  assert.ok((await Deno.stat(`${s.root}/pods/${sandbox.metadata.uid}`)).isDirectory);
+});
+
+Deno.test("a pass over a converged system makes the two list calls only", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  s.cri.calls.length = 0;
+  for (let i = 0; i < 3; i++) {
+    const r = await s.reconciler.pass();
+    assert.deepEqual(r.actions, []);
+  }
+  assert.deepEqual(s.cri.methods(), [
+    "ListPodSandbox",
+    "ListContainers",
+    "ListPodSandbox",
+    "ListContainers",
+    "ListPodSandbox",
+    "ListContainers",
+  ]);
+});
+
+Deno.test("an image that is absent is pulled once, then the pod starts", async () => {
+  await using s = await setup();
+  s.cri.addToRegistry("docker.io/library/nginx:1.25");
+  await s.write(
+    "web.yaml",
+    "name: web\ncontainers:\n  - name: a\n    image: nginx:1.25\n  - name: b\n    image: nginx:1.25\n",
+  );
+  await s.reconciler.pass();
+  assert.deepEqual(s.cri.methods().filter((m) => m.includes("Image")), [
+    "ImageStatus",
+    "PullImage",
+  ]);
+  assert.deepEqual(await runningPods(s.cri), ["default/web"]);
+});
+
+Deno.test("editing the spec replaces the pod: the old sandbox goes first", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  const [before] = await s.cri.listPodSandbox();
+  s.cri.calls.length = 0;
+  await s.write("hello.yaml", HELLO.replace("sleep 3600", "sleep 7200"));
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => a.type), ["deletePod", "createPod"]);
+  assert.deepEqual(s.cri.methods(), [
+    "ListPodSandbox",
+    "ListContainers",
+    "StopContainer",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+    "ImageStatus",
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+  ]);
+  const after = await s.cri.listPodSandbox();
+  assert.equal(after.length, 1);
+  assert.notEqual(after[0]!.metadata.uid, before!.metadata.uid);
+  await assert.rejects(Deno.stat(`${s.root}/pods/${before!.metadata.uid}`), Deno.errors.NotFound);
+});
+
+Deno.test("a cosmetic edit (comments, key order, quoting, flow style) changes nothing", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  s.cri.calls.length = 0;
+  await s.write(
+    "hello.yaml",
+    `containers: [{command: [sh, '-c', "sleep 3600"], image: "${IMAGE}", name: hello}] # same pod
+name: "hello"
+`,
+  );
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions, []);
+  assert.deepEqual(s.cri.methods(), ["ListPodSandbox", "ListContainers"]);
+});
+
+Deno.test("renaming a file with unchanged content changes nothing", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  await Deno.rename(`${s.manifests}/hello.yaml`, `${s.manifests}/greeting.yml`);
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions, []);
+});
+
+Deno.test("deleting the file stops and removes the pod, with its state directory", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  const [sandbox] = await s.cri.listPodSandbox();
+  const [container] = await s.cri.listContainers();
+  await Deno.remove(`${s.manifests}/hello.yaml`);
+  s.cri.calls.length = 0;
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => [a.type, a.reason]), [
+    ["deletePod", `its file ${s.manifests}/hello.yaml was deleted`],
+  ]);
+  assert.deepEqual(s.cri.calls.filter((c) => c.method === "StopContainer").map((c) => c.arg), [
+    { id: container!.id, timeoutSeconds: 30 },
+  ]);
+  assert.equal(s.cri.sandboxCount, 0);
+  assert.equal(s.cri.containerCount, 0);
+  await assert.rejects(Deno.stat(`${s.root}/pods/${sandbox!.metadata.uid}`), Deno.errors.NotFound);
+});
+
+Deno.test("an invalid edit keeps the pod running and is logged once", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  await s.write("hello.yaml", HELLO.replace(`image: ${IMAGE}`, "image: ''"));
+  for (let i = 0; i < 3; i++) {
+    const r = await s.reconciler.pass();
+    assert.deepEqual(r.actions, []);
+  }
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+  const errors = s.lines.filter((l) => l.includes("ERROR") && l.includes("hello.yaml:5:"));
+  assert.equal(errors.length, 1, s.lines.join("\n"));
+  assert.match(
+    errors[0]!,
+    /hello\.yaml:5:5: error: Set "image": it is empty \(field containers\[0\]\.image\)/,
+  );
+});
+
+Deno.test("an emptied file keeps its pods", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  await s.write("hello.yaml", "# nothing here yet\n");
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions, []);
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+});
+
+Deno.test("a failing call is recorded, and the next pass converges", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  s.cri.inject("RunPodSandbox", { error: new UnavailableError("RunPodSandbox", "boom") });
+  const first = await s.reconciler.pass();
+  assert.equal(first.results.length, 1);
+  assert.match(first.results[0]!.error?.message ?? "", /boom/);
+  assert.equal(s.cri.sandboxCount, 0);
+  assert.ok(
+    s.lines.some((l) => l.includes("Failed to start pod default/hello: boom")),
+  );
+  const second = await s.reconciler.pass();
+  assert.deepEqual(second.results.map((x) => x.error), [undefined]);
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+});
+
+Deno.test("a container that failed to start is started by the next pass", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  s.cri.inject("StartContainer", { error: new Error("start failed") });
+  await s.reconciler.pass();
+  const [created] = await s.cri.listContainers();
+  assert.equal(created?.state, "CONTAINER_CREATED");
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => a.type), ["startContainer"]);
+  assert.equal((await s.cri.listContainers())[0]?.state, "CONTAINER_RUNNING");
+});
+
+Deno.test("sandboxes without this instance's labels are never touched", async () => {
+  await using s = await setup("mine");
+  const foreign = await s.cri.runPodSandbox({
+    metadata: { name: "hello", namespace: "default", uid: "u1", attempt: 0 },
+    labels: { app: "someone-else" },
+  });
+  const otherInstance = await s.cri.runPodSandbox({
+    metadata: { name: "hello", namespace: "default", uid: "u2", attempt: 0 },
+    labels: { "tinylet": "true", "tinylet/instance": "theirs" },
+  });
+  await s.write("other.yaml", "name: other\ncontainers: [{name: c, image: busybox:1.35}]\n");
+  await s.reconciler.pass();
+  await s.reconciler.pass();
+  const touched = s.cri.calls.filter((c) => c.arg === foreign || c.arg === otherInstance);
+  assert.deepEqual(touched, []);
+  assert.equal(s.cri.sandboxCount, 3);
+});
+
+Deno.test("an unreachable runtime is logged once, changes nothing, and recovery is logged", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  s.cri.inject("ListPodSandbox", {
+    error: new UnavailableError("ListPodSandbox", "connection refused"),
+    times: 3,
+  });
+  for (let i = 0; i < 3; i++) {
+    const r = await s.reconciler.pass();
+    assert.equal(r.runtimeReachable, false);
+  }
+  assert.equal(s.lines.filter((l) => l.includes("Cannot reach the container runtime")).length, 1);
+  const r = await s.reconciler.pass();
+  assert.equal(r.runtimeReachable, true);
+  assert.ok(s.lines.some((l) => l.includes("answers again")));
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+});
+
+Deno.test("the same pod in two files: the lexically first wins and both are told", async () => {
+  await using s = await setup();
+  await s.write("a.yaml", HELLO);
+  await s.write("b.yaml", HELLO.replace("sleep 3600", "sleep 1"));
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => a.type === "createPod" && a.pod.source), [
+    `${s.manifests}/a.yaml`,
+  ]);
+  assert.ok(s.lines.some((l) => l.includes(`${s.manifests}/b.yaml:2:1: error:`)));
+  assert.ok(s.lines.some((l) => l.includes(`${s.manifests}/a.yaml:2:1: warning:`)));
+  const again = await s.reconciler.pass();
+  assert.deepEqual(again.actions, []);
+});
+
+Deno.test("a missing manifest directory keeps every pod and is logged once", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  await Deno.remove(s.manifests, { recursive: true });
+  await s.reconciler.pass();
+  await s.reconciler.pass();
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+  assert.equal(s.lines.filter((l) => l.includes("Waiting for the manifest directory")).length, 1);
+});
