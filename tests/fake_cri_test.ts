@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { connectCri } from "../lib/cri_grpc.ts";
+import { CriError, isNotFound, isRetryable, NotFoundError } from "../lib/cri.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { serveCri } from "./fake_cri_server.ts";
+
+async function withServedFake(fn: (fake: FakeCri, socket: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-fake-" });
+  try {
+    const fake = new FakeCri();
+    await using _server = await serveCri(fake, `${dir}/cri.sock`);
+    await fn(fake, `${dir}/cri.sock`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a delay past the call's deadline is DeadlineExceeded, and retryable", async () => {
+  await withServedFake(async (fake, socket) => {
+    using cri = connectCri(socket, { timeoutMs: 100 });
+    fake.inject("ListPodSandbox", { delayMs: 400 });
+    const t0 = performance.now();
+    const err = await cri.listPodSandbox().then(() => undefined, (e: unknown) => e);
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof CriError, String(err));
+    assert.equal(err.kind, "DeadlineExceeded");
+    assert.equal(err.method, "ListPodSandbox");
+    assert.ok(isRetryable(err));
+    assert.ok(ms < 350, `gave up after ${ms} ms`);
+    // The next call is not delayed.
+    assert.deepEqual(await cri.listPodSandbox(), []);
+  });
+});
+
+Deno.test("an injected error crosses gRPC with its kind and keeps the transport error as cause", async () => {
+  await withServedFake(async (fake, socket) => {
+    using cri = connectCri(socket);
+    fake.inject("StopPodSandbox", { error: new NotFoundError("StopPodSandbox", "gone"), times: 2 });
+    for (let i = 0; i < 2; i++) {
+      const err = await cri.stopPodSandbox("x").then(() => undefined, (e: unknown) => e);
+      assert.ok(isNotFound(err));
+      assert.ok(err instanceof CriError && err.cause instanceof Error);
+      assert.equal((err.cause as { code?: number }).code, 5);
+    }
+    assert.deepEqual(fake.methods(), ["StopPodSandbox", "StopPodSandbox"]);
+  });
+});
+
+Deno.test("an aborted signal cancels a call in flight", async () => {
+  await withServedFake(async (fake, socket) => {
+    using cri = connectCri(socket);
+    fake.inject("Version", { delayMs: 2_000 });
+    const controller = new AbortController();
+    const p = cri.version({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    const err = await p.then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof CriError);
+    assert.equal(err.kind, "Cancelled");
+  });
+});
+
+Deno.test("a closed client rejects calls instead of hanging", async () => {
+  await withServedFake(async (_fake, socket) => {
+    const cri = connectCri(socket);
+    cri.close();
+    await assert.rejects(cri.version(), (e) => e instanceof CriError && e.kind === "Cancelled");
+  });
+});
+
+Deno.test("isNotFound walks the cause chain", () => {
+  const inner = new NotFoundError("ContainerStatus", "missing");
+  assert.ok(isNotFound(new Error("wrapped", { cause: inner })));
+  assert.ok(!isNotFound(new Error("plain")));
+  assert.ok(!isRetryable(inner));
+});
+
+Deno.test("the fake makes a running container exit on demand and reports why", async () => {
+  const fake = new FakeCri({ images: ["busybox:1.35"] });
+  const sb = await fake.runPodSandbox({
+    metadata: { name: "p", namespace: "n", uid: "u", attempt: 0 },
+  });
+  const id = await fake.createContainer(sb, {
+    metadata: { name: "c", attempt: 0 },
+    image: { image: "busybox:1.35" },
+    command: ["sleep", "3600"],
+  }, { metadata: { name: "p", namespace: "n", uid: "u", attempt: 0 } });
+  await fake.startContainer(id);
+  fake.exitContainer(id, 137, "OOMKilled");
+  const s = await fake.containerStatus(id);
+  assert.deepEqual([s.state, s.exitCode, s.reason], ["CONTAINER_EXITED", 137, "OOMKilled"]);
+  fake.killSandbox(sb);
+  assert.equal((await fake.podSandboxStatus(sb)).state, "SANDBOX_NOTREADY");
+});
