@@ -190,16 +190,20 @@ async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
     a.containerIds.map((id) => idempotent(o.cri.stopContainer(id, a.gracePeriodSeconds, opts))),
   );
   await idempotent(o.cri.stopPodSandbox(a.sandboxId, opts));
-  await idempotent(o.cri.removePodSandbox(a.sandboxId, opts));
+  // Nothing runs in the pod any more. Its directories go before the sandbox, so a pod
+  // the runtime no longer lists has nothing left on disk either (a failure here keeps
+  // the sandbox listed, and the next pass tries again).
   if (a.removeState) {
-    await Deno.remove(podStateDir(o.root, a.uid), { recursive: true }).catch(
-      (err) => {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      },
-    );
-    const logs = podLogDirectory(o.podLogRoot, a.namespace, a.name, a.uid);
-    await Deno.remove(logs, { recursive: true }).catch((err) => {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    });
+    await removeDir(podStateDir(o.root, a.uid));
+    await removeDir(podLogDirectory(o.podLogRoot, a.namespace, a.name, a.uid));
+  }
+  await idempotent(o.cri.removePodSandbox(a.sandboxId, opts));
+}
+
+async function removeDir(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }
