@@ -107,6 +107,20 @@ function isReservedKey(key: string): boolean {
     key.startsWith("io.kubernetes.");
 }
 
+/**
+ * Drops object keys whose value is null, at every depth: in a manifest,
+ * `field: ~` means the same as leaving the field out, so both hash alike.
+ */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutNulls) as T;
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== null) out[k] = withoutNulls(v);
+  }
+  return out as T;
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -341,7 +355,7 @@ function checkContainers(
       " (not supported by this version of tinylet)",
     );
     if (name === undefined || image === undefined) return;
-    const spec: ContainerSpec = { ...item, name, image };
+    const spec: ContainerSpec = { ...withoutNulls(item), name, image };
     if (command) spec.command = command;
     if (args) spec.args = args;
     out.push(spec);
@@ -450,7 +464,7 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   if (namespace !== undefined) metadata.namespace = namespace;
   if (labels !== undefined) metadata.labels = labels;
   if (annotations !== undefined) metadata.annotations = annotations;
-  const spec: PodSpec = { ...rawSpec, containers };
+  const spec: PodSpec = { ...withoutNulls(rawSpec), containers };
   return { apiVersion: "v1", kind: "Pod", metadata, spec };
 }
 
@@ -468,6 +482,14 @@ function checkDocument(c: Checker): Pod | undefined {
   }
   const kind = value.kind;
   const apiVersion = value.apiVersion;
+  if (kind === undefined || kind === null) {
+    c.error(["kind"], `Add "kind: Pod": a document with "apiVersion" must say its kind`);
+    return undefined;
+  }
+  if (typeof kind === "string" && kind !== "Pod" && kind.toLowerCase() === "pod") {
+    c.error(["kind"], `Write the kind as "Pod": it is ${q(kind)}`);
+    return undefined;
+  }
   if (kind !== "Pod") {
     c.warn(
       ["kind"],
@@ -496,13 +518,18 @@ export function parseManifest(file: string, text: string): Manifest {
   for (const doc of docs) {
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
+        const dup = /keys must be unique/i.test(e.message);
         problems.push({
           file,
           line: e.line,
           column: e.column,
           severity: "error",
-          field: "",
-          message: `Fix the syntax: ${e.message}`,
+          field: fieldPathString(e.path),
+          message: dup
+            ? `Remove the duplicate key ${
+              q(String(e.path.at(-1) ?? ""))
+            }: a key may appear only once`
+            : `Fix the syntax: ${e.message}`,
         });
       }
       continue;

@@ -25,6 +25,8 @@ export interface Position {
 /** A problem the parser found in the text. */
 export interface SyntaxProblem extends Position {
   message: string;
+  /** The field the problem is at, when it is inside a mapping or list. */
+  path: FieldPath;
 }
 
 /** A path into a document: object keys and array indexes. */
@@ -61,9 +63,11 @@ export function parseYamlStream(text: string): YamlDocument[] {
   };
   // An EmptyStream (no documents at all) is array-like with no items.
   return Array.from(docs).map((doc) => {
+    const contents = doc.contents as Node | null;
     const errors: SyntaxProblem[] = doc.errors.map((e) => ({
       ...pos(e.pos[0]),
       message: e.message.split("\n")[0] ?? e.message,
+      path: pathAt(contents, e.pos[0]),
     }));
     let value: unknown = undefined;
     if (errors.length === 0) {
@@ -73,6 +77,7 @@ export function parseYamlStream(text: string): YamlDocument[] {
         errors.push({
           ...pos(doc.range[0]),
           message: err instanceof Error ? err.message : String(err),
+          path: [],
         });
       }
     }
@@ -87,7 +92,7 @@ export function parseYamlStream(text: string): YamlDocument[] {
         for (const segment of path) {
           if (isMap(node)) {
             const pair = node.items.find((p) =>
-              isPair(p) && isScalar(p.key) && p.key.value === segment
+              isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment)
             );
             if (!pair) break;
             const key = pair.key as Node;
@@ -106,6 +111,34 @@ export function parseYamlStream(text: string): YamlDocument[] {
       },
     };
   });
+}
+
+function contains(node: unknown, offset: number): boolean {
+  const range = (node as Node | null)?.range;
+  return !!range && range[0] <= offset && offset < Math.max(range[1], range[0] + 1);
+}
+
+/** The field path of the key or item at `offset` (as deep as the tree goes). */
+function pathAt(root: Node | null, offset: number): FieldPath {
+  const path: FieldPath = [];
+  let node: unknown = root;
+  for (let depth = 0; depth < 256; depth++) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => contains(p.key, offset) || contains(p.value, offset));
+      if (!pair || !isScalar(pair.key)) break;
+      path.push(String(pair.key.value));
+      if (contains(pair.key, offset)) break;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((item) => contains(item, offset));
+      if (i < 0) break;
+      path.push(i);
+      node = node.items[i];
+    } else {
+      break;
+    }
+  }
+  return path;
 }
 
 /** Writes `value` as YAML. */

@@ -1,0 +1,277 @@
+import assert from "node:assert/strict";
+import { ManifestSource, type Scan } from "../lib/source.ts";
+
+const MIB = 1024 * 1024;
+
+/** A short-form manifest of one pod. */
+function podText(name: string, image = "busybox"): string {
+  return `name: ${name}\ncontainers:\n  - name: app\n    image: ${image}\n`;
+}
+
+/** Runs `fn` with a fresh temp dir, removed afterwards whatever happens. */
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet_source_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Each manifest as [base name, valid, pod names]. */
+function summary(scan: Scan): [string, boolean, string[]][] {
+  return scan.manifests.map((m) => [
+    m.file.slice(scan.dir.length + 1),
+    m.valid,
+    m.pods.map((p) => p.pod.metadata.name),
+  ]);
+}
+
+Deno.test("ManifestSource.scan reads only *.yaml, *.yml and *.json directly in the directory", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    await Deno.writeTextFile(`${dir}/b.yml`, podText("b"));
+    await Deno.writeTextFile(
+      `${dir}/c.json`,
+      '{"name": "c", "containers": [{"name": "app", "image": "busybox"}]}',
+    );
+    const ignored = [
+      ".hidden.yaml",
+      ".env.json",
+      "d.yaml~",
+      "e.yaml.swp",
+      "f.yaml.bak",
+      "g.yaml.orig",
+      "h.yaml.tmp",
+      "README.md",
+      "notes.txt",
+      "i.yaml.disabled",
+    ];
+    for (const name of ignored) {
+      await Deno.writeTextFile(`${dir}/${name}`, podText("ignored"));
+    }
+    await Deno.mkdir(`${dir}/x.yaml`);
+    await Deno.writeTextFile(`${dir}/x.yaml/inner.yaml`, podText("inner"));
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(`${dir}/sub/deep.yaml`, podText("deep"));
+
+    const scan = await new ManifestSource(dir).scan();
+    assert.equal(scan.dir, dir);
+    assert.equal(scan.present, true);
+    assert.deepEqual(summary(scan), [
+      ["a.yaml", true, ["a"]],
+      ["b.yml", true, ["b"]],
+      ["c.json", true, ["c"]],
+    ]);
+    assert.deepEqual(scan.manifests.map((m) => m.file), [
+      `${dir}/a.yaml`,
+      `${dir}/b.yml`,
+      `${dir}/c.json`,
+    ]);
+  });
+});
+
+Deno.test("ManifestSource.scan returns the manifests sorted by path", async () => {
+  await withTempDir(async (dir) => {
+    for (const name of ["c.yml", "a.yaml", "b.json", "a.json", "B.yaml"]) {
+      await Deno.writeTextFile(`${dir}/${name}`, podText("p"));
+    }
+    const scan = await new ManifestSource(dir).scan();
+    // Byte order: upper case before lower case, "a.json" before "a.yaml".
+    assert.deepEqual(
+      scan.manifests.map((m) => m.file),
+      ["B.yaml", "a.json", "a.yaml", "b.json", "c.yml"].map((n) => `${dir}/${n}`),
+    );
+  });
+});
+
+Deno.test("ManifestSource.scan follows a symlink to a file outside the directory", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/manifests`;
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${root}/target.txt`, podText("linked"));
+    await Deno.symlink(`${root}/target.txt`, `${dir}/link.yaml`);
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(summary(scan), [["link.yaml", true, ["linked"]]]);
+  });
+});
+
+Deno.test("ManifestSource.scan ignores a dangling symlink", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.symlink(`${dir}/missing.yaml`, `${dir}/gone.yaml`);
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(summary(scan), [["web.yaml", true, ["web"]]]);
+  });
+});
+
+Deno.test("ManifestSource.scan ignores a symlink to a directory", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/manifests`;
+    await Deno.mkdir(dir);
+    await Deno.mkdir(`${root}/elsewhere`);
+    await Deno.writeTextFile(`${root}/elsewhere/p.yaml`, podText("p"));
+    await Deno.symlink(`${root}/elsewhere`, `${dir}/elsewhere.yaml`);
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(summary(scan), []);
+  });
+});
+
+Deno.test("ManifestSource.scan rejects a file over 1 MiB with a clear message", async () => {
+  await withTempDir(async (dir) => {
+    const text = podText("big") + "#" + "x".repeat(MIB) + "\n";
+    await Deno.writeTextFile(`${dir}/big.yaml`, text);
+    const scan = await new ManifestSource(dir).scan();
+    const m = scan.manifests[0]!;
+    assert.equal(scan.manifests.length, 1);
+    assert.equal(m.file, `${dir}/big.yaml`);
+    assert.equal(m.valid, false);
+    assert.deepEqual(m.pods, []);
+    assert.equal(m.problems.length, 1);
+    const p = m.problems[0]!;
+    assert.equal(p.severity, "error");
+    assert.equal(p.file, `${dir}/big.yaml`);
+    assert.match(p.message, /1 MiB/);
+    assert.ok(
+      p.message.includes(String(text.length)),
+      `message ${JSON.stringify(p.message)} should give the size`,
+    );
+  });
+});
+
+Deno.test("ManifestSource.scan reads a file of exactly 1 MiB", async () => {
+  await withTempDir(async (dir) => {
+    const head = podText("edge") + "#";
+    const text = head + "x".repeat(MIB - head.length - 1) + "\n";
+    assert.equal(new TextEncoder().encode(text).length, MIB);
+    await Deno.writeTextFile(`${dir}/edge.yaml`, text);
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(summary(scan), [["edge.yaml", true, ["edge"]]]);
+  });
+});
+
+Deno.test("ManifestSource.scan rejects a file that is not UTF-8", async () => {
+  await withTempDir(async (dir) => {
+    // A UTF-16LE byte order mark, then "n" encoded as UTF-16LE.
+    await Deno.writeFile(
+      `${dir}/utf16.yaml`,
+      new Uint8Array([0xff, 0xfe, 0x6e, 0x00]),
+    );
+    const scan = await new ManifestSource(dir).scan();
+    assert.equal(scan.manifests.length, 1);
+    const m = scan.manifests[0]!;
+    assert.equal(m.valid, false);
+    assert.deepEqual(m.pods, []);
+    assert.equal(m.problems.length, 1);
+    assert.equal(m.problems[0]?.severity, "error");
+    assert.match(m.problems[0]!.message, /UTF-8/);
+  });
+});
+
+Deno.test("ManifestSource.scan lists an invalid file with its problems", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/empty.yaml`, "# nothing yet\n");
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(summary(scan), [
+      ["empty.yaml", false, []],
+      ["web.yaml", true, ["web"]],
+    ]);
+  });
+});
+
+Deno.test("ManifestSource.scan reports a missing directory as not present", async () => {
+  await withTempDir(async (root) => {
+    const scan = await new ManifestSource(`${root}/nope`).scan();
+    assert.deepEqual(scan, {
+      dir: `${root}/nope`,
+      present: false,
+      manifests: [],
+    });
+  });
+});
+
+Deno.test("ManifestSource.scan reports a regular file in place of the directory as not present", async () => {
+  await withTempDir(async (root) => {
+    await Deno.writeTextFile(`${root}/file`, "x");
+    const scan = await new ManifestSource(`${root}/file`).scan();
+    assert.deepEqual(scan, {
+      dir: `${root}/file`,
+      present: false,
+      manifests: [],
+    });
+  });
+});
+
+Deno.test("ManifestSource.scan reports an empty directory as present with no manifests", async () => {
+  await withTempDir(async (dir) => {
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(scan, { dir, present: true, manifests: [] });
+  });
+});
+
+Deno.test("ManifestSource.scan does not parse an unchanged file again", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    await Deno.writeTextFile(`${dir}/b.yaml`, podText("b"));
+    const source = new ManifestSource(dir);
+    const first = await source.scan();
+    const second = await source.scan();
+    assert.equal(second.manifests.length, 2);
+    assert.equal(second.manifests[0], first.manifests[0]);
+    assert.equal(second.manifests[1], first.manifests[1]);
+  });
+});
+
+Deno.test("ManifestSource.scan reuses the parse when a file is rewritten with the same bytes", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    const source = new ManifestSource(dir);
+    const first = await source.scan();
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    const second = await source.scan();
+    assert.equal(second.manifests[0], first.manifests[0]);
+  });
+});
+
+Deno.test("ManifestSource.scan parses a changed file again and keeps the others", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    await Deno.writeTextFile(`${dir}/b.yaml`, podText("b"));
+    const source = new ManifestSource(dir);
+    const first = await source.scan();
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a", "busybox:1.37"));
+    const second = await source.scan();
+    assert.notEqual(second.manifests[0], first.manifests[0]);
+    assert.equal(
+      second.manifests[0]?.pods[0]?.pod.spec.containers[0]?.image,
+      "busybox:1.37",
+    );
+    assert.equal(second.manifests[1], first.manifests[1]);
+  });
+});
+
+Deno.test("ManifestSource.scan drops a deleted file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    await Deno.writeTextFile(`${dir}/b.yaml`, podText("b"));
+    const source = new ManifestSource(dir);
+    await source.scan();
+    await Deno.remove(`${dir}/a.yaml`);
+    const scan = await source.scan();
+    assert.deepEqual(summary(scan), [["b.yaml", true, ["b"]]]);
+  });
+});
+
+Deno.test("ManifestSource.scan sees the directory appear after it was missing", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/manifests`;
+    const source = new ManifestSource(dir);
+    assert.equal((await source.scan()).present, false);
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    const scan = await source.scan();
+    assert.equal(scan.present, true);
+    assert.deepEqual(summary(scan), [["web.yaml", true, ["web"]]]);
+  });
+});
