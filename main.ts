@@ -44,6 +44,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       log,
       socket: config.socket,
       instance: config.instance,
+      nodeName: config.nodeName,
       root: config.root,
       podLogRoot: config.podLogRoot,
       parallel: config.parallel,

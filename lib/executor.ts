@@ -5,10 +5,22 @@
  *
  * @module
  */
-import { type Cri, isNotFound } from "./cri.ts";
+import { type Cri, type Image, isNotFound } from "./cri.ts";
+import { hostNetworkHostsFile, podHostsFile } from "./hosts.ts";
 import type { Logger } from "./log.ts";
 import type { Action, CreateContainer, CreatePod, DeletePod, StartContainer } from "./plan.ts";
-import { type DesiredPod, podLogDirectory, sandboxForAttempt } from "./translate.ts";
+import {
+  buildContainerConfig,
+  type DesiredContainer,
+  type DesiredPod,
+  hostsFilePath,
+  podLogDirectory,
+  podStateDir,
+  type RuntimeFacts,
+  sandboxForAttempt,
+  volumeBase,
+} from "./translate.ts";
+import { prepareVolumes, releaseVolumes, resolveSubPath } from "./volumes.ts";
 
 /** What the executor needs. */
 export interface ExecutorOptions {
@@ -17,6 +29,8 @@ export interface ExecutorOptions {
   /** The agent's state root (`--root`); pod state lives in `<root>/pods/<uid>`. */
   root: string;
   podLogRoot: string;
+  /** Reads the host's /etc/hosts (for host-network pods); injectable for tests. */
+  readHostHosts?: () => Promise<string>;
   /** How many pods change at once. */
   parallel: number;
   signal?: AbortSignal;
@@ -27,11 +41,6 @@ export interface ActionResult {
   action: Action;
   error?: Error;
   ms: number;
-}
-
-/** The directory holding one pod's state. */
-export function podStateDir(root: string, uid: string): string {
-  return `${root}/pods/${uid}`;
 }
 
 /** Runs `actions`; the actions of one pod in order, stopping that pod at its first failure. */
@@ -102,77 +111,147 @@ async function runAction(
   }
 }
 
-async function ensureImage(image: string, o: ExecutorOptions): Promise<void> {
+/** A container cannot run as configured; the message says why and what to do. */
+export class ContainerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ContainerConfigError";
+  }
+}
+
+/** Pulls `image` when absent. Returns its status when `needUser` (to check runAsNonRoot). */
+async function ensureImage(
+  image: string,
+  needUser: boolean,
+  o: ExecutorOptions,
+): Promise<Image | null> {
   const opts = o.signal ? { signal: o.signal } : {};
   const present = await o.cri.imageStatus({ image }, opts);
-  if (present) return;
+  if (present) return present;
   o.log.info(`Pulling image ${image}`);
   await o.cri.pullImage({ image }, undefined, undefined, opts);
+  return needUser ? await o.cri.imageStatus({ image }, opts) : null;
+}
+
+/** kubelet's runAsNonRoot check: the effective user must be known and not 0. */
+export function checkNonRoot(pod: DesiredPod, c: DesiredContainer, image: Image | null): void {
+  if (!c.runAsNonRoot) return;
+  const where = `container "${c.name}" of pod ${pod.key}`;
+  if (c.runAsUser !== undefined) {
+    if (c.runAsUser === 0) {
+      throw new ContainerConfigError(
+        `Set runAsUser to a non-zero user for ${where}: it has runAsNonRoot and runAsUser 0`,
+      );
+    }
+    return;
+  }
+  if (image?.uid) {
+    if (image.uid.value === 0) {
+      throw new ContainerConfigError(
+        `Set runAsUser for ${where}: it has runAsNonRoot and image "${c.image}" runs as root`,
+      );
+    }
+    return;
+  }
+  if (image?.username) {
+    throw new ContainerConfigError(
+      `Set a numeric runAsUser for ${where}: it has runAsNonRoot and image "${c.image}" runs as user "${image.username}", which cannot be checked`,
+    );
+  }
+  throw new ContainerConfigError(
+    `Set runAsUser for ${where}: it has runAsNonRoot and image "${c.image}" runs as root (it names no user)`,
+  );
+}
+
+/** Pod IPs once the sandbox runs; none for host-network pods. */
+async function runtimeFacts(
+  pod: DesiredPod,
+  sandboxId: string,
+  attempt: number,
+  o: ExecutorOptions,
+): Promise<RuntimeFacts> {
+  if (pod.hostNetwork) return { podIPs: [], attempt };
+  const status = await o.cri.podSandboxStatus(sandboxId, o.signal ? { signal: o.signal } : {});
+  return { podIPs: [status.ip, ...status.additionalIps].filter((ip) => ip !== ""), attempt };
+}
+
+/** Writes the pod's /etc/hosts, as kubelet manages it. */
+async function writeHostsFile(pod: DesiredPod, facts: RuntimeFacts, o: ExecutorOptions) {
+  const content = pod.hostNetwork
+    ? hostNetworkHostsFile(
+      await (o.readHostHosts ?? (() => Deno.readTextFile("/etc/hosts")))().catch(() => ""),
+      pod.hostAliases,
+    )
+    : podHostsFile(facts.podIPs, pod.sandbox.hostname ?? pod.name, pod.hostAliases);
+  await Deno.writeTextFile(hostsFilePath(pod.podDir), content, { mode: 0o644 });
 }
 
 /** Creates and starts one container; its image is already present. */
 async function createAndStart(
   pod: DesiredPod,
   sandboxId: string,
-  attempt: number,
+  facts: RuntimeFacts,
   name: string,
   o: ExecutorOptions,
 ): Promise<void> {
   const c = pod.containers.find((x) => x.name === name);
   if (!c) throw new Error(`Pod ${pod.key} has no container "${name}"`);
   const opts = o.signal ? { signal: o.signal } : {};
+  for (const m of c.spec.volumeMounts ?? []) {
+    if (!m.subPath) continue;
+    await resolveSubPath(m.name, volumeBase(pod, m.name), m.subPath, true);
+  }
+  const config = buildContainerConfig(pod, name, facts);
   const id = await o.cri.createContainer(
     sandboxId,
-    c.config,
-    sandboxForAttempt(pod, attempt),
+    config,
+    sandboxForAttempt(pod, facts.attempt),
     opts,
   );
   await o.cri.startContainer(id, opts);
 }
 
+async function ensureImages(pod: DesiredPod, names: string[], o: ExecutorOptions) {
+  const images = new Map<string, Image | null>();
+  for (const c of pod.containers) {
+    if (!names.includes(c.name)) continue;
+    if (!images.has(c.image)) {
+      const needUser = pod.containers.some((x) => x.image === c.image && x.runAsNonRoot);
+      images.set(c.image, await ensureImage(c.image, needUser, o));
+    }
+    checkNonRoot(pod, c, images.get(c.image) ?? null);
+  }
+}
+
 async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
   const pod = a.pod;
   const opts = o.signal ? { signal: o.signal } : {};
-  await Deno.mkdir(podStateDir(o.root, pod.uid), {
+  await Deno.mkdir(pod.podDir, { recursive: true, mode: 0o750 });
+  await Deno.mkdir(podLogDirectory(o.podLogRoot, pod.namespace, pod.name, pod.uid), {
     recursive: true,
-    mode: 0o750,
+    mode: 0o755,
   });
-  await Deno.mkdir(
-    podLogDirectory(o.podLogRoot, pod.namespace, pod.name, pod.uid),
-    {
-      recursive: true,
-      mode: 0o755,
-    },
-  );
-  for (const image of new Set(pod.containers.map((c) => c.image))) {
-    await ensureImage(image, o);
-  }
-  const sandboxId = await o.cri.runPodSandbox(
-    sandboxForAttempt(pod, a.attempt),
-    opts,
-  );
+  await prepareVolumes(pod.volumes, pod.podDir);
+  await ensureImages(pod, pod.containers.map((c) => c.name), o);
+  const sandboxId = await o.cri.runPodSandbox(sandboxForAttempt(pod, a.attempt), opts);
+  const facts = await runtimeFacts(pod, sandboxId, a.attempt, o);
+  await writeHostsFile(pod, facts, o);
   for (const c of pod.containers) {
-    await createAndStart(pod, sandboxId, a.attempt, c.name, o);
+    await createAndStart(pod, sandboxId, facts, c.name, o);
   }
 }
 
-async function createContainer(
-  a: CreateContainer,
-  o: ExecutorOptions,
-): Promise<void> {
-  const image = a.pod.containers.find((c) => c.name === a.container)?.image;
-  if (image) await ensureImage(image, o);
-  await createAndStart(a.pod, a.sandboxId, a.attempt, a.container, o);
+async function createContainer(a: CreateContainer, o: ExecutorOptions): Promise<void> {
+  const pod = a.pod;
+  await prepareVolumes(pod.volumes, pod.podDir);
+  await ensureImages(pod, [a.container], o);
+  const facts = await runtimeFacts(pod, a.sandboxId, a.attempt, o);
+  await writeHostsFile(pod, facts, o);
+  await createAndStart(pod, a.sandboxId, facts, a.container, o);
 }
 
-async function startContainer(
-  a: StartContainer,
-  o: ExecutorOptions,
-): Promise<void> {
-  await o.cri.startContainer(
-    a.containerId,
-    o.signal ? { signal: o.signal } : {},
-  );
+async function startContainer(a: StartContainer, o: ExecutorOptions): Promise<void> {
+  await o.cri.startContainer(a.containerId, o.signal ? { signal: o.signal } : {});
 }
 
 /** Treats NotFound as done: whatever was to be stopped or removed is gone. */
@@ -194,7 +273,9 @@ async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   // the runtime no longer lists has nothing left on disk either (a failure here keeps
   // the sandbox listed, and the next pass tries again).
   if (a.removeState) {
-    await removeDir(podStateDir(o.root, a.uid));
+    const dir = podStateDir(o.root, a.uid);
+    await releaseVolumes(dir);
+    await removeDir(dir);
     await removeDir(podLogDirectory(o.podLogRoot, a.namespace, a.name, a.uid));
   }
   await idempotent(o.cri.removePodSandbox(a.sandboxId, opts));

@@ -7,6 +7,8 @@
  */
 import type { ContainerSpec, Pod, PodMetadata, PodSpec } from "./pod.ts";
 import { type FieldPath, parseYamlStream, type Position, type YamlDocument } from "./yaml.ts";
+import { checkContainerFields, checkPodFields } from "./pod_checks.ts";
+import { checkSchema, CONTAINER_SCHEMA, POD_SPEC_SCHEMA } from "./pod_schema.ts";
 
 export type Severity = "error" | "warning";
 
@@ -290,8 +292,6 @@ class Checker {
 const SHORT_FORM_KEYS = ["name", "namespace", "containers"] as const;
 const POD_KEYS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
 const METADATA_KEYS = ["name", "namespace", "labels", "annotations"] as const;
-const SPEC_KEYS = ["containers", "terminationGracePeriodSeconds"] as const;
-const CONTAINER_KEYS = ["name", "image", "command", "args"] as const;
 
 function checkContainers(
   c: Checker,
@@ -348,12 +348,8 @@ function checkContainers(
     }
     const command = c.stringList(item, at, "command");
     const args = c.stringList(item, at, "args");
-    c.unknownKeys(
-      item,
-      at,
-      CONTAINER_KEYS,
-      " (not supported by this version of tinylet)",
-    );
+    checkSchema(CONTAINER_SCHEMA, item, at, c);
+    checkContainerFields(c, item, at);
     if (name === undefined || image === undefined) return;
     const spec: ContainerSpec = { ...withoutNulls(item), name, image };
     if (command) spec.command = command;
@@ -435,24 +431,8 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
     "spec",
     "containers",
   ]);
-  const grace = rawSpec.terminationGracePeriodSeconds;
-  if (
-    grace !== undefined && grace !== null &&
-    (!Number.isSafeInteger(grace) || (grace as number) < 0)
-  ) {
-    c.error(
-      ["spec", "terminationGracePeriodSeconds"],
-      `Set "terminationGracePeriodSeconds" to a whole number of seconds, 0 or more: it is ${
-        q(grace)
-      }`,
-    );
-  }
-  c.unknownKeys(
-    rawSpec,
-    ["spec"],
-    SPEC_KEYS,
-    " (not supported by this version of tinylet)",
-  );
+  checkSchema(POD_SPEC_SCHEMA, rawSpec, ["spec"], c);
+  checkPodFields(c, rawSpec, ["spec"]);
   if ("status" in obj) {
     c.warn(
       ["status"],

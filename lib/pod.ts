@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { V1Container, V1PodSpec } from "./pod_types.ts";
 
 /** Pod metadata, reduced to what identifies and labels a pod. */
 export interface PodMetadata {
@@ -13,21 +14,11 @@ export interface PodMetadata {
   annotations?: Record<string, string>;
 }
 
-/** One container of a pod. Fields tinylet does not interpret yet stay as written. */
-export interface ContainerSpec {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  [field: string]: unknown;
-}
+/** One container of a pod. */
+export type ContainerSpec = V1Container;
 
-/** A pod's spec. Fields tinylet does not interpret yet stay as written. */
-export interface PodSpec {
-  containers: ContainerSpec[];
-  terminationGracePeriodSeconds?: number;
-  [field: string]: unknown;
-}
+/** A pod's spec. */
+export type PodSpec = V1PodSpec;
 
 /** A `v1` Pod: what every accepted manifest form becomes. */
 export interface Pod {

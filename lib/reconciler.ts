@@ -14,10 +14,24 @@ import { observe } from "./observe.ts";
 import { describeEndpoint } from "./endpoint.ts";
 import { type Action, plan } from "./plan.ts";
 import type { ManifestSource } from "./source.ts";
+import { parseResolvConf, type ResolvConf } from "./dns.ts";
+
+/** The host's /etc/resolv.conf; empty when it cannot be read. */
+export async function readHostResolvConf(): Promise<ResolvConf> {
+  try {
+    return parseResolvConf(await Deno.readTextFile("/etc/resolv.conf"));
+  } catch {
+    return { servers: [], searches: [], options: [] };
+  }
+}
 
 /** Everything the reconciler works with. */
 export interface ReconcilerOptions {
   cri: Cri;
+  /** The node name, for `spec.nodeName` and its field references. */
+  nodeName: string;
+  /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
+  readHostDns?: () => Promise<ResolvConf>;
   source: ManifestSource;
   log: Logger;
   /** The runtime socket, for messages. */
@@ -64,6 +78,9 @@ export class Reconciler {
     const desired = await desiredState(scan, {
       instance: o.instance,
       podLogRoot: o.podLogRoot,
+      root: o.root,
+      nodeName: o.nodeName,
+      hostDns: await (o.readHostDns ?? readHostResolvConf)(),
     });
     const problems = [
       ...scan.manifests.flatMap((m) => m.problems),

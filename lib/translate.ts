@@ -1,16 +1,28 @@
 /**
- * A `v1` Pod, translated into what tinylet asks of the runtime: the sandbox
- * config and one container config per container, with the contract's labels
- * and annotations.
+ * A `v1` Pod, translated into what tinylet asks of the runtime, as kubelet
+ * translates it: the sandbox config and one container config per container,
+ * with the contract's labels and annotations. Pure: host facts (resolv.conf,
+ * the node name, the pod IP) come in as arguments.
  *
  * @module
  */
 import {
   type ContainerConfig,
+  type DnsConfig,
+  type KeyValue,
   LABEL_INSTANCE,
   LABEL_MANAGED,
+  type LinuxContainerResources,
+  type LinuxContainerSecurityContext,
+  type Mount,
+  type MountPropagation,
+  type NamespaceOption,
   type PodSandboxConfig,
+  type PortMapping,
+  type SecurityProfile,
 } from "./cri.ts";
+import { podDnsConfig, type ResolvConf } from "./dns.ts";
+import { expandEnv, expandVars } from "./expand.ts";
 import {
   containerHash,
   DEFAULT_GRACE_PERIOD_SECONDS,
@@ -20,6 +32,14 @@ import {
   podUid,
   specHash,
 } from "./pod.ts";
+import type {
+  ContainerSecurityContext,
+  SeccompProfile,
+  V1Container,
+  VolumeMount,
+} from "./pod_types.ts";
+import { cpuMillis, memoryBytes } from "./quantity.ts";
+import { emptyDirPath, type VolumeSource } from "./volumes.ts";
 
 /** The contract's keys on the runtime's objects. */
 export const K = {
@@ -36,10 +56,15 @@ export const K = {
   configSource: "kubernetes.io/config.source",
 } as const;
 
-/** Agent settings the translation depends on. */
+/** Agent settings and host facts the translation depends on. */
 export interface TranslateOptions {
   instance: string;
   podLogRoot: string;
+  /** The agent's state root (`--root`). */
+  root: string;
+  nodeName: string;
+  /** The host's resolv.conf, for pods without cluster DNS. */
+  hostDns: ResolvConf;
 }
 
 /** One container as the runtime will be asked to run it. */
@@ -47,8 +72,10 @@ export interface DesiredContainer {
   name: string;
   image: string;
   hash: string;
-  /** The config for `CreateContainer`, for restart count 0. */
-  config: ContainerConfig;
+  spec: V1Container;
+  /** The effective runAsNonRoot and runAsUser, checked against the image's user at creation. */
+  runAsNonRoot: boolean;
+  runAsUser: number | undefined;
 }
 
 /** A pod tinylet should be running. */
@@ -61,15 +88,51 @@ export interface DesiredPod {
   /** Absolute path of the manifest file. */
   source: string;
   pod: Pod;
+  nodeName: string;
   gracePeriodSeconds: number;
+  hostNetwork: boolean;
+  /** `<root>/pods/<uid>`: volumes and the managed hosts file live here. */
+  podDir: string;
+  volumes: VolumeSource[];
+  hostAliases: { ip: string; hostnames: string[] }[];
   /** The sandbox config, for attempt 0. */
   sandbox: PodSandboxConfig;
   containers: DesiredContainer[];
+  /** Problems found while translating (e.g. DNS entries over kubelet's limits). */
+  warnings: string[];
 }
 
-/** kubelet's hostname rule: at most 63 characters, no trailing '-' or '.'. */
-function hostnameOf(name: string): string {
-  return name.slice(0, 63).replace(/[-.]+$/, "");
+/** What only exists once the sandbox runs. */
+export interface RuntimeFacts {
+  podIPs: string[];
+  attempt: number;
+}
+
+/** kubelet's default masked and read-only paths for containers that are not privileged. */
+export const DEFAULT_MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+export const DEFAULT_READONLY_PATHS = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** `<root>/pods/<uid>`. */
+export function podStateDir(root: string, uid: string): string {
+  return `${root}/pods/${uid}`;
 }
 
 /** The sandbox log directory: `<root>/<namespace>_<name>_<uid>`. */
@@ -82,18 +145,260 @@ export function podLogDirectory(
   return `${root}/${namespace}_${name}_${uid}`;
 }
 
+/** The managed hosts file of a pod, mounted at /etc/hosts. */
+export function hostsFilePath(podDir: string): string {
+  return `${podDir}/etc-hosts`;
+}
+
+/** kubelet's hostname rule: at most 63 characters, no trailing '-' or '.'. */
+function hostnameOf(name: string): string {
+  return name.slice(0, 63).replace(/[-.]+$/, "");
+}
+
+/** kubelet's CPU shares: request (or the limit when no request) × 1024 / 1000, at least 2. */
+export function cpuShares(milli: number): number {
+  if (milli === 0) return 2;
+  return Math.min(262144, Math.max(2, Math.floor((milli * 1024) / 1000)));
+}
+
+/** kubelet's CFS quota for a period of 100000 µs: limit × 100, at least 1000; 0 for no limit. */
+export function cpuQuota(milli: number, period = 100_000): number {
+  if (milli === 0) return 0;
+  return Math.max(1000, Math.floor((milli * period) / 1000));
+}
+
+function linuxResources(c: V1Container): LinuxContainerResources {
+  const req = c.resources?.requests ?? {};
+  const lim = c.resources?.limits ?? {};
+  const cpuLimit = lim.cpu === undefined ? 0 : cpuMillis(lim.cpu);
+  const cpuRequest = req.cpu === undefined ? cpuLimit : cpuMillis(req.cpu);
+  const out: LinuxContainerResources = {
+    cpuShares: cpuShares(cpuRequest),
+    cpuPeriod: 100_000,
+    cpuQuota: cpuQuota(cpuLimit),
+  };
+  if (lim.memory !== undefined) out.memoryLimitInBytes = memoryBytes(lim.memory);
+  return out;
+}
+
+function seccompOf(p: SeccompProfile | undefined): SecurityProfile | undefined {
+  if (!p) return undefined;
+  return p.type === "Localhost"
+    ? { profileType: "Localhost", localhostRef: p.localhostProfile ?? "" }
+    : { profileType: p.type };
+}
+
+function namespaceOptions(pod: Pod): NamespaceOption {
+  const s = pod.spec;
+  return {
+    network: s.hostNetwork ? "NODE" : "POD",
+    pid: s.hostPID ? "NODE" : s.shareProcessNamespace ? "POD" : "CONTAINER",
+    ipc: s.hostIPC ? "NODE" : "POD",
+  };
+}
+
+/** The container's security context over the pod's, as kubelet merges them. */
+function effectiveSecurity(pod: Pod, c: V1Container): ContainerSecurityContext {
+  const p = pod.spec.securityContext ?? {};
+  const own = c.securityContext ?? {};
+  const merged: ContainerSecurityContext = { ...own };
+  if (merged.runAsUser === undefined && p.runAsUser !== undefined) merged.runAsUser = p.runAsUser;
+  if (merged.runAsGroup === undefined && p.runAsGroup !== undefined) {
+    merged.runAsGroup = p.runAsGroup;
+  }
+  if (merged.runAsNonRoot === undefined && p.runAsNonRoot !== undefined) {
+    merged.runAsNonRoot = p.runAsNonRoot;
+  }
+  if (merged.seccompProfile === undefined && p.seccompProfile !== undefined) {
+    merged.seccompProfile = p.seccompProfile;
+  }
+  return merged;
+}
+
+function containerSecurity(pod: Pod, c: V1Container): LinuxContainerSecurityContext {
+  const sc = effectiveSecurity(pod, c);
+  const out: LinuxContainerSecurityContext = {
+    privileged: sc.privileged ?? false,
+    namespaceOptions: namespaceOptions(pod),
+    readonlyRootfs: sc.readOnlyRootFilesystem ?? false,
+    // kubelet sets no_new_privs only when allowPrivilegeEscalation is explicitly false.
+    noNewPrivs: sc.allowPrivilegeEscalation === false,
+  };
+  if (sc.capabilities) {
+    out.capabilities = {
+      addCapabilities: [...(sc.capabilities.add ?? [])],
+      dropCapabilities: [...(sc.capabilities.drop ?? [])],
+    };
+  }
+  if (sc.runAsUser !== undefined) out.runAsUser = { value: sc.runAsUser };
+  if (sc.runAsGroup !== undefined) out.runAsGroup = { value: sc.runAsGroup };
+  const groups = pod.spec.securityContext?.supplementalGroups;
+  if (groups?.length) out.supplementalGroups = [...groups];
+  const seccomp = seccompOf(sc.seccompProfile);
+  if (seccomp) out.seccomp = seccomp;
+  if (!sc.privileged) {
+    out.maskedPaths = [...DEFAULT_MASKED_PATHS];
+    out.readonlyPaths = [...DEFAULT_READONLY_PATHS];
+  }
+  return out;
+}
+
+const PROPAGATION: Record<string, MountPropagation> = {
+  None: "PROPAGATION_PRIVATE",
+  HostToContainer: "PROPAGATION_HOST_TO_CONTAINER",
+  Bidirectional: "PROPAGATION_BIDIRECTIONAL",
+};
+
+/** The host path of volume `name` of `pod`. */
+export function volumeBase(pod: DesiredPod, name: string): string {
+  const v = pod.volumes.find((x) => x.name === name);
+  return v?.hostPath ? v.hostPath.path : emptyDirPath(pod.podDir, name);
+}
+
+/** The host directory or file behind a volume mount (subPath joined, not yet resolved on disk). */
+export function mountSource(pod: DesiredPod, m: VolumeMount): string {
+  const base = volumeBase(pod, m.name);
+  if (!m.subPath) return base;
+  return `${base.replace(/\/+$/, "")}/${m.subPath}`;
+}
+
+function mountsOf(pod: DesiredPod, c: V1Container): Mount[] {
+  const mounts: Mount[] = (c.volumeMounts ?? []).map((m) => ({
+    containerPath: m.mountPath,
+    hostPath: mountSource(pod, m),
+    readonly: m.readOnly ?? false,
+    selinuxRelabel: false,
+    propagation: PROPAGATION[m.mountPropagation ?? "None"] ?? "PROPAGATION_PRIVATE",
+  }));
+  if (!mounts.some((m) => m.containerPath === "/etc/hosts")) {
+    mounts.push({
+      containerPath: "/etc/hosts",
+      hostPath: hostsFilePath(pod.podDir),
+      readonly: false,
+      selinuxRelabel: false,
+      propagation: "PROPAGATION_PRIVATE",
+    });
+  }
+  return mounts;
+}
+
+function fieldRefValue(pod: DesiredPod, path: string, facts: RuntimeFacts): string {
+  switch (path) {
+    case "metadata.name":
+      return pod.name;
+    case "metadata.namespace":
+      return pod.namespace;
+    case "metadata.uid":
+      return pod.uid;
+    case "spec.nodeName":
+      return pod.nodeName;
+    case "status.podIP":
+      return facts.podIPs[0] ?? "";
+    default:
+      return "";
+  }
+}
+
+/** The environment of a container: values and field references, `$(VAR)` expanded in order. */
+export function containerEnv(pod: DesiredPod, c: V1Container, facts: RuntimeFacts): KeyValue[] {
+  const raw = (c.env ?? []).map((e) => ({
+    name: e.name,
+    value: e.valueFrom?.fieldRef
+      ? fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, facts)
+      : e.value ?? "",
+    // Field references are taken literally, never expanded.
+    literal: e.valueFrom?.fieldRef !== undefined,
+  }));
+  const expanded = expandEnv(
+    raw.map((e) => ({ name: e.name, value: e.literal ? e.value.replaceAll("$", "$$") : e.value })),
+  );
+  return expanded.map((e) => ({ key: e.name, value: e.value }));
+}
+
+/** The `CreateContainer` config of container `name` in its sandbox's attempt, as kubelet builds it. */
+export function buildContainerConfig(
+  pod: DesiredPod,
+  name: string,
+  facts: RuntimeFacts,
+  restartCount = 0,
+): ContainerConfig {
+  const d = pod.containers.find((x) => x.name === name);
+  if (!d) throw new Error(`Pod ${pod.key} has no container "${name}"`);
+  const c = d.spec;
+  const envs = containerEnv(pod, c, facts);
+  const vars = new Map(envs.map((e) => [e.key, e.value]));
+  const lookup = (v: string) => vars.get(v);
+  const identity = {
+    [LABEL_MANAGED]: "true",
+    [LABEL_INSTANCE]: pod.sandbox.labels?.[LABEL_INSTANCE] ?? "",
+    [K.podName]: pod.name,
+    [K.podNamespace]: pod.namespace,
+    [K.podUid]: pod.uid,
+  };
+  const config: ContainerConfig = {
+    metadata: { name, attempt: restartCount },
+    image: { image: c.image },
+    logPath: `${name}/${restartCount}.log`,
+    labels: { ...identity, [K.containerName]: name },
+    annotations: {
+      [K.containerHash]: d.hash,
+      [K.restartCount]: String(restartCount),
+      [K.gracePeriod]: String(pod.gracePeriodSeconds),
+      [K.containerType]: "regular",
+    },
+    envs,
+    mounts: mountsOf(pod, c),
+    stdin: c.stdin ?? false,
+    stdinOnce: c.stdinOnce ?? false,
+    tty: c.tty ?? false,
+    linux: { resources: linuxResources(c), securityContext: containerSecurity(pod.pod, c) },
+  };
+  if (c.command) config.command = c.command.map((s) => expandVars(s, lookup));
+  if (c.args) config.args = c.args.map((s) => expandVars(s, lookup));
+  if (c.workingDir) config.workingDir = c.workingDir;
+  return config;
+}
+
+function portMappings(pod: Pod): PortMapping[] {
+  const out: PortMapping[] = [];
+  for (const c of pod.spec.containers) {
+    for (const p of c.ports ?? []) {
+      const m: PortMapping = {
+        protocol: p.protocol ?? "TCP",
+        containerPort: p.containerPort,
+        hostPort: p.hostPort ?? 0,
+      };
+      if (p.hostIP) m.hostIp = p.hostIP;
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+function dnsOf(pod: Pod, hostDns: ResolvConf, warnings: string[]): DnsConfig {
+  const s = pod.spec;
+  const input: Parameters<typeof podDnsConfig>[0] = { hostNetwork: s.hostNetwork ?? false };
+  if (s.dnsPolicy !== undefined) input.dnsPolicy = s.dnsPolicy;
+  if (s.dnsConfig !== undefined) input.dnsConfig = s.dnsConfig;
+  const { config, warnings: w } = podDnsConfig(input, hostDns);
+  warnings.push(...w);
+  return config;
+}
+
 /** Translates `pod` from `source` into what the runtime runs. */
 export async function translatePod(
   pod: Pod,
   source: string,
   options: TranslateOptions,
 ): Promise<DesiredPod> {
+  const s = pod.spec;
   const name = pod.metadata.name;
   const namespace = pod.metadata.namespace ?? DEFAULT_NAMESPACE;
   const hash = await specHash(pod);
   const uid = await podUid(namespace, name, hash);
-  const gracePeriodSeconds = pod.spec.terminationGracePeriodSeconds ??
-    DEFAULT_GRACE_PERIOD_SECONDS;
+  const gracePeriodSeconds = s.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+  const hostNetwork = s.hostNetwork ?? false;
+  const warnings: string[] = [];
   const identity = {
     [LABEL_MANAGED]: "true",
     [LABEL_INSTANCE]: options.instance,
@@ -101,10 +406,15 @@ export async function translatePod(
     [K.podNamespace]: namespace,
     [K.podUid]: uid,
   };
+  const podSc = s.securityContext;
+  const anyPrivileged = s.containers.some((c) => c.securityContext?.privileged === true);
+  const sysctls: Record<string, string> = {};
+  for (const x of podSc?.sysctls ?? []) sysctls[x.name] = x.value;
   const sandbox: PodSandboxConfig = {
     metadata: { name, namespace, uid, attempt: 0 },
-    hostname: hostnameOf(name),
     logDirectory: podLogDirectory(options.podLogRoot, namespace, name, uid),
+    dnsConfig: dnsOf(pod, options.hostDns, warnings),
+    portMappings: portMappings(pod),
     labels: { ...pod.metadata.labels, ...identity },
     annotations: {
       ...pod.metadata.annotations,
@@ -113,30 +423,51 @@ export async function translatePod(
       [K.configSource]: "file",
     },
     linux: {
+      cgroupParent: "",
       securityContext: {
-        namespaceOptions: { network: "POD", pid: "CONTAINER", ipc: "POD" },
+        namespaceOptions: namespaceOptions(pod),
+        readonlyRootfs: false,
+        privileged: anyPrivileged,
+        ...(podSc?.runAsUser !== undefined ? { runAsUser: { value: podSc.runAsUser } } : {}),
+        ...(podSc?.runAsGroup !== undefined ? { runAsGroup: { value: podSc.runAsGroup } } : {}),
+        ...(podSc?.supplementalGroups?.length
+          ? { supplementalGroups: [...podSc.supplementalGroups] }
+          : {}),
+        ...(podSc?.seccompProfile ? { seccomp: seccompOf(podSc.seccompProfile)! } : {}),
       },
+      sysctls,
     },
   };
+  if (!hostNetwork) sandbox.hostname = hostnameOf(s.hostname ?? name);
   const containers: DesiredContainer[] = [];
-  for (const c of pod.spec.containers) {
-    const cHash = await containerHash(c);
-    const config: ContainerConfig = {
-      metadata: { name: c.name, attempt: 0 },
-      image: { image: c.image },
-      logPath: `${c.name}/0.log`,
-      labels: { ...identity, [K.containerName]: c.name },
-      annotations: {
-        [K.containerHash]: cHash,
-        [K.restartCount]: "0",
-        [K.gracePeriod]: String(gracePeriodSeconds),
-        [K.containerType]: "regular",
-      },
-    };
-    if (c.command) config.command = [...c.command];
-    if (c.args) config.args = [...c.args];
-    containers.push({ name: c.name, image: c.image, hash: cHash, config });
+  for (const c of s.containers) {
+    const sc = effectiveSecurity(pod, c);
+    containers.push({
+      name: c.name,
+      image: c.image,
+      hash: await containerHash(c),
+      spec: c,
+      runAsNonRoot: sc.runAsNonRoot ?? false,
+      runAsUser: sc.runAsUser,
+    });
   }
+  const volumes: VolumeSource[] = (s.volumes ?? [])
+    .filter((v) => v.hostPath || v.emptyDir)
+    .map((v) => {
+      const out: VolumeSource = { name: v.name };
+      if (v.hostPath) {
+        out.hostPath = v.hostPath.type !== undefined
+          ? { path: v.hostPath.path, type: v.hostPath.type }
+          : { path: v.hostPath.path };
+      } else if (v.emptyDir) {
+        out.emptyDir = {};
+        if (v.emptyDir.medium !== undefined) out.emptyDir.medium = v.emptyDir.medium;
+        if (v.emptyDir.sizeLimit !== undefined) {
+          out.emptyDir.sizeLimitBytes = memoryBytes(v.emptyDir.sizeLimit);
+        }
+      }
+      return out;
+    });
   return {
     key: podKey(namespace, name),
     namespace,
@@ -145,16 +476,22 @@ export async function translatePod(
     hash,
     source,
     pod,
+    nodeName: s.nodeName ?? options.nodeName,
     gracePeriodSeconds,
+    hostNetwork,
+    podDir: podStateDir(options.root, uid),
+    volumes,
+    hostAliases: (s.hostAliases ?? []).map((a) => ({
+      ip: a.ip,
+      hostnames: [...(a.hostnames ?? [])],
+    })),
     sandbox,
     containers,
+    warnings,
   };
 }
 
 /** The sandbox config for a given attempt. */
-export function sandboxForAttempt(
-  pod: DesiredPod,
-  attempt: number,
-): PodSandboxConfig {
+export function sandboxForAttempt(pod: DesiredPod, attempt: number): PodSandboxConfig {
   return { ...pod.sandbox, metadata: { ...pod.sandbox.metadata, attempt } };
 }

@@ -4,10 +4,16 @@ import type { DesiredState } from "../lib/desired.ts";
 import { groupObserved } from "../lib/observe.ts";
 import { type Action, plan } from "../lib/plan.ts";
 import type { Pod } from "../lib/pod.ts";
-import { type DesiredPod, K, translatePod } from "../lib/translate.ts";
+import { buildContainerConfig, type DesiredPod, K, translatePod } from "../lib/translate.ts";
 
 const SOURCE = "/etc/tinylet/manifests/web.yaml";
-const OPTIONS = { instance: "default", podLogRoot: "/var/log/pods" };
+const OPTIONS = {
+  instance: "default",
+  podLogRoot: "/var/log/pods",
+  root: "/var/lib/tinylet",
+  nodeName: "node1",
+  hostDns: { servers: ["192.0.2.53"], searches: [], options: [] },
+};
 
 function basePod(): Pod {
   return {
@@ -62,7 +68,11 @@ function baseRuntime(pod: DesiredPod, o: RuntimeOptions = {}) {
     runtimeHandler: "",
   };
   const containers: Container[] = [];
-  for (const c of pod.containers) {
+  for (const d of pod.containers) {
+    const c = {
+      name: d.name,
+      config: buildContainerConfig(pod, d.name, { podIPs: [], attempt: 0 }),
+    };
     const state = o.containerStates && c.name in o.containerStates
       ? o.containerStates[c.name]
       : "CONTAINER_RUNNING";
