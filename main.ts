@@ -11,6 +11,7 @@ import { formatDuration } from "./lib/duration.ts";
 import { createLogger } from "./lib/log.ts";
 import { Reconciler } from "./lib/reconciler.ts";
 import { ManifestSource } from "./lib/source.ts";
+import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/registry_auth.ts";
 
 /** Runs the agent until SIGINT or SIGTERM; pods keep running after it exits. */
 async function runAgent(config: AgentConfig): Promise<number> {
@@ -38,7 +39,21 @@ async function runAgent(config: AgentConfig): Promise<number> {
     } catch {
       // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
     }
+    const registryPaths = config.registryConfig
+      ? [config.registryConfig]
+      : defaultDockerConfigPaths(Deno.env);
+    const reportedWarnings = new Set<string>();
+    const registryAuth = async (image: string) => {
+      // Read at each pull, so edited credentials apply without a restart.
+      const { credentials } = await RegistryCredentials.loadFirst(registryPaths);
+      for (const w of credentials.warnings) {
+        if (!reportedWarnings.has(w)) log.warn(w);
+        reportedWarnings.add(w);
+      }
+      return credentials.forImage(image);
+    };
     const reconciler = new Reconciler({
+      registryAuth,
       cri,
       source: new ManifestSource(config.manifests),
       log,

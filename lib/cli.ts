@@ -34,6 +34,8 @@ export interface AgentConfig {
   logFormat: LogFormat;
   logLevel: LogLevel;
   insecureManifestPermissions: boolean;
+  /** A Docker-style config.json with registry credentials; undefined: the usual places. */
+  registryConfig: string | undefined;
 }
 
 /** A parsed command line. */
@@ -55,6 +57,7 @@ const OPTIONS = {
   "log-format": { type: "string", default: "text" },
   "log-level": { type: "string", default: "info" },
   "insecure-manifest-permissions": { type: "boolean", default: false },
+  "registry-config": { type: "string" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
 } as const;
@@ -62,7 +65,8 @@ const OPTIONS = {
 export const USAGE =
   "Usage: tinylet [run] [--socket PATH] [--manifests DIR] [--interval 2s] [--instance NAME] " +
   "[--pod-log-root DIR] [--root DIR] [--node-name NAME] [--parallel N] [--log-format text|json] " +
-  "[--log-level debug|info|warn|error] [--insecure-manifest-permissions] (see tinylet --help)";
+  "[--log-level debug|info|warn|error] [--insecure-manifest-permissions] [--registry-config PATH] " +
+  "(see tinylet --help)";
 
 export const HELP =
   `tinylet ${VERSION}: runs pods from YAML files on this host, through the container runtime (CRI).
@@ -84,6 +88,9 @@ Flags:
   --log-level LEVEL         debug, info, warn or error (default info)
   --insecure-manifest-permissions
                             accept a manifest directory others can write to
+  --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
+                            $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
+                            /var/lib/kubelet/config.json, /etc/tinylet/config.json)
   -h, --help                print this help
   --version                 print the version
 
@@ -190,6 +197,9 @@ export function parseCommandLine(
       logFormat: values["log-format"] as LogFormat,
       logLevel: values["log-level"] as LogLevel,
       insecureManifestPermissions: values["insecure-manifest-permissions"],
+      registryConfig: values["registry-config"] === undefined
+        ? undefined
+        : resolve(env.cwd, values["registry-config"]),
     },
   };
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Cri, type Image, isNotFound } from "./cri.ts";
+import { type AuthConfig, type Cri, type Image, isNotFound } from "./cri.ts";
 import { hostNetworkHostsFile, podHostsFile } from "./hosts.ts";
 import type { Logger } from "./log.ts";
 import type { Action, CreateContainer, CreatePod, DeletePod, StartContainer } from "./plan.ts";
@@ -29,6 +29,8 @@ export interface ExecutorOptions {
   /** The agent's state root (`--root`); pod state lives in `<root>/pods/<uid>`. */
   root: string;
   podLogRoot: string;
+  /** Registry credentials for an image, when a pull is needed. */
+  registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
   /** Reads the host's /etc/hosts (for host-network pods); injectable for tests. */
   readHostHosts?: () => Promise<string>;
   /** How many pods change at once. */
@@ -129,7 +131,8 @@ async function ensureImage(
   const present = await o.cri.imageStatus({ image }, opts);
   if (present) return present;
   o.log.info(`Pulling image ${image}`);
-  await o.cri.pullImage({ image }, undefined, undefined, opts);
+  const auth = await o.registryAuth?.(image);
+  await o.cri.pullImage({ image }, auth, undefined, opts);
   return needUser ? await o.cri.imageStatus({ image }, opts) : null;
 }
 

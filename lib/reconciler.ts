@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Cri } from "./cri.ts";
+import type { AuthConfig, Cri } from "./cri.ts";
 import { desiredState } from "./desired.ts";
 import { type ActionResult, execute } from "./executor.ts";
 import type { Logger } from "./log.ts";
@@ -30,6 +30,8 @@ export interface ReconcilerOptions {
   cri: Cri;
   /** The node name, for `spec.nodeName` and its field references. */
   nodeName: string;
+  /** Registry credentials for an image, asked for when a pull is needed. */
+  registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
   readHostDns?: () => Promise<ResolvConf>;
   source: ManifestSource;
@@ -105,6 +107,7 @@ export class Reconciler {
       root: o.root,
       podLogRoot: o.podLogRoot,
       parallel: o.parallel,
+      ...(o.registryAuth ? { registryAuth: o.registryAuth } : {}),
       ...(signal ? { signal } : {}),
     });
     this.#reportResults(results);

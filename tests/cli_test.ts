@@ -18,6 +18,7 @@ function baseConfig(): AgentConfig {
     logFormat: "text",
     logLevel: "info",
     insecureManifestPermissions: false,
+    registryConfig: undefined,
   };
 }
 
@@ -137,6 +138,11 @@ const RUN_CASES: {
     name: "takes the single-dash -insecure-manifest-permissions",
     args: ["-insecure-manifest-permissions"],
     change: { insecureManifestPermissions: true },
+  },
+  {
+    name: "takes --registry-config, made absolute against the working directory",
+    args: ["--registry-config", "creds/config.json"],
+    change: { registryConfig: "/home/ops/creds/config.json" },
   },
   {
     name: "takes flags after an explicit run",

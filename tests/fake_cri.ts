@@ -571,11 +571,11 @@ export class FakeCri implements Cri {
 
   async pullImage(
     image: ImageSpec,
-    _auth?: AuthConfig,
+    auth?: AuthConfig,
     _sandboxConfig?: PodSandboxConfig,
     opts?: CallOptions,
   ): Promise<string> {
-    await this.#enter("PullImage", image.image, opts);
+    await this.#enter("PullImage", { image: image.image, auth: auth ?? null }, opts);
     const ref = normalizeImage(image.image);
     if (!this.#registry.has(ref) && !this.#images.has(ref)) {
       throw criError(

@@ -135,6 +135,44 @@ Deno.test("an image that is absent is pulled once, then the pod starts", async (
   assert.deepEqual(await runningPods(s.cri), ["default/web"]);
 });
 
+Deno.test("a pull carries the registry credentials for the image's host", async () => {
+  await using s = await setup();
+  s.cri.addToRegistry("registry.example.com:5000/team/app:2");
+  const asked: string[] = [];
+  const withAuth = new Reconciler({
+    cri: s.cri,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: () => {} }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    registryAuth: (image) => {
+      asked.push(image);
+      return Promise.resolve({
+        username: "alice",
+        password: "s3cret",
+        serverAddress: "registry.example.com:5000",
+      });
+    },
+    instance: "default",
+    root: `${s.dir}/root`,
+    podLogRoot: `${s.dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+  });
+  await s.write(
+    "app.yaml",
+    "name: app\ncontainers: [{name: a, image: 'registry.example.com:5000/team/app:2'}]\n",
+  );
+  await withAuth.pass();
+  assert.deepEqual(asked, ["registry.example.com:5000/team/app:2"]);
+  assert.deepEqual(s.cri.calls.find((c) => c.method === "PullImage")?.arg, {
+    image: "registry.example.com:5000/team/app:2",
+    auth: { username: "alice", password: "s3cret", serverAddress: "registry.example.com:5000" },
+  });
+  assert.deepEqual(await runningPods(s.cri), ["default/app"]);
+});
+
 Deno.test("editing the spec replaces the pod: the old sandbox goes first", async () => {
   await using s = await setup();
   await s.write("hello.yaml", HELLO);
