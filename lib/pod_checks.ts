@@ -105,6 +105,13 @@ export function checkContainerFields(
     }
   }
 
+  if (c.envFrom !== undefined && c.envFrom !== null) {
+    r.error(
+      [...at, "envFrom"],
+      `Replace "envFrom" with "env" entries: tinylet cannot provide ConfigMap or Secret variables`,
+    );
+  }
+
   const mountPaths = new Map<string, number>();
   for (const [m, i] of records(c.volumeMounts)) {
     const p = [...at, "volumeMounts", i];
@@ -325,7 +332,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
     const servers = isRecord(spec.dnsConfig) ? spec.dnsConfig.nameservers : undefined;
     if (!Array.isArray(servers) || servers.length === 0) {
       r.error(
-        [...at, "dnsConfig"],
+        [...at, isRecord(spec.dnsConfig) ? "dnsConfig" : "dnsPolicy"],
         `Add dnsConfig.nameservers: dnsPolicy "None" takes DNS from dnsConfig only`,
       );
     }

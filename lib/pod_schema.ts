@@ -93,6 +93,8 @@ export const CONTAINER_SCHEMA = obj({
     // Checked by the caller: a source tinylet cannot provide is an error, not a warning.
     valueFrom: any,
   }, { required: ["name"] })),
+  envFrom: any, // rejected by the caller
+
   ports: list(obj({
     name: str(),
     containerPort: int(1, 65535),
@@ -135,26 +137,6 @@ export const CONTAINER_SCHEMA = obj({
   },
 });
 
-const volume = obj({
-  name: str(),
-  hostPath: obj({
-    path: str(),
-    type: str({
-      enum: [
-        "",
-        "DirectoryOrCreate",
-        "Directory",
-        "FileOrCreate",
-        "File",
-        "Socket",
-        "CharDevice",
-        "BlockDevice",
-      ],
-    }),
-  }, { required: ["path"] }),
-  emptyDir: obj({ medium: str({ enum: ["", "Memory"] }), sizeLimit: { t: "quantity" } }),
-}, { required: ["name"] });
-
 /** Volume kinds Kubernetes has and tinylet cannot provide on its own. */
 export const UNSUPPORTED_VOLUME_KINDS = [
   "configMap",
@@ -186,6 +168,28 @@ export const UNSUPPORTED_VOLUME_KINDS = [
   "storageos",
   "vsphereVolume",
 ];
+
+const volume = obj({
+  name: str(),
+  hostPath: obj({
+    path: str(),
+    type: str({
+      enum: [
+        "",
+        "DirectoryOrCreate",
+        "Directory",
+        "FileOrCreate",
+        "File",
+        "Socket",
+        "CharDevice",
+        "BlockDevice",
+      ],
+    }),
+  }, { required: ["path"] }),
+  emptyDir: obj({ medium: str({ enum: ["", "Memory"] }), sizeLimit: { t: "quantity" } }),
+  // Sources tinylet cannot provide are checked across the pod (warned, or rejected when mounted).
+  ...Object.fromEntries(UNSUPPORTED_VOLUME_KINDS.map((k) => [k, any])),
+}, { required: ["name"] });
 
 /** The fields of a pod's spec. */
 export const POD_SPEC_SCHEMA = obj({

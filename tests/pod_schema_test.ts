@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { formatProblem, parseManifest } from "../lib/manifest.ts";
+
+/** A base Pod; each case edits one thing. Lines are numbered in the comments. */
+const BASE = [
+  "apiVersion: v1", // 1
+  "kind: Pod", // 2
+  "metadata:", // 3
+  "  name: web", // 4
+  "spec:", // 5
+  "  containers:", // 6
+  "    - name: app", // 7
+  "      image: busybox:1.35", // 8
+  "      volumeMounts:", // 9
+  "        - name: data", // 10
+  "          mountPath: /data", // 11
+  "  volumes:", // 12
+  "    - name: data", // 13
+  "      emptyDir: {}", // 14
+  "",
+].join("\n");
+
+function edit(from: string, to: string): string {
+  assert.ok(BASE.includes(from), from);
+  return BASE.replace(from, to);
+}
+
+const CASES: { name: string; text: string; problems: string[] }[] = [
+  {
+    name: "the base pod has no problems",
+    text: BASE,
+    problems: [],
+  },
+  {
+    name: "a mounted configMap volume is an error: tinylet cannot provide it",
+    text: edit("      emptyDir: {}", "      configMap:\n        name: settings"),
+    problems: [
+      'x.yaml:10:11: error: Replace volume "data": tinylet cannot provide "configMap" volumes; use hostPath or emptyDir (field spec.containers[0].volumeMounts[0].name)',
+    ],
+  },
+  {
+    name: "an unmounted secret volume is only a warning",
+    text: BASE + "    - name: token\n      secret:\n        secretName: t\n",
+    problems: [
+      'x.yaml:16:7: warning: Ignoring volume "token": "secret" volumes are not supported (field spec.volumes[1].secret)',
+    ],
+  },
+  {
+    name: "a mount of an undeclared volume is an error",
+    text: edit("        - name: data", "        - name: logs"),
+    problems: [
+      'x.yaml:10:11: error: Declare volume "logs" under spec.volumes, or remove this mount (field spec.containers[0].volumeMounts[0].name)',
+    ],
+  },
+  {
+    name: "a probe is warned about, the pod still runs",
+    text: edit(
+      "      volumeMounts:",
+      '      livenessProbe:\n        exec: {command: ["true"]}\n      volumeMounts:',
+    ),
+    problems: [
+      'x.yaml:9:7: warning: Ignoring "livenessProbe": probes are not run by this version of tinylet (field spec.containers[0].livenessProbe)',
+    ],
+  },
+  {
+    name: "env from a secret is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      env:\n        - name: PW\n          valueFrom:\n            secretKeyRef: {name: s, key: k}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:12:13: error: Replace "valueFrom.secretKeyRef" of "PW": tinylet can provide only fieldRef (metadata.name, metadata.namespace, metadata.uid, spec.nodeName, status.podIP); write the value itself with "value" (field spec.containers[0].env[0].valueFrom.secretKeyRef)',
+    ],
+  },
+  {
+    name: "a field reference tinylet cannot resolve is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      env:\n        - name: SA\n          valueFrom:\n            fieldRef: {fieldPath: spec.serviceAccountName}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:12:24: error: Change the fieldPath "spec.serviceAccountName": tinylet can provide metadata.name, metadata.namespace, metadata.uid, spec.nodeName, status.podIP (field spec.containers[0].env[0].valueFrom.fieldRef.fieldPath)',
+    ],
+  },
+  {
+    name: "envFrom is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      envFrom:\n        - configMapRef: {name: c}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:9:7: error: Replace "envFrom" with "env" entries: tinylet cannot provide ConfigMap or Secret variables (field spec.containers[0].envFrom)',
+    ],
+  },
+  {
+    name: "a cpu request above its limit is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      resources:\n        requests: {cpu: 600m}\n        limits: {cpu: 500m}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:10:20: error: Lower the cpu request to at most the limit: "600m" is more than "500m" (field spec.containers[0].resources.requests.cpu)',
+    ],
+  },
+  {
+    name: "a malformed quantity is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      resources:\n        limits: {memory: 1gb}\n      volumeMounts:",
+    ),
+    problems: [],
+  },
+  {
+    name: "with hostNetwork, a hostPort that differs from its containerPort is an error",
+    text: edit(
+      "spec:\n",
+      "spec:\n  hostNetwork: true\n",
+    ).replace(
+      "      volumeMounts:",
+      "      ports:\n        - containerPort: 80\n          hostPort: 8080\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:12:11: error: Set "hostPort" to the containerPort (80) or leave it out: with hostNetwork they are the same port (field spec.containers[0].ports[0].hostPort)',
+    ],
+  },
+  {
+    name: "a misspelt field gets a did-you-mean",
+    text: edit("      image: busybox:1.35", "      image: busybox:1.35\n      WorkingDir: /srv"),
+    problems: [
+      'x.yaml:9:7: warning: Ignoring unknown field "WorkingDir" (did you mean "workingDir"?) (field spec.containers[0].WorkingDir)',
+    ],
+  },
+  {
+    name: "an unknown hostPath type is an error naming the allowed ones",
+    text: edit("      emptyDir: {}", "      hostPath: {path: /srv, type: Dir}"),
+    problems: [
+      'x.yaml:14:30: error: Set "type" to one of "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice": it is "Dir" (field spec.volumes[0].hostPath.type)',
+    ],
+  },
+  {
+    name: "dnsPolicy None without nameservers is an error",
+    text: edit("spec:\n", "spec:\n  dnsPolicy: None\n"),
+    problems: [
+      'x.yaml:6:3: error: Add dnsConfig.nameservers: dnsPolicy "None" takes DNS from dnsConfig only (field spec.dnsPolicy)',
+    ],
+  },
+];
+
+for (const c of CASES) {
+  Deno.test(`pod schema: ${c.name}`, () => {
+    const m = parseManifest("x.yaml", c.text);
+    if (c.name.startsWith("a malformed quantity")) {
+      // The quantity module owns the wording; here only the position and field matter.
+      assert.equal(m.problems.length, 1, m.problems.map(formatProblem).join("\n"));
+      assert.match(
+        formatProblem(m.problems[0]!),
+        /^x\.yaml:10:18: error: .*\(field spec\.containers\[0\]\.resources\.limits\.memory\)$/,
+      );
+      assert.equal(m.valid, false);
+      return;
+    }
+    assert.deepEqual(m.problems.map(formatProblem), c.problems);
+    assert.equal(m.valid, !c.problems.some((p) => p.includes(": error: ")));
+  });
+}
