@@ -5,10 +5,20 @@
  *
  * @module
  */
-import { type AuthConfig, type Cri, type Image, isNotFound } from "./cri.ts";
+import { type Cri, type Image, isNotFound } from "./cri.ts";
 import { hostNetworkHostsFile, podHostsFile } from "./hosts.ts";
+import type { ImagePuller } from "./images.ts";
 import type { Logger } from "./log.ts";
-import type { Action, CreateContainer, CreatePod, DeletePod, StartContainer } from "./plan.ts";
+import { removeLogFiles } from "./log_rotation.ts";
+import type {
+  Action,
+  ContainerStart,
+  CreatePod,
+  DeletePod,
+  RemoveContainers,
+  StartContainers,
+  StartCreated,
+} from "./plan.ts";
 import {
   buildContainerConfig,
   type DesiredContainer,
@@ -22,17 +32,26 @@ import {
 } from "./translate.ts";
 import { prepareVolumes, releaseVolumes, resolveSubPath } from "./volumes.ts";
 
+/** Something that happened to a pod, for `describe` and the logs. */
+export interface PodEvent {
+  pod: string;
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
 /** What the executor needs. */
 export interface ExecutorOptions {
   cri: Cri;
   log: Logger;
+  images: ImagePuller;
   /** The agent's state root (`--root`); pod state lives in `<root>/pods/<uid>`. */
   root: string;
   podLogRoot: string;
-  /** Registry credentials for an image, when a pull is needed. */
-  registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
   /** Reads the host's /etc/hosts (for host-network pods); injectable for tests. */
   readHostHosts?: () => Promise<string>;
+  /** Told about each event. */
+  onEvent?: (event: PodEvent) => void;
   /** How many pods change at once. */
   parallel: number;
   signal?: AbortSignal;
@@ -72,38 +91,39 @@ export async function execute(
   return results;
 }
 
-async function runAction(
-  action: Action,
-  o: ExecutorOptions,
-): Promise<ActionResult> {
+function event(o: ExecutorOptions, pod: string, reason: string, message: string, warning = false) {
+  o.onEvent?.({ pod, type: warning ? "Warning" : "Normal", reason, message });
+}
+
+async function runAction(action: Action, o: ExecutorOptions): Promise<ActionResult> {
   const started = performance.now();
   const fields = { pod: action.key, reason: action.reason };
   try {
     switch (action.type) {
       case "createPod":
         await createPod(action, o);
-        o.log.info(`Started pod ${action.key}`, {
-          ...fields,
-          file: action.pod.source,
-        });
+        o.log.info(`Started pod ${action.key}`, { ...fields, file: action.pod.source });
         break;
       case "deletePod":
         await deletePod(action, o);
         o.log.info(`Removed pod ${action.key}`, fields);
         break;
-      case "createContainer":
-        await createContainer(action, o);
+      case "startContainers":
+        await startContainers(action, o);
         o.log.info(
-          `Started container ${action.container} of pod ${action.key}`,
+          `Started ${
+            action.start.map((s) => `container ${s.name}`).join(", ")
+          } of pod ${action.key}`,
           fields,
         );
         break;
-      case "startContainer":
-        await startContainer(action, o);
-        o.log.info(
-          `Started container ${action.container} of pod ${action.key}`,
-          fields,
-        );
+      case "startCreated":
+        await startCreated(action, o);
+        o.log.info(`Started container ${action.container} of pod ${action.key}`, fields);
+        break;
+      case "removeContainers":
+        await removeContainers(action, o);
+        o.log.debug(`Removed ${action.containers.length} dead container(s) of pod ${action.key}`);
         break;
     }
     return { action, ms: performance.now() - started };
@@ -119,21 +139,6 @@ export class ContainerConfigError extends Error {
     super(message);
     this.name = "ContainerConfigError";
   }
-}
-
-/** Pulls `image` when absent. Returns its status when `needUser` (to check runAsNonRoot). */
-async function ensureImage(
-  image: string,
-  needUser: boolean,
-  o: ExecutorOptions,
-): Promise<Image | null> {
-  const opts = o.signal ? { signal: o.signal } : {};
-  const present = await o.cri.imageStatus({ image }, opts);
-  if (present) return present;
-  o.log.info(`Pulling image ${image}`);
-  const auth = await o.registryAuth?.(image);
-  await o.cri.pullImage({ image }, auth, undefined, opts);
-  return needUser ? await o.cri.imageStatus({ image }, opts) : null;
 }
 
 /** kubelet's runAsNonRoot check: the effective user must be known and not 0. */
@@ -189,22 +194,30 @@ async function writeHostsFile(pod: DesiredPod, facts: RuntimeFacts, o: ExecutorO
   await Deno.writeTextFile(hostsFilePath(pod.podDir), content, { mode: 0o644 });
 }
 
-/** Creates and starts one container; its image is already present. */
+/** Gets the image, then creates and starts one container instance. */
 async function createAndStart(
   pod: DesiredPod,
   sandboxId: string,
   facts: RuntimeFacts,
-  name: string,
+  start: ContainerStart,
   o: ExecutorOptions,
 ): Promise<void> {
-  const c = pod.containers.find((x) => x.name === name);
-  if (!c) throw new Error(`Pod ${pod.key} has no container "${name}"`);
+  const c = pod.containers.find((x) => x.name === start.name);
+  if (!c) throw new Error(`Pod ${pod.key} has no container "${start.name}"`);
   const opts = o.signal ? { signal: o.signal } : {};
+  let image: Image | null;
+  try {
+    image = await o.images.ensure(c.image, c.pullPolicy, c.runAsNonRoot, opts);
+  } catch (err) {
+    event(o, pod.key, "Failed", `Container ${c.name}: ${(err as Error).message}`, true);
+    throw err;
+  }
+  checkNonRoot(pod, c, image);
   for (const m of c.spec.volumeMounts ?? []) {
     if (!m.subPath) continue;
     await resolveSubPath(m.name, volumeBase(pod, m.name), m.subPath, true);
   }
-  const config = buildContainerConfig(pod, name, facts);
+  const config = buildContainerConfig(pod, c.name, facts, start.restartCount);
   const id = await o.cri.createContainer(
     sandboxId,
     config,
@@ -212,18 +225,14 @@ async function createAndStart(
     opts,
   );
   await o.cri.startContainer(id, opts);
-}
-
-async function ensureImages(pod: DesiredPod, names: string[], o: ExecutorOptions) {
-  const images = new Map<string, Image | null>();
-  for (const c of pod.containers) {
-    if (!names.includes(c.name)) continue;
-    if (!images.has(c.image)) {
-      const needUser = pod.containers.some((x) => x.image === c.image && x.runAsNonRoot);
-      images.set(c.image, await ensureImage(c.image, needUser, o));
-    }
-    checkNonRoot(pod, c, images.get(c.image) ?? null);
-  }
+  event(
+    o,
+    pod.key,
+    "Started",
+    start.restartCount > 0
+      ? `Started container ${c.name} (restart ${start.restartCount})`
+      : `Started container ${c.name}`,
+  );
 }
 
 async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
@@ -235,26 +244,31 @@ async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
     mode: 0o755,
   });
   await prepareVolumes(pod.volumes, pod.podDir);
-  await ensureImages(pod, pod.containers.map((c) => c.name), o);
   const sandboxId = await o.cri.runPodSandbox(sandboxForAttempt(pod, a.attempt), opts);
+  event(o, pod.key, "SandboxCreated", `Created sandbox (attempt ${a.attempt}): ${a.reason}`);
   const facts = await runtimeFacts(pod, sandboxId, a.attempt, o);
   await writeHostsFile(pod, facts, o);
-  for (const c of pod.containers) {
-    await createAndStart(pod, sandboxId, facts, c.name, o);
-  }
+  for (const s of a.start) await createAndStart(pod, sandboxId, facts, s, o);
 }
 
-async function createContainer(a: CreateContainer, o: ExecutorOptions): Promise<void> {
+async function startContainers(a: StartContainers, o: ExecutorOptions): Promise<void> {
   const pod = a.pod;
   await prepareVolumes(pod.volumes, pod.podDir);
-  await ensureImages(pod, [a.container], o);
   const facts = await runtimeFacts(pod, a.sandboxId, a.attempt, o);
   await writeHostsFile(pod, facts, o);
-  await createAndStart(pod, a.sandboxId, facts, a.container, o);
+  for (const s of a.start) await createAndStart(pod, a.sandboxId, facts, s, o);
 }
 
-async function startContainer(a: StartContainer, o: ExecutorOptions): Promise<void> {
+async function startCreated(a: StartCreated, o: ExecutorOptions): Promise<void> {
   await o.cri.startContainer(a.containerId, o.signal ? { signal: o.signal } : {});
+}
+
+async function removeContainers(a: RemoveContainers, o: ExecutorOptions): Promise<void> {
+  const opts = o.signal ? { signal: o.signal } : {};
+  for (const c of a.containers) {
+    await idempotent(o.cri.removeContainer(c.id, opts));
+    if (c.logPath) await removeLogFiles(c.logPath);
+  }
 }
 
 /** Treats NotFound as done: whatever was to be stopped or removed is gone. */
@@ -268,9 +282,14 @@ async function idempotent(p: Promise<void>): Promise<void> {
 
 async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   const opts = o.signal ? { signal: o.signal } : {};
-  await Promise.all(
-    a.containerIds.map((id) => idempotent(o.cri.stopContainer(id, a.gracePeriodSeconds, opts))),
-  );
+  for (const group of a.stopGroups) {
+    await Promise.all(
+      group.map((id) => idempotent(o.cri.stopContainer(id, a.gracePeriodSeconds, opts))),
+    );
+  }
+  if (a.stopGroups.length > 0) {
+    event(o, a.key, "Killing", `Stopped containers (grace period ${a.gracePeriodSeconds} s)`);
+  }
   await idempotent(o.cri.stopPodSandbox(a.sandboxId, opts));
   // Nothing runs in the pod any more. Its directories go before the sandbox, so a pod
   // the runtime no longer lists has nothing left on disk either (a failure here keeps

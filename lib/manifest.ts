@@ -297,20 +297,22 @@ function checkContainers(
   c: Checker,
   raw: unknown,
   path: FieldPath,
+  seen = new Map<string, string>(),
 ): ContainerSpec[] {
+  const init = path.at(-1) === "initContainers";
+  if (init && (raw === undefined || raw === null)) return [];
   if (raw === undefined || raw === null) {
     c.error(path, 'Add at least one container under "containers"');
     return [];
   }
   if (!Array.isArray(raw)) {
-    c.error(path, `Write "containers" as a list: it is ${typeName(raw)}`);
+    c.error(path, `Write ${q(String(path.at(-1)))} as a list: it is ${typeName(raw)}`);
     return [];
   }
   if (raw.length === 0) {
-    c.error(path, "Add at least one container: the list is empty");
+    if (!init) c.error(path, "Add at least one container: the list is empty");
     return [];
   }
-  const seen = new Map<string, number>();
   const out: ContainerSpec[] = [];
   raw.forEach((item, i) => {
     const at = [...path, i];
@@ -334,10 +336,10 @@ function checkContainers(
       if (first !== undefined) {
         c.error(
           [...at, "name"],
-          `Rename container ${q(name)}: containers[${first}] has the same name`,
+          `Rename container ${q(name)}: ${first} has the same name`,
         );
       }
-      seen.set(name, i);
+      seen.set(name, `${String(path.at(-1))}[${i}]`);
     }
     const image = c.string(item, at, "image", true);
     if (image !== undefined && /\s/.test(image)) {
@@ -350,6 +352,14 @@ function checkContainers(
     const args = c.stringList(item, at, "args");
     checkSchema(CONTAINER_SCHEMA, item, at, c);
     checkContainerFields(c, item, at);
+    if (!init && item.restartPolicy !== undefined && item.restartPolicy !== null) {
+      c.error(
+        [...at, "restartPolicy"],
+        `Move container ${
+          q(name ?? i)
+        } to initContainers, or remove its restartPolicy: only init containers (sidecars) take one`,
+      );
+    }
     if (name === undefined || image === undefined) return;
     const spec: ContainerSpec = { ...withoutNulls(item), name, image };
     if (command) spec.command = command;
@@ -427,10 +437,14 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
     );
     return undefined;
   }
-  const containers = checkContainers(c, rawSpec.containers, [
-    "spec",
-    "containers",
-  ]);
+  const names = new Map<string, string>();
+  const initContainers = checkContainers(
+    c,
+    rawSpec.initContainers,
+    ["spec", "initContainers"],
+    names,
+  );
+  const containers = checkContainers(c, rawSpec.containers, ["spec", "containers"], names);
   checkSchema(POD_SPEC_SCHEMA, rawSpec, ["spec"], c);
   checkPodFields(c, rawSpec, ["spec"]);
   if ("status" in obj) {
@@ -445,6 +459,7 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   if (labels !== undefined) metadata.labels = labels;
   if (annotations !== undefined) metadata.annotations = annotations;
   const spec: PodSpec = { ...withoutNulls(rawSpec), containers };
+  if (initContainers.length > 0) spec.initContainers = initContainers;
   return { apiVersion: "v1", kind: "Pod", metadata, spec };
 }
 

@@ -119,6 +119,9 @@ export const CONTAINER_SCHEMA = obj({
     },
   })),
   securityContext: containerSecurityContext,
+  imagePullPolicy: str({ enum: ["Always", "IfNotPresent", "Never"] }),
+  // Only "Always", and only on an init container (a sidecar): checked by the caller.
+  restartPolicy: str({ enum: ["Always"] }),
   stdin: bool,
   stdinOnce: bool,
   tty: bool,
@@ -128,8 +131,6 @@ export const CONTAINER_SCHEMA = obj({
     readinessProbe: LATER_PROBES,
     startupProbe: LATER_PROBES,
     lifecycle: "lifecycle hooks are not run by this version of tinylet",
-    imagePullPolicy: "images are pulled only when absent by this version of tinylet",
-    restartPolicy: "sidecar containers are not supported by this version of tinylet",
     terminationMessagePath: "termination messages are not collected",
     terminationMessagePolicy: "termination messages are not collected",
     resizePolicy: "resources are not resized in place",
@@ -194,6 +195,8 @@ const volume = obj({
 /** The fields of a pod's spec. */
 export const POD_SPEC_SCHEMA = obj({
   containers: any, // checked by the caller, container by container
+  initContainers: any, // likewise
+  restartPolicy: str({ enum: ["Always", "OnFailure", "Never"] }),
   volumes: list(volume),
   hostNetwork: bool,
   hostPID: bool,
@@ -230,8 +233,6 @@ export const POD_SPEC_SCHEMA = obj({
 }, {
   required: ["containers"],
   unsupported: {
-    initContainers: "init containers are not run by this version of tinylet",
-    restartPolicy: "exited containers are not restarted by this version of tinylet",
     ephemeralContainers: "ephemeral containers need an API server",
     serviceAccountName: "there are no service account tokens without a cluster",
     serviceAccount: "there are no service account tokens without a cluster",

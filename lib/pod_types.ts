@@ -75,6 +75,9 @@ export interface V1Container {
   resources?: ResourceRequirements;
   volumeMounts?: VolumeMount[];
   securityContext?: ContainerSecurityContext;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Only on init containers: "Always" makes a sidecar. */
+  restartPolicy?: "Always";
   stdin?: boolean;
   stdinOnce?: boolean;
   tty?: boolean;
@@ -101,6 +104,8 @@ export interface PodDnsConfigSpec {
 
 export interface V1PodSpec {
   containers: V1Container[];
+  initContainers?: V1Container[];
+  restartPolicy?: "Always" | "OnFailure" | "Never";
   volumes?: V1Volume[];
   hostNetwork?: boolean;
   hostPID?: boolean;

@@ -5,14 +5,18 @@
  *
  * @module
  */
+import { Backoff } from "./backoff.ts";
 import type { AuthConfig, Cri } from "./cri.ts";
-import { desiredState } from "./desired.ts";
-import { type ActionResult, execute } from "./executor.ts";
+import { type DesiredState, desiredState } from "./desired.ts";
+import { type ActionResult, execute, type PodEvent } from "./executor.ts";
+import { ImagePuller, ImagePullError } from "./images.ts";
 import type { Logger } from "./log.ts";
+import { DEFAULT_ROTATION, rotateLogs, type RotationPolicy } from "./log_rotation.ts";
 import { formatProblem, type Problem } from "./manifest.ts";
-import { observe } from "./observe.ts";
+import { type ObservedState, Observer } from "./observe.ts";
 import { describeEndpoint } from "./endpoint.ts";
-import { type Action, plan } from "./plan.ts";
+import { type Action, plan, restartKey, shouldRestart } from "./plan.ts";
+import { type PodView, podViews } from "./status.ts";
 import type { ManifestSource } from "./source.ts";
 import { parseResolvConf, type ResolvConf } from "./dns.ts";
 
@@ -34,6 +38,8 @@ export interface ReconcilerOptions {
   registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
   readHostDns?: () => Promise<ResolvConf>;
+  /** Milliseconds since the epoch; defaults to `Date.now`. */
+  clock?: () => number;
   source: ManifestSource;
   log: Logger;
   /** The runtime socket, for messages. */
@@ -44,6 +50,10 @@ export interface ReconcilerOptions {
   parallel: number;
   /** Milliseconds between safety-net passes. */
   intervalMs: number;
+  /** Container log rotation; defaults to 10Mi and 5 files. */
+  logRotation?: RotationPolicy;
+  /** Where the pods' status is published for `tinylet pods`; off when undefined. */
+  statusFile?: string;
 }
 
 /** What one pass did. */
@@ -53,23 +63,68 @@ export interface PassResult {
   actions: Action[];
   results: ActionResult[];
   problems: Problem[];
+  /** The pods' status after the pass. */
+  pods: PodView[];
+  /** When the pass wants to run again at the latest (a backoff ending, an init to watch). */
+  wakeAt: number | undefined;
 }
 
 /** Coalesces events within this many milliseconds into one pass. */
 export const DEBOUNCE_MS = 50;
 const RUNTIME_BACKOFF_MIN_MS = 250;
 const RUNTIME_BACKOFF_MAX_MS = 5_000;
+const EVENTS_KEPT = 20;
+
+/** An event with its time, as `describe` lists them. */
+export interface TimedEvent extends PodEvent {
+  time: string;
+}
 
 /** The agent's loop. */
 export class Reconciler {
   readonly #o: ReconcilerOptions;
+  readonly #now: () => number;
+  readonly #observer = new Observer();
+  readonly #crash = new Backoff();
+  readonly #images: ImagePuller;
+  readonly #events = new Map<string, TimedEvent[]>();
   #reported = new Map<string, string>();
-  #podErrors = new Map<string, string>();
+  #podErrors = new Map<string, { message: string; reason?: string; text: string }>();
   #runtimeDown: string | undefined;
   #dirMissingLogged = false;
+  #lastPods: PodView[] = [];
+  #lastPassAt = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#now = options.clock ?? Date.now;
+    this.#images = new ImagePuller({
+      cri: options.cri,
+      now: this.#now,
+      ...(options.registryAuth ? { auth: options.registryAuth } : {}),
+      onPull: (image, outcome, detail) => {
+        if (outcome === "started") options.log.info(`Pulling image ${image}`);
+        else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
+        else options.log.warn(`Failed to pull image ${image}: ${detail}`);
+      },
+    });
+  }
+
+  /** The pods' status after the last pass. */
+  get pods(): PodView[] {
+    return this.#lastPods;
+  }
+
+  /** Recent events of a pod (`namespace/name`), oldest first. */
+  events(key: string): TimedEvent[] {
+    return this.#events.get(key) ?? [];
+  }
+
+  #event(e: PodEvent) {
+    const list = this.#events.get(e.pod) ?? [];
+    list.push({ ...e, time: new Date(this.#now()).toISOString() });
+    if (list.length > EVENTS_KEPT) list.splice(0, list.length - EVENTS_KEPT);
+    this.#events.set(e.pod, list);
   }
 
   /** One pass: read, list, plan, execute, report. Never throws for runtime or manifest trouble. */
@@ -84,36 +139,151 @@ export class Reconciler {
       nodeName: o.nodeName,
       hostDns: await (o.readHostDns ?? readHostResolvConf)(),
     });
-    const problems = [
-      ...scan.manifests.flatMap((m) => m.problems),
-      ...desired.problems,
-    ];
+    const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#reportProblems(problems);
-    let observed;
+    const opts = signal ? { signal } : {};
+    let observed: ObservedState;
     try {
-      observed = await observe(o.cri, o.instance, signal ? { signal } : {});
+      observed = await this.#observer.observe(o.cri, o.instance, opts);
     } catch (err) {
-      if (signal?.aborted) {
-        return { runtimeReachable: false, actions: [], results: [], problems };
-      }
+      const down = {
+        runtimeReachable: false,
+        actions: [],
+        results: [],
+        problems,
+        wakeAt: undefined,
+      };
+      if (signal?.aborted) return { ...down, pods: this.#lastPods };
       this.#reportRuntime(await describeEndpoint(o.socket, err));
-      return { runtimeReachable: false, actions: [], results: [], problems };
+      await this.#publish(this.#lastPods);
+      return { ...down, pods: this.#lastPods };
     }
     this.#reportRuntime(undefined);
-    const actions = plan(desired, observed);
+    const now = this.#now();
+    this.#recordFailures(desired, observed);
+    const ctx = { now, restartAllowedAt: (key: string) => this.#crash.until(key) };
+    const { actions, wakeAt } = plan(desired, observed, ctx);
     const results = await execute(actions, {
       cri: o.cri,
       log: o.log,
+      images: this.#images,
       root: o.root,
       podLogRoot: o.podLogRoot,
       parallel: o.parallel,
-      ...(o.registryAuth ? { registryAuth: o.registryAuth } : {}),
+      onEvent: (e) => this.#event(e),
       ...(signal ? { signal } : {}),
     });
     this.#reportResults(results);
+    await this.#rotateLogs(observed);
+    const pods = podViews(desired, observed, {
+      now,
+      restartAllowedAt: ctx.restartAllowedAt,
+      errors: this.#podErrors,
+      ips: observed.ips,
+    });
+    this.#lastPods = pods;
+    await this.#publish(pods);
+    const next = [wakeAt, this.#images.nextRetryAt(now)].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
-    return { runtimeReachable: true, actions, results, problems };
+    return {
+      runtimeReachable: true,
+      actions,
+      results,
+      problems,
+      pods,
+      wakeAt: next.length > 0 ? Math.min(...next) : undefined,
+    };
   }
+
+  /** Counts each exited container that will restart as one failure, for the crash-loop backoff. */
+  #recordFailures(desired: DesiredState, observed: ObservedState) {
+    const live = new Set<string>();
+    for (const pod of desired.pods.values()) {
+      const sandboxes = observed.pods.get(pod.key) ?? [];
+      for (const c of pod.containers) {
+        const key = restartKey(pod.uid, c.name);
+        live.add(key);
+        const instances = sandboxes.flatMap((o) =>
+          o.containers.filter((x) => x.metadata.name === c.name)
+        );
+        const latest = instances.at(-1);
+        const status = latest ? observed.exited.get(latest.id) : undefined;
+        if (!latest || !status) continue;
+        if (!shouldRestart(c, pod.restartPolicy, status.exitCode)) continue;
+        const at = status.finishedAt > 0 ? status.finishedAt / 1e6 : this.#now();
+        const before = this.#crash.until(key);
+        const until = this.#crash.fail(key, at, latest.id);
+        if (until !== before) {
+          this.#event({
+            pod: pod.key,
+            type: "Warning",
+            reason: "BackOff",
+            message: `Container ${c.name} exited with code ${status.exitCode}; back-off ${
+              Math.round(this.#crash.delay(key) / 1000)
+            } s before restart ${latest.metadata.attempt + 1}`,
+          });
+        }
+      }
+    }
+    this.#crash.prune((key) => live.has(key));
+  }
+
+  async #rotateLogs(observed: ObservedState) {
+    const logs = [];
+    for (const list of observed.pods.values()) {
+      for (const o of list) {
+        for (const c of o.containers) {
+          const logPath = observed.statuses.get(c.id)?.logPath;
+          if (c.state === "CONTAINER_RUNNING" && logPath) logs.push({ containerId: c.id, logPath });
+        }
+      }
+    }
+    if (logs.length === 0) return;
+    const { rotated, errors } = await rotateLogs(
+      logs,
+      this.#o.logRotation ?? DEFAULT_ROTATION,
+      (id) => this.#o.cri.reopenContainerLog(id),
+      new Date(this.#now()),
+    );
+    for (const r of rotated) this.#o.log.debug(`Rotated ${r.rotatedTo}`);
+    for (const e of errors) {
+      this.#o.log.warn(`Cannot rotate the log of container ${e.containerId}: ${e.error.message}`);
+    }
+  }
+
+  /** Writes the status file when the pods changed, and at least every 10 s as a heartbeat. */
+  async #publish(pods: PodView[]) {
+    const file = this.#o.statusFile;
+    if (!file) return;
+    const now = this.#now();
+    const body = JSON.stringify(pods);
+    if (body === this.#lastPublished && now - this.#lastPassAt < 10_000) return;
+    this.#lastPublished = body;
+    this.#lastPassAt = now;
+    const status = {
+      version: 1,
+      agent: {
+        pid: Deno.pid,
+        instance: this.#o.instance,
+        socket: this.#o.socket,
+        manifests: this.#o.source.dir,
+        updatedAt: new Date(now).toISOString(),
+        runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
+        runtimeError: this.#runtimeDown ?? null,
+      },
+      pods,
+      events: Object.fromEntries(this.#events),
+    };
+    try {
+      await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
+      const tmp = `${file}.tmp`;
+      await Deno.writeTextFile(tmp, JSON.stringify(status, null, 2) + "\n");
+      await Deno.rename(tmp, file);
+    } catch (err) {
+      this.#o.log.warn(`Cannot write the status file ${file}: ${(err as Error).message}`);
+    }
+  }
+  #lastPublished = "";
 
   /** Runs passes until `signal` aborts: one at start, then on file events and every interval. */
   async run(signal: AbortSignal): Promise<void> {
@@ -133,7 +303,8 @@ export class Reconciler {
         if (signal.aborted) break;
         if (r.runtimeReachable) {
           backoff = RUNTIME_BACKOFF_MIN_MS;
-          await wake.wait();
+          if (r.wakeAt === undefined) await wake.wait();
+          else await wake.sleep(Math.max(0, r.wakeAt - this.#now()));
         } else {
           this.#o.log.debug("Runtime unreachable, retrying", { inMs: backoff });
           await wake.sleep(backoff);
@@ -215,10 +386,16 @@ export class Reconciler {
         this.#podErrors.delete(key);
         continue;
       }
-      const text = `${r.action.type}: ${r.error.message}`;
-      if (this.#podErrors.get(key) === text) continue;
-      this.#podErrors.set(key, text);
-      this.#o.log.error(`Failed to ${describe(r.action)}: ${r.error.message}`, {
+      const e = r.error;
+      const reason = e instanceof ImagePullError ? e.reason : undefined;
+      // Log once per kind of failure, not once per retry.
+      const text = e instanceof ImagePullError
+        ? `${r.action.type}: ${e.reason} ${e.image}`
+        : `${r.action.type}: ${e.message}`;
+      const known = this.#podErrors.get(key);
+      this.#podErrors.set(key, { message: e.message, text, ...(reason ? { reason } : {}) });
+      if (known?.text === text) continue;
+      this.#o.log.error(`Failed to ${describe(r.action)}: ${e.message}`, {
         pod: key,
         reason: r.action.reason,
       });
@@ -232,9 +409,12 @@ function describe(a: Action): string {
       return `start pod ${a.key}`;
     case "deletePod":
       return `remove pod ${a.key}`;
-    case "createContainer":
-    case "startContainer":
+    case "startContainers":
+      return `start ${a.start.map((s) => `container ${s.name}`).join(", ")} of pod ${a.key}`;
+    case "startCreated":
       return `start container ${a.container} of pod ${a.key}`;
+    case "removeContainers":
+      return `remove dead containers of pod ${a.key}`;
   }
 }
 
@@ -275,6 +455,10 @@ class Wake {
 
   /** Resolves after `ms`, or at the next poke. */
   sleep(ms: number): Promise<void> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.#sleep = setTimeout(() => {
         this.#sleep = undefined;
@@ -285,6 +469,7 @@ class Wake {
         clearTimeout(this.#sleep);
         this.#sleep = undefined;
         this.#resolve = undefined;
+        this.#pending = false;
         resolve();
       };
     });

@@ -67,11 +67,27 @@ export interface TranslateOptions {
   hostDns: ResolvConf;
 }
 
+/** How a container takes part in the pod's life. */
+export type ContainerType = "init" | "sidecar" | "regular";
+
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+/** kubelet's default pull policy: `Always` for `:latest` or no tag, else `IfNotPresent`. */
+export function defaultPullPolicy(image: string): PullPolicy {
+  if (image.includes("@")) return "IfNotPresent";
+  const last = image.slice(image.lastIndexOf("/") + 1);
+  const colon = last.lastIndexOf(":");
+  if (colon < 0) return "Always";
+  return last.slice(colon + 1) === "latest" ? "Always" : "IfNotPresent";
+}
+
 /** One container as the runtime will be asked to run it. */
 export interface DesiredContainer {
   name: string;
   image: string;
   hash: string;
+  type: ContainerType;
+  pullPolicy: PullPolicy;
   spec: V1Container;
   /** The effective runAsNonRoot and runAsUser, checked against the image's user at creation. */
   runAsNonRoot: boolean;
@@ -95,8 +111,11 @@ export interface DesiredPod {
   podDir: string;
   volumes: VolumeSource[];
   hostAliases: { ip: string; hostnames: string[] }[];
+  /** `Always` (the default), `OnFailure` or `Never`. */
+  restartPolicy: "Always" | "OnFailure" | "Never";
   /** The sandbox config, for attempt 0. */
   sandbox: PodSandboxConfig;
+  /** Init containers and sidecars first, in order, then the regular containers. */
   containers: DesiredContainer[];
   /** Problems found while translating (e.g. DNS entries over kubelet's limits). */
   warnings: string[];
@@ -344,7 +363,7 @@ export function buildContainerConfig(
       [K.containerHash]: d.hash,
       [K.restartCount]: String(restartCount),
       [K.gracePeriod]: String(pod.gracePeriodSeconds),
-      [K.containerType]: "regular",
+      [K.containerType]: d.type,
     },
     envs,
     mounts: mountsOf(pod, c),
@@ -361,7 +380,8 @@ export function buildContainerConfig(
 
 function portMappings(pod: Pod): PortMapping[] {
   const out: PortMapping[] = [];
-  for (const c of pod.spec.containers) {
+  const sidecars = (pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
+  for (const c of [...sidecars, ...pod.spec.containers]) {
     for (const p of c.ports ?? []) {
       const m: PortMapping = {
         protocol: p.protocol ?? "TCP",
@@ -407,7 +427,8 @@ export async function translatePod(
     [K.podUid]: uid,
   };
   const podSc = s.securityContext;
-  const anyPrivileged = s.containers.some((c) => c.securityContext?.privileged === true);
+  const all = [...(s.initContainers ?? []), ...s.containers];
+  const anyPrivileged = all.some((c) => c.securityContext?.privileged === true);
   const sysctls: Record<string, string> = {};
   for (const x of podSc?.sysctls ?? []) sysctls[x.name] = x.value;
   const sandbox: PodSandboxConfig = {
@@ -440,12 +461,20 @@ export async function translatePod(
   };
   if (!hostNetwork) sandbox.hostname = hostnameOf(s.hostname ?? name);
   const containers: DesiredContainer[] = [];
-  for (const c of s.containers) {
+  const typed = [
+    ...(s.initContainers ?? []).map((c) =>
+      [c, c.restartPolicy === "Always" ? "sidecar" : "init"] as const
+    ),
+    ...s.containers.map((c) => [c, "regular"] as const),
+  ];
+  for (const [c, type] of typed) {
     const sc = effectiveSecurity(pod, c);
     containers.push({
       name: c.name,
       image: c.image,
       hash: await containerHash(c),
+      type,
+      pullPolicy: c.imagePullPolicy ?? defaultPullPolicy(c.image),
       spec: c,
       runAsNonRoot: sc.runAsNonRoot ?? false,
       runAsUser: sc.runAsUser,
@@ -479,6 +508,7 @@ export async function translatePod(
     nodeName: s.nodeName ?? options.nodeName,
     gracePeriodSeconds,
     hostNetwork,
+    restartPolicy: s.restartPolicy ?? "Always",
     podDir: podStateDir(options.root, uid),
     volumes,
     hostAliases: (s.hostAliases ?? []).map((a) => ({

@@ -225,11 +225,11 @@ const SHORT_FORM_CASES: ProblemCase[] = [
     text: edit(
       SHORT,
       "    command:",
-      "    imagePullPolicy: Always\n    command:",
+      "    imagePulPolicy: Always\n    command:",
     ),
     valid: true,
     problems: [
-      warning(6, 5, "containers[0].imagePullPolicy", '"imagePullPolicy"'),
+      warning(6, 5, "containers[0].imagePulPolicy", '"imagePulPolicy"'),
     ],
   },
   {

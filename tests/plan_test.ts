@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
-import type { Container, ContainerState, PodSandbox, SandboxState } from "../lib/cri.ts";
+import type {
+  Container,
+  ContainerState,
+  ContainerStatus,
+  PodSandbox,
+  SandboxState,
+} from "../lib/cri.ts";
 import type { DesiredState } from "../lib/desired.ts";
-import { groupObserved } from "../lib/observe.ts";
-import { type Action, plan } from "../lib/plan.ts";
+import { groupObserved, type ObservedState } from "../lib/observe.ts";
+import { type Action, INIT_POLL_MS, plan, type PlanContext, restartKey } from "../lib/plan.ts";
 import type { Pod } from "../lib/pod.ts";
 import { buildContainerConfig, type DesiredPod, K, translatePod } from "../lib/translate.ts";
 
@@ -14,6 +20,8 @@ const OPTIONS = {
   nodeName: "node1",
   hostDns: { servers: ["192.0.2.53"], searches: [], options: [] },
 };
+const NOW = 1_800_000_000_000;
+const IMAGE = "docker.io/library/busybox:1.35";
 
 function basePod(): Pod {
   return {
@@ -22,19 +30,20 @@ function basePod(): Pod {
     metadata: { name: "web" },
     spec: {
       containers: [
-        {
-          name: "app",
-          image: "docker.io/library/busybox:1.35",
-          command: ["sleep", "3600"],
-        },
-        {
-          name: "side",
-          image: "docker.io/library/busybox:1.35",
-          command: ["sleep", "3600"],
-        },
+        { name: "app", image: IMAGE, command: ["sleep", "3600"] },
+        { name: "side", image: IMAGE, command: ["sleep", "3600"] },
       ],
     },
   };
+}
+
+function withInits(pod: Pod): Pod {
+  pod.spec.initContainers = [
+    { name: "migrate", image: IMAGE, command: ["true"] },
+    { name: "proxy", image: IMAGE, restartPolicy: "Always" },
+    { name: "seed", image: IMAGE, command: ["true"] },
+  ];
+  return pod;
 }
 
 function desiredOf(...pods: DesiredPod[]): DesiredState {
@@ -47,15 +56,24 @@ function desiredOf(...pods: DesiredPod[]): DesiredState {
   };
 }
 
+/** One container instance in the runtime: its state and, when exited, its exit code. */
+interface Instance {
+  name: string;
+  state: ContainerState;
+  exitCode?: number;
+  attempt?: number;
+}
+
 interface RuntimeOptions {
   sandboxState?: SandboxState;
   attempt?: number;
   createdAt?: number;
-  containerStates?: Record<string, ContainerState | undefined>;
   id?: string;
+  /** The containers present; default: every container of the pod running once. */
+  instances?: Instance[];
 }
 
-/** What the runtime holds after the executor ran `pod` (all containers running). */
+/** What the runtime holds of `pod`: its sandbox and container instances. */
 function baseRuntime(pod: DesiredPod, o: RuntimeOptions = {}) {
   const id = o.id ?? `sb-${pod.uid.slice(0, 8)}`;
   const sandbox: PodSandbox = {
@@ -67,213 +85,432 @@ function baseRuntime(pod: DesiredPod, o: RuntimeOptions = {}) {
     annotations: { ...pod.sandbox.annotations },
     runtimeHandler: "",
   };
+  const instances: Instance[] = o.instances ??
+    pod.containers.map((c) => ({ name: c.name, state: "CONTAINER_RUNNING" }));
   const containers: Container[] = [];
-  for (const d of pod.containers) {
-    const c = {
-      name: d.name,
-      config: buildContainerConfig(pod, d.name, { podIPs: [], attempt: 0 }),
-    };
-    const state = o.containerStates && c.name in o.containerStates
-      ? o.containerStates[c.name]
-      : "CONTAINER_RUNNING";
-    if (!state) continue;
+  const exited = new Map<string, ContainerStatus>();
+  for (const inst of instances) {
+    const attempt = inst.attempt ?? 0;
+    const config = buildContainerConfig(pod, inst.name, { podIPs: [], attempt: 0 }, attempt);
+    const cid = `${id}-${inst.name}-${attempt}`;
     containers.push({
-      id: `${id}-${c.name}`,
+      id: cid,
       podSandboxId: id,
-      metadata: { ...c.config.metadata },
-      image: { ...c.config.image },
+      metadata: { ...config.metadata },
+      image: { ...config.image },
       imageRef: "sha256:1",
-      state,
+      state: inst.state,
       createdAt: 1,
-      labels: { ...c.config.labels },
-      annotations: { ...c.config.annotations },
+      labels: { ...config.labels },
+      annotations: { ...config.annotations },
     });
+    if (inst.state === "CONTAINER_EXITED") {
+      exited.set(cid, {
+        id: cid,
+        metadata: { ...config.metadata },
+        state: "CONTAINER_EXITED",
+        createdAt: 1,
+        startedAt: 2,
+        finishedAt: (NOW - 1000) * 1e6,
+        exitCode: inst.exitCode ?? 0,
+        image: { image: IMAGE },
+        imageRef: "sha256:1",
+        reason: (inst.exitCode ?? 0) === 0 ? "Completed" : "Error",
+        message: "",
+        labels: {},
+        annotations: {},
+        mounts: [],
+        logPath: `/var/log/pods/x/${inst.name}/${attempt}.log`,
+      });
+    }
   }
-  return { sandboxes: [sandbox], containers };
+  return { sandboxes: [sandbox], containers, exited };
+}
+
+function observedOf(...runtimes: ReturnType<typeof baseRuntime>[]): ObservedState {
+  const exited = new Map<string, ContainerStatus>();
+  for (const r of runtimes) for (const [k, v] of r.exited) exited.set(k, v);
+  return groupObserved(
+    runtimes.flatMap((r) => r.sandboxes),
+    runtimes.flatMap((r) => r.containers),
+    exited,
+  );
+}
+
+function ctx(backoff: Record<string, number> = {}): PlanContext {
+  return { now: NOW, restartAllowedAt: (key) => backoff[key] };
 }
 
 function summary(actions: Action[]): string[] {
   return actions.map((a) => {
     switch (a.type) {
       case "createPod":
-        return `createPod ${a.key} attempt=${a.attempt}`;
+        return `createPod ${a.key} attempt=${a.attempt} start=${
+          a.start.map((s) => `${s.name}#${s.restartCount}`).join(",")
+        }`;
       case "deletePod":
         return `deletePod ${a.key} ${a.sandboxId} removeState=${a.removeState}`;
-      case "createContainer":
-        return `createContainer ${a.key} ${a.container}`;
-      case "startContainer":
-        return `startContainer ${a.key} ${a.containerId}`;
+      case "startContainers":
+        return `startContainers ${a.key} ${
+          a.start.map((s) => `${s.name}#${s.restartCount}`).join(",")
+        }`;
+      case "startCreated":
+        return `startCreated ${a.key} ${a.containerId}`;
+      case "removeContainers":
+        return `removeContainers ${a.key} ${a.containers.map((c) => c.id).join(",")}`;
     }
   });
 }
 
-Deno.test("plan creates a declared pod that is not running", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const actions = plan(desiredOf(web), groupObserved([], []));
-  assert.deepEqual(summary(actions), ["createPod default/web attempt=0"]);
+async function web(edit: (p: Pod) => Pod = (p) => p): Promise<DesiredPod> {
+  return await translatePod(edit(basePod()), SOURCE, OPTIONS);
+}
+
+Deno.test("plan creates a declared pod that is not running, starting every container", async () => {
+  const pod = await web();
+  const { actions } = plan(desiredOf(pod), observedOf(), ctx());
+  assert.deepEqual(summary(actions), ["createPod default/web attempt=0 start=app#0,side#0"]);
   assert.equal(actions[0]!.reason, `declared in ${SOURCE}`);
 });
 
 Deno.test("plan does nothing for a pod running with the same spec hash", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
-  assert.deepEqual(
-    plan(desiredOf(web), groupObserved(rt.sandboxes, rt.containers)),
-    [],
-  );
+  const pod = await web();
+  assert.deepEqual(plan(desiredOf(pod), observedOf(baseRuntime(pod)), ctx()), {
+    actions: [],
+    wakeAt: undefined,
+  });
 });
 
 Deno.test("plan replaces a pod whose spec changed: delete the old, then create", async () => {
-  const old = await translatePod(basePod(), SOURCE, OPTIONS);
-  const changed = basePod();
-  changed.spec.containers[0]!.image = "docker.io/library/busybox:1.36";
-  const web = await translatePod(changed, SOURCE, OPTIONS);
-  const rt = baseRuntime(old);
-  const actions = plan(
-    desiredOf(web),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
+  const old = await web();
+  const pod = await web((p) => {
+    p.spec.containers[0]!.image = "docker.io/library/busybox:1.36";
+    return p;
+  });
+  const { actions } = plan(desiredOf(pod), observedOf(baseRuntime(old)), ctx());
   assert.deepEqual(summary(actions), [
     `deletePod default/web sb-${old.uid.slice(0, 8)} removeState=true`,
-    "createPod default/web attempt=0",
+    "createPod default/web attempt=0 start=app#0,side#0",
   ]);
   assert.match(actions[0]!.reason, /^replace: its spec changed in .*web\.yaml/);
 });
 
 Deno.test("plan deletes a pod whose file was deleted", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
-  const desired = desiredOf();
-  const actions = plan(desired, groupObserved(rt.sandboxes, rt.containers));
+  const pod = await web();
+  const { actions } = plan(desiredOf(), observedOf(baseRuntime(pod)), ctx());
   assert.deepEqual(summary(actions), [
-    `deletePod default/web sb-${web.uid.slice(0, 8)} removeState=true`,
+    `deletePod default/web sb-${pod.uid.slice(0, 8)} removeState=true`,
   ]);
   assert.equal(actions[0]!.reason, `its file ${SOURCE} was deleted`);
 });
 
 Deno.test("plan deletes a pod that a valid file no longer declares", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
+  const pod = await web();
   const desired = desiredOf();
   desired.files.add(SOURCE);
-  const actions = plan(desired, groupObserved(rt.sandboxes, rt.containers));
+  const { actions } = plan(desired, observedOf(baseRuntime(pod)), ctx());
   assert.equal(actions[0]!.reason, `no longer declared in ${SOURCE}`);
 });
 
 Deno.test("plan keeps the pods of a file that is present but invalid", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
+  const pod = await web();
   const desired = desiredOf();
   desired.files.add(SOURCE);
   desired.keepSources.add(SOURCE);
-  assert.deepEqual(
-    plan(desired, groupObserved(rt.sandboxes, rt.containers)),
-    [],
-  );
+  assert.deepEqual(plan(desired, observedOf(baseRuntime(pod)), ctx()).actions, []);
 });
 
 Deno.test("plan keeps every pod while the manifest directory is missing", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
+  const pod = await web();
   const desired = desiredOf();
   desired.complete = false;
-  assert.deepEqual(
-    plan(desired, groupObserved(rt.sandboxes, rt.containers)),
-    [],
-  );
+  assert.deepEqual(plan(desired, observedOf(baseRuntime(pod)), ctx()).actions, []);
 });
 
-Deno.test("plan replaces a sandbox that is not ready with attempt + 1, keeping the pod's state", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web, {
+Deno.test("plan replaces a dead sandbox with attempt + 1, continuing the restart counts", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod, {
     sandboxState: "SANDBOX_NOTREADY",
     attempt: 2,
-    containerStates: { app: "CONTAINER_EXITED", side: "CONTAINER_EXITED" },
+    instances: [
+      { name: "app", state: "CONTAINER_EXITED", exitCode: 137, attempt: 4 },
+      { name: "side", state: "CONTAINER_EXITED", exitCode: 137, attempt: 0 },
+    ],
   });
-  const actions = plan(
-    desiredOf(web),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
+  const { actions } = plan(desiredOf(pod), observedOf(rt), ctx());
   assert.deepEqual(summary(actions), [
-    `deletePod default/web sb-${web.uid.slice(0, 8)} removeState=false`,
-    "createPod default/web attempt=3",
+    `deletePod default/web sb-${pod.uid.slice(0, 8)} removeState=false`,
+    "createPod default/web attempt=3 start=app#5,side#1",
   ]);
 });
 
 Deno.test("plan creates a container missing from a running sandbox", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web, { containerStates: { side: undefined } });
-  const actions = plan(
-    desiredOf(web),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
-  assert.deepEqual(summary(actions), ["createContainer default/web side"]);
-});
-
-Deno.test("plan starts a container that was created but not started", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web, {
-    containerStates: { app: "CONTAINER_CREATED" },
-  });
-  const actions = plan(
-    desiredOf(web),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
-  assert.deepEqual(summary(actions), [
-    `startContainer default/web sb-${web.uid.slice(0, 8)}-app`,
+  const pod = await web();
+  const rt = baseRuntime(pod, { instances: [{ name: "app", state: "CONTAINER_RUNNING" }] });
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    "startContainers default/web side#0",
   ]);
 });
 
-Deno.test("plan leaves an exited container as it is", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web, { containerStates: { app: "CONTAINER_EXITED" } });
+Deno.test("plan starts a container that was created but not started", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod, {
+    instances: [{ name: "app", state: "CONTAINER_CREATED" }, {
+      name: "side",
+      state: "CONTAINER_RUNNING",
+    }],
+  });
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    `startCreated default/web sb-${pod.uid.slice(0, 8)}-app-0`,
+  ]);
+});
+
+// ---- restart policies and the crash-loop backoff ----
+
+const POLICY_CASES: {
+  name: string;
+  policy: "Always" | "OnFailure" | "Never" | undefined;
+  exitCode: number;
+  restarts: boolean;
+}[] = [
+  {
+    name: "Always (the default) restarts a container that failed",
+    policy: undefined,
+    exitCode: 1,
+    restarts: true,
+  },
+  {
+    name: "Always restarts a container that succeeded",
+    policy: "Always",
+    exitCode: 0,
+    restarts: true,
+  },
+  {
+    name: "OnFailure restarts a container that failed",
+    policy: "OnFailure",
+    exitCode: 2,
+    restarts: true,
+  },
+  {
+    name: "OnFailure leaves a container that succeeded",
+    policy: "OnFailure",
+    exitCode: 0,
+    restarts: false,
+  },
+  { name: "Never leaves a container that failed", policy: "Never", exitCode: 1, restarts: false },
+  {
+    name: "Never leaves a container that succeeded",
+    policy: "Never",
+    exitCode: 0,
+    restarts: false,
+  },
+];
+
+for (const c of POLICY_CASES) {
+  Deno.test(`plan: restartPolicy ${c.name}`, async () => {
+    const pod = await web((p) => {
+      if (c.policy) p.spec.restartPolicy = c.policy;
+      return p;
+    });
+    const rt = baseRuntime(pod, {
+      instances: [
+        { name: "app", state: "CONTAINER_EXITED", exitCode: c.exitCode, attempt: 3 },
+        { name: "side", state: "CONTAINER_RUNNING" },
+      ],
+    });
+    const { actions } = plan(desiredOf(pod), observedOf(rt), ctx());
+    assert.deepEqual(summary(actions), c.restarts ? ["startContainers default/web app#4"] : []);
+  });
+}
+
+Deno.test("plan waits out the crash-loop backoff and asks to be woken when it ends", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "app", state: "CONTAINER_EXITED", exitCode: 1, attempt: 1 },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  const until = NOW + 20_000;
+  const waiting = plan(
+    desiredOf(pod),
+    observedOf(rt),
+    ctx({ [restartKey(pod.uid, "app")]: until }),
+  );
+  assert.deepEqual(waiting, { actions: [], wakeAt: until });
+  const later = plan(desiredOf(pod), observedOf(rt), {
+    now: until,
+    restartAllowedAt: () => until,
+  });
+  assert.deepEqual(summary(later.actions), ["startContainers default/web app#2"]);
+});
+
+Deno.test("plan keeps one dead instance per container and removes older ones with their logs", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "app", state: "CONTAINER_EXITED", exitCode: 1, attempt: 0 },
+      { name: "app", state: "CONTAINER_EXITED", exitCode: 1, attempt: 1 },
+      { name: "app", state: "CONTAINER_RUNNING", attempt: 2 },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  const { actions } = plan(desiredOf(pod), observedOf(rt), ctx());
+  const id = `sb-${pod.uid.slice(0, 8)}`;
+  assert.deepEqual(summary(actions), [`removeContainers default/web ${id}-app-0`]);
   assert.deepEqual(
-    plan(desiredOf(web), groupObserved(rt.sandboxes, rt.containers)),
-    [],
+    actions[0]?.type === "removeContainers" && actions[0].containers,
+    [{ id: `${id}-app-0`, logPath: "/var/log/pods/x/app/0.log" }],
   );
 });
 
-Deno.test("plan removes an older duplicate of a running sandbox and keeps the newest", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const older = baseRuntime(web, { id: "old", createdAt: 1 });
-  const newer = baseRuntime(web, { id: "new", createdAt: 2, attempt: 1 });
-  const actions = plan(
-    desiredOf(web),
-    groupObserved([...newer.sandboxes, ...older.sandboxes], [
-      ...older.containers,
-      ...newer.containers,
-    ]),
+// ---- init containers and sidecars ----
+
+Deno.test("plan starts a new pod's init containers up to the first that must finish", async () => {
+  const pod = await web(withInits);
+  const { actions } = plan(desiredOf(pod), observedOf(), ctx());
+  assert.deepEqual(summary(actions), ["createPod default/web attempt=0 start=migrate#0"]);
+});
+
+Deno.test("plan waits while an init container runs, and looks again soon", async () => {
+  const pod = await web(withInits);
+  const rt = baseRuntime(pod, { instances: [{ name: "migrate", state: "CONTAINER_RUNNING" }] });
+  assert.deepEqual(plan(desiredOf(pod), observedOf(rt), ctx()), {
+    actions: [],
+    wakeAt: NOW + INIT_POLL_MS,
+  });
+});
+
+Deno.test("plan starts the sidecar and the next init container once the first succeeded", async () => {
+  const pod = await web(withInits);
+  const rt = baseRuntime(pod, {
+    instances: [{ name: "migrate", state: "CONTAINER_EXITED", exitCode: 0 }],
+  });
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    "startContainers default/web proxy#0,seed#0",
+  ]);
+});
+
+Deno.test("plan starts the regular containers after the last init container succeeded", async () => {
+  const pod = await web(withInits);
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "migrate", state: "CONTAINER_EXITED", exitCode: 0 },
+      { name: "proxy", state: "CONTAINER_RUNNING" },
+      { name: "seed", state: "CONTAINER_EXITED", exitCode: 0 },
+    ],
+  });
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    "startContainers default/web app#0,side#0",
+  ]);
+});
+
+Deno.test("plan retries a failed init container with backoff and starts nothing after it", async () => {
+  const pod = await web(withInits);
+  const rt = baseRuntime(pod, {
+    instances: [{ name: "migrate", state: "CONTAINER_EXITED", exitCode: 3 }],
+  });
+  const until = NOW + 10_000;
+  assert.deepEqual(
+    plan(desiredOf(pod), observedOf(rt), ctx({ [restartKey(pod.uid, "migrate")]: until })),
+    { actions: [], wakeAt: until },
   );
-  assert.deepEqual(summary(actions), [
-    "deletePod default/web old removeState=false",
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    "startContainers default/web migrate#1",
+  ]);
+});
+
+Deno.test("plan leaves a pod whose init container failed under restartPolicy Never", async () => {
+  const pod = await web((p) => {
+    p.spec.restartPolicy = "Never";
+    return withInits(p);
+  });
+  const rt = baseRuntime(pod, {
+    instances: [{ name: "migrate", state: "CONTAINER_EXITED", exitCode: 3 }],
+  });
+  assert.deepEqual(plan(desiredOf(pod), observedOf(rt), ctx()), { actions: [], wakeAt: undefined });
+});
+
+Deno.test("plan restarts an exited sidecar even under restartPolicy Never", async () => {
+  const pod = await web((p) => {
+    p.spec.restartPolicy = "Never";
+    return withInits(p);
+  });
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "migrate", state: "CONTAINER_EXITED", exitCode: 0 },
+      { name: "proxy", state: "CONTAINER_EXITED", exitCode: 0, attempt: 0 },
+      { name: "seed", state: "CONTAINER_EXITED", exitCode: 0 },
+      { name: "app", state: "CONTAINER_RUNNING" },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), ctx()).actions), [
+    "startContainers default/web proxy#1",
+  ]);
+});
+
+Deno.test("plan does not re-run init containers once the regular containers have started", async () => {
+  const pod = await web(withInits);
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "proxy", state: "CONTAINER_RUNNING" },
+      { name: "app", state: "CONTAINER_RUNNING" },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  assert.deepEqual(plan(desiredOf(pod), observedOf(rt), ctx()).actions, []);
+});
+
+Deno.test("plan stops regular containers first, then sidecars in reverse order", async () => {
+  const pod = await web((p) => {
+    withInits(p);
+    p.spec.initContainers!.push({ name: "metrics", image: IMAGE, restartPolicy: "Always" });
+    return p;
+  });
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "migrate", state: "CONTAINER_EXITED", exitCode: 0 },
+      { name: "proxy", state: "CONTAINER_RUNNING" },
+      { name: "seed", state: "CONTAINER_EXITED", exitCode: 0 },
+      { name: "metrics", state: "CONTAINER_RUNNING" },
+      { name: "app", state: "CONTAINER_RUNNING" },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  const [action] = plan(desiredOf(), observedOf(rt), ctx()).actions;
+  assert.ok(action?.type === "deletePod");
+  const id = `sb-${pod.uid.slice(0, 8)}`;
+  assert.deepEqual(action.stopGroups, [
+    [`${id}-app-0`, `${id}-side-0`],
+    [`${id}-metrics-0`],
+    [`${id}-proxy-0`],
   ]);
 });
 
 Deno.test("plan stops containers with the grace period recorded on them", async () => {
-  const pod = basePod();
-  pod.spec.terminationGracePeriodSeconds = 7;
-  const web = await translatePod(pod, SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
-  const [action] = plan(
-    desiredOf(),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
+  const pod = await web((p) => {
+    p.spec.terminationGracePeriodSeconds = 7;
+    return p;
+  });
+  const [action] = plan(desiredOf(), observedOf(baseRuntime(pod)), ctx()).actions;
   assert.ok(action?.type === "deletePod");
   assert.equal(action.gracePeriodSeconds, 7);
-  assert.deepEqual(
-    action.containerIds.sort(),
-    rt.containers.map((c) => c.id).sort(),
-  );
 });
 
 Deno.test("plan uses 30 s when a container carries no grace period", async () => {
-  const web = await translatePod(basePod(), SOURCE, OPTIONS);
-  const rt = baseRuntime(web);
+  const pod = await web();
+  const rt = baseRuntime(pod);
   for (const c of rt.containers) delete c.annotations[K.gracePeriod];
-  const [action] = plan(
-    desiredOf(),
-    groupObserved(rt.sandboxes, rt.containers),
-  );
+  const [action] = plan(desiredOf(), observedOf(rt), ctx()).actions;
   assert.ok(action?.type === "deletePod");
   assert.equal(action.gracePeriodSeconds, 30);
+});
+
+Deno.test("plan removes an older duplicate of a running sandbox and keeps the newest", async () => {
+  const pod = await web();
+  const older = baseRuntime(pod, { id: "old", createdAt: 1 });
+  const newer = baseRuntime(pod, { id: "new", createdAt: 2, attempt: 1 });
+  const { actions } = plan(desiredOf(pod), observedOf(newer, older), ctx());
+  assert.deepEqual(summary(actions), ["deletePod default/web old removeState=false"]);
 });
