@@ -64,6 +64,11 @@ async function runAgent(config: AgentConfig): Promise<number> {
       podLogRoot: config.podLogRoot,
       parallel: config.parallel,
       intervalMs: config.intervalMs,
+      logRotation: {
+        maxSizeBytes: config.containerLogMaxSize,
+        maxFiles: config.containerLogMaxFiles,
+      },
+      statusFile: `${config.root}/status.json`,
     });
     await reconciler.run(controller.signal);
     log.info("tinylet stopped; pods keep running");

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { parseDuration } from "./duration.ts";
+import { parseLogSize } from "./log_rotation.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
 export const VERSION = "0.1.0";
@@ -36,6 +37,8 @@ export interface AgentConfig {
   insecureManifestPermissions: boolean;
   /** A Docker-style config.json with registry credentials; undefined: the usual places. */
   registryConfig: string | undefined;
+  containerLogMaxSize: number;
+  containerLogMaxFiles: number;
 }
 
 /** A parsed command line. */
@@ -58,6 +61,8 @@ const OPTIONS = {
   "log-level": { type: "string", default: "info" },
   "insecure-manifest-permissions": { type: "boolean", default: false },
   "registry-config": { type: "string" },
+  "container-log-max-size": { type: "string", default: "10Mi" },
+  "container-log-max-files": { type: "string", default: "5" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
 } as const;
@@ -88,6 +93,10 @@ Flags:
   --log-level LEVEL         debug, info, warn or error (default info)
   --insecure-manifest-permissions
                             accept a manifest directory others can write to
+  --container-log-max-size SIZE
+                            rotate a container's log past this size (default 10Mi)
+  --container-log-max-files N
+                            log files kept per container, the current one included (default 5)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
                             /var/lib/kubelet/config.json, /etc/tinylet/config.json)
@@ -178,6 +187,20 @@ export function parseCommandLine(
       `--instance: "${values.instance}" must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
     );
   }
+  let containerLogMaxSize: number;
+  try {
+    containerLogMaxSize = parseLogSize(values["container-log-max-size"]);
+  } catch (err) {
+    throw new UsageError(`--container-log-max-size: ${(err as Error).message}`);
+  }
+  const containerLogMaxFiles = Number(values["container-log-max-files"]);
+  if (!Number.isInteger(containerLogMaxFiles) || containerLogMaxFiles < 2) {
+    throw new UsageError(
+      `--container-log-max-files: "${
+        values["container-log-max-files"]
+      }" is not a whole number of 2 or more`,
+    );
+  }
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") {
       throw new UsageError(`--${flag}: the path is empty`);
@@ -200,6 +223,8 @@ export function parseCommandLine(
       registryConfig: values["registry-config"] === undefined
         ? undefined
         : resolve(env.cwd, values["registry-config"]),
+      containerLogMaxSize,
+      containerLogMaxFiles,
     },
   };
 }

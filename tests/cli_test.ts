@@ -19,6 +19,8 @@ function baseConfig(): AgentConfig {
     logLevel: "info",
     insecureManifestPermissions: false,
     registryConfig: undefined,
+    containerLogMaxSize: 10 * 1024 * 1024,
+    containerLogMaxFiles: 5,
   };
 }
 
@@ -145,6 +147,11 @@ const RUN_CASES: {
     change: { registryConfig: "/home/ops/creds/config.json" },
   },
   {
+    name: "takes --container-log-max-size as a quantity and --container-log-max-files",
+    args: ["--container-log-max-size=64Ki", "--container-log-max-files", "3"],
+    change: { containerLogMaxSize: 65536, containerLogMaxFiles: 3 },
+  },
+  {
     name: "takes flags after an explicit run",
     args: ["run", "--socket", "/x", "-interval=1s"],
     change: { socket: "/x", intervalMs: 1000 },
@@ -248,6 +255,16 @@ const USAGE_ERROR_CASES: { name: string; args: string[]; message: RegExp }[] = [
     name: "a bad --log-level",
     args: ["--log-level", "verbose"],
     message: /--log-level.*"verbose"/,
+  },
+  {
+    name: "a --container-log-max-size that is not a size",
+    args: ["--container-log-max-size", "ten"],
+    message: /--container-log-max-size.*"ten"/,
+  },
+  {
+    name: "a --container-log-max-files below 2",
+    args: ["--container-log-max-files", "1"],
+    message: /--container-log-max-files.*"1"/,
   },
   {
     name: "an unknown command",
