@@ -30,7 +30,7 @@ import {
   sandboxForAttempt,
   volumeBase,
 } from "./translate.ts";
-import { prepareVolumes, releaseVolumes, resolveSubPath } from "./volumes.ts";
+import { bindSubPath, prepareVolumes, releaseVolumes, subPathTarget } from "./volumes.ts";
 
 /** Something that happened to a pod, for `describe` and the logs. */
 export interface PodEvent {
@@ -213,9 +213,14 @@ async function createAndStart(
     throw err;
   }
   checkNonRoot(pod, c, image);
-  for (const m of c.spec.volumeMounts ?? []) {
+  for (const [i, m] of (c.spec.volumeMounts ?? []).entries()) {
     if (!m.subPath) continue;
-    await resolveSubPath(m.name, volumeBase(pod, m.name), m.subPath, true);
+    await bindSubPath(
+      m.name,
+      volumeBase(pod, m.name),
+      m.subPath,
+      subPathTarget(pod.podDir, m.name, c.name, i),
+    );
   }
   const config = buildContainerConfig(pod, c.name, facts, start.restartCount);
   const id = await o.cri.createContainer(

@@ -39,7 +39,7 @@ import type {
   VolumeMount,
 } from "./pod_types.ts";
 import { cpuMillis, memoryBytes } from "./quantity.ts";
-import { emptyDirPath, type VolumeSource } from "./volumes.ts";
+import { emptyDirPath, subPathTarget, type VolumeSource } from "./volumes.ts";
 
 /** The contract's keys on the runtime's objects. */
 export const K = {
@@ -127,7 +127,7 @@ export interface RuntimeFacts {
   attempt: number;
 }
 
-/** kubelet's default masked and read-only paths for containers that are not privileged. */
+/** kubelet's default masked and read-only paths (the runtime ignores them for privileged containers). */
 export const DEFAULT_MASKED_PATHS = [
   "/proc/asound",
   "/proc/acpi",
@@ -253,12 +253,11 @@ function containerSecurity(pod: Pod, c: V1Container): LinuxContainerSecurityCont
   if (sc.runAsGroup !== undefined) out.runAsGroup = { value: sc.runAsGroup };
   const groups = pod.spec.securityContext?.supplementalGroups;
   if (groups?.length) out.supplementalGroups = [...groups];
-  const seccomp = seccompOf(sc.seccompProfile);
-  if (seccomp) out.seccomp = seccomp;
-  if (!sc.privileged) {
-    out.maskedPaths = [...DEFAULT_MASKED_PATHS];
-    out.readonlyPaths = [...DEFAULT_READONLY_PATHS];
-  }
+  // kubelet: Unconfined unless a profile is set (its SeccompDefault gate is off by default).
+  out.seccomp = seccompOf(sc.seccompProfile) ?? { profileType: "Unconfined" };
+  // Sent for privileged containers too, as kubelet does; the runtime drops them for those.
+  out.maskedPaths = [...DEFAULT_MASKED_PATHS];
+  out.readonlyPaths = [...DEFAULT_READONLY_PATHS];
   return out;
 }
 
@@ -274,17 +273,24 @@ export function volumeBase(pod: DesiredPod, name: string): string {
   return v?.hostPath ? v.hostPath.path : emptyDirPath(pod.podDir, name);
 }
 
-/** The host directory or file behind a volume mount (subPath joined, not yet resolved on disk). */
-export function mountSource(pod: DesiredPod, m: VolumeMount): string {
-  const base = volumeBase(pod, m.name);
-  if (!m.subPath) return base;
-  return `${base.replace(/\/+$/, "")}/${m.subPath}`;
+/**
+ * The host path behind a container's `index`th volume mount: the volume, or
+ * for a subPath the bind mount that pins it (as kubelet does).
+ */
+export function mountSource(
+  pod: DesiredPod,
+  container: string,
+  m: VolumeMount,
+  index: number,
+): string {
+  if (!m.subPath) return volumeBase(pod, m.name);
+  return subPathTarget(pod.podDir, m.name, container, index);
 }
 
 function mountsOf(pod: DesiredPod, c: V1Container): Mount[] {
-  const mounts: Mount[] = (c.volumeMounts ?? []).map((m) => ({
+  const mounts: Mount[] = (c.volumeMounts ?? []).map((m, i) => ({
     containerPath: m.mountPath,
-    hostPath: mountSource(pod, m),
+    hostPath: mountSource(pod, c.name, m, i),
     readonly: m.readOnly ?? false,
     selinuxRelabel: false,
     propagation: PROPAGATION[m.mountPropagation ?? "None"] ?? "PROPAGATION_PRIVATE",
@@ -378,15 +384,15 @@ export function buildContainerConfig(
   return config;
 }
 
+/** kubelet's port mappings: the regular containers' ports (a host-network pod's host port is its container port). */
 function portMappings(pod: Pod): PortMapping[] {
   const out: PortMapping[] = [];
-  const sidecars = (pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
-  for (const c of [...sidecars, ...pod.spec.containers]) {
+  for (const c of pod.spec.containers) {
     for (const p of c.ports ?? []) {
       const m: PortMapping = {
         protocol: p.protocol ?? "TCP",
         containerPort: p.containerPort,
-        hostPort: p.hostPort ?? 0,
+        hostPort: p.hostPort ?? (pod.spec.hostNetwork ? p.containerPort : 0),
       };
       if (p.hostIP) m.hostIp = p.hostIP;
       out.push(m);
@@ -454,7 +460,8 @@ export async function translatePod(
         ...(podSc?.supplementalGroups?.length
           ? { supplementalGroups: [...podSc.supplementalGroups] }
           : {}),
-        ...(podSc?.seccompProfile ? { seccomp: seccompOf(podSc.seccompProfile)! } : {}),
+        // kubelet always runs the sandbox (pause) container under the runtime's default profile.
+        seccomp: { profileType: "RuntimeDefault" },
       },
       sysctls,
     },
@@ -505,7 +512,8 @@ export async function translatePod(
     hash,
     source,
     pod,
-    nodeName: s.nodeName ?? options.nodeName,
+    // Static pods run on this node: kubelet sets spec.nodeName to its own name.
+    nodeName: options.nodeName,
     gracePeriodSeconds,
     hostNetwork,
     restartPolicy: s.restartPolicy ?? "Always",

@@ -122,8 +122,22 @@ export async function releaseVolumes(podDir: string): Promise<void> {
     if (error instanceof Deno.errors.NotFound) return;
     throw error;
   }
-  // tinylet mounts only at `<podDir>/volumes/<plugin>/<name>`; deepest first, podDir last.
+  // tinylet mounts only at `<podDir>/volume-subpaths/<volume>/<container>/<index>` and
+  // `<podDir>/volumes/<plugin>/<name>`; subPaths first (they may sit on an emptyDir), podDir last.
   const candidates: string[] = [];
+  try {
+    for await (const v of Deno.readDir(`${root}/volume-subpaths`)) {
+      for await (const c of Deno.readDir(`${root}/volume-subpaths/${v.name}`)) {
+        for await (const i of Deno.readDir(`${root}/volume-subpaths/${v.name}/${c.name}`)) {
+          candidates.push(`${root}/volume-subpaths/${v.name}/${c.name}/${i.name}`);
+        }
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+      throw error;
+    }
+  }
   try {
     for await (const plugin of Deno.readDir(`${root}/volumes`)) {
       if (!plugin.isDirectory) continue;
@@ -479,22 +493,45 @@ async function prepareEmptyDir(
 // --- mounts ---
 
 /**
- * True when `path` is a mount point: it lives on another device than its parent. (The mount
- * table under /proc needs more than read permission in Deno; the device numbers do not.)
+ * The mount points of the agent's mount namespace. Deno refuses to read /proc/self without
+ * full permissions, so `cat` reads it for us (the same namespace).
  */
-async function isMountPoint(path: string): Promise<boolean> {
+async function mountPoints(): Promise<Set<string>> {
+  let output: Deno.CommandOutput;
   try {
-    const real = await Deno.realPath(path);
-    if (real === "/") return true;
-    const [self, parent] = await Promise.all([
-      Deno.stat(real),
-      Deno.stat(real.slice(0, real.lastIndexOf("/")) || "/"),
-    ]);
-    return self.dev !== parent.dev;
+    output = await new Deno.Command("cat", {
+      args: ["/proc/self/mountinfo"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+  } catch (error) {
+    throw new Error(`Cannot read the mount table with "cat": ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  const points = new Set<string>();
+  for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+    // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+    const field = line.split(" ")[4];
+    if (field) {
+      points.add(
+        field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+      );
+    }
+  }
+  return points;
+}
+
+/** True when `path` is a mount point (bind mounts of files included). */
+async function isMountPoint(path: string): Promise<boolean> {
+  let real: string;
+  try {
+    real = await Deno.realPath(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+  return (await mountPoints()).has(real);
 }
 
 /** The volume name a mount point under a pod directory belongs to, for error messages. */
@@ -517,6 +554,58 @@ async function run(
   }
   const stderr = new TextDecoder().decode(output.stderr).trim();
   return { ok: output.success, stderr: stderr || `"${command}" exited with ${output.code}` };
+}
+
+// --- subPath bind mounts ---
+
+/** Where kubelet bind-mounts a container's subPath: `<podDir>/volume-subpaths/<volume>/<container>/<index>`. */
+export function subPathTarget(
+  podDir: string,
+  volume: string,
+  container: string,
+  index: number,
+): string {
+  return `${podDir}/volume-subpaths/${volume}/${container}/${index}`;
+}
+
+/**
+ * Pins a checked subPath for the runtime, as kubelet does: resolves it under
+ * `base`, bind-mounts it at `target`, then checks that what got mounted is
+ * still the file or directory inside the volume. A symlink swapped in between
+ * the check and the mount (the subPath escape) is caught, unmounted and
+ * reported. Idempotent: an existing mount at `target` is checked again.
+ */
+export async function bindSubPath(
+  volume: string,
+  base: string,
+  subPath: string,
+  target: string,
+): Promise<void> {
+  const resolved = await resolveSubPath(volume, base, subPath, true);
+  const realBase = await Deno.realPath(base);
+  const info = await Deno.stat(resolved);
+  if (!(await isMountPoint(target))) {
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true, mode: 0o750 });
+    try {
+      if (info.isDirectory) await Deno.mkdir(target, { mode: 0o750 });
+      else await Deno.writeFile(target, new Uint8Array(), { mode: 0o640 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const bound = await run("mount", ["--bind", resolved, target]);
+    if (!bound.ok) {
+      throw new VolumeError(volume, `cannot bind-mount subPath "${subPath}": ${bound.stderr}`);
+    }
+  }
+  const [mounted, now] = await Promise.all([Deno.stat(target), Deno.realPath(resolved)]);
+  const again = await Deno.stat(now);
+  if (!isWithin(now, realBase) || mounted.ino !== again.ino || mounted.dev !== again.dev) {
+    await run("umount", [target]);
+    throw new VolumeError(
+      volume,
+      `subPath "${subPath}" changed while it was mounted (a symlink out of the volume?): refusing it`,
+    );
+  }
 }
 
 // --- paths ---

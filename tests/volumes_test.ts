@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  bindSubPath,
   emptyDirPath,
   prepareVolumes,
   releaseVolumes,
   resolveSubPath,
+  subPathTarget,
   VolumeError,
   volumeHostPaths,
   type VolumeSource,
@@ -612,3 +614,46 @@ Deno.test("a subPath through a dangling symlink is rejected", async () => {
     assert.equal(await exists(`${dir}/gone`), false);
   });
 });
+
+// --- subPath bind mounts ---
+
+Deno.test(needsRoot("a subPath is pinned by a bind mount at kubelet's path, once", async () => {
+  await inTempDir(async (dir) => {
+    const base = `${dir}/vol`;
+    await Deno.mkdir(`${base}/conf`, { recursive: true });
+    await Deno.writeTextFile(`${base}/conf/app.ini`, "x=1\n");
+    const podDir = `${dir}/pod`;
+    const target = subPathTarget(podDir, "vol", "app", 2);
+    assert.equal(target, `${podDir}/volume-subpaths/vol/app/2`);
+    await bindSubPath("vol", base, "conf/app.ini", target);
+    await bindSubPath("vol", base, "conf/app.ini", target);
+    assert.equal(await Deno.readTextFile(target), "x=1\n");
+    const mounts = await mountsUnder(podDir);
+    assert.deepEqual(mounts.map((m) => m.mountPoint), [await Deno.realPath(target)]);
+    await releaseVolumes(podDir);
+    assert.deepEqual(await mountsUnder(podDir), []);
+    await Deno.remove(podDir, { recursive: true });
+    assert.equal(
+      await Deno.readTextFile(`${base}/conf/app.ini`),
+      "x=1\n",
+      "the volume is untouched",
+    );
+  });
+}));
+
+Deno.test(
+  needsRoot("a subPath that is a symlink out of the volume is refused, not mounted", async () => {
+    await inTempDir(async (dir) => {
+      const base = `${dir}/vol`;
+      await Deno.mkdir(base, { recursive: true });
+      await Deno.mkdir(`${dir}/secret`);
+      await Deno.symlink(`${dir}/secret`, `${base}/escape`);
+      const podDir = `${dir}/pod`;
+      await assert.rejects(
+        bindSubPath("vol", base, "escape", subPathTarget(podDir, "vol", "app", 0)),
+        VolumeError,
+      );
+      assert.deepEqual(await mountsUnder(dir), []);
+    });
+  }),
+);
