@@ -86,10 +86,12 @@ export class Reconciler {
   readonly #now: () => number;
   readonly #observer = new Observer();
   readonly #crash = new Backoff();
+  /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
+  readonly #failing = new Backoff();
   readonly #images: ImagePuller;
   readonly #events = new Map<string, TimedEvent[]>();
   #reported = new Map<string, string>();
-  #podErrors = new Map<string, { message: string; reason?: string; text: string }>();
+  #podErrors = new Map<string, { message: string; reason?: string; text: string; at: number }>();
   #runtimeDown: string | undefined;
   #dirMissingLogged = false;
   #lastPods: PodView[] = [];
@@ -162,7 +164,9 @@ export class Reconciler {
     const now = this.#now();
     this.#recordFailures(desired, observed);
     const ctx = { now, restartAllowedAt: (key: string) => this.#crash.until(key) };
-    const { actions, wakeAt } = plan(desired, observed, ctx);
+    const planned = plan(desired, observed, ctx);
+    const held = planned.actions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
+    const actions = planned.actions.filter((a) => !held.includes(a));
     const results = await execute(actions, {
       cri: o.cri,
       log: o.log,
@@ -173,17 +177,34 @@ export class Reconciler {
       onEvent: (e) => this.#event(e),
       ...(signal ? { signal } : {}),
     });
-    this.#reportResults(results);
+    this.#reportResults(results, now);
+    this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
     await this.#rotateLogs(observed);
+    const errors = new Map<string, { message: string; reason?: string }>();
+    for (const [key, e] of this.#podErrors) {
+      // While a failed pull waits for its next try (after the pass that failed), kubelet
+      // shows ImagePullBackOff.
+      const waiting = e.at < now && (this.#failing.until(key) ?? 0) > now &&
+        e.reason === "ErrImagePull";
+      errors.set(key, waiting ? { ...e, reason: "ImagePullBackOff" } : e);
+    }
     const pods = podViews(desired, observed, {
       now,
       restartAllowedAt: ctx.restartAllowedAt,
-      errors: this.#podErrors,
+      errors,
       ips: observed.ips,
     });
     this.#lastPods = pods;
     await this.#publish(pods);
-    const next = [wakeAt, this.#images.nextRetryAt(now)].filter((x) => x !== undefined);
+    // After a change, look again at once: the status then shows what the change did.
+    const changed = results.some((r) => !r.error);
+    const next = [
+      planned.wakeAt,
+      this.#images.nextRetryAt(now),
+      ...held.map((a) => this.#failing.until(a.key)),
+      ...results.filter((r) => r.error).map((r) => this.#failing.until(r.action.key)),
+      changed ? now : undefined,
+    ].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
     return {
       runtimeReachable: true,
@@ -379,13 +400,18 @@ export class Reconciler {
   }
 
   /** Logs a pod's failure once per distinct error; successes are logged by the executor. */
-  #reportResults(results: ActionResult[]) {
+  #reportResults(results: ActionResult[], now: number) {
+    const failed = new Set(results.filter((r) => r.error).map((r) => r.action.key));
     for (const r of results) {
       const key = r.action.key;
       if (!r.error) {
-        this.#podErrors.delete(key);
+        if (!failed.has(key)) {
+          this.#podErrors.delete(key);
+          this.#failing.reset(key);
+        }
         continue;
       }
+      this.#failing.fail(key, now, `${now}`);
       const e = r.error;
       const reason = e instanceof ImagePullError ? e.reason : undefined;
       // Log once per kind of failure, not once per retry.
@@ -393,7 +419,12 @@ export class Reconciler {
         ? `${r.action.type}: ${e.reason} ${e.image}`
         : `${r.action.type}: ${e.message}`;
       const known = this.#podErrors.get(key);
-      this.#podErrors.set(key, { message: e.message, text, ...(reason ? { reason } : {}) });
+      this.#podErrors.set(key, {
+        message: e.message,
+        text,
+        at: now,
+        ...(reason ? { reason } : {}),
+      });
       if (known?.text === text) continue;
       this.#o.log.error(`Failed to ${describe(r.action)}: ${e.message}`, {
         pod: key,

@@ -17,6 +17,7 @@ containers:
 `;
 
 interface Setup extends AsyncDisposable {
+  clock: { now: number };
   dir: string;
   manifests: string;
   root: string;
@@ -30,10 +31,12 @@ async function setup(instance = "default"): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
   const manifests = `${dir}/manifests`;
   await Deno.mkdir(manifests);
-  const cri = new FakeCri({ images: [IMAGE] });
+  const clock = { now: Date.UTC(2026, 10, 27, 12, 0, 0) };
+  const cri = new FakeCri({ images: [IMAGE], now: () => clock.now });
   const lines: string[] = [];
   const reconciler = new Reconciler({
     cri,
+    clock: () => clock.now,
     source: new ManifestSource(manifests),
     log: createLogger({ write: (l) => lines.push(l) }),
     socket: "/run/fake.sock",
@@ -46,6 +49,7 @@ async function setup(instance = "default"): Promise<Setup> {
     intervalMs: 2000,
   });
   return {
+    clock,
     dir,
     manifests,
     root: `${dir}/root`,
@@ -297,6 +301,12 @@ Deno.test("a failing call is recorded, and the next pass converges", async () =>
   assert.ok(
     s.lines.some((l) => l.includes("Failed to start pod default/hello: boom")),
   );
+  // The pod backs off instead of looping hot: 10 s before the next try.
+  assert.equal(first.wakeAt, s.clock.now + 10_000);
+  const held = await s.reconciler.pass();
+  assert.deepEqual(held.actions, []);
+  assert.equal(s.cri.methods().filter((m) => m === "RunPodSandbox").length, 1);
+  s.clock.now += 10_000;
   const second = await s.reconciler.pass();
   assert.deepEqual(second.results.map((x) => x.error), [undefined]);
   assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
@@ -309,6 +319,7 @@ Deno.test("a container that failed to start is started by the next pass", async 
   await s.reconciler.pass();
   const [created] = await s.cri.listContainers();
   assert.equal(created?.state, "CONTAINER_CREATED");
+  s.clock.now += 10_000;
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => a.type), ["startCreated"]);
   assert.equal((await s.cri.listContainers())[0]?.state, "CONTAINER_RUNNING");
