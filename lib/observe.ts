@@ -22,6 +22,12 @@ export interface ObservedPod {
   key: string;
   sandbox: PodSandbox;
   containers: Container[];
+  /**
+   * The manifest file the pod belongs to now: the sandbox's `tinylet/source`, unless the
+   * pod has since moved to another file with the same content (a rename), which the agent
+   * records in the pod's state directory.
+   */
+  source: string;
 }
 
 /** Everything of one agent instance on the runtime, by pod key. */
@@ -108,7 +114,12 @@ export function groupObserved(
       sandbox.labels[K.podNamespace] ?? sandbox.metadata.namespace,
       sandbox.labels[K.podName] ?? sandbox.metadata.name,
     );
-    const op: ObservedPod = { key, sandbox, containers: [] };
+    const op: ObservedPod = {
+      key,
+      sandbox,
+      containers: [],
+      source: sandbox.annotations[K.source] ?? "",
+    };
     bySandbox.set(sandbox.id, op);
     const list = pods.get(key) ?? [];
     list.push(op);

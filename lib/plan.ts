@@ -349,7 +349,7 @@ function planPod(
   const current = observed.filter((o) => o.sandbox.annotations[K.specHash] === d.hash);
   for (const o of observed) {
     if (current.includes(o)) continue;
-    const oldSource = o.sandbox.annotations[K.source];
+    const oldSource = o.source;
     const why = oldSource && oldSource !== d.source
       ? `its spec changed and it is now declared in ${d.source}`
       : `its spec changed in ${d.source} (${short(o.sandbox.annotations[K.specHash])} → ${
@@ -402,7 +402,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
   for (const [key, list] of observed.pods) {
     if (desired.pods.has(key)) continue;
     for (const o of list) {
-      const source = o.sandbox.annotations[K.source] ?? "";
+      const source = o.source;
       if (!desired.complete || desired.keepSources.has(source)) continue;
       const reason = desired.files.has(source)
         ? `no longer declared in ${source}`

@@ -17,6 +17,7 @@ import { type ObservedState, Observer } from "./observe.ts";
 import { describeEndpoint } from "./endpoint.ts";
 import { type Action, plan, restartKey, shouldRestart } from "./plan.ts";
 import { type PodView, podViews } from "./status.ts";
+import { podStateDir } from "./translate.ts";
 import type { ManifestSource } from "./source.ts";
 import { parseResolvConf, type ResolvConf } from "./dns.ts";
 
@@ -95,6 +96,9 @@ export class Reconciler {
   #runtimeDown: string | undefined;
   #dirMissingLogged = false;
   #lastPods: PodView[] = [];
+  readonly #flights = new Map<string, Promise<ActionResult[]>>();
+  readonly #sources = new Map<string, string>();
+  #onFlightDone: (() => void) | undefined;
   #lastPassAt = 0;
 
   constructor(options: ReconcilerOptions) {
@@ -129,8 +133,38 @@ export class Reconciler {
     this.#events.set(e.pod, list);
   }
 
-  /** One pass: read, list, plan, execute, report. Never throws for runtime or manifest trouble. */
-  async pass(signal?: AbortSignal): Promise<PassResult> {
+  /** Runs one pod's actions in order; reports them, frees the slot and asks for a new pass. */
+  async #fly(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
+    const o = this.#o;
+    try {
+      const results = await execute(group, {
+        cri: o.cri,
+        log: o.log,
+        images: this.#images,
+        root: o.root,
+        podLogRoot: o.podLogRoot,
+        parallel: 1,
+        onEvent: (e) => this.#event(e),
+        ...(signal ? { signal } : {}),
+      });
+      this.#reportResults(results, this.#now());
+      return results;
+    } finally {
+      this.#flights.delete(key);
+      this.#onFlightDone?.();
+    }
+  }
+
+  /**
+   * One pass: read, list, plan, start the actions, report. Never throws for
+   * runtime or manifest trouble. Each pod's actions run as one flight; with
+   * `detach`, the pass does not wait for the flights (the loop does this, so
+   * a slow pod never delays the others); without, it returns their results.
+   */
+  async pass(
+    signal?: AbortSignal,
+    { detach = false }: { detach?: boolean } = {},
+  ): Promise<PassResult> {
     const o = this.#o;
     const scan = await o.source.scan();
     this.#reportDirectory(scan.present);
@@ -161,23 +195,25 @@ export class Reconciler {
       return { ...down, pods: this.#lastPods };
     }
     this.#reportRuntime(undefined);
+    await this.#applyRecordedSources(desired, observed);
     const now = this.#now();
     this.#recordFailures(desired, observed);
     const ctx = { now, restartAllowedAt: (key: string) => this.#crash.until(key) };
     const planned = plan(desired, observed, ctx);
     const held = planned.actions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
-    const actions = planned.actions.filter((a) => !held.includes(a));
-    const results = await execute(actions, {
-      cri: o.cri,
-      log: o.log,
-      images: this.#images,
-      root: o.root,
-      podLogRoot: o.podLogRoot,
-      parallel: o.parallel,
-      onEvent: (e) => this.#event(e),
-      ...(signal ? { signal } : {}),
-    });
-    this.#reportResults(results, now);
+    const ready = planned.actions.filter((a) => !held.includes(a) && !this.#flights.has(a.key));
+    const actions: Action[] = [];
+    const started: Promise<ActionResult[]>[] = [];
+    for (const [key, group] of groupByPod(ready)) {
+      // One flight per pod; at most --parallel at once. The rest wait for a free slot: a
+      // finishing flight asks for a new pass, which plans them again from the newest state.
+      if (this.#flights.size >= o.parallel) break;
+      actions.push(...group);
+      const flight = this.#fly(key, group, signal);
+      this.#flights.set(key, flight);
+      started.push(flight);
+    }
+    const results = detach ? [] : (await Promise.all(started)).flat();
     this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
     await this.#rotateLogs(observed);
     const errors = new Map<string, { message: string; reason?: string }>();
@@ -197,6 +233,7 @@ export class Reconciler {
     this.#lastPods = pods;
     await this.#publish(pods);
     // After a change, look again at once: the status then shows what the change did.
+    // (Detached flights ask for that themselves when they finish.)
     const changed = results.some((r) => !r.error);
     const next = [
       planned.wakeAt,
@@ -214,6 +251,39 @@ export class Reconciler {
       pods,
       wakeAt: next.length > 0 ? Math.min(...next) : undefined,
     };
+  }
+
+  /**
+   * A pod whose file was renamed (same content, so the same sandbox) belongs to the new file:
+   * recorded in `<podDir>/source`, since the runtime's annotations cannot change. Read once
+   * per pod; written when it changes.
+   */
+  async #applyRecordedSources(desired: DesiredState, observed: ObservedState) {
+    const uids = new Set<string>();
+    for (const list of observed.pods.values()) {
+      for (const o of list) {
+        const uid = o.sandbox.metadata.uid;
+        uids.add(uid);
+        let recorded = this.#sources.get(uid);
+        if (recorded === undefined) {
+          recorded = await Deno.readTextFile(`${podStateDir(this.#o.root, uid)}/source`)
+            .catch(() => "");
+          this.#sources.set(uid, recorded);
+        }
+        if (recorded) o.source = recorded;
+        const d = desired.pods.get(o.key);
+        if (d && d.uid === uid && d.source !== o.source) {
+          try {
+            await Deno.writeTextFile(`${podStateDir(this.#o.root, uid)}/source`, d.source);
+            this.#sources.set(uid, d.source);
+            o.source = d.source;
+          } catch {
+            // The pod directory is not there (yet): the sandbox annotation still tells.
+          }
+        }
+      }
+    }
+    for (const uid of [...this.#sources.keys()]) if (!uids.has(uid)) this.#sources.delete(uid);
   }
 
   /** Counts each exited container that will restart as one failure, for the crash-loop backoff. */
@@ -316,11 +386,12 @@ export class Reconciler {
     );
     const onAbort = () => wake.poke();
     signal.addEventListener("abort", onAbort);
+    this.#onFlightDone = () => wake.poke();
     let backoff = RUNTIME_BACKOFF_MIN_MS;
     try {
       while (!signal.aborted) {
-        watcher.ensure();
-        const r = await this.pass(signal);
+        await watcher.ensure();
+        const r = await this.pass(signal, { detach: true });
         if (signal.aborted) break;
         if (r.runtimeReachable) {
           backoff = RUNTIME_BACKOFF_MIN_MS;
@@ -337,6 +408,9 @@ export class Reconciler {
       signal.removeEventListener("abort", onAbort);
       wake.close();
       await watcher.close();
+      // In-flight work was cancelled through the signal; let it unwind.
+      await Promise.allSettled([...this.#flights.values()]);
+      this.#onFlightDone = undefined;
     }
   }
 
@@ -434,6 +508,12 @@ export class Reconciler {
   }
 }
 
+function groupByPod(actions: Action[]): Map<string, Action[]> {
+  const groups = new Map<string, Action[]>();
+  for (const a of actions) groups.set(a.key, [...(groups.get(a.key) ?? []), a]);
+  return groups;
+}
+
 function describe(a: Action): string {
   switch (a.type) {
     case "createPod":
@@ -513,23 +593,37 @@ class Wake {
   }
 }
 
-/** Watches the manifest directory (not recursively); re-arms itself when the directory appears. */
+/**
+ * Watches the manifest directory (not recursively). Re-arms itself when the
+ * directory appears, or is replaced (a new inode: deleted and made again,
+ * or a symlinked directory switched).
+ */
 class DirectoryWatcher {
   #watcher: Deno.FsWatcher | undefined;
   #loop: Promise<void> | undefined;
+  #ino: number | null | undefined;
 
   constructor(readonly dir: string, readonly onEvent: () => void) {}
 
-  /** Starts watching if not watching yet (the directory may not exist). */
-  ensure(): void {
-    if (this.#watcher) return;
+  /** Starts watching if not watching the current directory yet (it may not exist). */
+  async ensure(): Promise<void> {
+    let ino: number | null;
+    try {
+      ino = (await Deno.stat(this.dir)).ino;
+    } catch {
+      await this.close(); // Missing for now; the tick keeps looking.
+      return;
+    }
+    if (this.#watcher && ino === this.#ino) return;
+    await this.close();
     let watcher: Deno.FsWatcher;
     try {
       watcher = Deno.watchFs(this.dir, { recursive: false });
     } catch {
-      return; // Missing for now; the tick keeps looking.
+      return;
     }
     this.#watcher = watcher;
+    this.#ino = ino;
     this.#loop = (async () => {
       try {
         for await (const _event of watcher) this.onEvent();
@@ -539,16 +633,20 @@ class DirectoryWatcher {
         if (this.#watcher === watcher) this.#watcher = undefined;
       }
     })();
+    // A change between the last pass and this watch would be missed: look once more.
+    this.onEvent();
   }
 
   async close(): Promise<void> {
     const w = this.#watcher;
     this.#watcher = undefined;
+    this.#ino = undefined;
     try {
       w?.close();
     } catch {
       // Already closed.
     }
     await this.#loop;
+    this.#loop = undefined;
   }
 }

@@ -263,7 +263,7 @@ export function podViews(
     if (desired.pods.has(key)) continue;
     const o = list.at(-1);
     if (!o) continue;
-    const source = o.sandbox.annotations[K.source] ?? "";
+    const source = o.source;
     if (!desired.keepSources.has(source) && desired.complete) continue;
     const views: ContainerView[] = o.containers.map((c) => ({
       name: c.metadata.name,

@@ -385,3 +385,36 @@ Deno.test("a missing manifest directory keeps every pod and is logged once", asy
   assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
   assert.equal(s.lines.filter((l) => l.includes("Waiting for the manifest directory")).length, 1);
 });
+
+Deno.test("a renamed file that later breaks keeps its pods, also for a restarted agent", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  const [before] = await s.cri.listPodSandbox();
+  await Deno.rename(`${s.manifests}/hello.yaml`, `${s.manifests}/greeting.yaml`);
+  assert.deepEqual((await s.reconciler.pass()).actions, []);
+  await s.write("greeting.yaml", "containers: [\n");
+  assert.deepEqual((await s.reconciler.pass()).actions, []);
+  const restarted = new Reconciler({
+    cri: s.cri,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: () => {} }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: `${s.dir}/root`,
+    podLogRoot: `${s.dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+  });
+  assert.deepEqual((await restarted.pass()).actions, []);
+  const [after] = await s.cri.listPodSandbox();
+  assert.equal(after?.id, before?.id);
+  // Deleting the new file does remove the pod.
+  await Deno.remove(`${s.manifests}/greeting.yaml`);
+  const r = await restarted.pass();
+  assert.deepEqual(r.actions.map((a) => [a.type, a.reason]), [
+    ["deletePod", `its file ${s.manifests}/greeting.yaml was deleted`],
+  ]);
+});
