@@ -55,7 +55,9 @@ async function runAgent(config: AgentConfig): Promise<number> {
     const reconciler = new Reconciler({
       registryAuth,
       cri,
-      source: new ManifestSource(config.manifests),
+      source: new ManifestSource(config.manifests, {
+        insecurePermissions: config.insecureManifestPermissions,
+      }),
       log,
       socket: config.socket,
       instance: config.instance,

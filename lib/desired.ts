@@ -75,5 +75,5 @@ export async function desiredState(
     }
   }
   const files = new Set(scan.manifests.map((m) => m.file));
-  return { pods, keepSources, files, complete: scan.present, problems };
+  return { pods, keepSources, files, complete: scan.present && !scan.refused, problems };
 }

@@ -95,6 +95,7 @@ export class Reconciler {
   #podErrors = new Map<string, { message: string; reason?: string; text: string; at: number }>();
   #runtimeDown: string | undefined;
   #dirMissingLogged = false;
+  #dirRefused: string | undefined;
   #lastPods: PodView[] = [];
   readonly #flights = new Map<string, Promise<ActionResult[]>>();
   readonly #sources = new Map<string, string>();
@@ -167,7 +168,7 @@ export class Reconciler {
   ): Promise<PassResult> {
     const o = this.#o;
     const scan = await o.source.scan();
-    this.#reportDirectory(scan.present);
+    this.#reportDirectory(scan.present, scan.refused);
     const desired = await desiredState(scan, {
       instance: o.instance,
       podLogRoot: o.podLogRoot,
@@ -414,7 +415,14 @@ export class Reconciler {
     }
   }
 
-  #reportDirectory(present: boolean) {
+  #reportDirectory(present: boolean, refused: string | undefined) {
+    if (refused !== this.#dirRefused) {
+      if (refused) this.#o.log.error(refused);
+      else if (this.#dirRefused) {
+        this.#o.log.info(`Manifest directory ${this.#o.source.dir} is accepted again`);
+      }
+      this.#dirRefused = refused;
+    }
     if (!present && !this.#dirMissingLogged) {
       this.#o.log.warn(
         `Waiting for the manifest directory ${this.#o.source.dir}: it does not exist (running pods are kept)`,

@@ -24,6 +24,8 @@ export interface Scan {
   dir: string;
   /** False when the directory does not exist (or is not a directory). */
   present: boolean;
+  /** Why the whole directory is refused (unsafe permissions); nothing in it is read then. */
+  refused?: string;
   /** Every manifest file, valid or not, sorted by path. */
   manifests: Manifest[];
 }
@@ -46,16 +48,63 @@ function invalid(file: string, message: string): Manifest {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Options of {@linkcode ManifestSource}. */
+export interface SourceOptions {
+  /**
+   * Accept a directory or file that its group or others can write, or that another user
+   * owns (default false: such a directory is refused, such a file is invalid).
+   */
+  insecurePermissions?: boolean;
+  /** The agent's own user id (default: the process's). */
+  uid?: number;
+}
+
+const WHY_PERMISSIONS =
+  "whoever can write a static-pod directory can run containers as root on this host, a known way to gain root and persistence";
+
+/**
+ * What is unsafe about `info` (owner, write bits), or undefined. Root and the agent's own
+ * user may own manifests; nobody else may write them.
+ */
+export function unsafePermissions(info: Deno.FileInfo, agentUid: number): string | undefined {
+  const mode = (info.mode ?? 0) & 0o7777;
+  if ((mode & 0o022) !== 0) {
+    const who = [mode & 0o020 ? "its group" : "", mode & 0o002 ? "others" : ""].filter(Boolean);
+    return `it is writable by ${who.join(" and ")} (mode ${mode.toString(8).padStart(4, "0")})`;
+  }
+  if (info.uid !== null && info.uid !== 0 && info.uid !== agentUid) {
+    return `it is owned by user ${info.uid}, not by root or the agent's user (${agentUid})`;
+  }
+  return undefined;
+}
+
 /** Reads a manifest directory, reusing parses of files whose bytes did not change. */
 export class ManifestSource {
   readonly dir: string;
+  readonly #insecure: boolean;
+  readonly #uid: number;
   #cache = new Map<string, { text: string; manifest: Manifest }>();
 
-  constructor(dir: string) {
+  constructor(dir: string, options: SourceOptions = {}) {
     this.dir = dir;
+    this.#insecure = options.insecurePermissions ?? false;
+    this.#uid = options.uid ?? Deno.uid() ?? 0;
   }
 
   async scan(): Promise<Scan> {
+    if (!this.#insecure) {
+      const info = await Deno.stat(this.dir).catch(() => undefined);
+      const bad = info?.isDirectory ? unsafePermissions(info, this.#uid) : undefined;
+      if (bad) {
+        return {
+          dir: this.dir,
+          present: true,
+          refused:
+            `Refusing the manifest directory ${this.dir}: ${bad}; ${WHY_PERMISSIONS}. Run "chmod go-w ${this.dir}" (and chown it to root), or start tinylet with --insecure-manifest-permissions (running pods are kept)`,
+          manifests: [],
+        };
+      }
+    }
     let entries: Deno.DirEntry[];
     try {
       entries = [];
@@ -96,6 +145,15 @@ export class ManifestSource {
       return invalid(file, `Cannot read the file: ${(err as Error).message}`);
     }
     if (!info.isFile) return undefined;
+    if (!this.#insecure) {
+      const bad = unsafePermissions(info, this.#uid);
+      if (bad) {
+        return invalid(
+          file,
+          `Refusing the file: ${bad}; ${WHY_PERMISSIONS}. Run "chmod go-w ${file}" (and chown it to root), or start tinylet with --insecure-manifest-permissions (its running pods are kept)`,
+        );
+      }
+    }
     if (info.size > MAX_MANIFEST_BYTES) {
       return invalid(
         file,

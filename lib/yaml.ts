@@ -49,9 +49,60 @@ export interface YamlDocument {
 /** Bounds alias expansion ("billion laughs"). */
 const MAX_ALIAS_COUNT = 100;
 
+/** Nesting deeper than this is refused before parsing (a pod needs about 10 levels). */
+export const MAX_NESTING = 100;
+
+/** The offset where flow collections (`[`, `{`) nest deeper than `max`, or -1. Quotes and comments are skipped. */
+function tooDeepAt(text: string, max: number): number {
+  let depth = 0;
+  let quote = "";
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quote) {
+      if (ch === "\\" && quote === '"') i++;
+      else if (ch === quote) quote = "";
+      continue;
+    }
+    if (ch === '"' || ch === "'") {
+      const prev = text[i - 1];
+      if (prev === undefined || " \t\n[{,:-".includes(prev)) quote = ch;
+    } else if (ch === "#" && (i === 0 || " \t\n".includes(text[i - 1]!))) {
+      const end = text.indexOf("\n", i);
+      i = end < 0 ? text.length : end;
+    } else if (ch === "[" || ch === "{") {
+      if (++depth > max) return i;
+    } else if ((ch === "]" || ch === "}") && depth > 0) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
 /** Parses a stream of `---`-separated documents. */
 export function parseYamlStream(text: string): YamlDocument[] {
   const lineCounter = new LineCounter();
+  const deep = tooDeepAt(text, MAX_NESTING);
+  if (deep >= 0) {
+    let line = 1;
+    let lineStart = 0;
+    for (let i = 0; i < deep; i++) {
+      if (text[i] === "\n") {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+    const at = { line, column: deep - lineStart + 1 };
+    return [{
+      value: undefined,
+      errors: [{
+        ...at,
+        path: [],
+        message: `it nests deeper than ${MAX_NESTING} levels (a pod needs about 10)`,
+      }],
+      start: { line: 1, column: 1 },
+      locate: () => at,
+    }];
+  }
   const docs = parseAllDocuments(text, {
     lineCounter,
     prettyErrors: false,

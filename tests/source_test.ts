@@ -275,3 +275,69 @@ Deno.test("ManifestSource.scan sees the directory appear after it was missing", 
     assert.deepEqual(summary(scan), [["web.yaml", true, ["web"]]]);
   });
 });
+
+// ---- manifest permissions ----
+
+const IS_ROOT = Deno.uid() === 0;
+
+Deno.test("a manifest file writable by its group or others is refused, naming the fix", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    await Deno.chmod(`${dir}/web.yaml`, 0o664);
+    const scan = await new ManifestSource(dir).scan();
+    const [m] = scan.manifests;
+    assert.equal(m?.valid, false);
+    assert.deepEqual(m?.pods, []);
+    assert.match(
+      m?.problems[0]?.message ?? "",
+      /^Refusing the file: it is writable by its group \(mode 0664\); whoever can write a static-pod directory can run containers as root on this host.*Run "chmod go-w .*web\.yaml".*--insecure-manifest-permissions/,
+    );
+    await Deno.chmod(`${dir}/web.yaml`, 0o646);
+    const again = await new ManifestSource(dir).scan();
+    assert.match(
+      again.manifests[0]?.problems[0]?.message ?? "",
+      /^Refusing the file: it is writable by others \(mode 0646\)/,
+    );
+  });
+});
+
+Deno.test("--insecure-manifest-permissions accepts a writable file and directory", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    await Deno.chmod(`${dir}/web.yaml`, 0o666);
+    await Deno.chmod(dir, 0o777);
+    const scan = await new ManifestSource(dir, { insecurePermissions: true }).scan();
+    assert.equal(scan.refused, undefined);
+    assert.equal(scan.manifests[0]?.valid, true);
+  });
+});
+
+Deno.test("a manifest directory writable by others is refused as a whole", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    await Deno.chmod(dir, 0o777);
+    const scan = await new ManifestSource(dir).scan();
+    assert.deepEqual(scan.manifests, []);
+    assert.match(
+      scan.refused ?? "",
+      /^Refusing the manifest directory .*: it is writable by its group and others \(mode 0777\)/,
+    );
+  });
+});
+
+Deno.test({
+  name: "a manifest file owned by another user is refused",
+  ignore: !IS_ROOT && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    assert.ok(IS_ROOT, "changing a file's owner needs root");
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+      await Deno.chown(`${dir}/web.yaml`, 65534, 65534);
+      const scan = await new ManifestSource(dir, { uid: 0 }).scan();
+      assert.match(
+        scan.manifests[0]?.problems[0]?.message ?? "",
+        /^Refusing the file: it is owned by user 65534, not by root or the agent's user \(0\)/,
+      );
+    });
+  },
+});
