@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Backoff } from "./backoff.ts";
+import { Backoff, type BackoffPolicy, KUBELET_BACKOFF } from "./backoff.ts";
 import type { AuthConfig, Cri } from "./cri.ts";
 import { type DesiredState, desiredState } from "./desired.ts";
 import { type ActionResult, execute, type PodEvent } from "./executor.ts";
@@ -55,6 +55,8 @@ export interface ReconcilerOptions {
   logRotation?: RotationPolicy;
   /** Where the pods' status is published for `tinylet pods`; off when undefined. */
   statusFile?: string;
+  /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
+  failureBackoff?: BackoffPolicy;
 }
 
 /** What one pass did. */
@@ -88,7 +90,7 @@ export class Reconciler {
   readonly #observer = new Observer();
   readonly #crash = new Backoff();
   /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
-  readonly #failing = new Backoff();
+  readonly #failing: Backoff;
   readonly #images: ImagePuller;
   readonly #events = new Map<string, TimedEvent[]>();
   #reported = new Map<string, string>();
@@ -105,6 +107,7 @@ export class Reconciler {
   constructor(options: ReconcilerOptions) {
     this.#o = options;
     this.#now = options.clock ?? Date.now;
+    this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#images = new ImagePuller({
       cri: options.cri,
       now: this.#now,

@@ -1,0 +1,165 @@
+/**
+ * The running loop (`Reconciler.run`, as main.ts runs it) against the fake
+ * runtime served over gRPC, with faults injected: errors per method, calls
+ * that hang past their deadline, storms of Unavailable. It must survive,
+ * never wedge, and converge.
+ */
+import assert from "node:assert/strict";
+import { connectCri } from "../lib/cri_grpc.ts";
+import { CriError, UnavailableError } from "../lib/cri.ts";
+import { createLogger } from "../lib/log.ts";
+import { Reconciler } from "../lib/reconciler.ts";
+import { ManifestSource } from "../lib/source.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { serveCri } from "./fake_cri_server.ts";
+import { waitFor } from "./wait.ts";
+
+const IMAGE = "docker.io/library/busybox:1.35";
+
+async function withLoop(
+  fn: (s: { fake: FakeCri; manifests: string; lines: string[] }) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-faults-" });
+  const manifests = `${dir}/manifests`;
+  await Deno.mkdir(manifests);
+  const fake = new FakeCri({ images: [IMAGE] });
+  const lines: string[] = [];
+  const controller = new AbortController();
+  let loop: Promise<void> | undefined;
+  try {
+    await using _server = await serveCri(fake, `${dir}/cri.sock`);
+    // Short deadlines, so a hung call is cut off quickly.
+    using cri = connectCri(`${dir}/cri.sock`, { timeoutMs: 300 });
+    const reconciler = new Reconciler({
+      cri,
+      source: new ManifestSource(manifests),
+      log: createLogger({ write: (l) => lines.push(l) }),
+      socket: `${dir}/cri.sock`,
+      nodeName: "node1",
+      readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+      instance: "default",
+      root: `${dir}/root`,
+      podLogRoot: `${dir}/logs`,
+      parallel: 4,
+      intervalMs: 200,
+      failureBackoff: { initialMs: 50, maxMs: 400, resetAfterMs: 5_000 },
+    });
+    loop = reconciler.run(controller.signal);
+    await fn({ fake, manifests, lines });
+  } finally {
+    controller.abort();
+    const t0 = performance.now();
+    await loop;
+    assert.ok(performance.now() - t0 < 5_000, "the loop stops within 5 s");
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function runningPods(fake: FakeCri): Promise<string[]> {
+  const sbs = await fake.listPodSandbox({ state: "SANDBOX_READY" });
+  const running = new Set(
+    (await fake.listContainers({ state: "CONTAINER_RUNNING" })).map((c) => c.podSandboxId),
+  );
+  return sbs.filter((s) => running.has(s.id)).map((s) => s.metadata.name).sort();
+}
+
+function manifest(name: string): string {
+  return `name: ${name}\ncontainers: [{name: c, image: "${IMAGE}", command: [sleep, "3600"]}]\n`;
+}
+
+Deno.test("errors on every kind of call: the loop survives and converges", async () => {
+  await withLoop(async ({ fake, manifests }) => {
+    for (const method of ["RunPodSandbox", "CreateContainer", "StartContainer", "ImageStatus"]) {
+      fake.inject(method, { error: new Error(`injected ${method} failure`), times: 2 });
+    }
+    const names = ["a", "b", "c", "d", "e", "f"];
+    for (const n of names) await Deno.writeTextFile(`${manifests}/${n}.yaml`, manifest(n));
+    await waitFor(
+      "all pods running",
+      async () => (await runningPods(fake)).length === names.length,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    assert.deepEqual(await runningPods(fake), names);
+    assert.equal(fake.sandboxCount, names.length, "no sandbox leaked by a failed creation");
+  });
+});
+
+Deno.test("a pod whose runtime call hangs does not hold up the others", async () => {
+  await withLoop(async ({ fake, manifests }) => {
+    fake.inject("RunPodSandbox", { delayMs: 3_000, times: 1 });
+    await Deno.writeTextFile(`${manifests}/slow.yaml`, manifest("slow"));
+    await waitFor("the slow pod's sandbox call", () => fake.methods().includes("RunPodSandbox"));
+    await Deno.writeTextFile(`${manifests}/other.yaml`, manifest("other"));
+    await waitFor(
+      "the other pod running",
+      async () => (await runningPods(fake)).includes("other"),
+      {
+        timeoutMs: 2_500,
+      },
+    );
+    assert.deepEqual(await runningPods(fake), ["other"], "the slow pod is still waiting");
+    await waitFor("both pods running", async () => (await runningPods(fake)).length === 2, {
+      timeoutMs: 20_000,
+    });
+  });
+});
+
+Deno.test("list calls that hang past their deadline do not wedge the loop", async () => {
+  await withLoop(async ({ fake, manifests, lines }) => {
+    fake.inject("ListPodSandbox", { delayMs: 2_000, times: 3 });
+    await Deno.writeTextFile(`${manifests}/web.yaml`, manifest("web"));
+    await waitFor("the pod running", async () => (await runningPods(fake)).length === 1, {
+      timeoutMs: 20_000,
+    });
+    assert.equal(
+      lines.filter((l) =>
+        l.includes("Cannot reach the container runtime") && l.includes("did not answer in time")
+      ).length,
+      1,
+      lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("a storm of Unavailable is logged once and the loop converges when it passes", async () => {
+  await withLoop(async ({ fake, manifests, lines }) => {
+    fake.inject("ListPodSandbox", {
+      error: new UnavailableError("ListPodSandbox", "connection refused"),
+      times: 12,
+    });
+    await Deno.writeTextFile(`${manifests}/web.yaml`, manifest("web"));
+    await waitFor("the pod running", async () => (await runningPods(fake)).length === 1, {
+      timeoutMs: 20_000,
+    });
+    assert.equal(lines.filter((l) => l.includes("Cannot reach the container runtime")).length, 1);
+    assert.equal(lines.filter((l) => l.includes("answers again")).length, 1);
+  });
+});
+
+Deno.test("a pod that keeps failing does not delay the others, and backs off", async () => {
+  await withLoop(async ({ fake, manifests }) => {
+    await Deno.writeTextFile(
+      `${manifests}/broken.yaml`,
+      `name: broken\ncontainers: [{name: c, image: "registry.invalid/none:1"}]\n`,
+    );
+    await Deno.writeTextFile(`${manifests}/fine.yaml`, manifest("fine"));
+    await waitFor("the good pod running", async () => (await runningPods(fake)).includes("fine"), {
+      timeoutMs: 10_000,
+    });
+    const t0 = performance.now();
+    const before = fake.methods().filter((m) => m === "PullImage").length;
+    await waitFor("a second", () => performance.now() - t0 > 1_000);
+    const pulls = fake.methods().filter((m) => m === "PullImage").length - before;
+    // 200 ms ticks for a second would be 5 tries; the backoff (50 ms doubling to 400 ms) allows
+    // at most 4.
+    assert.ok(pulls <= 4, `${pulls} pulls in a second`);
+    assert.ok(!(await runningPods(fake)).includes("broken"));
+  });
+});
+
+Deno.test("a deadline error is a CriError of kind DeadlineExceeded", () => {
+  const e = new CriError("DeadlineExceeded", "RunPodSandbox", "x");
+  assert.equal(e.name, "DeadlineExceededError");
+});
