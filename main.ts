@@ -1,109 +1,218 @@
 /**
  * tinylet: runs pods from YAML files on this host, through the container
- * runtime's CRI socket. This file only wires flags, adapters and signals.
+ * runtime's CRI socket. This file only wires commands, adapters and signals.
  *
  * @module
  */
-import { type AgentConfig, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
+import { type AgentConfig, type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
+import { checkCommand, convertCommand } from "./lib/cmd_check.ts";
+import { describeCommand, podsCommand } from "./lib/cmd_pods.ts";
+import { downCommand, execCommand, logsCommand, planCommand } from "./lib/cmd_runtime.ts";
 import { connectCri } from "./lib/cri_grpc.ts";
-import { checkRuntime } from "./lib/endpoint.ts";
+import { meteredCri } from "./lib/cri_metered.ts";
 import { formatDuration } from "./lib/duration.ts";
+import { checkRuntime, RuntimeUnreachableError } from "./lib/endpoint.ts";
+import { serveHttp } from "./lib/http.ts";
 import { createLogger } from "./lib/log.ts";
+import { AgentMetrics } from "./lib/metrics.ts";
 import { Reconciler } from "./lib/reconciler.ts";
-import { ManifestSource } from "./lib/source.ts";
 import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/registry_auth.ts";
+import { ManifestSource } from "./lib/source.ts";
+import { statusFilePath } from "./lib/status_file.ts";
 
-/** Runs the agent until SIGINT or SIGTERM; pods keep running after it exits. */
-async function runAgent(config: AgentConfig): Promise<number> {
-  const log = createLogger({
-    format: config.logFormat,
-    level: config.logLevel,
-  });
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {
+  let off = 0;
+  while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+}
+
+const io = {
+  out: (line: string) => writeAll(Deno.stdout, encoder.encode(line + "\n")),
+  err: (line: string) => writeAll(Deno.stderr, encoder.encode(line + "\n")),
+  outBytes: (b: Uint8Array) => writeAll(Deno.stdout, b),
+  errBytes: (b: Uint8Array) => writeAll(Deno.stderr, b),
+};
+
+/** One AbortSignal for SIGINT and SIGTERM, released by `using`. */
+function stopSignal(): AbortController & Disposable {
   const controller = new AbortController();
   const stop = () => controller.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  return Object.assign(controller, {
+    [Symbol.dispose]() {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+    },
+  });
+}
+
+/** Runs the agent until SIGINT or SIGTERM; pods keep running after it exits. */
+async function runAgent(config: AgentConfig): Promise<number> {
+  const log = createLogger({ format: config.logFormat, level: config.logLevel });
+  using stop = stopSignal();
+  const metrics = new AgentMetrics();
+  using grpc = connectCri(config.socket);
+  const cri = meteredCri(grpc, metrics);
+  log.info("tinylet starting", {
+    manifests: config.manifests,
+    socket: config.socket,
+    interval: formatDuration(config.intervalMs),
+    instance: config.instance,
+  });
+  if (config.insecureManifestPermissions) {
+    log.warn("Manifest permissions are not checked (--insecure-manifest-permissions)");
+  }
+  try {
+    const v = await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
+    log.info(`Connected to ${v.runtimeName} ${v.runtimeVersion}`, { socket: config.socket });
+  } catch {
+    // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
+  }
+  const registryPaths = config.registryConfig
+    ? [config.registryConfig]
+    : defaultDockerConfigPaths(Deno.env);
+  const reportedWarnings = new Set<string>();
+  const registryAuth = async (image: string) => {
+    // Read at each pull, so edited credentials apply without a restart.
+    const { credentials } = await RegistryCredentials.loadFirst(registryPaths);
+    for (const w of credentials.warnings) {
+      if (!reportedWarnings.has(w)) log.warn(w);
+      reportedWarnings.add(w);
+    }
+    return credentials.forImage(image);
+  };
+  const reconciler = new Reconciler({
+    registryAuth,
+    cri,
+    source: new ManifestSource(config.manifests, {
+      insecurePermissions: config.insecureManifestPermissions,
+    }),
+    log,
+    socket: config.socket,
+    instance: config.instance,
+    nodeName: config.nodeName,
+    root: config.root,
+    podLogRoot: config.podLogRoot,
+    parallel: config.parallel,
+    intervalMs: config.intervalMs,
+    logRotation: {
+      maxSizeBytes: config.containerLogMaxSize,
+      maxFiles: config.containerLogMaxFiles,
+    },
+    statusFile: statusFilePath(config.root),
+    metrics,
+  });
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  if (config.listen) {
+    try {
+      server = serveHttp(
+        config.listen,
+        {
+          health: () => reconciler.health(),
+          metrics: () => metrics.render(),
+          pods: () => reconciler.pods,
+        },
+        stop.signal,
+        (addr) => log.info(`Serving /healthz, /metrics and /pods on ${addr.hostname}:${addr.port}`),
+      );
+    } catch (err) {
+      log.error(
+        `Cannot listen on ${config.listen.hostname}:${config.listen.port}: ${
+          (err as Error).message
+        }`,
+      );
+      return 1;
+    }
+  }
+  await reconciler.run(stop.signal);
+  await server?.finished;
+  log.info("tinylet stopped; pods keep running");
+  return 0;
+}
+
+/** Runs a command that talks to the runtime, with one clear line when it cannot. */
+async function withRuntime(
+  config: AgentConfig,
+  fn: (cri: ReturnType<typeof connectCri>) => Promise<number>,
+): Promise<number> {
   using cri = connectCri(config.socket);
   try {
-    log.info("tinylet starting", {
-      manifests: config.manifests,
-      socket: config.socket,
-      interval: formatDuration(config.intervalMs),
-      instance: config.instance,
-    });
-    try {
-      const v = await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
-      log.info(`Connected to ${v.runtimeName} ${v.runtimeVersion}`, {
-        socket: config.socket,
-      });
-    } catch {
-      // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
+    await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
+  } catch (err) {
+    if (err instanceof RuntimeUnreachableError) {
+      io.err(err.message);
+      return 1;
     }
-    const registryPaths = config.registryConfig
-      ? [config.registryConfig]
-      : defaultDockerConfigPaths(Deno.env);
-    const reportedWarnings = new Set<string>();
-    const registryAuth = async (image: string) => {
-      // Read at each pull, so edited credentials apply without a restart.
-      const { credentials } = await RegistryCredentials.loadFirst(registryPaths);
-      for (const w of credentials.warnings) {
-        if (!reportedWarnings.has(w)) log.warn(w);
-        reportedWarnings.add(w);
-      }
-      return credentials.forImage(image);
-    };
-    const reconciler = new Reconciler({
-      registryAuth,
-      cri,
-      source: new ManifestSource(config.manifests, {
-        insecurePermissions: config.insecureManifestPermissions,
-      }),
-      log,
-      socket: config.socket,
-      instance: config.instance,
-      nodeName: config.nodeName,
-      root: config.root,
-      podLogRoot: config.podLogRoot,
-      parallel: config.parallel,
-      intervalMs: config.intervalMs,
-      logRotation: {
-        maxSizeBytes: config.containerLogMaxSize,
-        maxFiles: config.containerLogMaxFiles,
-      },
-      statusFile: `${config.root}/status.json`,
-    });
-    await reconciler.run(controller.signal);
-    log.info("tinylet stopped; pods keep running");
-    return 0;
-  } finally {
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
+    throw err;
+  }
+  return await fn(cri);
+}
+
+async function dispatch(command: Command): Promise<number> {
+  switch (command.command) {
+    case "help":
+    case "version":
+      io.out(command.text);
+      return 0;
+    case "run":
+      return await runAgent(command.config);
+    case "check":
+      return await checkCommand(command.paths, {
+        strict: command.strict,
+        insecure: command.config.insecureManifestPermissions,
+        instance: command.config.instance,
+        root: command.config.root,
+        podLogRoot: command.config.podLogRoot,
+      }, io);
+    case "convert":
+      return await convertCommand(command.files, io);
+    case "plan":
+      return await withRuntime(command.config, (cri) => planCommand(command.config, cri, io));
+    case "pods":
+      return await withRuntime(
+        command.config,
+        (cri) => podsCommand(command.config, cri, command, io),
+      );
+    case "describe":
+      return await withRuntime(
+        command.config,
+        (cri) => describeCommand(command.config, cri, command.pod, io),
+      );
+    case "logs": {
+      using stop = stopSignal();
+      return await withRuntime(
+        command.config,
+        (cri) => logsCommand(command.config, cri, { ...command, signal: stop.signal }, io),
+      );
+    }
+    case "exec":
+      return await withRuntime(
+        command.config,
+        (cri) => execCommand(command.config, cri, command, io),
+      );
+    case "down":
+      return await withRuntime(
+        command.config,
+        (cri) => downCommand(command.config, cri, command, io),
+      );
   }
 }
 
 /** Entry point: returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let command;
+  let command: Command;
   try {
-    command = parseCommandLine(args, {
-      cwd: Deno.cwd(),
-      hostname: Deno.hostname(),
-    });
+    command = parseCommandLine(args, { cwd: Deno.cwd(), hostname: Deno.hostname() });
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`tinylet: ${err.message}\n${USAGE}`);
+      io.err(`tinylet: ${err.message}\n${USAGE}`);
       return 2;
     }
     throw err;
   }
-  switch (command.command) {
-    case "help":
-    case "version":
-      console.log(command.text);
-      return 0;
-    case "run":
-      return await runAgent(command.config);
-  }
+  return await dispatch(command);
 }
 
 if (import.meta.main) {

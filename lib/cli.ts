@@ -37,15 +37,51 @@ export interface AgentConfig {
   insecureManifestPermissions: boolean;
   /** A Docker-style config.json with registry credentials; undefined: the usual places. */
   registryConfig: string | undefined;
+  /** `host:port` for /healthz, /metrics and /pods; undefined: off. */
+  listen: { hostname: string; port: number } | undefined;
   containerLogMaxSize: number;
   containerLogMaxFiles: number;
+}
+
+/** A pod named on the command line. */
+export interface PodRef {
+  namespace: string;
+  name: string;
 }
 
 /** A parsed command line. */
 export type Command =
   | { command: "run"; config: AgentConfig }
   | { command: "help"; text: string }
-  | { command: "version"; text: string };
+  | { command: "version"; text: string }
+  | { command: "check"; config: AgentConfig; paths: string[]; strict: boolean }
+  | { command: "plan"; config: AgentConfig }
+  | {
+    command: "pods";
+    config: AgentConfig;
+    output: "table" | "wide" | "json";
+    namespace: string | undefined;
+  }
+  | { command: "describe"; config: AgentConfig; pod: PodRef }
+  | {
+    command: "logs";
+    config: AgentConfig;
+    pod: PodRef;
+    container: string | undefined;
+    follow: boolean;
+    tail: number | undefined;
+    previous: boolean;
+    timestamps: boolean;
+  }
+  | {
+    command: "exec";
+    config: AgentConfig;
+    pod: PodRef;
+    container: string | undefined;
+    cmd: string[];
+  }
+  | { command: "down"; config: AgentConfig; pods: PodRef[]; all: boolean }
+  | { command: "convert"; files: string[] };
 
 const OPTIONS = {
   socket: { type: "string", default: "/run/containerd/containerd.sock" },
@@ -65,7 +101,52 @@ const OPTIONS = {
   "container-log-max-files": { type: "string", default: "5" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
+  // Options of the operator commands.
+  namespace: { type: "string", short: "n" },
+  output: { type: "string", short: "o" },
+  follow: { type: "boolean", short: "f", default: false },
+  tail: { type: "string" },
+  previous: { type: "boolean", short: "p", default: false },
+  timestamps: { type: "boolean", default: false },
+  strict: { type: "boolean", default: false },
+  all: { type: "boolean", default: false },
 } as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+const AGENT_OPTIONS: OptionName[] = [
+  "socket",
+  "manifests",
+  "interval",
+  "instance",
+  "pod-log-root",
+  "root",
+  "node-name",
+  "parallel",
+  "listen",
+  "log-format",
+  "log-level",
+  "insecure-manifest-permissions",
+  "registry-config",
+  "container-log-max-size",
+  "container-log-max-files",
+];
+const RUNTIME: OptionName[] = ["socket", "instance", "root", "pod-log-root"];
+
+/** Which options each command takes. */
+const COMMAND_OPTIONS: Record<string, OptionName[]> = {
+  run: AGENT_OPTIONS,
+  check: ["manifests", "strict", "insecure-manifest-permissions"],
+  plan: [...AGENT_OPTIONS],
+  pods: [...RUNTIME, "manifests", "namespace", "output"],
+  describe: [...RUNTIME, "manifests", "namespace"],
+  logs: [...RUNTIME, "namespace", "follow", "tail", "previous", "timestamps"],
+  exec: [...RUNTIME, "namespace"],
+  down: [...RUNTIME, "manifests", "namespace", "all"],
+  convert: [],
+  version: [],
+  help: [],
+};
 
 export const USAGE =
   "Usage: tinylet [run] [--socket PATH] [--manifests DIR] [--interval 2s] [--instance NAME] " +
@@ -124,6 +205,23 @@ export function normalizeArgs(args: string[]): string[] {
 
 const INSTANCE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 
+/** Parses `host:port` (`[::1]:10248`, `:10248` for all addresses). */
+export function parseListen(text: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`--listen: "${text}" is not HOST:PORT, e.g. 127.0.0.1:10248`);
+  }
+  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+function podRef(text: string | undefined, namespace: string | undefined, what: string): PodRef {
+  if (!text) throw new UsageError(`name the pod: tinylet ${what}`);
+  const slash = text.indexOf("/");
+  if (slash >= 0) return { namespace: text.slice(0, slash), name: text.slice(slash + 1) };
+  return { namespace: namespace ?? "default", name: text };
+}
+
 /** Parses the command line; throws {@linkcode UsageError} for anything wrong. */
 export function parseCommandLine(
   args: string[],
@@ -136,25 +234,117 @@ export function parseCommandLine(
       options: OPTIONS,
       allowPositionals: true,
       strict: true,
+      tokens: true,
     });
   } catch (err) {
     throw new UsageError((err as Error).message.split("\n")[0] ?? String(err));
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
   if (values.help) return { command: "help", text: HELP };
   if (values.version) return { command: "version", text: `tinylet ${VERSION}` };
-  const [command = "run", ...rest] = positionals;
-  if (command === "version") {
-    return { command: "version", text: `tinylet ${VERSION}` };
-  }
-  if (command === "help") return { command: "help", text: HELP };
-  if (command !== "run") throw new UsageError(`unknown command "${command}"`);
-  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-  if (values.listen !== undefined) {
-    throw new UsageError(
-      "--listen is not available in this version of tinylet",
+  const terminator = tokens.findIndex((t) => t.kind === "option-terminator");
+  const before = terminator < 0
+    ? positionals
+    : tokens.slice(0, terminator).filter((t) => t.kind === "positional").map((t) =>
+      (t as { value: string }).value
     );
+  const after = terminator < 0 ? [] : positionals.slice(before.length);
+  const [command = "run", ...rest] = before;
+  const allowed = COMMAND_OPTIONS[command];
+  if (!allowed) throw new UsageError(`unknown command "${command}"`);
+  for (const t of tokens) {
+    if (t.kind === "option" && !(allowed as string[]).includes(t.name)) {
+      throw new UsageError(`--${t.name} is not an option of "tinylet ${command}"`);
+    }
   }
+  if (after.length > 0 && command !== "exec") {
+    throw new UsageError(`unexpected arguments after "--"`);
+  }
+  if (command === "version") return { command: "version", text: `tinylet ${VERSION}` };
+  if (command === "help") return { command: "help", text: HELP };
+  if (command === "convert") {
+    if (rest.length === 0) {
+      throw new UsageError("name the files to convert: tinylet convert FILE...");
+    }
+    return { command: "convert", files: rest.map((f) => resolve(env.cwd, f)) };
+  }
+  const config = agentConfig(values, env);
+  const ns = values.namespace;
+  switch (command) {
+    case "run":
+    case "plan":
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+      return { command, config };
+    case "check":
+      return {
+        command: "check",
+        config,
+        paths: rest.length > 0 ? rest.map((p) => resolve(env.cwd, p)) : [config.manifests],
+        strict: values.strict,
+      };
+    case "pods": {
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+      const o = values.output ?? "table";
+      if (o !== "wide" && o !== "json" && o !== "table") {
+        throw new UsageError(`-o: "${o}" is not wide or json`);
+      }
+      return { command: "pods", config, output: o, namespace: ns };
+    }
+    case "describe":
+      if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}"`);
+      return { command: "describe", config, pod: podRef(rest[0], ns, "describe POD") };
+    case "logs": {
+      if (rest.length > 2) throw new UsageError(`unexpected argument "${rest[2]}"`);
+      let tail: number | undefined;
+      if (values.tail !== undefined) {
+        tail = Number(values.tail);
+        if (!Number.isInteger(tail) || tail < 0) {
+          throw new UsageError(`--tail: "${values.tail}" is not a whole number of lines`);
+        }
+      }
+      return {
+        command: "logs",
+        config,
+        pod: podRef(rest[0], ns, "logs POD [CONTAINER]"),
+        container: rest[1],
+        follow: values.follow,
+        tail,
+        previous: values.previous,
+        timestamps: values.timestamps,
+      };
+    }
+    case "exec":
+      if (rest.length > 2) {
+        throw new UsageError(`unexpected argument "${rest[2]}": put the command after "--"`);
+      }
+      if (after.length === 0) {
+        throw new UsageError('give the command after "--": tinylet exec POD [CONTAINER] -- CMD...');
+      }
+      return {
+        command: "exec",
+        config,
+        pod: podRef(rest[0], ns, "exec POD [CONTAINER] -- CMD..."),
+        container: rest[1],
+        cmd: after,
+      };
+    case "down":
+      if (values.all && rest.length > 0) throw new UsageError("name pods or give --all, not both");
+      if (!values.all && rest.length === 0) {
+        throw new UsageError("name the pods to remove, or give --all");
+      }
+      return {
+        command: "down",
+        config,
+        pods: rest.map((r) => podRef(r, ns, "down POD...")),
+        all: values.all,
+      };
+  }
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+
+function agentConfig(values: Values, env: { cwd: string; hostname: string }): AgentConfig {
   let intervalMs: number;
   try {
     intervalMs = parseDuration(values.interval);
@@ -162,25 +352,17 @@ export function parseCommandLine(
     throw new UsageError(`--interval: ${(err as Error).message}`);
   }
   if (intervalMs < 10) {
-    throw new UsageError(
-      `--interval: "${values.interval}" is shorter than 10ms`,
-    );
+    throw new UsageError(`--interval: "${values.interval}" is shorter than 10ms`);
   }
   const parallel = Number(values.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
-    throw new UsageError(
-      `--parallel: "${values.parallel}" is not a whole number from 1 to 64`,
-    );
+    throw new UsageError(`--parallel: "${values.parallel}" is not a whole number from 1 to 64`);
   }
   if (!LOG_FORMATS.includes(values["log-format"] as LogFormat)) {
-    throw new UsageError(
-      `--log-format: "${values["log-format"]}" is not text or json`,
-    );
+    throw new UsageError(`--log-format: "${values["log-format"]}" is not text or json`);
   }
   if (!LOG_LEVELS.includes(values["log-level"] as LogLevel)) {
-    throw new UsageError(
-      `--log-level: "${values["log-level"]}" is not debug, info, warn or error`,
-    );
+    throw new UsageError(`--log-level: "${values["log-level"]}" is not debug, info, warn or error`);
   }
   if (values.instance.length > 63 || !INSTANCE.test(values.instance)) {
     throw new UsageError(
@@ -202,29 +384,25 @@ export function parseCommandLine(
     );
   }
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
-    if (values[flag] === "") {
-      throw new UsageError(`--${flag}: the path is empty`);
-    }
+    if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }
   return {
-    command: "run",
-    config: {
-      socket: resolve(env.cwd, values.socket),
-      manifests: resolve(env.cwd, values.manifests),
-      intervalMs,
-      instance: values.instance,
-      podLogRoot: resolve(env.cwd, values["pod-log-root"]),
-      root: resolve(env.cwd, values.root),
-      nodeName: values["node-name"] ?? env.hostname,
-      parallel,
-      logFormat: values["log-format"] as LogFormat,
-      logLevel: values["log-level"] as LogLevel,
-      insecureManifestPermissions: values["insecure-manifest-permissions"],
-      registryConfig: values["registry-config"] === undefined
-        ? undefined
-        : resolve(env.cwd, values["registry-config"]),
-      containerLogMaxSize,
-      containerLogMaxFiles,
-    },
+    socket: resolve(env.cwd, values.socket),
+    manifests: resolve(env.cwd, values.manifests),
+    intervalMs,
+    instance: values.instance,
+    podLogRoot: resolve(env.cwd, values["pod-log-root"]),
+    root: resolve(env.cwd, values.root),
+    nodeName: values["node-name"] ?? env.hostname,
+    parallel,
+    logFormat: values["log-format"] as LogFormat,
+    logLevel: values["log-level"] as LogLevel,
+    insecureManifestPermissions: values["insecure-manifest-permissions"],
+    registryConfig: values["registry-config"] === undefined
+      ? undefined
+      : resolve(env.cwd, values["registry-config"]),
+    listen: values.listen === undefined ? undefined : parseListen(values.listen),
+    containerLogMaxSize,
+    containerLogMaxFiles,
   };
 }

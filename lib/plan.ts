@@ -133,7 +133,8 @@ function stopGroups(containers: Container[]): string[][] {
   return groups;
 }
 
-function deletion(o: ObservedPod, reason: string, removeState = true): DeletePod {
+/** The graceful removal of one sandbox and what belongs to it. */
+export function deletionOf(o: ObservedPod, reason: string, removeState = true): DeletePod {
   return {
     type: "deletePod",
     key: o.key,
@@ -355,14 +356,14 @@ function planPod(
       : `its spec changed in ${d.source} (${short(o.sandbox.annotations[K.specHash])} → ${
         short(d.hash)
       })`;
-    actions.push(deletion(o, `replace: ${why}`));
+    actions.push(deletionOf(o, `replace: ${why}`));
   }
   const ready = current.filter((o) => o.sandbox.state === "SANDBOX_READY");
   const keep = ready.at(-1);
   for (const o of current) {
     if (o === keep) continue;
     actions.push(
-      deletion(
+      deletionOf(
         o,
         o.sandbox.state === "SANDBOX_READY"
           ? "a newer sandbox of the same pod is running"
@@ -407,7 +408,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
       const reason = desired.files.has(source)
         ? `no longer declared in ${source}`
         : `its file ${source || "(unknown)"} was deleted`;
-      actions.push(deletion(o, reason));
+      actions.push(deletionOf(o, reason));
     }
   }
   return { actions, wakeAt };

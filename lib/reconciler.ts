@@ -17,7 +17,9 @@ import { type ObservedState, Observer } from "./observe.ts";
 import { describeEndpoint } from "./endpoint.ts";
 import { type Action, plan, restartKey, shouldRestart } from "./plan.ts";
 import { type PodView, podViews } from "./status.ts";
+import type { AgentMetrics } from "./metrics.ts";
 import { podStateDir } from "./translate.ts";
+import { writeStatusFile } from "./status_file.ts";
 import type { ManifestSource } from "./source.ts";
 import { parseResolvConf, type ResolvConf } from "./dns.ts";
 
@@ -57,6 +59,8 @@ export interface ReconcilerOptions {
   statusFile?: string;
   /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
   failureBackoff?: BackoffPolicy;
+  /** Where passes, pods and watch events are counted. */
+  metrics?: AgentMetrics;
 }
 
 /** What one pass did. */
@@ -102,7 +106,8 @@ export class Reconciler {
   readonly #flights = new Map<string, Promise<ActionResult[]>>();
   readonly #sources = new Map<string, string>();
   #onFlightDone: (() => void) | undefined;
-  #lastPassAt = 0;
+  #lastPublishedAt = 0;
+  #lastGoodPassAt = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -169,6 +174,46 @@ export class Reconciler {
     signal?: AbortSignal,
     { detach = false }: { detach?: boolean } = {},
   ): Promise<PassResult> {
+    const t0 = performance.now();
+    const r = await this.#pass(signal, detach);
+    const m = this.#o.metrics;
+    if (m) {
+      m.passes.inc();
+      m.passDuration.observe((performance.now() - t0) / 1000);
+      m.runtimeUp.set({}, r.runtimeReachable ? 1 : 0);
+      m.manifestErrors.set(
+        {},
+        new Set(r.problems.filter((p) => p.severity === "error").map((p) => p.file)).size,
+      );
+      m.pods.reset();
+      m.restarts.reset();
+      for (const p of r.pods) {
+        m.pods.inc({ phase: p.phase });
+        for (const c of p.containers) {
+          m.restarts.set(
+            { namespace: p.namespace, pod: p.name, container: c.name },
+            c.restartCount,
+          );
+        }
+      }
+    }
+    if (r.runtimeReachable) this.#lastGoodPassAt = this.#now();
+    return r;
+  }
+
+  /** Whether the agent is healthy: the runtime answered and a pass completed recently. */
+  health(): { ok: boolean; reason: string } {
+    const limit = Math.max(3 * this.#o.intervalMs, 10_000);
+    if (this.#runtimeDown !== undefined) return { ok: false, reason: this.#runtimeDown };
+    if (this.#lastGoodPassAt === 0) return { ok: false, reason: "No pass has completed yet" };
+    const age = this.#now() - this.#lastGoodPassAt;
+    if (age > limit) {
+      return { ok: false, reason: `The last pass completed ${Math.round(age / 1000)} s ago` };
+    }
+    return { ok: true, reason: "" };
+  }
+
+  async #pass(signal: AbortSignal | undefined, detach: boolean): Promise<PassResult> {
     const o = this.#o;
     const scan = await o.source.scan();
     this.#reportDirectory(scan.present, scan.refused);
@@ -347,33 +392,30 @@ export class Reconciler {
   }
 
   /** Writes the status file when the pods changed, and at least every 10 s as a heartbeat. */
-  async #publish(pods: PodView[]) {
+  async #publish(pods: PodView[], stopped = false) {
     const file = this.#o.statusFile;
     if (!file) return;
     const now = this.#now();
     const body = JSON.stringify(pods);
-    if (body === this.#lastPublished && now - this.#lastPassAt < 10_000) return;
+    if (!stopped && body === this.#lastPublished && now - this.#lastPublishedAt < 10_000) return;
     this.#lastPublished = body;
-    this.#lastPassAt = now;
-    const status = {
-      version: 1,
-      agent: {
-        pid: Deno.pid,
-        instance: this.#o.instance,
-        socket: this.#o.socket,
-        manifests: this.#o.source.dir,
-        updatedAt: new Date(now).toISOString(),
-        runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
-        runtimeError: this.#runtimeDown ?? null,
-      },
-      pods,
-      events: Object.fromEntries(this.#events),
-    };
+    this.#lastPublishedAt = now;
     try {
-      await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
-      const tmp = `${file}.tmp`;
-      await Deno.writeTextFile(tmp, JSON.stringify(status, null, 2) + "\n");
-      await Deno.rename(tmp, file);
+      await writeStatusFile(file, {
+        version: 1,
+        agent: {
+          pid: Deno.pid,
+          instance: this.#o.instance,
+          socket: this.#o.socket,
+          manifests: this.#o.source.dir,
+          updatedAt: new Date(now).toISOString(),
+          stoppedAt: stopped ? new Date(now).toISOString() : null,
+          runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
+          runtimeError: this.#runtimeDown ?? null,
+        },
+        pods,
+        events: Object.fromEntries(this.#events),
+      });
     } catch (err) {
       this.#o.log.warn(`Cannot write the status file ${file}: ${(err as Error).message}`);
     }
@@ -384,10 +426,10 @@ export class Reconciler {
   async run(signal: AbortSignal): Promise<void> {
     const wake = new Wake();
     const tick = setInterval(() => wake.poke(), this.#o.intervalMs);
-    const watcher = new DirectoryWatcher(
-      this.#o.source.dir,
-      () => wake.poke(DEBOUNCE_MS),
-    );
+    const watcher = new DirectoryWatcher(this.#o.source.dir, () => {
+      this.#o.metrics?.watchEvents.inc();
+      wake.poke(DEBOUNCE_MS);
+    });
     const onAbort = () => wake.poke();
     signal.addEventListener("abort", onAbort);
     this.#onFlightDone = () => wake.poke();
@@ -415,6 +457,7 @@ export class Reconciler {
       // In-flight work was cancelled through the signal; let it unwind.
       await Promise.allSettled([...this.#flights.values()]);
       this.#onFlightDone = undefined;
+      await this.#publish(this.#lastPods, true);
     }
   }
 

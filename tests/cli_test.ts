@@ -19,6 +19,7 @@ function baseConfig(): AgentConfig {
     logLevel: "info",
     insecureManifestPermissions: false,
     registryConfig: undefined,
+    listen: undefined,
     containerLogMaxSize: 10 * 1024 * 1024,
     containerLogMaxFiles: 5,
   };

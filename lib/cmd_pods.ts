@@ -1,0 +1,276 @@
+/**
+ * `tinylet pods` and `tinylet describe`: what runs and why not, from what
+ * the runtime shows and what the agent publishes under `--root`.
+ *
+ * @module
+ */
+import type { AgentConfig, PodRef } from "./cli.ts";
+import type { Io } from "./cmd_check.ts";
+import type { Container, Cri } from "./cri.ts";
+import { groupObserved, type ObservedPod, ownedBy } from "./observe.ts";
+import type { ContainerView, PodView } from "./status.ts";
+import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
+import { K } from "./translate.ts";
+
+/** How long ago `iso` was, as kubectl's AGE column writes it: 45s, 3m, 2h, 4d. */
+export function age(iso: string | null, now: number): string {
+  if (!iso) return "<none>";
+  const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 3600 * 2) return `${Math.floor(s / 60)}m`;
+  if (s < 86400 * 2) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** Left-aligned columns separated by three spaces, as kubectl prints them. */
+export function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) =>
+    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("   ").trimEnd()
+  );
+}
+
+/** This agent instance's pods on the runtime. */
+export async function listOurs(cri: Cri, instance: string): Promise<ObservedPod[]> {
+  const selector = ownedBy(instance);
+  const [sandboxes, containers] = await Promise.all([
+    cri.listPodSandbox({ labelSelector: selector }),
+    cri.listContainers({ labelSelector: selector }),
+  ]);
+  return [...groupObserved(sandboxes, containers).pods.values()].map((list) =>
+    list.find((o) => o.sandbox.state === "SANDBOX_READY") ?? list.at(-1)!
+  );
+}
+
+function iso(ns: number): string | null {
+  return ns > 0 ? new Date(ns / 1e6).toISOString() : null;
+}
+
+/** A view from the runtime alone, for pods the status file does not know (the agent is down). */
+function viewFromRuntime(o: ObservedPod): PodView {
+  const latest = new Map<string, Container>();
+  for (const c of o.containers) {
+    const p = latest.get(c.metadata.name);
+    if (!p || c.metadata.attempt >= p.metadata.attempt) latest.set(c.metadata.name, c);
+  }
+  const containers: ContainerView[] = [...latest.values()].map((c) => ({
+    name: c.metadata.name,
+    type: (c.annotations[K.containerType] ?? "regular") as ContainerView["type"],
+    image: c.image.image,
+    state: c.state === "CONTAINER_RUNNING"
+      ? "running"
+      : c.state === "CONTAINER_EXITED"
+      ? "terminated"
+      : "waiting",
+    reason: c.state === "CONTAINER_CREATED" ? "ContainerCreating" : "",
+    message: "",
+    exitCode: null,
+    restartCount: c.metadata.attempt,
+    ready: c.state === "CONTAINER_RUNNING",
+    containerId: c.id,
+    startedAt: null,
+    finishedAt: null,
+    lastTermination: null,
+  }));
+  const counted = containers.filter((c) => c.type !== "init");
+  const ready = o.sandbox.state === "SANDBOX_READY";
+  return {
+    namespace: o.sandbox.metadata.namespace,
+    name: o.sandbox.metadata.name,
+    uid: o.sandbox.metadata.uid,
+    source: o.source,
+    phase: ready ? "Running" : "Unknown",
+    status: !ready ? "SandboxNotReady" : counted.every((c) => c.ready) ? "Running" : "NotReady",
+    ready: `${counted.filter((c) => c.ready).length}/${counted.length}`,
+    restarts: containers.reduce((n, c) => n + c.restartCount, 0),
+    createdAt: iso(o.sandbox.createdAt),
+    ip: "",
+    sandboxId: o.sandbox.id,
+    containers,
+    backoffUntil: null,
+    lastError: null,
+    stale: false,
+  };
+}
+
+/** The pods to show: the agent's views where it knows them, the runtime's otherwise. */
+async function gather(config: AgentConfig, cri: Cri, io: Io) {
+  const status = await readStatusFile(statusFilePath(config.root));
+  const state = agentState(status, Date.now());
+  if (!state.running) io.err(`${state.note}; showing what the runtime has`);
+  let runtime: ObservedPod[] = [];
+  let runtimeError: string | undefined;
+  try {
+    runtime = await listOurs(cri, config.instance);
+  } catch (err) {
+    runtimeError = (err as Error).message;
+  }
+  const byUid = new Map((state.running ? status?.pods ?? [] : []).map((p) => [p.uid, p]));
+  const views: PodView[] = [];
+  const seen = new Set<string>();
+  for (const o of runtime) {
+    const v = byUid.get(o.sandbox.metadata.uid);
+    views.push(v ?? viewFromRuntime(o));
+    seen.add(`${o.sandbox.metadata.namespace}/${o.sandbox.metadata.name}`);
+  }
+  // Pods the agent wants but the runtime does not have (yet): creating, or failing.
+  for (const v of state.running ? status?.pods ?? [] : []) {
+    if (!seen.has(`${v.namespace}/${v.name}`)) views.push(v);
+  }
+  views.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return { views, status, state, runtimeError };
+}
+
+/** `tinylet pods`: like `kubectl get pods`. */
+export async function podsCommand(
+  config: AgentConfig,
+  cri: Cri,
+  options: { output: "table" | "wide" | "json"; namespace: string | undefined },
+  io: Io,
+): Promise<number> {
+  const { views, runtimeError } = await gather(config, cri, io);
+  if (runtimeError) io.err(`Cannot list the runtime: ${runtimeError}`);
+  const shown = views.filter((v) => !options.namespace || v.namespace === options.namespace);
+  if (options.output === "json") {
+    io.out(JSON.stringify(shown, null, 2));
+    return runtimeError ? 1 : 0;
+  }
+  if (shown.length === 0) {
+    io.err(options.namespace ? `No pods in namespace ${options.namespace}` : "No pods");
+    return runtimeError ? 1 : 0;
+  }
+  const now = Date.now();
+  const wide = options.output === "wide";
+  const rows = [[
+    "NAMESPACE",
+    "NAME",
+    "READY",
+    "STATUS",
+    "RESTARTS",
+    "AGE",
+    ...(wide ? ["IP", "SANDBOX", "SOURCE"] : []),
+  ]];
+  for (const v of shown) {
+    rows.push([
+      v.namespace,
+      v.name,
+      v.ready,
+      v.stale ? `${v.status} (file invalid)` : v.status,
+      String(v.restarts),
+      age(v.createdAt, now),
+      ...(wide ? [v.ip || "<none>", v.sandboxId?.slice(0, 13) ?? "<none>", v.source] : []),
+    ]);
+  }
+  for (const line of table(rows)) io.out(line);
+  return runtimeError ? 1 : 0;
+}
+
+function containerLines(c: ContainerView): string[] {
+  const lines = [`  ${c.name}:${c.type === "regular" ? "" : ` (${c.type})`}`];
+  lines.push(`    Container ID:   ${c.containerId ?? "<none>"}`);
+  lines.push(`    Image:          ${c.image}`);
+  if (c.state === "running") {
+    lines.push(`    State:          Running`);
+    if (c.startedAt) lines.push(`      Started:      ${c.startedAt}`);
+  } else if (c.state === "terminated") {
+    lines.push(`    State:          Terminated`);
+    lines.push(`      Reason:       ${c.reason}`);
+    lines.push(`      Exit Code:    ${c.exitCode ?? "<unknown>"}`);
+    if (c.startedAt) lines.push(`      Started:      ${c.startedAt}`);
+    if (c.finishedAt) lines.push(`      Finished:     ${c.finishedAt}`);
+  } else {
+    lines.push(`    State:          Waiting`);
+    lines.push(`      Reason:       ${c.reason}`);
+    if (c.message) lines.push(`      Message:      ${c.message}`);
+  }
+  if (c.lastTermination) {
+    lines.push(`    Last State:     Terminated`);
+    lines.push(`      Reason:       ${c.lastTermination.reason}`);
+    lines.push(`      Exit Code:    ${c.lastTermination.exitCode}`);
+    if (c.lastTermination.finishedAt) {
+      lines.push(`      Finished:     ${c.lastTermination.finishedAt}`);
+    }
+  }
+  lines.push(`    Ready:          ${c.ready ? "True" : "False"}`);
+  lines.push(`    Restart Count:  ${c.restartCount}`);
+  return lines;
+}
+
+/** `tinylet describe POD`: containers, state, reasons, restarts, events, the last error, the file. */
+export async function describeCommand(
+  config: AgentConfig,
+  cri: Cri,
+  ref: PodRef,
+  io: Io,
+): Promise<number> {
+  const { views, status } = await gather(config, cri, io);
+  const v = views.find((x) => x.namespace === ref.namespace && x.name === ref.name);
+  if (!v) {
+    io.err(`Pod ${ref.namespace}/${ref.name} not found: see "tinylet pods" for the pods there are`);
+    return 1;
+  }
+  const now = Date.now();
+  const out = [
+    `Name:         ${v.name}`,
+    `Namespace:    ${v.namespace}`,
+    `UID:          ${v.uid}`,
+    `Source:       ${v.source}${v.stale ? " (invalid: the pod runs as it was)" : ""}`,
+    `Status:       ${v.status}`,
+    `Phase:        ${v.phase}`,
+    `Ready:        ${v.ready}`,
+    `IP:           ${v.ip || "<none>"}`,
+    `Sandbox:      ${v.sandboxId ?? "<none>"}`,
+    `Created:      ${v.createdAt ?? "<not yet>"}${
+      v.createdAt ? ` (${age(v.createdAt, now)} ago)` : ""
+    }`,
+  ];
+  if (v.backoffUntil) out.push(`Back-off:     until ${v.backoffUntil}`);
+  if (v.lastError) out.push(`Last Error:   ${v.lastError}`);
+  out.push("Containers:");
+  for (const c of v.containers) out.push(...containerLines(c));
+  const events = status?.events[`${v.namespace}/${v.name}`] ?? [];
+  out.push("Events:");
+  if (events.length === 0) out.push("  <none>");
+  else {
+    const rows = [["  TIME", "TYPE", "REASON", "MESSAGE"]];
+    for (const e of events) rows.push([`  ${e.time}`, e.type, e.reason, e.message]);
+    out.push(...table(rows));
+  }
+  for (const line of out) io.out(line);
+  return 0;
+}
+
+/** The sandbox of a pod, ready ones first; undefined when the runtime has none. */
+export function findPod(pods: ObservedPod[], ref: PodRef): ObservedPod | undefined {
+  return pods.find((o) =>
+    o.sandbox.metadata.namespace === ref.namespace && o.sandbox.metadata.name === ref.name
+  );
+}
+
+/** The newest instance of a container (or the default container: the first regular one). */
+export function pickContainer(
+  o: ObservedPod,
+  name: string | undefined,
+  io: Io,
+): { name: string; instances: Container[] } | string {
+  const names = [...new Set(o.containers.map((c) => c.metadata.name))];
+  let chosen = name;
+  if (!chosen) {
+    const regular = o.containers.filter((c) =>
+      (c.annotations[K.containerType] ?? "regular") === "regular"
+    );
+    chosen = regular[0]?.metadata.name ?? names[0];
+    if (chosen && names.length > 1) {
+      io.err(`Defaulted container "${chosen}" out of: ${names.join(", ")}`);
+    }
+  }
+  const instances = o.containers.filter((c) => c.metadata.name === chosen)
+    .sort((a, b) => a.metadata.attempt - b.metadata.attempt);
+  if (!chosen || instances.length === 0) {
+    return `Container "${name ?? ""}" not found in pod ${o.key}: it has ${
+      names.join(", ") || "none"
+    }`;
+  }
+  return { name: chosen, instances };
+}

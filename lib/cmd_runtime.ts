@@ -1,0 +1,204 @@
+/**
+ * The operator commands that act on the runtime: `plan`, `logs`, `exec` and
+ * `down`.
+ *
+ * @module
+ */
+import type { AgentConfig, PodRef } from "./cli.ts";
+import type { Io } from "./cmd_check.ts";
+import { findPod, listOurs, pickContainer } from "./cmd_pods.ts";
+import type { Cri } from "./cri.ts";
+import { followCriLog, formatLogLine, readCriLog } from "./cri_log.ts";
+import { desiredState } from "./desired.ts";
+import { execute } from "./executor.ts";
+import { ImagePuller } from "./images.ts";
+import { silentLogger } from "./log.ts";
+import { Observer } from "./observe.ts";
+import { type Action, deletionOf, plan } from "./plan.ts";
+import { readHostResolvConf } from "./reconciler.ts";
+import { ManifestSource } from "./source.ts";
+import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
+
+function describeAction(a: Action): string {
+  switch (a.type) {
+    case "createPod":
+      return `create   ${a.key}: ${a.reason} (starts ${a.start.map((s) => s.name).join(", ")})`;
+    case "deletePod":
+      return `${a.reason.startsWith("replace:") ? "replace" : "delete "}  ${a.key}: ${a.reason}`;
+    case "startContainers":
+      return `start    ${a.key}: ${a.reason}`;
+    case "startCreated":
+      return `start    ${a.key}: ${a.reason}`;
+    case "removeContainers":
+      return `clean    ${a.key}: ${a.reason}`;
+  }
+}
+
+/** `tinylet plan`: what the next pass would do, each with its reason. Changes nothing. */
+export async function planCommand(config: AgentConfig, cri: Cri, io: Io): Promise<number> {
+  const scan = await new ManifestSource(config.manifests, {
+    insecurePermissions: config.insecureManifestPermissions,
+  }).scan();
+  if (scan.refused) io.err(scan.refused);
+  if (!scan.present) io.err(`The manifest directory ${config.manifests} does not exist`);
+  const desired = await desiredState(scan, {
+    instance: config.instance,
+    podLogRoot: config.podLogRoot,
+    root: config.root,
+    nodeName: config.nodeName,
+    hostDns: await readHostResolvConf(),
+  });
+  for (const m of scan.manifests) {
+    if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
+  }
+  const observed = await new Observer().observe(cri, config.instance);
+  const { actions } = plan(desired, observed, {
+    now: Date.now(),
+    restartAllowedAt: () => undefined,
+  });
+  if (actions.length === 0) {
+    io.out(
+      `Nothing to do: ${desired.pods.size} pod${desired.pods.size === 1 ? "" : "s"} as declared`,
+    );
+    return 0;
+  }
+  for (const a of actions) io.out(describeAction(a));
+  io.err(
+    "Backoffs live in the running agent: it may wait before some of these (see tinylet describe)",
+  );
+  return 0;
+}
+
+/** `tinylet logs`: the container's output from its CRI log files. */
+export async function logsCommand(
+  config: AgentConfig,
+  cri: Cri,
+  options: {
+    pod: PodRef;
+    container: string | undefined;
+    follow: boolean;
+    tail: number | undefined;
+    previous: boolean;
+    timestamps: boolean;
+    signal?: AbortSignal;
+  },
+  io: Io,
+): Promise<number> {
+  const o = findPod(await listOurs(cri, config.instance), options.pod);
+  if (!o) {
+    io.err(`Pod ${options.pod.namespace}/${options.pod.name} not found: see "tinylet pods"`);
+    return 1;
+  }
+  const picked = pickContainer(o, options.container, io);
+  if (typeof picked === "string") {
+    io.err(picked);
+    return 1;
+  }
+  const instances = picked.instances;
+  const target = options.previous ? instances.at(-2) : instances.at(-1);
+  if (!target) {
+    io.err(
+      `Container "${picked.name}" of pod ${o.key} has no previous instance: it has not restarted, or its dead instance was removed`,
+    );
+    return 1;
+  }
+  const logPath = (await cri.containerStatus(target.id)).logPath;
+  if (!logPath) {
+    io.err(`Container "${picked.name}" of pod ${o.key} has no log file`);
+    return 1;
+  }
+  const lines = await readCriLog(logPath, {
+    includeRotated: true,
+    ...(options.tail !== undefined ? { tail: options.tail } : {}),
+  });
+  for (const l of lines) io.out(formatLogLine(l, options.timestamps));
+  if (options.follow && !options.previous && options.signal) {
+    await followCriLog(
+      logPath,
+      (l) => io.out(formatLogLine(l, options.timestamps)),
+      options.signal,
+    );
+  }
+  return 0;
+}
+
+/** `tinylet exec`: runs a command in a container through ExecSync; its exit code is passed through. */
+export async function execCommand(
+  config: AgentConfig,
+  cri: Cri,
+  options: { pod: PodRef; container: string | undefined; cmd: string[] },
+  io: Io & { outBytes(b: Uint8Array): void; errBytes(b: Uint8Array): void },
+): Promise<number> {
+  const o = findPod(await listOurs(cri, config.instance), options.pod);
+  if (!o || o.sandbox.state !== "SANDBOX_READY") {
+    io.err(`Pod ${options.pod.namespace}/${options.pod.name} is not running: see "tinylet pods"`);
+    return 1;
+  }
+  const picked = pickContainer(o, options.container, io);
+  if (typeof picked === "string") {
+    io.err(picked);
+    return 1;
+  }
+  const c = picked.instances.at(-1)!;
+  if (c.state !== "CONTAINER_RUNNING") {
+    io.err(
+      `Container "${picked.name}" of pod ${o.key} is not running: see "tinylet describe ${o.key}"`,
+    );
+    return 1;
+  }
+  const r = await cri.execSync(c.id, options.cmd, 0);
+  io.outBytes(r.stdout);
+  io.errBytes(r.stderr);
+  return r.exitCode;
+}
+
+/** `tinylet down`: removes tinylet's pods gracefully, for uninstalling. */
+export async function downCommand(
+  config: AgentConfig,
+  cri: Cri,
+  options: { pods: PodRef[]; all: boolean },
+  io: Io,
+): Promise<number> {
+  const ours = await listOurs(cri, config.instance);
+  const chosen = options.all
+    ? ours
+    : ours.filter((o) =>
+      options.pods.some((p) =>
+        p.namespace === o.sandbox.metadata.namespace && p.name === o.sandbox.metadata.name
+      )
+    );
+  let code = 0;
+  for (const p of options.pods) {
+    if (!findPod(ours, p)) {
+      io.err(`Pod ${p.namespace}/${p.name} not found`);
+      code = 1;
+    }
+  }
+  const all = await new Observer().observe(cri, config.instance);
+  const actions = chosen.flatMap((o) =>
+    (all.pods.get(o.key) ?? []).map((x) => deletionOf(x, "removed by tinylet down"))
+  );
+  const results = await execute(actions, {
+    cri,
+    log: silentLogger,
+    images: new ImagePuller({ cri, now: Date.now }),
+    root: config.root,
+    podLogRoot: config.podLogRoot,
+    parallel: config.parallel,
+  });
+  for (const r of results) {
+    if (r.error) {
+      io.err(`Cannot remove pod ${r.action.key}: ${r.error.message}`);
+      code = 1;
+    } else {
+      io.out(`pod ${r.action.key} removed`);
+    }
+  }
+  const state = agentState(await readStatusFile(statusFilePath(config.root)), Date.now());
+  if (state.running && results.length > 0) {
+    io.err(
+      "The agent is running: it starts these pods again while their files exist. Remove the files, or stop the agent first",
+    );
+  }
+  return code;
+}

@@ -1,0 +1,57 @@
+/**
+ * The agent's HTTP endpoint (`--listen`): `/healthz`, `/metrics` in the
+ * Prometheus text format, and `/pods` as JSON.
+ *
+ * @module
+ */
+
+/** What the endpoint serves. */
+export interface HttpHandlers {
+  health(): { ok: boolean; reason: string };
+  metrics(): string;
+  pods(): unknown;
+}
+
+/** The routes, as a plain request handler (served by {@linkcode serveHttp}, called directly by tests). */
+export function handler(h: HttpHandlers): (req: Request) => Response {
+  return (req) => {
+    const url = new URL(req.url);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("Use GET\n", { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    switch (url.pathname) {
+      case "/healthz": {
+        const { ok, reason } = h.health();
+        return new Response(ok ? "ok\n" : `${reason}\n`, {
+          status: ok ? 200 : 503,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      }
+      case "/metrics":
+        return new Response(h.metrics(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      case "/pods":
+        return new Response(JSON.stringify(h.pods(), null, 2) + "\n", {
+          headers: { "content-type": "application/json" },
+        });
+      default:
+        return new Response("Not found: try /healthz, /metrics or /pods\n", { status: 404 });
+    }
+  };
+}
+
+/** Serves `handlers` on `hostname:port` until `signal` aborts. */
+export function serveHttp(
+  listen: { hostname: string; port: number },
+  handlers: HttpHandlers,
+  signal: AbortSignal,
+  onListen?: (addr: { hostname: string; port: number }) => void,
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
+    hostname: listen.hostname,
+    port: listen.port,
+    signal,
+    onListen: (addr) => onListen?.(addr),
+  }, handler(handlers));
+}
