@@ -1,0 +1,391 @@
+/**
+ * The operator commands as a user runs them (`main.ts` in a child process),
+ * against the fake runtime served over gRPC, and the HTTP endpoint's
+ * handlers.
+ */
+import assert from "node:assert/strict";
+import { handler } from "../lib/http.ts";
+import { createLogger } from "../lib/log.ts";
+import { parseManifest } from "../lib/manifest.ts";
+import { AgentMetrics } from "../lib/metrics.ts";
+import { specHash } from "../lib/pod.ts";
+import { Reconciler } from "../lib/reconciler.ts";
+import { ManifestSource } from "../lib/source.ts";
+import { statusFilePath } from "../lib/status_file.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { serveCri } from "./fake_cri_server.ts";
+
+const IMAGE = "docker.io/library/busybox:1.35";
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function tinylet(args: string[], cwd?: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    ...(cwd ? { cwd } : {}),
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+interface World extends AsyncDisposable {
+  dir: string;
+  manifests: string;
+  fake: FakeCri;
+  reconciler: Reconciler;
+  flags: string[];
+}
+
+async function world(): Promise<World> {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-op-" });
+  const manifests = `${dir}/manifests`;
+  await Deno.mkdir(manifests);
+  const fake = new FakeCri({ images: [IMAGE] });
+  const server = await serveCri(fake, `${dir}/cri.sock`);
+  const reconciler = new Reconciler({
+    cri: fake,
+    source: new ManifestSource(manifests),
+    log: createLogger({ write: () => {} }),
+    socket: `${dir}/cri.sock`,
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+    statusFile: statusFilePath(`${dir}/root`),
+  });
+  return {
+    dir,
+    manifests,
+    fake,
+    reconciler,
+    flags: [
+      "--socket",
+      `${dir}/cri.sock`,
+      "--root",
+      `${dir}/root`,
+      "--pod-log-root",
+      `${dir}/logs`,
+      "--manifests",
+      manifests,
+    ],
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+const WEB = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+spec:
+  containers:
+    - name: app
+      image: ${IMAGE}
+      command: ["sleep", "3600"]
+    - name: side
+      image: ${IMAGE}
+      command: ["sleep", "3600"]
+`;
+
+Deno.test("tinylet version and --version print the version", async () => {
+  for (const args of [["version"], ["--version"]]) {
+    const r = await tinylet(args);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "tinylet 0.1.0\n");
+  }
+});
+
+Deno.test("tinylet check prints path:line:column problems and exits 1 on an error", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/good.yaml`, WEB);
+  await Deno.writeTextFile(
+    `${w.manifests}/bad.yaml`,
+    "name: Bad_Name\ncontainers:\n  - name: app\n    image: busybox:1.35\n    colour: blue\n",
+  );
+  const r = await tinylet(["check", w.manifests]);
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    `${w.manifests}/bad.yaml:1:1: error: Rename the pod "Bad_Name": the name must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (field name)`,
+    `${w.manifests}/bad.yaml:5:5: warning: Ignoring unknown field "colour" (field containers[0].colour)`,
+  ]);
+  assert.equal(r.stderr, "2 files, 1 pod: 1 error, 1 warning\n");
+});
+
+Deno.test("tinylet check exits 0 with only warnings, and 1 with --strict", async () => {
+  await using w = await world();
+  const file = `${w.manifests}/warn.yaml`;
+  await Deno.writeTextFile(
+    file,
+    WEB.replace("    - name: side", "    - restartPolcy: x\n      name: side"),
+  );
+  const relaxed = await tinylet(["check", file]);
+  assert.equal(relaxed.code, 0, relaxed.stdout + relaxed.stderr);
+  assert.match(relaxed.stdout, /warn\.yaml:11:7: warning: Ignoring unknown field "restartPolcy"/);
+  const strict = await tinylet(["check", "--strict", file]);
+  assert.equal(strict.code, 1);
+});
+
+Deno.test("tinylet convert prints a v1 Pod that reads back with the same spec hash", async () => {
+  await using w = await world();
+  const short =
+    "name: hello\ncontainers:\n  - name: hello\n    image: busybox:1.35\n    args: [echo, hi]\n";
+  await Deno.writeTextFile(`${w.dir}/hello.yaml`, short);
+  const r = await tinylet(["convert", "hello.yaml"], w.dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\nspec:\n/);
+  const back = parseManifest("converted.yaml", r.stdout);
+  assert.deepEqual(back.problems, []);
+  const original = parseManifest("hello.yaml", short);
+  assert.equal(await specHash(back.pods[0]!.pod), await specHash(original.pods[0]!.pod));
+});
+
+Deno.test("tinylet pods lists pods like kubectl, wide and as JSON, and says when the agent is not running", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await Deno.writeTextFile(
+    `${w.manifests}/hello.yaml`,
+    `name: hello\ncontainers: [{name: c, image: "${IMAGE}", command: [sleep, "1"]}]\n`,
+  );
+  await w.reconciler.pass();
+  await w.reconciler.pass();
+  const table = await tinylet(["pods", ...w.flags]);
+  assert.equal(table.code, 0, table.stderr);
+  const lines = table.stdout.trimEnd().split("\n");
+  assert.match(lines[0]!, /^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE$/);
+  assert.match(lines[1]!, /^default\s+hello\s+1\/1\s+Running\s+0\s+\d+s$/);
+  assert.match(lines[2]!, /^shop\s+web\s+2\/2\s+Running\s+0\s+\d+s$/);
+  assert.equal(table.stderr, "");
+  const wide = await tinylet(["pods", "-o", "wide", "-n", "shop", ...w.flags]);
+  const wl = wide.stdout.trimEnd().split("\n");
+  assert.match(wl[0]!, /IP\s+SANDBOX\s+SOURCE$/);
+  assert.equal(wl.length, 2);
+  assert.ok(wl[1]!.endsWith(`${w.manifests}/web.yaml`));
+  const json = await tinylet(["pods", "-o", "json", ...w.flags]);
+  const pods = JSON.parse(json.stdout);
+  assert.deepEqual(pods.map((p: { name: string }) => p.name), ["hello", "web"]);
+  // The agent "stops": the status file says so, and pods falls back to the runtime.
+  const status = JSON.parse(await Deno.readTextFile(statusFilePath(`${w.dir}/root`)));
+  status.agent.stoppedAt = new Date().toISOString();
+  await Deno.writeTextFile(statusFilePath(`${w.dir}/root`), JSON.stringify(status));
+  const down = await tinylet(["pods", ...w.flags]);
+  assert.match(
+    down.stderr,
+    /^The agent is not running: it stopped at .*; showing what the runtime has\n$/,
+  );
+  assert.match(down.stdout, /shop\s+web\s+2\/2\s+Running/);
+});
+
+Deno.test("tinylet describe shows containers, restarts, events and the source", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const app = (await w.fake.listContainers()).find((c) => c.metadata.name === "app")!;
+  w.fake.exitContainer(app.id, 2);
+  await w.reconciler.pass();
+  const r = await tinylet(["describe", "shop/web", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Name: {9}web\nNamespace: {4}shop\n/);
+  assert.match(r.stdout, new RegExp(`Source: {7}${w.manifests}/web\\.yaml\\n`));
+  assert.match(r.stdout, /Status: {7}CrashLoopBackOff\n/);
+  assert.match(
+    r.stdout,
+    / {2}app:\n {4}Container ID: {3}\S+\n {4}Image: {10}docker\.io\/library\/busybox:1\.35\n {4}State: {10}Waiting\n {6}Reason: {7}CrashLoopBackOff\n/,
+  );
+  assert.match(r.stdout, /Events:\n.*TIME\s+TYPE\s+REASON\s+MESSAGE\n.*SandboxCreated/);
+  assert.match(
+    r.stdout,
+    /Warning\s+BackOff\s+Container app exited with code 2; back-off 10 s before restart 1/,
+  );
+  const missing = await tinylet(["describe", "nope", ...w.flags]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Pod default\/nope not found/);
+});
+
+Deno.test("tinylet logs prints a container's output, joins partial lines, tails and timestamps", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const app = (await w.fake.listContainers()).find((c) => c.metadata.name === "app")!;
+  const logPath = (await w.fake.containerStatus(app.id)).logPath;
+  await Deno.mkdir(logPath.slice(0, logPath.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(
+    logPath,
+    [
+      "2026-11-27T10:00:00.000000001Z stdout F one",
+      "2026-11-27T10:00:01.000000001Z stdout P tw",
+      "2026-11-27T10:00:01.500000001Z stderr F warn",
+      "2026-11-27T10:00:02.000000001Z stdout F o",
+      "2026-11-27T10:00:03.000000001Z stdout F three",
+      "",
+    ].join("\n"),
+  );
+  const all = await tinylet(["logs", "web", "app", "-n", "shop", ...w.flags.slice(0, 6)]);
+  assert.equal(all.code, 0, all.stderr);
+  assert.equal(all.stdout, "one\nwarn\ntwo\nthree\n");
+  const tail = await tinylet([
+    "logs",
+    "shop/web",
+    "app",
+    "--tail",
+    "1",
+    "--timestamps",
+    ...w.flags.slice(0, 6),
+  ]);
+  assert.equal(tail.stdout, "2026-11-27T10:00:03.000000001Z three\n");
+  const dflt = await tinylet(["logs", "shop/web", ...w.flags.slice(0, 6)]);
+  assert.match(dflt.stderr, /Defaulted container "app" out of: app, side/);
+  const prev = await tinylet(["logs", "shop/web", "app", "--previous", ...w.flags.slice(0, 6)]);
+  assert.equal(prev.code, 1);
+  assert.match(prev.stderr, /has no previous instance/);
+});
+
+Deno.test("tinylet exec runs a command through ExecSync and passes its exit code through", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const ok = await tinylet([
+    "exec",
+    "shop/web",
+    "app",
+    ...w.flags.slice(0, 6),
+    "--",
+    "echo",
+    "hello",
+  ]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, "hello\n");
+  const fail = await tinylet([
+    "exec",
+    "shop/web",
+    "side",
+    ...w.flags.slice(0, 6),
+    "--",
+    "sh",
+    "-c",
+    "echo oops >&2; exit 3",
+  ]);
+  assert.equal(fail.code, 3);
+  assert.equal(fail.stderr, "oops\n");
+  const missing = await tinylet(["exec", "shop/web", ...w.flags.slice(0, 6)]);
+  assert.equal(missing.code, 2);
+});
+
+Deno.test("tinylet plan says what the next pass would do and changes nothing", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  const r = await tinylet(["plan", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    `create   shop/web: declared in ${w.manifests}/web.yaml (starts app, side)\n`,
+  );
+  assert.equal(w.fake.sandboxCount, 0);
+  await w.reconciler.pass();
+  const again = await tinylet(["plan", ...w.flags]);
+  assert.equal(again.stdout, "Nothing to do: 1 pod as declared\n");
+  await Deno.remove(`${w.manifests}/web.yaml`);
+  const gone = await tinylet(["plan", ...w.flags]);
+  assert.equal(gone.stdout, `delete   shop/web: its file ${w.manifests}/web.yaml was deleted\n`);
+});
+
+Deno.test("tinylet down removes pods gracefully, and warns that a running agent recreates them", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  await w.reconciler.pass();
+  const r = await tinylet(["down", "shop/web", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "pod shop/web removed\n");
+  assert.match(
+    r.stderr,
+    /The agent is running: it starts these pods again while their files exist/,
+  );
+  assert.equal(w.fake.sandboxCount, 0);
+  const stops = w.fake.calls.filter((c) => c.method === "StopContainer");
+  assert.equal(stops.length, 2, "containers are stopped before the sandbox");
+  const none = await tinylet(["down", ...w.flags]);
+  assert.equal(none.code, 2);
+});
+
+Deno.test("a command that cannot reach the runtime says so in one line and exits 1", async () => {
+  await using w = await world();
+  const r = await tinylet(["pods", "--socket", `${w.dir}/missing.sock`, "--root", `${w.dir}/root`]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    `Cannot reach the container runtime at "${w.dir}/missing.sock": no such socket (is containerd running? see --socket)\n`,
+  );
+});
+
+/** Checks Prometheus text exposition: every line a comment or `name{labels} value`. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.trimEnd().split("\n")) {
+    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(
+      line,
+    );
+    if (t) {
+      types.set(t[1]!, t[2]!);
+      continue;
+    }
+    if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/
+        .exec(line);
+    assert.ok(m, `not Prometheus text: ${line}`);
+    const family = m[1]!.replace(/_(bucket|sum|count)$/, "");
+    assert.ok(types.has(m[1]!) || types.has(family), `no TYPE before ${m[1]}`);
+    samples.set(`${m[1]}${m[2] ?? ""}`, Number(m[3]));
+  }
+  return samples;
+}
+
+Deno.test("the HTTP endpoint serves /healthz, Prometheus /metrics and /pods", async () => {
+  await using w = await world();
+  const metrics = new AgentMetrics();
+  let healthy = { ok: false, reason: "No pass has completed yet" };
+  const h = handler({
+    health: () => healthy,
+    metrics: () => metrics.render(),
+    pods: () => w.reconciler.pods,
+  });
+  const sick = h(new Request("http://x/healthz"));
+  assert.equal(sick.status, 503);
+  assert.equal(await sick.text(), "No pass has completed yet\n");
+  healthy = { ok: true, reason: "" };
+  assert.equal(h(new Request("http://x/healthz")).status, 200);
+  metrics.passes.inc();
+  metrics.passDuration.observe(0.003);
+  metrics.criCalls.inc({ method: "ListPodSandbox" });
+  metrics.criErrors.inc({ method: "RunPodSandbox", kind: "Unavailable" });
+  metrics.pods.inc({ phase: "Running" });
+  metrics.restarts.set({ namespace: "shop", pod: "web", container: "app" }, 2);
+  const text = await h(new Request("http://x/metrics")).text();
+  const samples = parsePrometheus(text);
+  assert.equal(samples.get("tinylet_passes_total"), 1);
+  assert.equal(samples.get('tinylet_pass_duration_seconds_bucket{le="0.005"}'), 1);
+  assert.equal(samples.get('tinylet_pass_duration_seconds_bucket{le="0.001"}'), 0);
+  assert.equal(samples.get("tinylet_pass_duration_seconds_count"), 1);
+  assert.equal(
+    samples.get('tinylet_cri_errors_total{method="RunPodSandbox",kind="Unavailable"}'),
+    1,
+  );
+  assert.equal(
+    samples.get('tinylet_container_restarts{namespace="shop",pod="web",container="app"}'),
+    2,
+  );
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const pods = await h(new Request("http://x/pods")).json();
+  assert.deepEqual(pods.map((p: { name: string }) => p.name), ["web"]);
+  assert.equal(h(new Request("http://x/nope")).status, 404);
+});
