@@ -563,6 +563,7 @@ export function parseManifest(file: string, text: string): Manifest {
     }
     seen.set(key, p);
   }
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
   const valid = !problems.some((p) => p.severity === "error");
   return { file, pods: valid ? pods : [], problems, valid };
 }

@@ -261,6 +261,23 @@ export const POD_SPEC_SCHEMA = obj({
   },
 });
 
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
@@ -392,7 +409,8 @@ function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, r: R
       if (v !== null) r.warn([...path, key], `Ignoring ${q(key)}: ${why}`);
       continue;
     }
-    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase()) ??
+      known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
     r.warn(
       [...path, key],
       `Ignoring unknown field ${q(key)}${near ? ` (did you mean ${q(near)}?)` : ""}`,
