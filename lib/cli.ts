@@ -149,17 +149,26 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
 };
 
 export const USAGE =
-  "Usage: tinylet [run] [--socket PATH] [--manifests DIR] [--interval 2s] [--instance NAME] " +
-  "[--pod-log-root DIR] [--root DIR] [--node-name NAME] [--parallel N] [--log-format text|json] " +
-  "[--log-level debug|info|warn|error] [--insecure-manifest-permissions] [--registry-config PATH] " +
-  "(see tinylet --help)";
+  "Usage: tinylet [run|check|plan|pods|describe|logs|exec|down|convert|version] [flags] (see tinylet --help)";
 
 export const HELP =
   `tinylet ${VERSION}: runs pods from YAML files on this host, through the container runtime (CRI).
 
 Usage:
-  tinylet [run] [flags]     run the agent (the default command)
-  tinylet version           print the version
+  tinylet [run] [flags]              run the agent (the default command)
+  tinylet check [PATH...] [--strict] validate manifests, no runtime needed (exit 1 on errors)
+  tinylet plan                       what the next pass would do, and why; changes nothing
+  tinylet pods [-o wide|json] [-n NAMESPACE]
+                                     the pods, like kubectl get pods
+  tinylet describe POD               containers, state, restarts, events, last error
+  tinylet logs POD [CONTAINER] [-f] [--tail N] [--previous] [--timestamps]
+                                     a container's output
+  tinylet exec POD [CONTAINER] -- CMD...
+                                     run a command in a container
+  tinylet down [POD...|--all]        remove tinylet's pods (to uninstall)
+  tinylet convert FILE...            print the v1 Pod YAML of any manifest tinylet accepts
+  tinylet version                    print the version
+  POD is NAMESPACE/NAME, or NAME with -n NAMESPACE (default "default").
 
 Flags:
   --socket PATH             the runtime's CRI socket (default /run/containerd/containerd.sock)
@@ -178,6 +187,7 @@ Flags:
                             rotate a container's log past this size (default 10Mi)
   --container-log-max-files N
                             log files kept per container, the current one included (default 5)
+  --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
                             /var/lib/kubelet/config.json, /etc/tinylet/config.json)
@@ -209,7 +219,7 @@ const INSTANCE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 export function parseListen(text: string): { hostname: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--listen: "${text}" is not HOST:PORT, e.g. 127.0.0.1:10248`);
   }
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };

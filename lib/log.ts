@@ -47,6 +47,15 @@ function textValue(v: unknown): string {
   return /^[^\s"=]+$/.test(s ?? "") ? s : JSON.stringify(s);
 }
 
+/** Escapes control characters, so text from outside (file names, errors) cannot forge lines. */
+export function printable(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 /** A logger writing `format` lines at `level` and above. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const format = options.format ?? "text";
@@ -68,7 +77,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => ` ${k}=${textValue(v)}`)
       .join("");
-    write(`${time} ${level.toUpperCase().padEnd(5)} ${message}${extra}`);
+    write(`${time} ${level.toUpperCase().padEnd(5)} ${printable(message)}${extra}`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),

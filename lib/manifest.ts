@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { printable } from "./log.ts";
 import type { ContainerSpec, Pod, PodMetadata, PodSpec } from "./pod.ts";
 import { type FieldPath, parseYamlStream, type Position, type YamlDocument } from "./yaml.ts";
 import { checkContainerFields, checkPodFields } from "./pod_checks.ts";
@@ -37,8 +38,10 @@ export interface Manifest {
 
 /** `path:line:column: severity: message (field f)`, as compilers print it. */
 export function formatProblem(p: Problem): string {
-  const field = p.field ? ` (field ${p.field})` : "";
-  return `${p.file}:${p.line}:${p.column}: ${p.severity}: ${p.message}${field}`;
+  const field = p.field ? ` (field ${printable(p.field)})` : "";
+  return `${printable(p.file)}:${p.line}:${p.column}: ${p.severity}: ${
+    printable(p.message)
+  }${field}`;
 }
 
 /** Joins a field path as `spec.containers[1].image`. */

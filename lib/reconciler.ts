@@ -492,19 +492,19 @@ export class Reconciler {
       const text = list.map(formatProblem).join("\n");
       if (this.#reported.get(file) === text) continue;
       this.#reported.set(file, text);
-      const errors = list.some((p) => p.severity === "error");
-      for (const p of list) {
-        const line = formatProblem(p);
-        if (p.severity === "error") this.#o.log.error(line, { file });
-        else this.#o.log.warn(line, { file });
-      }
-      if (errors) {
+      // One line per file and change: the first error (or each warning of a valid file),
+      // and how many more problems `tinylet check` would show.
+      const errors = list.filter((p) => p.severity === "error");
+      if (errors.length > 0) {
+        const more = list.length - 1;
         this.#o.log.error(
-          `Ignoring ${file} until it is fixed: pods it started keep running`,
-          {
-            file,
-          },
+          `${formatProblem(errors[0]!)}${
+            more > 0 ? ` (and ${more} more; see tinylet check)` : ""
+          }; ignoring the file until it is fixed, its pods keep running`,
+          { file },
         );
+      } else {
+        for (const p of list) this.#o.log.warn(formatProblem(p), { file });
       }
     }
     for (const file of [...this.#reported.keys()]) {
@@ -523,7 +523,9 @@ export class Reconciler {
     }
     const message =
       `Cannot reach the container runtime at "${o.socket}": ${reason} (is containerd running? see --socket)`;
-    if (this.#runtimeDown !== message) o.log.error(message);
+    // One line per outage; a changing reason while it lasts is only debug detail.
+    if (this.#runtimeDown === undefined) o.log.error(message);
+    else if (this.#runtimeDown !== message) o.log.debug(message);
     this.#runtimeDown = message;
   }
 
