@@ -8,7 +8,8 @@
  * order: remove every pod sandbox through the CRI, stop containerd (then
  * force-delete containers and shims it left, if that failed), unmount what is
  * left under the temp dir, delete the bridge (and cached CNI results), remove
- * the temp dir.
+ * the temp dir. `kill()` and `restart()` play a containerd crash and its
+ * return (pods and shims live on meanwhile); `stop()` works after either.
  *
  * @module
  */
@@ -32,6 +33,17 @@ export interface RealContainerd extends AsyncDisposable {
   subnet: string;
   /** How long `startContainerd` took, in milliseconds. */
   startMs: number;
+  /**
+   * SIGKILLs containerd and waits until it is gone, as a crash would: its
+   * state dirs, mounts, shims and running containers stay.
+   */
+  kill(): Promise<void>;
+  /**
+   * Starts containerd again with the same config, root, state and socket
+   * (after {@linkcode kill}, or after it died); resolves when the CRI reports
+   * RuntimeReady and NetworkReady, as the first start does.
+   */
+  restart(): Promise<void>;
   /** Tears everything down in a safe order; idempotent. Rejects, after all steps ran, naming each step that failed. */
   stop(): Promise<void>;
 }
@@ -296,6 +308,8 @@ class PrivateContainerd implements RealContainerd {
   readonly #log: (line: string) => void;
   #network: Network | undefined;
   #child: Deno.ChildProcess | undefined;
+  /** True from spawning containerd until the process is known to have exited. */
+  #running = false;
   #criReady = false;
   #stopping: Promise<void> | undefined;
 
@@ -324,9 +338,9 @@ class PrivateContainerd implements RealContainerd {
         cniConflist(network, l.cniIpam),
       ),
     ]);
-    this.#child = spawnContainerd(this.#tools, l);
+    const child = this.#spawn();
     const [, archive, version] = await allSettledOrThrow([
-      waitForSocket(l.socket, this.#child),
+      waitForSocket(l.socket, child),
       imageArchive(l.images, this.#tools),
       containerdVersion(this.#tools),
     ]);
@@ -359,6 +373,55 @@ class PrivateContainerd implements RealContainerd {
     );
   }
 
+  async kill(): Promise<void> {
+    if (this.#stopping) throw new Error("Kill containerd: it was stopped");
+    const child = this.#child;
+    if (!child) throw new Error("Kill containerd: it was never started");
+    this.#criReady = false;
+    signal(child, "SIGKILL");
+    await child.status;
+    this.#running = false;
+    this.#log("containerd killed with SIGKILL; its shims and containers stay");
+  }
+
+  async restart(): Promise<void> {
+    if (this.#stopping) throw new Error("Restart containerd: it was stopped");
+    if (this.#running) {
+      throw new Error("Restart containerd: it is still running (kill it first)");
+    }
+    const started = performance.now();
+    const l = this.#layout;
+    const child = this.#spawn();
+    try {
+      // The dead process's socket file stays until the new one replaces it:
+      // connecting to it is refused, so waiting for the socket still works.
+      await waitForSocket(l.socket, child);
+      await waitForCri(l.socket);
+    } catch (err) {
+      throw new Error(
+        `Restart the private containerd in "${l.dir}": ${
+          errorMessage(err)
+        }\n--- end of containerd.log ---\n${await logTail(l.log)}`,
+        { cause: err },
+      );
+    }
+    this.#criReady = true;
+    this.#log(
+      `containerd restarted and ready in ${Math.round(performance.now() - started)} ms`,
+    );
+  }
+
+  /** Starts the containerd process (the CRI is not ready yet when this returns). */
+  #spawn(): Deno.ChildProcess {
+    const child = spawnContainerd(this.#tools, this.#layout);
+    this.#child = child;
+    this.#running = true;
+    child.status.then(() => {
+      if (this.#child === child) this.#running = false;
+    });
+    return child;
+  }
+
   stop(): Promise<void> {
     this.#stopping ??= this.#teardown();
     return this.#stopping;
@@ -384,6 +447,9 @@ class PrivateContainerd implements RealContainerd {
         "remove pod sandboxes through the CRI",
         () => removeAllSandboxes(l.socket),
       );
+    } else if (this.#child && !this.#running) {
+      // Killed and not restarted: no CRI to ask; the next steps delete what runc and the shims hold.
+      this.#log("teardown: containerd is not running: removing its containers without the CRI");
     }
     await step("stop containerd", () => this.#stopProcess());
     await step(
