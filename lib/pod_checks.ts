@@ -164,6 +164,51 @@ export function checkContainerFields(
     }
   }
 
+  for (const kind of ["livenessProbe", "readinessProbe", "startupProbe"] as const) {
+    const probe = c[kind];
+    if (!isRecord(probe)) continue;
+    const p = [...at, kind];
+    const handlers = ["exec", "httpGet", "tcpSocket", "grpc"].filter((h) => isRecord(probe[h]));
+    if (handlers.length !== 1) {
+      r.error(
+        p,
+        `Give ${kind} exactly one of exec, httpGet, tcpSocket or grpc: it has ${handlers.length}`,
+      );
+    }
+    if (
+      kind !== "readinessProbe" && probe.successThreshold !== undefined &&
+      probe.successThreshold !== 1
+    ) {
+      r.error(
+        [...p, "successThreshold"],
+        `Set successThreshold of ${kind} to 1, or leave it out: it must be 1`,
+      );
+    }
+    for (const h of ["httpGet", "tcpSocket"]) {
+      const handler = probe[h];
+      if (isRecord(handler)) checkProbePort(r, handler.port, [...p, h, "port"], c);
+    }
+  }
+  if (isRecord(c.lifecycle)) {
+    for (const when of ["postStart", "preStop"]) {
+      const hook = c.lifecycle[when];
+      if (!isRecord(hook)) continue;
+      const handlers = ["exec", "httpGet", "tcpSocket", "sleep"].filter((h) => isRecord(hook[h]));
+      if (handlers.length !== 1) {
+        r.error(
+          [...at, "lifecycle", when],
+          `Give ${when} exactly one of exec, httpGet or sleep: it has ${handlers.length}`,
+        );
+      }
+      for (const h of ["httpGet", "tcpSocket"]) {
+        const handler = hook[h];
+        if (isRecord(handler)) {
+          checkProbePort(r, handler.port, [...at, "lifecycle", when, h, "port"], c);
+        }
+      }
+    }
+  }
+
   if (isRecord(c.resources)) {
     checkResources(
       c.resources as { requests?: Record<string, unknown>; limits?: Record<string, unknown> },
@@ -172,6 +217,34 @@ export function checkContainerFields(
     );
   }
   checkSecurity(r, c.securityContext, [...at, "securityContext"]);
+}
+
+/** A probe's port: a number from 1 to 65535, or the name of one of the container's ports. */
+function checkProbePort(
+  r: Reporter,
+  port: unknown,
+  at: FieldPath,
+  c: Record<string, unknown>,
+): void {
+  if (typeof port === "number") {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      r.error(at, `Set the port to a number from 1 to 65535, or a port name: it is ${q(port)}`);
+    }
+    return;
+  }
+  if (typeof port !== "string") {
+    r.error(at, `Write the port as a number or a port name: it is ${q(port)}`);
+    return;
+  }
+  const names = records(c.ports).map(([p]) => p.name).filter((n) => typeof n === "string");
+  if (!names.includes(port)) {
+    r.error(
+      at,
+      `Name one of the container's ports, or give a number: ${q(port)} is not among ${
+        names.length ? names.map(q).join(", ") : "its ports (it names none)"
+      }`,
+    );
+  }
 }
 
 function checkSecurity(r: Reporter, sc: unknown, at: FieldPath): void {

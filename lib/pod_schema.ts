@@ -51,7 +51,30 @@ const obj = (
 ): ObjectSchema => ({ t: "object", fields, ...more });
 const list = (of: Schema): Schema => ({ t: "list", of });
 
-const LATER_PROBES = "probes are not run by this version of tinylet";
+const portSchema: Schema = { t: "any" }; // a number or a port name: checked across fields
+const httpGet = obj({
+  path: str(),
+  port: portSchema,
+  host: str(),
+  scheme: str({ enum: ["HTTP", "HTTPS"] }),
+  httpHeaders: list(obj({ name: str(), value: str() }, { required: ["name", "value"] })),
+}, { required: ["port"] });
+const handlers = {
+  exec: obj({ command: strings }, { required: ["command"] }),
+  httpGet,
+  tcpSocket: obj({ port: portSchema, host: str() }, { required: ["port"] }),
+};
+const probe = obj({
+  ...handlers,
+  grpc: obj({ port: int(1, 65535), service: str() }, { required: ["port"] }),
+  initialDelaySeconds: int(0),
+  periodSeconds: int(1),
+  timeoutSeconds: int(1),
+  failureThreshold: int(1),
+  successThreshold: int(1),
+  terminationGracePeriodSeconds: int(1),
+});
+const hook = obj({ ...handlers, sleep: obj({ seconds: int(0) }, { required: ["seconds"] }) });
 const NOT_FOR_ONE_HOST = "it has no meaning without a cluster";
 
 const seccomp = obj({
@@ -120,6 +143,12 @@ export const CONTAINER_SCHEMA = obj({
   })),
   securityContext: containerSecurityContext,
   imagePullPolicy: str({ enum: ["Always", "IfNotPresent", "Never"] }),
+  livenessProbe: probe,
+  readinessProbe: probe,
+  startupProbe: probe,
+  lifecycle: obj({ postStart: hook, preStop: hook }, {
+    unsupported: { stopSignal: "containers stop with the runtime's default signal" },
+  }),
   // Only "Always", and only on an init container (a sidecar): checked by the caller.
   restartPolicy: str({ enum: ["Always"] }),
   stdin: bool,
@@ -127,10 +156,6 @@ export const CONTAINER_SCHEMA = obj({
   tty: bool,
 }, {
   unsupported: {
-    livenessProbe: LATER_PROBES,
-    readinessProbe: LATER_PROBES,
-    startupProbe: LATER_PROBES,
-    lifecycle: "lifecycle hooks are not run by this version of tinylet",
     terminationMessagePath: "termination messages are not collected",
     terminationMessagePolicy: "termination messages are not collected",
     resizePolicy: "resources are not resized in place",

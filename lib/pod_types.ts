@@ -64,6 +64,30 @@ export interface PodSecurityContext {
   seccompProfile?: SeccompProfile;
 }
 
+/** How a probe or hook reaches the container. */
+export interface HandlerSpec {
+  exec?: { command: string[] };
+  httpGet?: {
+    path?: string;
+    port: number | string;
+    host?: string;
+    scheme?: "HTTP" | "HTTPS";
+    httpHeaders?: { name: string; value: string }[];
+  };
+  tcpSocket?: { port: number | string; host?: string };
+  grpc?: { port: number; service?: string };
+  sleep?: { seconds: number };
+}
+
+export interface ProbeSpec extends HandlerSpec {
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+  terminationGracePeriodSeconds?: number;
+}
+
 export interface V1Container {
   name: string;
   image: string;
@@ -76,6 +100,10 @@ export interface V1Container {
   volumeMounts?: VolumeMount[];
   securityContext?: ContainerSecurityContext;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  livenessProbe?: ProbeSpec;
+  readinessProbe?: ProbeSpec;
+  startupProbe?: ProbeSpec;
+  lifecycle?: { postStart?: HandlerSpec; preStop?: HandlerSpec };
   /** Only on init containers: "Always" makes a sidecar. */
   restartPolicy?: "Always";
   stdin?: boolean;

@@ -53,13 +53,23 @@ const CASES: { name: string; text: string; problems: string[] }[] = [
     ],
   },
   {
-    name: "a probe is warned about, the pod still runs",
+    name: "a probe with two handlers is an error",
     text: edit(
       "      volumeMounts:",
-      '      livenessProbe:\n        exec: {command: ["true"]}\n      volumeMounts:',
+      '      livenessProbe:\n        exec: {command: ["true"]}\n        tcpSocket: {port: 80}\n      volumeMounts:',
     ),
     problems: [
-      'x.yaml:9:7: warning: Ignoring "livenessProbe": probes are not run by this version of tinylet (field spec.containers[0].livenessProbe)',
+      "x.yaml:9:7: error: Give livenessProbe exactly one of exec, httpGet, tcpSocket or grpc: it has 2 (field spec.containers[0].livenessProbe)",
+    ],
+  },
+  {
+    name: "a probe port that names no port of the container is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      readinessProbe:\n        httpGet: {port: http}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:10:19: error: Name one of the container\'s ports, or give a number: "http" is not among its ports (it names none) (field spec.containers[0].readinessProbe.httpGet.port)',
     ],
   },
   {

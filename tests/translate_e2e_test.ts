@@ -173,7 +173,7 @@ realRuntimeTest("Kubernetes Pod manifests run unchanged on a real containerd", a
 
   let etcd: PodSandbox | undefined;
   await t.step(
-    "a kubeadm-style pod starts; fields tinylet does not apply are warned about",
+    "a kubeadm-style pod starts; a field tinylet does not apply is warned about",
     async () => {
       etcd = await running(cri, "kube-system", "etcd-lite");
       assert.equal(etcd.labels["component"], "etcd-lite");
@@ -187,10 +187,8 @@ realRuntimeTest("Kubernetes Pod manifests run unchanged on a real containerd", a
         warnings.join("\n"),
       );
       assert.ok(
-        warnings.some((l) =>
-          l.includes("etcd.yaml:35:7: warning:") && l.includes("spec.containers[0].livenessProbe")
-        ),
-        warnings.join("\n"),
+        !warnings.some((l) => l.includes("livenessProbe")),
+        "the livenessProbe is run, not warned about",
       );
     },
   );

@@ -68,7 +68,6 @@ const CASES: Record<string, string> = {
 const EXPECTED_PROBLEMS: Record<string, string[]> = {
   "kubeadm-etcd": [
     "warning metadata.creationTimestamp", // set by an API server
-    "warning spec.containers[0].livenessProbe", // probes are not run yet
     "warning spec.priority", // no scheduler or eviction
     "warning spec.priorityClassName", // no scheduler or eviction
     "warning status", // reported by the agent, not read

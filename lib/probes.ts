@@ -1,0 +1,250 @@
+/**
+ * Liveness, readiness and startup probes, run by the agent as kubelet runs
+ * them: one worker per container and kind, on the probe's period, counting
+ * consecutive results against the thresholds. Time and timers are injected,
+ * so tests drive them by hand. Probes never block the reconcile loop.
+ *
+ * @module
+ */
+import type { ProbeSpec } from "./pod_types.ts";
+
+export type ProbeKind = "liveness" | "readiness" | "startup";
+
+/** The result of running a handler once. */
+export interface ProbeOutcome {
+  ok: boolean;
+  output: string;
+}
+
+/** Where a probe goes. */
+export interface ProbeTarget {
+  containerId: string;
+  host: string;
+  namedPorts: Record<string, number>;
+}
+
+/** One running container to probe. */
+export interface ProbedContainer {
+  pod: string;
+  container: string;
+  containerId: string;
+  /** When the container started, in milliseconds since the epoch. */
+  startedAt: number;
+  target: ProbeTarget;
+  /** The pod's grace period, used when a probe does not set its own. */
+  gracePeriodSeconds: number;
+  liveness?: ProbeSpec;
+  readiness?: ProbeSpec;
+  startup?: ProbeSpec;
+}
+
+/** What one kind of probe of one container says now. */
+export interface ProbeStatus {
+  kind: ProbeKind;
+  /** "unknown" until the first result that crosses a threshold. */
+  result: "unknown" | "success" | "failure";
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  lastOutput: string;
+  lastFailureAt: number | null;
+  lastRunAt: number | null;
+}
+
+/** What the probe manager needs from the agent. */
+export interface ProbeDeps {
+  run(spec: ProbeSpec, target: ProbeTarget, timeoutSeconds: number): Promise<ProbeOutcome>;
+  /** Kills the container (liveness or startup failure); the restart policy decides what follows. */
+  kill(c: ProbedContainer, gracePeriodSeconds: number, reason: string): Promise<void>;
+  now(): number;
+  /** Runs `fn` after `ms`; returns a canceller. Defaults to setTimeout. */
+  schedule?(fn: () => void, ms: number): () => void;
+  /** Told about every probe run. */
+  onResult?(c: ProbedContainer, kind: ProbeKind, outcome: ProbeOutcome): void;
+}
+
+/** Kubernetes defaults. */
+export const PROBE_DEFAULTS = {
+  periodSeconds: 10,
+  timeoutSeconds: 1,
+  failureThreshold: 3,
+  successThreshold: 1,
+  initialDelaySeconds: 0,
+};
+
+interface Worker {
+  c: ProbedContainer;
+  kind: ProbeKind;
+  spec: ProbeSpec;
+  status: ProbeStatus;
+  cancel: (() => void) | undefined;
+  running: boolean;
+  stopped: boolean;
+}
+
+const KINDS: ProbeKind[] = ["startup", "liveness", "readiness"];
+
+/** Runs the probes of every container it is given, until told they are gone. */
+export class ProbeManager {
+  readonly #d: ProbeDeps;
+  readonly #workers = new Map<string, Worker[]>();
+  /** Containers killed by a probe: no more probing until a new instance appears. */
+  readonly #onHold = new Set<string>();
+
+  constructor(deps: ProbeDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Makes the running workers match `containers`: starts workers for new
+   * containers, stops those of containers that are gone.
+   */
+  sync(containers: ProbedContainer[]): void {
+    const live = new Set(containers.map((c) => c.containerId));
+    for (const [id, workers] of this.#workers) {
+      if (live.has(id)) continue;
+      for (const w of workers) this.#stop(w);
+      this.#workers.delete(id);
+    }
+    for (const id of [...this.#onHold]) if (!live.has(id)) this.#onHold.delete(id);
+    for (const c of containers) {
+      if (this.#workers.has(c.containerId) || this.#onHold.has(c.containerId)) continue;
+      const workers: Worker[] = [];
+      for (const kind of KINDS) {
+        const spec = c[kind];
+        if (!spec) continue;
+        const w: Worker = {
+          c,
+          kind,
+          spec,
+          status: {
+            kind,
+            // kubelet: liveness is assumed good, readiness bad, startup unknown until run.
+            result: kind === "liveness" ? "success" : kind === "readiness" ? "failure" : "unknown",
+            consecutiveFailures: 0,
+            consecutiveSuccesses: 0,
+            lastOutput: "",
+            lastFailureAt: null,
+            lastRunAt: null,
+          },
+          cancel: undefined,
+          running: false,
+          stopped: false,
+        };
+        workers.push(w);
+      }
+      if (workers.length === 0) continue;
+      this.#workers.set(c.containerId, workers);
+      for (const w of workers) {
+        const delay = (w.spec.initialDelaySeconds ?? PROBE_DEFAULTS.initialDelaySeconds) * 1000;
+        this.#arm(w, Math.max(0, c.startedAt + delay - this.#d.now()));
+      }
+    }
+  }
+
+  /** Whether the container has started (its startup probe succeeded, or it has none). */
+  started(containerId: string): boolean {
+    const startup = this.#workers.get(containerId)?.find((w) => w.kind === "startup");
+    return !startup || startup.status.result === "success";
+  }
+
+  /** The readiness of a container: undefined when it has no readiness probe. */
+  ready(containerId: string): boolean | undefined {
+    if (this.#onHold.has(containerId)) return false;
+    const r = this.#workers.get(containerId)?.find((w) => w.kind === "readiness");
+    if (!r) return this.started(containerId) ? undefined : false;
+    return this.started(containerId) && r.status.result === "success";
+  }
+
+  /** Every probe of a container, for `describe`. */
+  statuses(containerId: string): ProbeStatus[] {
+    return (this.#workers.get(containerId) ?? []).map((w) => ({ ...w.status }));
+  }
+
+  /** Stops every worker. */
+  stop(): void {
+    for (const workers of this.#workers.values()) for (const w of workers) this.#stop(w);
+    this.#workers.clear();
+  }
+
+  #stop(w: Worker) {
+    w.stopped = true;
+    w.cancel?.();
+    w.cancel = undefined;
+  }
+
+  #arm(w: Worker, ms: number) {
+    if (w.stopped) return;
+    const schedule = this.#d.schedule ??
+      ((fn: () => void, delay: number) => {
+        const t = setTimeout(fn, delay);
+        return () => clearTimeout(t);
+      });
+    w.cancel = schedule(() => {
+      w.cancel = undefined;
+      void this.#tick(w);
+    }, ms);
+  }
+
+  async #tick(w: Worker): Promise<void> {
+    if (w.stopped || w.running) return;
+    const period = (w.spec.periodSeconds ?? PROBE_DEFAULTS.periodSeconds) * 1000;
+    const id = w.c.containerId;
+    // Liveness and readiness wait for the startup probe; startup stops once it succeeded.
+    const gated = w.kind !== "startup" && !this.started(id);
+    const done = w.kind === "startup" && w.status.result === "success";
+    if (gated || done || this.#onHold.has(id)) {
+      if (!done) this.#arm(w, period);
+      return;
+    }
+    w.running = true;
+    let outcome: ProbeOutcome;
+    try {
+      outcome = await this.#d.run(
+        w.spec,
+        w.c.target,
+        w.spec.timeoutSeconds ?? PROBE_DEFAULTS.timeoutSeconds,
+      );
+    } catch (err) {
+      outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
+    }
+    w.running = false;
+    if (w.stopped) return;
+    this.#record(w, outcome);
+    this.#d.onResult?.(w.c, w.kind, outcome);
+    if (w.status.result === "failure" && (w.kind === "liveness" || w.kind === "startup")) {
+      this.#onHold.add(id);
+      for (const other of this.#workers.get(id) ?? []) this.#stop(other);
+      const grace = w.spec.terminationGracePeriodSeconds ?? w.c.gracePeriodSeconds;
+      const reason = `Container ${w.c.container} failed its ${w.kind} probe ${
+        w.spec.failureThreshold ?? PROBE_DEFAULTS.failureThreshold
+      } times in a row (${outcome.output || "no output"}); it will be restarted`;
+      try {
+        await this.#d.kill(w.c, grace, reason);
+      } catch {
+        // The next pass sees the container as it is and acts on it.
+      }
+      return;
+    }
+    this.#arm(w, period);
+  }
+
+  #record(w: Worker, outcome: ProbeOutcome) {
+    const s = w.status;
+    s.lastRunAt = this.#d.now();
+    s.lastOutput = outcome.output;
+    if (outcome.ok) {
+      s.consecutiveSuccesses++;
+      s.consecutiveFailures = 0;
+      if (s.consecutiveSuccesses >= (w.spec.successThreshold ?? PROBE_DEFAULTS.successThreshold)) {
+        s.result = "success";
+      }
+    } else {
+      s.consecutiveFailures++;
+      s.consecutiveSuccesses = 0;
+      s.lastFailureAt = s.lastRunAt;
+      if (s.consecutiveFailures >= (w.spec.failureThreshold ?? PROBE_DEFAULTS.failureThreshold)) {
+        s.result = "failure";
+      }
+    }
+  }
+}
