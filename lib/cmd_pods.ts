@@ -194,6 +194,21 @@ function containerLines(c: ContainerView): string[] {
   }
   lines.push(`    Ready:          ${c.ready ? "True" : "False"}`);
   lines.push(`    Restart Count:  ${c.restartCount}`);
+  for (const p of c.probes ?? []) {
+    const name = `${p.kind[0]!.toUpperCase()}${p.kind.slice(1)}:`.padEnd(16);
+    lines.push(
+      `    ${name}${p.result}${
+        p.lastRunAt ? ` (last run ${new Date(p.lastRunAt).toISOString()})` : " (not run yet)"
+      }`,
+    );
+    if (p.lastFailureAt) {
+      lines.push(
+        `      Last failure: ${new Date(p.lastFailureAt).toISOString()}: ${
+          p.lastOutput || "no output"
+        }`,
+      );
+    }
+  }
   return lines;
 }
 

@@ -30,6 +30,10 @@ import {
   sandboxForAttempt,
   volumeBase,
 } from "./translate.ts";
+import type { Pod } from "./pod.ts";
+import type { HandlerSpec } from "./pod_types.ts";
+import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
+import { runHandler } from "./probe_handlers.ts";
 import { bindSubPath, prepareVolumes, releaseVolumes, subPathTarget } from "./volumes.ts";
 
 /** Something that happened to a pod, for `describe` and the logs. */
@@ -52,6 +56,12 @@ export interface ExecutorOptions {
   readHostHosts?: () => Promise<string>;
   /** Told about each event. */
   onEvent?: (event: PodEvent) => void;
+  /** Runs a lifecycle hook (postStart, preStop); defaults to the agent's probe handlers. */
+  hook?: (
+    handler: HandlerSpec,
+    target: ProbeTarget,
+    timeoutSeconds: number,
+  ) => Promise<ProbeOutcome>;
   /** How many pods change at once. */
   parallel: number;
   signal?: AbortSignal;
@@ -230,6 +240,24 @@ async function createAndStart(
     opts,
   );
   await o.cri.startContainer(id, opts);
+  const postStart = c.spec.lifecycle?.postStart;
+  if (postStart) {
+    const result = await runHook(
+      o,
+      postStart,
+      hookTarget(pod, c, id, facts),
+      pod.gracePeriodSeconds,
+    );
+    if (!result.ok) {
+      // kubelet kills a container whose postStart hook failed; the restart policy follows.
+      event(o, pod.key, "FailedPostStartHook", `Container ${c.name}: ${result.output}`, true);
+      o.log.warn(
+        `PostStart hook of container ${c.name} of pod ${pod.key} failed: ${result.output}`,
+      );
+      await idempotent(o.cri.stopContainer(id, pod.gracePeriodSeconds, opts));
+      return;
+    }
+  }
   event(
     o,
     pod.key,
@@ -240,10 +268,48 @@ async function createAndStart(
   );
 }
 
+/** Where a pod's spec is kept, for its preStop hooks when its file is gone. */
+function podSpecFile(podDir: string): string {
+  return `${podDir}/pod.json`;
+}
+
+function hookTarget(
+  pod: DesiredPod,
+  c: DesiredContainer,
+  id: string,
+  facts: RuntimeFacts,
+): ProbeTarget {
+  const namedPorts: Record<string, number> = {};
+  for (const p of c.spec.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;
+  return {
+    containerId: id,
+    host: pod.hostNetwork ? "127.0.0.1" : facts.podIPs[0] ?? "",
+    namedPorts,
+  };
+}
+
+async function runHook(
+  o: ExecutorOptions,
+  handler: HandlerSpec,
+  target: ProbeTarget,
+  timeoutSeconds: number,
+): Promise<ProbeOutcome> {
+  try {
+    return await (o.hook ?? ((h, t, s) => runHandler(h, t, s, { cri: o.cri })))(
+      handler,
+      target,
+      timeoutSeconds,
+    );
+  } catch (err) {
+    return { ok: false, output: (err as Error).message };
+  }
+}
+
 async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
   const pod = a.pod;
   const opts = o.signal ? { signal: o.signal } : {};
   await Deno.mkdir(pod.podDir, { recursive: true, mode: 0o750 });
+  await Deno.writeTextFile(podSpecFile(pod.podDir), JSON.stringify(pod.pod));
   await Deno.mkdir(podLogDirectory(o.podLogRoot, pod.namespace, pod.name, pod.uid), {
     recursive: true,
     mode: 0o755,
@@ -287,10 +353,27 @@ async function idempotent(p: Promise<void>): Promise<void> {
 
 async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   const opts = o.signal ? { signal: o.signal } : {};
+  const hooks = await preStopHooks(a, o);
+  const t0 = performance.now();
   for (const group of a.stopGroups) {
-    await Promise.all(
-      group.map((id) => idempotent(o.cri.stopContainer(id, a.gracePeriodSeconds, opts))),
-    );
+    await Promise.all(group.map(async (id) => {
+      const hook = hooks.get(id);
+      if (hook) {
+        const r = await runHook(o, hook.handler, hook.target, a.gracePeriodSeconds);
+        if (!r.ok) {
+          event(
+            o,
+            a.key,
+            "FailedPreStopHook",
+            `Container ${a.containerNames[id]}: ${r.output}`,
+            true,
+          );
+        }
+      }
+      // What is left of the grace period, at least 2 s, as kubelet gives.
+      const left = Math.max(2, a.gracePeriodSeconds - Math.floor((performance.now() - t0) / 1000));
+      await idempotent(o.cri.stopContainer(id, hook ? left : a.gracePeriodSeconds, opts));
+    }));
   }
   if (a.stopGroups.length > 0) {
     event(o, a.key, "Killing", `Stopped containers (grace period ${a.gracePeriodSeconds} s)`);
@@ -306,6 +389,39 @@ async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
     await removeDir(podLogDirectory(o.podLogRoot, a.namespace, a.name, a.uid));
   }
   await idempotent(o.cri.removePodSandbox(a.sandboxId, opts));
+}
+
+/** The preStop hooks of the containers being stopped, from the pod's kept spec. */
+async function preStopHooks(
+  a: DeletePod,
+  o: ExecutorOptions,
+): Promise<Map<string, { handler: HandlerSpec; target: ProbeTarget }>> {
+  const hooks = new Map<string, { handler: HandlerSpec; target: ProbeTarget }>();
+  let pod: Pod;
+  try {
+    pod = JSON.parse(await Deno.readTextFile(podSpecFile(podStateDir(o.root, a.uid))));
+  } catch {
+    return hooks; // No spec kept (an older pod): no hooks to run.
+  }
+  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+  let host: string | undefined;
+  for (const group of a.stopGroups) {
+    for (const id of group) {
+      const c = all.find((x) => x.name === a.containerNames[id]);
+      const handler = c?.lifecycle?.preStop;
+      if (!c || !handler) continue;
+      if (host === undefined) {
+        host = pod.spec.hostNetwork ? "127.0.0.1" : await o.cri.podSandboxStatus(a.sandboxId).then(
+          (s) => s.ip,
+          () => "",
+        );
+      }
+      const namedPorts: Record<string, number> = {};
+      for (const p of c.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;
+      hooks.set(id, { handler, target: { containerId: id, host, namedPorts } });
+    }
+  }
+  return hooks;
 }
 
 async function removeDir(path: string): Promise<void> {

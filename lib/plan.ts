@@ -67,6 +67,8 @@ export interface DeletePod {
   uid: string;
   /** Container ids in stop order: regular containers, then sidecars in reverse order. */
   stopGroups: string[][];
+  /** The name of each container id, for its preStop hook. */
+  containerNames: Record<string, string>;
   gracePeriodSeconds: number;
   /**
    * Also remove the pod's state and log directories. False when another
@@ -144,6 +146,7 @@ export function deletionOf(o: ObservedPod, reason: string, removeState = true): 
     name: o.sandbox.metadata.name,
     uid: o.sandbox.metadata.uid,
     stopGroups: stopGroups(o.containers),
+    containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
     gracePeriodSeconds: gracePeriodOf(o.containers),
     removeState,
   };

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ProbeSpec } from "./pod_types.ts";
+import type { HandlerSpec, ProbeSpec } from "./pod_types.ts";
 
 export type ProbeKind = "liveness" | "readiness" | "startup";
 
@@ -36,6 +36,8 @@ export interface ProbedContainer {
   liveness?: ProbeSpec;
   readiness?: ProbeSpec;
   startup?: ProbeSpec;
+  /** The container's preStop hook, run before a probe kills it. */
+  preStop?: HandlerSpec;
 }
 
 /** What one kind of probe of one container says now. */
@@ -47,6 +49,8 @@ export interface ProbeStatus {
   consecutiveSuccesses: number;
   lastOutput: string;
   lastFailureAt: number | null;
+  /** The output of the last failed run, for `describe`. */
+  lastFailureOutput: string;
   lastRunAt: number | null;
 }
 
@@ -124,6 +128,7 @@ export class ProbeManager {
             consecutiveSuccesses: 0,
             lastOutput: "",
             lastFailureAt: null,
+            lastFailureOutput: "",
             lastRunAt: null,
           },
           cancel: undefined,
@@ -242,6 +247,7 @@ export class ProbeManager {
       s.consecutiveFailures++;
       s.consecutiveSuccesses = 0;
       s.lastFailureAt = s.lastRunAt;
+      s.lastFailureOutput = outcome.output;
       if (s.consecutiveFailures >= (w.spec.failureThreshold ?? PROBE_DEFAULTS.failureThreshold)) {
         s.result = "failure";
       }

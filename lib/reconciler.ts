@@ -17,6 +17,8 @@ import { type ObservedState, Observer } from "./observe.ts";
 import { describeEndpoint } from "./endpoint.ts";
 import { type Action, plan, restartKey, shouldRestart } from "./plan.ts";
 import { type PodView, podViews } from "./status.ts";
+import { type ProbedContainer, ProbeManager } from "./probes.ts";
+import { runHandler } from "./probe_handlers.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { podStateDir } from "./translate.ts";
 import { writeStatusFile } from "./status_file.ts";
@@ -104,6 +106,7 @@ export class Reconciler {
   #dirRefused: string | undefined;
   #lastPods: PodView[] = [];
   readonly #flights = new Map<string, Promise<ActionResult[]>>();
+  readonly #probes: ProbeManager;
   readonly #sources = new Map<string, string>();
   #onFlightDone: (() => void) | undefined;
   #lastPublishedAt = 0;
@@ -113,6 +116,26 @@ export class Reconciler {
     this.#o = options;
     this.#now = options.clock ?? Date.now;
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
+    this.#probes = new ProbeManager({
+      now: this.#now,
+      run: (spec, target, timeout) => runHandler(spec, target, timeout, { cri: options.cri }),
+      kill: (c, grace, reason) => this.#killForProbe(c, grace, reason),
+      onResult: (c, kind, outcome) => {
+        const [namespace = "", pod = ""] = c.pod.split("/");
+        options.metrics?.probeResults.inc({
+          namespace,
+          pod,
+          container: c.container,
+          probe: kind,
+          result: outcome.ok ? "success" : "failure",
+        });
+        if (!outcome.ok) {
+          options.log.debug(`Probe failed: ${kind} of container ${c.container} of pod ${c.pod}`, {
+            output: outcome.output,
+          });
+        }
+      },
+    });
     this.#images = new ImagePuller({
       cri: options.cri,
       now: this.#now,
@@ -125,9 +148,71 @@ export class Reconciler {
     });
   }
 
+  /** Stops the probes (when passes were run without `run`). */
+  stop(): void {
+    this.#probes.stop();
+  }
+
   /** The pods' status after the last pass. */
   get pods(): PodView[] {
     return this.#lastPods;
+  }
+
+  /** A liveness or startup probe failed: run the preStop hook, stop the container; the restart policy follows. */
+  async #killForProbe(c: ProbedContainer, grace: number, reason: string): Promise<void> {
+    this.#o.log.warn(reason, { pod: c.pod });
+    this.#event({ pod: c.pod, type: "Warning", reason: "Unhealthy", message: reason });
+    const t0 = this.#now();
+    if (c.preStop) {
+      await runHandler(c.preStop, c.target, grace, { cri: this.#o.cri }).catch(() => undefined);
+    }
+    const left = Math.max(2, grace - Math.floor((this.#now() - t0) / 1000));
+    await this.#o.cri.stopContainer(c.containerId, left);
+    this.#event({
+      pod: c.pod,
+      type: "Normal",
+      reason: "Killing",
+      message: `Stopped container ${c.container}`,
+    });
+  }
+
+  /** Gives the probe manager the running containers of the desired pods that have probes. */
+  #syncProbes(desired: DesiredState, observed: ObservedState) {
+    const probed: ProbedContainer[] = [];
+    for (const pod of desired.pods.values()) {
+      const sandbox = (observed.pods.get(pod.key) ?? []).find((o) =>
+        o.sandbox.state === "SANDBOX_READY" && o.sandbox.metadata.uid === pod.uid
+      );
+      if (!sandbox) continue;
+      for (const c of pod.containers) {
+        const spec = c.spec;
+        if (!spec.livenessProbe && !spec.readinessProbe && !spec.startupProbe) continue;
+        const running = sandbox.containers.filter((x) =>
+          x.metadata.name === c.name && x.state === "CONTAINER_RUNNING"
+        ).at(-1);
+        const status = running ? observed.statuses.get(running.id) : undefined;
+        if (!running || !status) continue;
+        const namedPorts: Record<string, number> = {};
+        for (const p of spec.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;
+        probed.push({
+          pod: pod.key,
+          container: c.name,
+          containerId: running.id,
+          startedAt: status.startedAt > 0 ? status.startedAt / 1e6 : this.#now(),
+          target: {
+            containerId: running.id,
+            host: pod.hostNetwork ? "127.0.0.1" : observed.ips.get(sandbox.sandbox.id) ?? "",
+            namedPorts,
+          },
+          gracePeriodSeconds: pod.gracePeriodSeconds,
+          ...(spec.livenessProbe ? { liveness: spec.livenessProbe } : {}),
+          ...(spec.readinessProbe ? { readiness: spec.readinessProbe } : {}),
+          ...(spec.startupProbe ? { startup: spec.startupProbe } : {}),
+          ...(spec.lifecycle?.preStop ? { preStop: spec.lifecycle.preStop } : {}),
+        });
+      }
+    }
+    this.#probes.sync(probed);
   }
 
   /** Recent events of a pod (`namespace/name`), oldest first. */
@@ -273,11 +358,14 @@ export class Reconciler {
         e.reason === "ErrImagePull";
       errors.set(key, waiting ? { ...e, reason: "ImagePullBackOff" } : e);
     }
+    this.#syncProbes(desired, observed);
     const pods = podViews(desired, observed, {
       now,
       restartAllowedAt: ctx.restartAllowedAt,
       errors,
       ips: observed.ips,
+      ready: (id) => this.#probes.ready(id),
+      probes: (id) => this.#probes.statuses(id),
     });
     this.#lastPods = pods;
     await this.#publish(pods);
@@ -457,6 +545,7 @@ export class Reconciler {
       // In-flight work was cancelled through the signal; let it unwind.
       await Promise.allSettled([...this.#flights.values()]);
       this.#onFlightDone = undefined;
+      this.#probes.stop();
       await this.#publish(this.#lastPods, true);
     }
   }

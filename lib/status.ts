@@ -6,6 +6,7 @@
  * @module
  */
 import type { Container, ContainerStatus } from "./cri.ts";
+import type { ProbeStatus } from "./probes.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import { restartKey, shouldRestart } from "./plan.ts";
@@ -28,6 +29,8 @@ export interface ContainerView {
   finishedAt: string | null;
   /** The previous instance, when the container has restarted. */
   lastTermination: { exitCode: number; reason: string; finishedAt: string | null } | null;
+  /** Its probes' state, when it has probes and runs. */
+  probes?: ProbeStatus[];
 }
 
 /** A pod as `tinylet pods` and `/pods` show it. */
@@ -60,6 +63,10 @@ export interface StatusContext {
   errors: Map<string, { message: string; reason?: string }>;
   /** Pod IPs by sandbox id, when known. */
   ips: Map<string, string>;
+  /** A container's readiness from its probes: undefined when no probe has an opinion. */
+  ready?(containerId: string): boolean | undefined;
+  /** The probes of a container, for `describe`. */
+  probes?(containerId: string): ProbeStatus[];
 }
 
 function iso(ns: number): string | null {
@@ -112,7 +119,14 @@ function containerView(
     return base;
   }
   if (latest.state === "CONTAINER_RUNNING") {
-    return { ...base, state: "running", reason: "", ready: true };
+    const probes = ctx.probes?.(latest.id) ?? [];
+    return {
+      ...base,
+      state: "running",
+      reason: "",
+      ready: ctx.ready?.(latest.id) ?? true,
+      ...(probes.length > 0 ? { probes } : {}),
+    };
   }
   if (latest.state !== "CONTAINER_EXITED") return base;
   const s = exited.get(latest.id);

@@ -140,7 +140,7 @@ Deno.test("tinylet convert prints a v1 Pod that reads back with the same spec ha
   await Deno.writeTextFile(`${w.dir}/hello.yaml`, short);
   const r = await tinylet(["convert", "hello.yaml"], w.dir);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^apiVersion: v1\nkind: Pod\nmetadata:\n  name: hello\nspec:\n/);
+  assert.match(r.stdout, /^apiVersion: v1\nkind: Pod\nmetadata:\n {2}name: hello\nspec:\n/);
   const back = parseManifest("converted.yaml", r.stdout);
   assert.deepEqual(back.problems, []);
   const original = parseManifest("hello.yaml", short);
