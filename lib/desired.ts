@@ -40,9 +40,12 @@ export async function desiredState(
     string,
     { file: string; line: number; column: number }
   >();
-  for (const m of scan.manifests) {
-    if (!m.valid) {
-      keepSources.add(m.file);
+  for (const file of scan.manifests) {
+    // An invalid file stands for its last valid content when this agent saw one; otherwise
+    // (it was already invalid when the agent started) whatever runs from it is kept.
+    const m = file.valid ? file : scan.lastValid.get(file.file);
+    if (!m) {
+      keepSources.add(file.file);
       continue;
     }
     for (const mp of m.pods) {

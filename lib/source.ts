@@ -28,6 +28,11 @@ export interface Scan {
   refused?: string;
   /** Every manifest file, valid or not, sorted by path. */
   manifests: Manifest[];
+  /**
+   * For a file that is invalid now, its last valid content seen by this agent, if any: its
+   * pods are what should run (the last known good).
+   */
+  lastValid: Map<string, Manifest>;
 }
 
 function invalid(file: string, message: string): Manifest {
@@ -84,6 +89,7 @@ export class ManifestSource {
   readonly #insecure: boolean;
   readonly #uid: number;
   #cache = new Map<string, { text: string; manifest: Manifest }>();
+  #lastValid = new Map<string, Manifest>();
 
   constructor(dir: string, options: SourceOptions = {}) {
     this.dir = dir;
@@ -102,6 +108,7 @@ export class ManifestSource {
           refused:
             `Refusing the manifest directory ${this.dir}: ${bad}; ${WHY_PERMISSIONS}. Run "chmod go-w ${this.dir}" (and chown it to root), or start tinylet with --insecure-manifest-permissions (running pods are kept)`,
           manifests: [],
+          lastValid: new Map(),
         };
       }
     }
@@ -114,7 +121,7 @@ export class ManifestSource {
         err instanceof Deno.errors.NotFound ||
         err instanceof Deno.errors.NotADirectory
       ) {
-        return { dir: this.dir, present: false, manifests: [] };
+        return { dir: this.dir, present: false, manifests: [], lastValid: new Map() };
       }
       throw err;
     }
@@ -132,7 +139,18 @@ export class ManifestSource {
     for (const file of this.#cache.keys()) {
       if (!seen.has(file)) this.#cache.delete(file);
     }
-    return { dir: this.dir, present: true, manifests };
+    for (const file of this.#lastValid.keys()) {
+      if (!seen.has(file)) this.#lastValid.delete(file);
+    }
+    const lastValid = new Map<string, Manifest>();
+    for (const m of manifests) {
+      if (m.valid) this.#lastValid.set(m.file, m);
+      else {
+        const good = this.#lastValid.get(m.file);
+        if (good) lastValid.set(m.file, good);
+      }
+    }
+    return { dir: this.dir, present: true, manifests, lastValid };
   }
 
   /** The file's manifest, or undefined when it is not a regular file (a subdirectory, a dangling link). */

@@ -418,3 +418,23 @@ Deno.test("a renamed file that later breaks keeps its pods, also for a restarted
     ["deletePod", `its file ${s.manifests}/greeting.yaml was deleted`],
   ]);
 });
+
+Deno.test("a file that breaks stands for its last valid content: a pod it dropped still goes", async () => {
+  await using s = await setup();
+  const two =
+    `name: p1\ncontainers: [{name: c, image: "${IMAGE}"}]\n---\nname: p2\ncontainers: [{name: c, image: "${IMAGE}"}]\n`;
+  await s.write("pods.yaml", two);
+  await s.reconciler.pass();
+  assert.deepEqual(await runningPods(s.cri), ["default/p1", "default/p2"]);
+  // A valid edit drops p2, but removing it fails this time.
+  s.cri.inject("StopPodSandbox", { error: new UnavailableError("StopPodSandbox", "busy") });
+  await s.write("pods.yaml", two.split("---")[0]!);
+  await s.reconciler.pass();
+  assert.deepEqual(await runningPods(s.cri), ["default/p1", "default/p2"]);
+  // The file breaks before the next try: p1 stays, p2 still goes.
+  await s.write("pods.yaml", "containers: [\n");
+  s.clock.now += 10_000;
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => [a.type, a.key]), [["deletePod", "default/p2"]]);
+  assert.deepEqual(await runningPods(s.cri), ["default/p1"]);
+});

@@ -187,6 +187,7 @@ Deno.test("ManifestSource.scan reports a missing directory as not present", asyn
       dir: `${root}/nope`,
       present: false,
       manifests: [],
+      lastValid: new Map(),
     });
   });
 });
@@ -199,6 +200,7 @@ Deno.test("ManifestSource.scan reports a regular file in place of the directory 
       dir: `${root}/file`,
       present: false,
       manifests: [],
+      lastValid: new Map(),
     });
   });
 });
@@ -206,7 +208,7 @@ Deno.test("ManifestSource.scan reports a regular file in place of the directory 
 Deno.test("ManifestSource.scan reports an empty directory as present with no manifests", async () => {
   await withTempDir(async (dir) => {
     const scan = await new ManifestSource(dir).scan();
-    assert.deepEqual(scan, { dir, present: true, manifests: [] });
+    assert.deepEqual(scan, { dir, present: true, manifests: [], lastValid: new Map() });
   });
 });
 
@@ -340,4 +342,20 @@ Deno.test({
       );
     });
   },
+});
+
+Deno.test("an invalid file carries its last valid content, until the file is deleted", async () => {
+  await withTempDir(async (dir) => {
+    const source = new ManifestSource(dir);
+    await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
+    const good = (await source.scan()).manifests[0];
+    await Deno.writeTextFile(`${dir}/web.yaml`, "containers: [\n");
+    const broken = await source.scan();
+    assert.equal(broken.manifests[0]?.valid, false);
+    assert.equal(broken.lastValid.get(`${dir}/web.yaml`), good);
+    await Deno.remove(`${dir}/web.yaml`);
+    await source.scan();
+    await Deno.writeTextFile(`${dir}/web.yaml`, "containers: [\n");
+    assert.equal((await source.scan()).lastValid.size, 0, "a new file has no past");
+  });
 });
