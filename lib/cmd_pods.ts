@@ -8,7 +8,7 @@ import type { AgentConfig, PodRef } from "./cli.ts";
 import type { Io } from "./cmd_check.ts";
 import type { Container, Cri } from "./cri.ts";
 import { groupObserved, type ObservedPod, ownedBy } from "./observe.ts";
-import type { ContainerView, PodView } from "./status.ts";
+import { type ContainerView, type PodView, runtimeView } from "./status.ts";
 import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
 import { K } from "./translate.ts";
 
@@ -43,57 +43,6 @@ export async function listOurs(cri: Cri, instance: string): Promise<ObservedPod[
   );
 }
 
-function iso(ns: number): string | null {
-  return ns > 0 ? new Date(ns / 1e6).toISOString() : null;
-}
-
-/** A view from the runtime alone, for pods the status file does not know (the agent is down). */
-function viewFromRuntime(o: ObservedPod): PodView {
-  const latest = new Map<string, Container>();
-  for (const c of o.containers) {
-    const p = latest.get(c.metadata.name);
-    if (!p || c.metadata.attempt >= p.metadata.attempt) latest.set(c.metadata.name, c);
-  }
-  const containers: ContainerView[] = [...latest.values()].map((c) => ({
-    name: c.metadata.name,
-    type: (c.annotations[K.containerType] ?? "regular") as ContainerView["type"],
-    image: c.image.image,
-    state: c.state === "CONTAINER_RUNNING"
-      ? "running"
-      : c.state === "CONTAINER_EXITED"
-      ? "terminated"
-      : "waiting",
-    reason: c.state === "CONTAINER_CREATED" ? "ContainerCreating" : "",
-    message: "",
-    exitCode: null,
-    restartCount: c.metadata.attempt,
-    ready: c.state === "CONTAINER_RUNNING",
-    containerId: c.id,
-    startedAt: null,
-    finishedAt: null,
-    lastTermination: null,
-  }));
-  const counted = containers.filter((c) => c.type !== "init");
-  const ready = o.sandbox.state === "SANDBOX_READY";
-  return {
-    namespace: o.sandbox.metadata.namespace,
-    name: o.sandbox.metadata.name,
-    uid: o.sandbox.metadata.uid,
-    source: o.source,
-    phase: ready ? "Running" : "Unknown",
-    status: !ready ? "SandboxNotReady" : counted.every((c) => c.ready) ? "Running" : "NotReady",
-    ready: `${counted.filter((c) => c.ready).length}/${counted.length}`,
-    restarts: containers.reduce((n, c) => n + c.restartCount, 0),
-    createdAt: iso(o.sandbox.createdAt),
-    ip: "",
-    sandboxId: o.sandbox.id,
-    containers,
-    backoffUntil: null,
-    lastError: null,
-    stale: false,
-  };
-}
-
 /** The pods to show: the agent's views where it knows them, the runtime's otherwise. */
 async function gather(config: AgentConfig, cri: Cri, io: Io) {
   const status = await readStatusFile(statusFilePath(config.root));
@@ -111,7 +60,7 @@ async function gather(config: AgentConfig, cri: Cri, io: Io) {
   const seen = new Set<string>();
   for (const o of runtime) {
     const v = byUid.get(o.sandbox.metadata.uid);
-    views.push(v ?? viewFromRuntime(o));
+    views.push(v ?? runtimeView(o, new Map(), ""));
     seen.add(`${o.sandbox.metadata.namespace}/${o.sandbox.metadata.name}`);
   }
   // Pods the agent wants but the runtime does not have (yet): creating, or failing.

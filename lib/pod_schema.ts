@@ -6,6 +6,7 @@
  * @module
  */
 import { cpuMillis, memoryBytes, parseQuantity } from "./quantity.ts";
+import { HOST_PATH_TYPES } from "./volumes.ts";
 import type { FieldPath } from "./yaml.ts";
 
 /** Receives problems; implemented by the manifest checker. */
@@ -199,18 +200,7 @@ const volume = obj({
   name: str(),
   hostPath: obj({
     path: str(),
-    type: str({
-      enum: [
-        "",
-        "DirectoryOrCreate",
-        "Directory",
-        "FileOrCreate",
-        "File",
-        "Socket",
-        "CharDevice",
-        "BlockDevice",
-      ],
-    }),
+    type: str({ enum: HOST_PATH_TYPES }),
   }, { required: ["path"] }),
   emptyDir: obj({ medium: str({ enum: ["", "Memory"] }), sizeLimit: { t: "quantity" } }),
   // Sources tinylet cannot provide are checked across the pod (warned, or rejected when mounted).

@@ -11,38 +11,13 @@ import http from "node:http";
 import https from "node:https";
 import { type Cri, CriError } from "./cri.ts";
 import { grpcHealthCheck } from "./cri_grpc.ts";
+import type { HandlerSpec } from "./pod_types.ts";
+import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
 
 /** A Kubernetes probe or lifecycle handler, as written in a Pod (already validated). */
-export interface ProbeHandler {
-  exec?: { command: string[] };
-  httpGet?: {
-    path?: string;
-    port: number | string;
-    host?: string;
-    scheme?: "HTTP" | "HTTPS";
-    httpHeaders?: { name: string; value: string }[];
-  };
-  tcpSocket?: { port: number | string; host?: string };
-  grpc?: { port: number; service?: string };
-  /** Lifecycle hooks only. */
-  sleep?: { seconds: number };
-}
+export type ProbeHandler = HandlerSpec;
 
-/** Where a probe goes: the container (for exec) and the address (for network probes). */
-export interface ProbeTarget {
-  containerId: string;
-  /** The pod IP, or "127.0.0.1" for host-network pods; httpGet.host / tcpSocket.host override it. */
-  host: string;
-  /** The container's named ports, to resolve a port given by name. */
-  namedPorts: Record<string, number>;
-}
-
-/** The result of running a handler once. */
-export interface ProbeOutcome {
-  ok: boolean;
-  /** Why it failed, or the output, for `describe`; at most ~1 KiB. */
-  output: string;
-}
+export type { ProbeOutcome, ProbeTarget };
 
 /** What {@linkcode runHandler} needs from the agent. */
 export interface HandlerDeps {

@@ -279,43 +279,69 @@ export function podViews(
     if (!o) continue;
     const source = o.source;
     if (!desired.keepSources.has(source) && desired.complete) continue;
-    const views: ContainerView[] = o.containers.map((c) => ({
+    out.push({
+      ...runtimeView(o, observed.exited, ctx.ips.get(o.sandbox.id) ?? ""),
+      lastError: `${source} is invalid: the pod keeps running as it was`,
+      stale: true,
+    });
+  }
+  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+}
+
+/**
+ * A pod as the runtime alone shows it (no desired spec, no agent state): for
+ * pods kept from an invalid file, and for `tinylet pods` when the agent is
+ * not running. The newest instance of each container counts.
+ */
+export function runtimeView(
+  o: ObservedPod,
+  exited: Map<string, ContainerStatus>,
+  ip: string,
+): PodView {
+  const latest = new Map<string, Container>();
+  for (const c of o.containers) {
+    const p = latest.get(c.metadata.name);
+    if (!p || c.metadata.attempt >= p.metadata.attempt) latest.set(c.metadata.name, c);
+  }
+  const containers: ContainerView[] = [...latest.values()].map((c) => {
+    const s = exited.get(c.id);
+    return {
       name: c.metadata.name,
-      type: (c.annotations[K.containerType] as ContainerType) ?? "regular",
+      type: (c.annotations[K.containerType] ?? "regular") as ContainerType,
       image: c.image.image,
       state: c.state === "CONTAINER_RUNNING"
         ? "running"
         : c.state === "CONTAINER_EXITED"
         ? "terminated"
         : "waiting",
-      reason: observed.exited.get(c.id)?.reason ?? "",
+      reason: s?.reason ?? (c.state === "CONTAINER_CREATED" ? "ContainerCreating" : ""),
       message: "",
-      exitCode: observed.exited.get(c.id)?.exitCode ?? null,
+      exitCode: s?.exitCode ?? null,
       restartCount: c.metadata.attempt,
       ready: c.state === "CONTAINER_RUNNING",
       containerId: c.id,
-      startedAt: null,
-      finishedAt: null,
+      startedAt: s ? iso(s.startedAt) : null,
+      finishedAt: s ? iso(s.finishedAt) : null,
       lastTermination: null,
-    }));
-    const counted = views.filter((v) => v.type !== "init");
-    out.push({
-      namespace: o.sandbox.metadata.namespace,
-      name: o.sandbox.metadata.name,
-      uid: o.sandbox.metadata.uid,
-      source,
-      phase: o.sandbox.state === "SANDBOX_READY" ? "Running" : "Unknown",
-      status: o.sandbox.state === "SANDBOX_READY" ? "Running" : "Unknown",
-      ready: `${counted.filter((v) => v.ready).length}/${counted.length}`,
-      restarts: views.reduce((n, v) => n + v.restartCount, 0),
-      createdAt: iso(o.sandbox.createdAt),
-      ip: ctx.ips.get(o.sandbox.id) ?? "",
-      sandboxId: o.sandbox.id,
-      containers: views,
-      backoffUntil: null,
-      lastError: `${source} is invalid: the pod keeps running as it was`,
-      stale: true,
-    });
-  }
-  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    };
+  });
+  const counted = containers.filter((c) => c.type !== "init");
+  const ready = o.sandbox.state === "SANDBOX_READY";
+  return {
+    namespace: o.sandbox.metadata.namespace,
+    name: o.sandbox.metadata.name,
+    uid: o.sandbox.metadata.uid,
+    source: o.source,
+    phase: ready ? "Running" : "Unknown",
+    status: !ready ? "SandboxNotReady" : counted.every((c) => c.ready) ? "Running" : "NotReady",
+    ready: `${counted.filter((c) => c.ready).length}/${counted.length}`,
+    restarts: containers.reduce((n, c) => n + c.restartCount, 0),
+    createdAt: iso(o.sandbox.createdAt),
+    ip,
+    sandboxId: o.sandbox.id,
+    containers,
+    backoffUntil: null,
+    lastError: null,
+    stale: false,
+  };
 }

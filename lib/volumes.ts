@@ -50,7 +50,8 @@ export class VolumeError extends Error {
   }
 }
 
-const HOST_PATH_TYPES = [
+/** The hostPath `type` values Kubernetes defines ("" checks nothing). */
+export const HOST_PATH_TYPES = [
   "",
   "DirectoryOrCreate",
   "Directory",
