@@ -128,12 +128,25 @@ export class ManifestSource {
     const names = entries.filter((e) => isManifestName(e.name)).map((e) => e.name).sort();
     const manifests: Manifest[] = [];
     const seen = new Set<string>();
+    const known = new Map([...this.#cache].map(([file, c]) => [file, c.text]));
     for (const name of names) {
       const file = `${this.dir}/${name}`;
       const m = await this.#read(file);
       if (m) {
         manifests.push(m);
         seen.add(file);
+      }
+    }
+    // A file renamed with its content unchanged (a new path with the bytes of a path that is
+    // gone) keeps its past: an invalid file renamed still stands for its last valid content.
+    const gone = [...known.keys()].filter((file) => !seen.has(file));
+    for (const m of manifests) {
+      if (known.has(m.file)) continue;
+      const text = this.#cache.get(m.file)?.text;
+      const from = gone.find((g) => known.get(g) === text && this.#lastValid.has(g));
+      const past = from ? this.#lastValid.get(from) : undefined;
+      if (past && !m.valid) {
+        this.#lastValid.set(m.file, { ...past, file: m.file });
       }
     }
     for (const file of this.#cache.keys()) {

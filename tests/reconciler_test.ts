@@ -438,3 +438,14 @@ Deno.test("a file that breaks stands for its last valid content: a pod it droppe
   assert.deepEqual(r.actions.map((a) => [a.type, a.key]), [["deletePod", "default/p2"]]);
   assert.deepEqual(await runningPods(s.cri), ["default/p1"]);
 });
+
+Deno.test("renaming a file that is invalid keeps its pods", async () => {
+  await using s = await setup();
+  await s.write("a.yaml", HELLO);
+  await s.reconciler.pass();
+  await s.write("a.yaml", "# broken for now\n");
+  await s.reconciler.pass();
+  await Deno.rename(`${s.manifests}/a.yaml`, `${s.manifests}/b.yaml`);
+  assert.deepEqual((await s.reconciler.pass()).actions, []);
+  assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+});
