@@ -49,6 +49,8 @@ const BARE_WIDTH = 4;
 const POLL_MS = 10;
 /** Pause after each cleanup, so containerd's and runc's asynchronous work does not leak into the next figure. */
 const SETTLE_MS = 1_000;
+/** The pods' `terminationGracePeriodSeconds`. */
+const GRACE_SECONDS = 1;
 /** Samples of each runtime-free pass figure. */
 const PASS_SAMPLES = 20;
 
@@ -287,7 +289,7 @@ kind: Pod
 metadata:
   name: ${name}
 spec:
-  terminationGracePeriodSeconds: 1
+  terminationGracePeriodSeconds: ${GRACE_SECONDS}
   containers:
     - name: main
       image: ${image}
@@ -662,7 +664,7 @@ class Bench {
         );
         const sandbox = sandboxForAttempt(desired, 0);
         const container = buildContainerConfig(desired, "main", { podIPs: [], attempt: 0 });
-        return { sandbox, container, image: container.image.image, sandboxId: "" };
+        return { sandbox, container, image: container.image.image, sandboxId: "", containerId: "" };
       }),
     );
   }
@@ -709,6 +711,7 @@ class Bench {
           "CreateContainer",
           () => this.cri.createContainer(p.sandboxId, p.container, p.sandbox),
         );
+        p.containerId = id;
         await timed("StartContainer", () => this.cri.startContainer(id));
       });
       return { ms: performance.now() - t0, calls };
@@ -718,12 +721,22 @@ class Bench {
     }
   }
 
-  async bareDown(instance: string, pods: BarePod[]): Promise<void> {
-    await pool(pods.filter((p) => p.sandboxId), BARE_WIDTH, async (p) => {
-      await this.cri.stopPodSandbox(p.sandboxId);
-      await this.cri.removePodSandbox(p.sandboxId);
-    });
-    await Deno.remove(this.dirs(instance).base, { recursive: true }).catch(() => {});
+  /**
+   * Removes the pods as tinylet does, `BARE_WIDTH` at once: StopContainer with the pods'
+   * grace period, StopPodSandbox, RemovePodSandbox. Returns the ms it took.
+   */
+  async bareDown(instance: string, pods: BarePod[]): Promise<number> {
+    const t0 = performance.now();
+    try {
+      await pool(pods.filter((p) => p.sandboxId), BARE_WIDTH, async (p) => {
+        if (p.containerId) await this.cri.stopContainer(p.containerId, GRACE_SECONDS);
+        await this.cri.stopPodSandbox(p.sandboxId);
+        await this.cri.removePodSandbox(p.sandboxId);
+      });
+      return performance.now() - t0;
+    } finally {
+      await Deno.remove(this.dirs(instance).base, { recursive: true }).catch(() => {});
+    }
   }
 
   async bareRun(
@@ -731,13 +744,18 @@ class Bench {
     prefix: string,
     count: number,
     polled = false,
-  ): Promise<{ ms: number; calls: CallCounts }> {
+  ): Promise<{ ms: number; calls: CallCounts; downMs: number }> {
     const pods = await this.prepareBare(instance, prefix, count);
+    let up;
     try {
-      return await this.bareUp(instance, pods, polled);
-    } finally {
-      await this.bareDown(instance, pods);
+      up = await this.bareUp(instance, pods, polled);
+      // As after tinylet's cold start: a quiet second, then the timed removal.
+      await sleep(SETTLE_MS);
+    } catch (err) {
+      await this.bareDown(instance, pods).catch(() => {});
+      throw err;
     }
+    return { ...up, downMs: await this.bareDown(instance, pods) };
   }
 }
 
@@ -746,6 +764,7 @@ interface BarePod {
   container: ContainerConfig;
   image: string;
   sandboxId: string;
+  containerId: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -758,6 +777,8 @@ interface ColdResult {
   /** The bare client while the bench polls, as it polls while timing tinylet. */
   barePolled: number[];
   teardown: number[];
+  /** The bare client's removal: StopContainer (1 s grace), StopPodSandbox, RemovePodSandbox. */
+  bareTeardown: number[];
   /** The CRI calls tinylet made from the first write until all ran (the last run). */
   calls: CallCounts;
   /** The CRI calls tinylet made from the deletes until 1 s after all were gone (the last run). */
@@ -775,6 +796,7 @@ async function coldStart(b: Bench): Promise<ColdResult[]> {
     bare: [],
     barePolled: [],
     teardown: [],
+    bareTeardown: [],
     calls: { passes: 0, byMethod: new Map(), seconds: new Map() },
     downCalls: { passes: 0, byMethod: new Map(), seconds: new Map() },
     bareCalls: { passes: 0, byMethod: new Map(), seconds: new Map() },
@@ -789,9 +811,12 @@ async function coldStart(b: Bench): Promise<ColdResult[]> {
       for (const who of order) {
         if (who !== "tinylet") {
           const polled = who === "bare-polled";
-          const { ms: t, calls } = await b.bareRun(`bare-${n}-${run}`, "bare", n, polled);
+          const { ms: t, calls, downMs } = await b.bareRun(`bare-${n}-${run}`, "bare", n, polled);
           (polled ? r.barePolled : r.bare).push(t);
-          if (!polled) r.bareCalls = calls;
+          if (!polled) {
+            r.bareCalls = calls;
+            r.bareTeardown.push(downMs);
+          }
           progress(
             `cold start ${pods(n)}, run ${run}/${b.options.runs}: bare client${
               polled ? " (polled)" : ""
@@ -892,19 +917,47 @@ async function reaction(b: Bench): Promise<{ tinylet: number[]; bare: number[] }
 // ---------------------------------------------------------------------------
 // 4: idle
 
-interface IdleResult {
-  pods: number;
+interface IdleWindow {
   seconds: number;
   cpuPercent: number;
   rssBytes: number;
-  peakRssBytes: number;
   passes: number;
   calls: Map<string, number>;
+}
+
+interface IdleResult {
+  pods: number;
+  /** The same agent before any pod: what the runtime and the loop cost alone. */
+  empty: IdleWindow;
+  converged: IdleWindow;
+  /** VmHWM: the peak since the agent started, starting the pods included. */
+  peakRssBytes: number;
+}
+
+/** The agent's CPU, RSS and CRI calls over `seconds` of idling. */
+async function idleWindow(b: Bench, agent: Agent, seconds: number): Promise<IdleWindow> {
+  const m0 = await agent.metrics();
+  const cpu0 = await cpuSeconds(agent.pid, b.ticks);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = await cpuSeconds(agent.pid, b.ticks);
+  const elapsed = (performance.now() - t0) / 1000;
+  const rssBytes = await statusBytes(agent.pid, "VmRSS");
+  const m1 = await agent.metrics(); // after the CPU reading: its own cost stays out
+  const counts = callsBetween(m0, m1);
+  return {
+    seconds: elapsed,
+    cpuPercent: ((cpu1 - cpu0) / elapsed) * 100,
+    rssBytes,
+    passes: counts.passes,
+    calls: counts.byMethod,
+  };
 }
 
 async function idle(b: Bench): Promise<IdleResult> {
   const instance = "idle";
   const n = b.options.idlePods;
+  const seconds = b.options.idleSeconds;
   const agent = await b.startAgent(instance, undefined); // the default --interval, 2s
   const d = b.dirs(instance);
   const files = range(n).map((i) => ({
@@ -912,39 +965,19 @@ async function idle(b: Bench): Promise<IdleResult> {
     text: manifest(podName("idle", i), b.rc.busyboxImage),
   }));
   try {
+    progress(`idle: no pods yet; measuring for ${seconds} s`);
+    const empty = await idleWindow(b, agent, seconds);
     progress(`idle: starting ${pods(n)}`);
     await b.writeAndWait(instance, files, n);
     // Converged: two whole passes after every container runs (the first may still fetch statuses).
     const now = (await agent.metrics()).passes;
     await agent.waitForPasses(now + 2);
-    progress(`idle: ${pods(n)} converged; measuring for ${b.options.idleSeconds} s`);
-    const m0 = await agent.metrics();
-    const cpu0 = await cpuSeconds(agent.pid, b.ticks);
-    const t0 = performance.now();
-    let peak = 0;
-    const end = t0 + b.options.idleSeconds * 1000;
-    while (performance.now() < end) {
-      peak = Math.max(peak, await statusBytes(agent.pid, "VmRSS"));
-      await sleep(Math.min(1000, Math.max(0, end - performance.now())));
-    }
-    const cpu1 = await cpuSeconds(agent.pid, b.ticks);
-    const seconds = (performance.now() - t0) / 1000;
-    const rssBytes = await statusBytes(agent.pid, "VmRSS");
+    progress(`idle: ${pods(n)} converged; measuring for ${seconds} s`);
+    const converged = await idleWindow(b, agent, seconds);
     const peakRssBytes = await statusBytes(agent.pid, "VmHWM");
-    const m1 = await agent.metrics();
-    const calls = callsBetween(m0, m1).byMethod;
-    const result = {
-      pods: n,
-      seconds,
-      cpuPercent: ((cpu1 - cpu0) / seconds) * 100,
-      rssBytes,
-      peakRssBytes: Math.max(peakRssBytes, peak),
-      passes: m1.passes - m0.passes,
-      calls,
-    };
     progress(`idle: removing ${pods(n)}`);
     await b.deleteAndWait(instance, files.map((f) => f.path));
-    return result;
+    return { pods: n, empty, converged, peakRssBytes };
   } finally {
     await b.stopAgent(agent);
   }
@@ -1131,44 +1164,62 @@ export function report(r: Results): string {
   t.row("bare client one pod p50", ms(bareP50));
   t.row("bare client one pod p95", ms(percentile(react.bare, 95)));
   t.section(`Teardown: N files deleted -> no sandbox left (median of ${o.runs})`);
-  for (const c of r.cold) t.row(`${pods(c.pods)}`, msSpread(c.teardown));
+  for (const c of r.cold) {
+    t.row(`${pods(c.pods)}: tinylet`, msSpread(c.teardown));
+    t.row(`${pods(c.pods)}: bare client`, msSpread(c.bareTeardown));
+    t.row(
+      `${pods(c.pods)}: ratio tinylet / bare`,
+      (median(c.teardown) / median(c.bareTeardown)).toFixed(2),
+    );
+  }
   t.section(
     "Teardown: tinylet's CRI calls per pod (mean latency), deletes to 1 s after (last run)",
   );
   for (const c of r.cold) t.note(`${pods(c.pods)}: ${describeCalls(c.downCalls, c.pods)}`);
   const i = r.idle;
-  const perPass = (count: number) => i.passes > 0 ? count / i.passes : NaN;
-  const totalCalls = [...i.calls.values()].reduce((a, b) => a + b, 0);
-  const lists = (i.calls.get("ListPodSandbox") ?? 0) + (i.calls.get("ListContainers") ?? 0);
-  const callsOk = i.passes > 0 && totalCalls === lists &&
-    perPass(totalCalls) <= TARGET.idleListCallsPerPass + 1e-9;
+  const w = i.converged;
+  const perPass = (x: IdleWindow, count: number) => x.passes > 0 ? count / x.passes : NaN;
+  const totalOf = (x: IdleWindow) => [...x.calls.values()].reduce((a, b) => a + b, 0);
+  const lists = (w.calls.get("ListPodSandbox") ?? 0) + (w.calls.get("ListContainers") ?? 0);
+  const callsOk = w.passes > 0 && totalOf(w) === lists &&
+    perPass(w, totalOf(w)) <= TARGET.idleListCallsPerPass + 1e-9;
   t.section(
-    `Idle: ${i.pods} pods converged, --interval 2s, over ${
-      i.seconds.toFixed(1)
-    } s (${i.passes} passes)`,
+    `Idle: ${pods(i.pods)} converged, --interval 2s, over ${
+      w.seconds.toFixed(1)
+    } s (${w.passes} passes)`,
   );
   t.row(
     "agent CPU",
-    `${i.cpuPercent.toFixed(2)} % of a core`,
+    `${w.cpuPercent.toFixed(2)} % of a core`,
     `<= ${TARGET.idleCpuPercent} %`,
-    verdict(i.cpuPercent <= TARGET.idleCpuPercent),
+    verdict(w.cpuPercent <= TARGET.idleCpuPercent),
   );
   t.row(
     "agent RSS (VmRSS) at the end",
-    `${(i.rssBytes / 1e6).toFixed(1)} MB`,
+    `${(w.rssBytes / 1e6).toFixed(1)} MB`,
     `<= ${TARGET.rssMB} MB`,
-    verdict(i.rssBytes / 1e6 <= TARGET.rssMB),
+    verdict(w.rssBytes / 1e6 <= TARGET.rssMB),
   );
   t.row("agent peak RSS (VmHWM), since start", `${(i.peakRssBytes / 1e6).toFixed(1)} MB`);
   t.row(
     "CRI calls per pass",
-    i.passes > 0 ? perPass(totalCalls).toFixed(2) : "n/a (no pass)",
+    w.passes > 0 ? perPass(w, totalOf(w)).toFixed(2) : "n/a (no pass)",
     `${TARGET.idleListCallsPerPass} (the two lists; nothing changes)`,
     verdict(callsOk),
   );
-  for (const [method, count] of [...i.calls].sort()) {
-    t.row(`  ${method} per pass`, perPass(count).toFixed(2));
+  for (const [method, count] of [...w.calls].sort()) {
+    t.row(`  ${method} per pass`, perPass(w, count).toFixed(2));
   }
+  const e = i.empty;
+  t.row(
+    `same agent before any pod: CPU (${e.passes} passes)`,
+    `${e.cpuPercent.toFixed(2)} % of a core`,
+  );
+  t.row("same agent before any pod: RSS", `${(e.rssBytes / 1e6).toFixed(1)} MB`);
+  t.row(
+    "same agent before any pod: CRI calls per pass",
+    e.passes > 0 ? perPass(e, totalOf(e)).toFixed(2) : "n/a (no pass)",
+  );
   t.section(
     `Pass without a runtime: read + parse + translate + plan, in-process (median of ${PASS_SAMPLES})`,
   );

@@ -40,8 +40,11 @@ const EXPECTED: RegExp[] = [
   new RegExp(String.raw`^  tinylet p50\s+${MS}\s+<= bare p50 \+ 100 ms = ${MS}\s+${VERDICT}$`, "m"),
   new RegExp(String.raw`^  tinylet p95\s+${MS}$`, "m"),
   new RegExp(String.raw`^  bare client one pod p50\s+${MS}$`, "m"),
-  /^Teardown: /m,
-  new RegExp(String.raw`^  2 pods\s+${MS}$`, "m"),
+  new RegExp(
+    String.raw`^Teardown: N files.*\n  2 pods: tinylet\s+${MS}\n  2 pods: bare client\s+${MS}\n` +
+      String.raw`  2 pods: ratio tinylet / bare\s+${NUMBER}$`,
+    "m",
+  ),
   new RegExp(
     String.raw`^  2 pods: ${NUMBER} calls per pod in \d+ passes: .*RemovePodSandbox 1 \(${MS}\)`,
     "m",
@@ -54,6 +57,10 @@ const EXPECTED: RegExp[] = [
   ),
   new RegExp(String.raw`^  CRI calls per pass\s+${NUMBER}\s+2 \(the two lists`, "m"),
   new RegExp(String.raw`^    ListPodSandbox per pass\s+${NUMBER}$`, "m"),
+  new RegExp(
+    String.raw`^  same agent before any pod: CPU \(\d+ passes\)\s+${NUMBER} % of a core$`,
+    "m",
+  ),
   /^Pass without a runtime: /m,
   new RegExp(String.raw`^  10 pods: first \(every file parsed\)\s+${MS}`, "m"),
   new RegExp(String.raw`^  10 pods: warm \(unchanged files not re-parsed\)\s+${MS}$`, "m"),
