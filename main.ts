@@ -101,6 +101,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       maxSizeBytes: config.containerLogMaxSize,
       maxFiles: config.containerLogMaxFiles,
     },
+    logCheckIntervalMs: config.containerLogMonitorIntervalMs,
     statusFile: statusFilePath(config.root),
     metrics,
   });

@@ -41,6 +41,8 @@ export interface AgentConfig {
   listen: { hostname: string; port: number } | undefined;
   containerLogMaxSize: number;
   containerLogMaxFiles: number;
+  /** How often container logs are checked for rotation. */
+  containerLogMonitorIntervalMs: number;
 }
 
 /** A pod named on the command line. */
@@ -99,6 +101,7 @@ const OPTIONS = {
   "registry-config": { type: "string" },
   "container-log-max-size": { type: "string", default: "10Mi" },
   "container-log-max-files": { type: "string", default: "5" },
+  "container-log-monitor-interval": { type: "string", default: "10s" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
   // Options of the operator commands.
@@ -130,6 +133,7 @@ const AGENT_OPTIONS: OptionName[] = [
   "registry-config",
   "container-log-max-size",
   "container-log-max-files",
+  "container-log-monitor-interval",
 ];
 const RUNTIME: OptionName[] = ["socket", "instance", "root", "pod-log-root"];
 
@@ -187,6 +191,8 @@ Flags:
                             rotate a container's log past this size (default 10Mi)
   --container-log-max-files N
                             log files kept per container, the current one included (default 5)
+  --container-log-monitor-interval DURATION
+                            how often logs are checked for rotation (default 10s)
   --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
@@ -393,6 +399,19 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
       }" is not a whole number of 2 or more`,
     );
   }
+  let containerLogMonitorIntervalMs: number;
+  try {
+    containerLogMonitorIntervalMs = parseDuration(values["container-log-monitor-interval"]);
+  } catch (err) {
+    throw new UsageError(`--container-log-monitor-interval: ${(err as Error).message}`);
+  }
+  if (containerLogMonitorIntervalMs < 100) {
+    throw new UsageError(
+      `--container-log-monitor-interval: "${
+        values["container-log-monitor-interval"]
+      }" is shorter than 100ms`,
+    );
+  }
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }
@@ -414,5 +433,6 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     listen: values.listen === undefined ? undefined : parseListen(values.listen),
     containerLogMaxSize,
     containerLogMaxFiles,
+    containerLogMonitorIntervalMs,
   };
 }

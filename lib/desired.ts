@@ -5,7 +5,7 @@
  * @module
  */
 import type { Problem } from "./manifest.ts";
-import { DEFAULT_NAMESPACE, podKey } from "./pod.ts";
+import { DEFAULT_NAMESPACE, type Pod, podKey } from "./pod.ts";
 import type { Scan } from "./source.ts";
 import { type DesiredPod, type TranslateOptions, translatePod } from "./translate.ts";
 
@@ -28,12 +28,64 @@ export interface DesiredState {
   problems: Problem[];
 }
 
-/** Builds the desired state from a scan. Files are taken in path order, so the lexically first file wins a conflict. */
+/**
+ * Translations of pods already seen, so an unchanged file costs no translation and no
+ * hashing. The source reuses the parsed object of a file whose bytes did not change, so a
+ * pod object seen before, from the same file, under the same options, translates to the
+ * same result. Cached results are frozen: nothing downstream may change them.
+ */
+export class TranslationCache {
+  #byPod = new WeakMap<Pod, { source: string; options: string; desired: DesiredPod }>();
+
+  /** The options' identity for {@linkcode translate}; compute it once per pass. */
+  static key(options: TranslateOptions): string {
+    return JSON.stringify([
+      options.instance,
+      options.podLogRoot,
+      options.root,
+      options.nodeName,
+      options.hostDns,
+    ]);
+  }
+
+  /** The translation of `pod` from `source` under options of identity `key`, if cached. */
+  get(pod: Pod, source: string, key: string): DesiredPod | undefined {
+    const hit = this.#byPod.get(pod);
+    return hit && hit.source === source && hit.options === key ? hit.desired : undefined;
+  }
+
+  /** Translates `pod` and caches the (frozen) result. */
+  async translate(
+    pod: Pod,
+    source: string,
+    options: TranslateOptions,
+    key = TranslationCache.key(options),
+  ): Promise<DesiredPod> {
+    const desired = deepFreeze(await translatePod(pod, source, options));
+    this.#byPod.set(pod, { source, options: key, desired });
+    return desired;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Builds the desired state from a scan. Files are taken in path order, so the lexically first
+ * file wins a conflict. With a cache, pods of unchanged files are not translated again.
+ */
 export async function desiredState(
   scan: Scan,
   options: TranslateOptions,
+  cache?: TranslationCache,
 ): Promise<DesiredState> {
   const pods = new Map<string, DesiredPod>();
+  const optionsKey = cache ? TranslationCache.key(options) : "";
   const keepSources = new Set<string>();
   const problems: Problem[] = [];
   const declaredAt = new Map<
@@ -74,7 +126,15 @@ export async function desiredState(
         continue;
       }
       declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
-      pods.set(key, await translatePod(mp.pod, m.file, options));
+      // Awaited only on a miss: a pass over unchanged files stays synchronous.
+      const cached = cache?.get(mp.pod, m.file, optionsKey);
+      pods.set(
+        key,
+        cached ??
+          (cache
+            ? await cache.translate(mp.pod, m.file, options, optionsKey)
+            : await translatePod(mp.pod, m.file, options)),
+      );
     }
   }
   const files = new Set(scan.manifests.map((m) => m.file));

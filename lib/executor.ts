@@ -204,6 +204,31 @@ async function writeHostsFile(pod: DesiredPod, facts: RuntimeFacts, o: ExecutorO
   await Deno.writeTextFile(hostsFilePath(pod.podDir), content, { mode: 0o644 });
 }
 
+/** Images being looked up (or pulled) ahead of need, by {@linkcode imageKey}. */
+type Prefetched = Map<string, Promise<Image | null>>;
+
+function imageKey(c: DesiredContainer): string {
+  return `${c.image}\0${c.pullPolicy}\0${c.runAsNonRoot}`;
+}
+
+/**
+ * Starts looking up (and if need be pulling) the images of the containers to start, so the
+ * lookups run while the sandbox starts instead of after it. A failure surfaces where the
+ * container awaits its image, as it would without this.
+ */
+function prefetchImages(pod: DesiredPod, start: ContainerStart[], o: ExecutorOptions): Prefetched {
+  const opts = o.signal ? { signal: o.signal } : {};
+  const prefetched: Prefetched = new Map();
+  for (const s of start) {
+    const c = pod.containers.find((x) => x.name === s.name);
+    if (!c || prefetched.has(imageKey(c))) continue;
+    const p = o.images.ensure(c.image, c.pullPolicy, c.runAsNonRoot, opts);
+    p.catch(() => {}); // awaited (and reported) by the container; never unhandled meanwhile
+    prefetched.set(imageKey(c), p);
+  }
+  return prefetched;
+}
+
 /** Gets the image, then creates and starts one container instance. */
 async function createAndStart(
   pod: DesiredPod,
@@ -211,13 +236,15 @@ async function createAndStart(
   facts: RuntimeFacts,
   start: ContainerStart,
   o: ExecutorOptions,
+  prefetched?: Prefetched,
 ): Promise<void> {
   const c = pod.containers.find((x) => x.name === start.name);
   if (!c) throw new Error(`Pod ${pod.key} has no container "${start.name}"`);
   const opts = o.signal ? { signal: o.signal } : {};
   let image: Image | null;
   try {
-    image = await o.images.ensure(c.image, c.pullPolicy, c.runAsNonRoot, opts);
+    image = await (prefetched?.get(imageKey(c)) ??
+      o.images.ensure(c.image, c.pullPolicy, c.runAsNonRoot, opts));
   } catch (err) {
     event(o, pod.key, "Failed", `Container ${c.name}: ${(err as Error).message}`, true);
     throw err;
@@ -315,11 +342,12 @@ async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
     mode: 0o755,
   });
   await prepareVolumes(pod.volumes, pod.podDir);
+  const images = prefetchImages(pod, a.start, o);
   const sandboxId = await o.cri.runPodSandbox(sandboxForAttempt(pod, a.attempt), opts);
   event(o, pod.key, "SandboxCreated", `Created sandbox (attempt ${a.attempt}): ${a.reason}`);
   const facts = await runtimeFacts(pod, sandboxId, a.attempt, o);
   await writeHostsFile(pod, facts, o);
-  for (const s of a.start) await createAndStart(pod, sandboxId, facts, s, o);
+  for (const s of a.start) await createAndStart(pod, sandboxId, facts, s, o, images);
 }
 
 async function startContainers(a: StartContainers, o: ExecutorOptions): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { Backoff, type BackoffPolicy, KUBELET_BACKOFF } from "./backoff.ts";
 import type { AuthConfig, Cri } from "./cri.ts";
-import { type DesiredState, desiredState } from "./desired.ts";
+import { type DesiredState, desiredState, TranslationCache } from "./desired.ts";
 import { type ActionResult, execute, type PodEvent } from "./executor.ts";
 import { ImagePuller, ImagePullError } from "./images.ts";
 import type { Logger } from "./log.ts";
@@ -57,6 +57,8 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Container log rotation; defaults to 10Mi and 5 files. */
   logRotation?: RotationPolicy;
+  /** Milliseconds between checks of the logs' sizes; defaults to 10 s, as kubelet's. */
+  logCheckIntervalMs?: number;
   /** Where the pods' status is published for `tinylet pods`; off when undefined. */
   statusFile?: string;
   /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
@@ -78,11 +80,23 @@ export interface PassResult {
   wakeAt: number | undefined;
 }
 
-/** Coalesces events within this many milliseconds into one pass. */
+/**
+ * A file being written (created or modified, not yet closed) is read this many milliseconds
+ * after the first such event, so a pass does not read it half written; events within it are
+ * one pass. A finished write (the writer closed the file), a rename into place and a delete
+ * are acted on at once.
+ */
 export const DEBOUNCE_MS = 50;
+/**
+ * While pods wait for a free flight slot, a finishing flight starts the next one itself, and
+ * asks for a pass (to publish the new state) at most this often.
+ */
+const QUEUED_PASS_DELAY_MS = 250;
 const RUNTIME_BACKOFF_MIN_MS = 250;
 const RUNTIME_BACKOFF_MAX_MS = 5_000;
 const EVENTS_KEPT = 20;
+/** How often container logs are checked for rotation, unless told otherwise: kubelet's default. */
+const LOG_CHECK_INTERVAL_MS = 10_000;
 
 /** An event with its time, as `describe` lists them. */
 export interface TimedEvent extends PodEvent {
@@ -94,6 +108,7 @@ export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #now: () => number;
   readonly #observer = new Observer();
+  readonly #translations = new TranslationCache();
   readonly #crash = new Backoff();
   /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
   readonly #failing: Backoff;
@@ -108,7 +123,10 @@ export class Reconciler {
   readonly #flights = new Map<string, Promise<ActionResult[]>>();
   readonly #probes: ProbeManager;
   readonly #sources = new Map<string, string>();
-  #onFlightDone: (() => void) | undefined;
+  /** Called when a flight ends; `queued` when flights are still waiting for a slot. */
+  #onFlightDone: ((queued: boolean) => void) | undefined;
+  /** Planned flights waiting for a slot, in plan order; replaced by every pass. */
+  readonly #queue = new Map<string, Action[]>();
   #lastPublishedAt = 0;
   #lastGoodPassAt = 0;
 
@@ -228,8 +246,34 @@ export class Reconciler {
   }
 
   /** Runs one pod's actions in order; reports them, frees the slot and asks for a new pass. */
+  /** Starts a pod's flight. */
+  #launch(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
+    const flight = this.#fly(key, group, signal);
+    this.#flights.set(key, flight);
+    return flight;
+  }
+
+  /**
+   * Starts queued flights while slots are free: the actions the last pass planned but could
+   * not start. A failed flight starts none (the runtime may be in trouble: the next pass
+   * looks first), nor does a stopping agent.
+   */
+  #startQueued(ok: boolean, signal?: AbortSignal) {
+    if (!ok || signal?.aborted) {
+      this.#queue.clear();
+      return;
+    }
+    for (const [key, group] of this.#queue) {
+      if (this.#flights.size >= this.#o.parallel) break;
+      this.#queue.delete(key);
+      if (this.#flights.has(key)) continue;
+      void this.#launch(key, group, signal);
+    }
+  }
+
   async #fly(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
     const o = this.#o;
+    let ok = false;
     try {
       const results = await execute(group, {
         cri: o.cri,
@@ -242,10 +286,12 @@ export class Reconciler {
         ...(signal ? { signal } : {}),
       });
       this.#reportResults(results, this.#now());
+      ok = results.every((r) => !r.error);
       return results;
     } finally {
       this.#flights.delete(key);
-      this.#onFlightDone?.();
+      this.#startQueued(ok, signal);
+      this.#onFlightDone?.(this.#queue.size > 0);
     }
   }
 
@@ -308,7 +354,7 @@ export class Reconciler {
       root: o.root,
       nodeName: o.nodeName,
       hostDns: await (o.readHostDns ?? readHostResolvConf)(),
-    });
+    }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#reportProblems(problems);
     const opts = signal ? { signal } : {};
@@ -338,14 +384,18 @@ export class Reconciler {
     const ready = planned.actions.filter((a) => !held.includes(a) && !this.#flights.has(a.key));
     const actions: Action[] = [];
     const started: Promise<ActionResult[]>[] = [];
+    this.#queue.clear();
     for (const [key, group] of groupByPod(ready)) {
-      // One flight per pod; at most --parallel at once. The rest wait for a free slot: a
-      // finishing flight asks for a new pass, which plans them again from the newest state.
-      if (this.#flights.size >= o.parallel) break;
+      // One flight per pod; at most --parallel at once. In the loop (detached), the rest wait
+      // in a queue that finishing flights take from, until the next pass plans again from the
+      // newest state; otherwise the next pass plans them again.
+      if (this.#flights.size >= o.parallel) {
+        if (detach) this.#queue.set(key, group);
+        else break;
+        continue;
+      }
       actions.push(...group);
-      const flight = this.#fly(key, group, signal);
-      this.#flights.set(key, flight);
-      started.push(flight);
+      started.push(this.#launch(key, group, signal));
     }
     const results = detach ? [] : (await Promise.all(started)).flat();
     this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
@@ -456,7 +506,15 @@ export class Reconciler {
     this.#crash.prune((key) => live.has(key));
   }
 
+  /**
+   * Rotates the logs that reached their limit, at most once per `logCheckIntervalMs` (the
+   * next pass after that much time): a stat of every running container's log each pass
+   * would be most of an idle pass's cost.
+   */
   async #rotateLogs(observed: ObservedState) {
+    const now = this.#now();
+    if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) return;
+    this.#logsCheckedAt = now;
     const logs = [];
     for (const list of observed.pods.values()) {
       for (const o of list) {
@@ -509,18 +567,21 @@ export class Reconciler {
     }
   }
   #lastPublished = "";
+  #logsCheckedAt = -Infinity;
 
   /** Runs passes until `signal` aborts: one at start, then on file events and every interval. */
   async run(signal: AbortSignal): Promise<void> {
     const wake = new Wake();
     const tick = setInterval(() => wake.poke(), this.#o.intervalMs);
-    const watcher = new DirectoryWatcher(this.#o.source.dir, () => {
+    const watcher = new DirectoryWatcher(this.#o.source.dir, (event) => {
       this.#o.metrics?.watchEvents.inc();
-      wake.poke(DEBOUNCE_MS);
+      // The queue was planned from the files as they were: the next pass plans it again.
+      this.#queue.clear();
+      wake.poke(event && isFinished(event) ? 0 : DEBOUNCE_MS);
     });
     const onAbort = () => wake.poke();
     signal.addEventListener("abort", onAbort);
-    this.#onFlightDone = () => wake.poke();
+    this.#onFlightDone = (queued) => wake.poke(queued ? QUEUED_PASS_DELAY_MS : 0);
     let backoff = RUNTIME_BACKOFF_MIN_MS;
     try {
       while (!signal.aborted) {
@@ -679,12 +740,20 @@ class Wake {
   #pending = false;
   #resolve: (() => void) | undefined;
   #debounce: ReturnType<typeof setTimeout> | undefined;
+  #debounceAt = 0;
   #sleep: ReturnType<typeof setTimeout> | undefined;
 
-  /** Wakes the loop, now or after `delayMs` (coalescing pokes within it). */
+  /**
+   * Wakes the loop, now or after `delayMs`; pokes within a delay coalesce, and the earliest
+   * time asked for wins.
+   */
   poke(delayMs = 0): void {
     if (delayMs > 0) {
-      this.#debounce ??= setTimeout(() => {
+      const at = performance.now() + delayMs;
+      if (this.#debounce !== undefined && this.#debounceAt <= at) return;
+      clearTimeout(this.#debounce);
+      this.#debounceAt = at;
+      this.#debounce = setTimeout(() => {
         this.#debounce = undefined;
         this.poke();
       }, delayMs);
@@ -743,12 +812,20 @@ class Wake {
  * directory appears, or is replaced (a new inode: deleted and made again,
  * or a symlinked directory switched).
  */
+/**
+ * True for an event after which the file is complete: the writer closed it (`access`: the
+ * agent's own reads cause none), it was renamed into place, or it was deleted.
+ */
+export function isFinished(event: Deno.FsEvent): boolean {
+  return event.kind === "access" || event.kind === "rename" || event.kind === "remove";
+}
+
 class DirectoryWatcher {
   #watcher: Deno.FsWatcher | undefined;
   #loop: Promise<void> | undefined;
   #ino: number | null | undefined;
 
-  constructor(readonly dir: string, readonly onEvent: () => void) {}
+  constructor(readonly dir: string, readonly onEvent: (event?: Deno.FsEvent) => void) {}
 
   /** Starts watching if not watching the current directory yet (it may not exist). */
   async ensure(): Promise<void> {
@@ -771,7 +848,7 @@ class DirectoryWatcher {
     this.#ino = ino;
     this.#loop = (async () => {
       try {
-        for await (const _event of watcher) this.onEvent();
+        for await (const event of watcher) this.onEvent(event);
       } catch {
         // The directory went away; fall back to ticks until it is back.
       } finally {

@@ -63,7 +63,11 @@ const EXPECTED: RegExp[] = [
   ),
   /^Pass without a runtime: /m,
   new RegExp(String.raw`^  10 pods: first \(every file parsed\)\s+${MS}`, "m"),
-  new RegExp(String.raw`^  10 pods: warm \(unchanged files not re-parsed\)\s+${MS}$`, "m"),
+  new RegExp(
+    String.raw`^  10 pods: files changed in the last 2 s \(read, not parsed\)\s+${MS}$`,
+    "m",
+  ),
+  new RegExp(String.raw`^  10 pods: warm \(unchanged files: stat only\)\s+${MS}$`, "m"),
   new RegExp(String.raw`^  10 pods: whole Reconciler\.pass\(\) on the fake runtime\s+${MS}$`, "m"),
 ];
 

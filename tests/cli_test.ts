@@ -22,6 +22,7 @@ function baseConfig(): AgentConfig {
     listen: undefined,
     containerLogMaxSize: 10 * 1024 * 1024,
     containerLogMaxFiles: 5,
+    containerLogMonitorIntervalMs: 10_000,
   };
 }
 
@@ -153,6 +154,11 @@ const RUN_CASES: {
     change: { containerLogMaxSize: 65536, containerLogMaxFiles: 3 },
   },
   {
+    name: "takes --container-log-monitor-interval as a duration",
+    args: ["--container-log-monitor-interval", "1s"],
+    change: { containerLogMonitorIntervalMs: 1000 },
+  },
+  {
     name: "takes flags after an explicit run",
     args: ["run", "--socket", "/x", "-interval=1s"],
     change: { socket: "/x", intervalMs: 1000 },
@@ -266,6 +272,16 @@ const USAGE_ERROR_CASES: { name: string; args: string[]; message: RegExp }[] = [
     name: "a --container-log-max-files below 2",
     args: ["--container-log-max-files", "1"],
     message: /--container-log-max-files.*"1"/,
+  },
+  {
+    name: "a --container-log-monitor-interval below 100ms",
+    args: ["--container-log-monitor-interval", "10ms"],
+    message: /--container-log-monitor-interval.*"10ms".*100ms/,
+  },
+  {
+    name: "a --container-log-monitor-interval that is not a duration",
+    args: ["--container-log-monitor-interval", "often"],
+    message: /--container-log-monitor-interval/,
   },
   {
     name: "an unknown command",

@@ -55,6 +55,8 @@ realRuntimeTest("pod lifecycle on a real containerd", async (t, rc) => {
     "300ms",
     "--container-log-max-size",
     "64Ki",
+    "--container-log-monitor-interval",
+    "1s",
     "--container-log-max-files",
     "3",
     "--log-level",

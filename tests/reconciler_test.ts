@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UnavailableError } from "../lib/cri.ts";
 import { createLogger } from "../lib/log.ts";
-import { Reconciler } from "../lib/reconciler.ts";
+import { isFinished, Reconciler } from "../lib/reconciler.ts";
 import { ManifestSource } from "../lib/source.ts";
 import { K } from "../lib/translate.ts";
 import { FakeCri } from "./fake_cri.ts";
@@ -74,9 +74,10 @@ Deno.test("a short-form file becomes a running pod with the contract's labels", 
   assert.deepEqual(s.cri.methods(), [
     "ListPodSandbox",
     "ListContainers",
+    // The image is looked up while the sandbox starts.
+    "ImageStatus",
     "RunPodSandbox",
     "PodSandboxStatus",
-    "ImageStatus",
     "CreateContainer",
     "StartContainer",
   ]);
@@ -141,11 +142,10 @@ Deno.test("an image that is absent is pulled once, then the pod starts", async (
     "name: web\ncontainers:\n  - name: a\n    image: nginx:1.25\n  - name: b\n    image: nginx:1.25\n",
   );
   await s.reconciler.pass();
-  // The second container finds the image the first one pulled.
+  // The two containers share one lookup and one pull.
   assert.deepEqual(s.cri.methods().filter((m) => m.includes("Image")), [
     "ImageStatus",
     "PullImage",
-    "ImageStatus",
   ]);
   assert.deepEqual(await runningPods(s.cri), ["default/web"]);
 });
@@ -204,9 +204,9 @@ Deno.test("editing the spec replaces the pod: the old sandbox goes first", async
     "StopContainer",
     "StopPodSandbox",
     "RemovePodSandbox",
+    "ImageStatus",
     "RunPodSandbox",
     "PodSandboxStatus",
-    "ImageStatus",
     "CreateContainer",
     "StartContainer",
   ]);
@@ -448,4 +448,88 @@ Deno.test("renaming a file that is invalid keeps its pods", async () => {
   await Deno.rename(`${s.manifests}/a.yaml`, `${s.manifests}/b.yaml`);
   assert.deepEqual((await s.reconciler.pass()).actions, []);
   assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
+});
+
+Deno.test("logs are checked for rotation once per log check interval, not every pass", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  await s.reconciler.pass();
+  await s.reconciler.pass(); // fetches the container's status, with its log path
+  const [container] = await s.cri.listContainers();
+  assert.ok(container);
+  const logPath = (await s.cri.containerStatus(container.id)).logPath;
+  await Deno.mkdir(logPath.slice(0, logPath.lastIndexOf("/")), { recursive: true });
+  const rotatedNames = async () => {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(logPath.slice(0, logPath.lastIndexOf("/")))) {
+      if (e.name !== "0.log") names.push(e.name);
+    }
+    return names.sort();
+  };
+  // The first check was at the first pass; a log past 10Mi waits for the next check, 10 s later.
+  await Deno.writeTextFile(logPath, "x".repeat(10 * 1024 * 1024));
+  s.clock.now += 9_000;
+  await s.reconciler.pass();
+  assert.deepEqual(await rotatedNames(), []);
+  s.clock.now += 1_000;
+  await s.reconciler.pass();
+  assert.deepEqual(await rotatedNames(), ["0.log.20261127-120010"]);
+  assert.ok(s.cri.methods().includes("ReopenContainerLog"));
+});
+
+Deno.test("in the loop, a finishing flight starts the next queued pod without waiting for a pass", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
+  const manifests = `${dir}/manifests`;
+  await Deno.mkdir(manifests);
+  const cri = new FakeCri({ images: [IMAGE] });
+  cri.inject("RunPodSandbox", { delayMs: 300, times: Infinity });
+  for (const name of ["a", "b", "c", "d"]) {
+    await Deno.writeTextFile(
+      `${manifests}/${name}.yaml`,
+      HELLO.replace("name: hello", `name: ${name}`),
+    );
+  }
+  const reconciler = new Reconciler({
+    cri,
+    source: new ManifestSource(manifests),
+    log: createLogger({ write: () => {} }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    parallel: 2,
+    intervalMs: 60_000,
+  });
+  const controller = new AbortController();
+  const loop = reconciler.run(controller.signal);
+  try {
+    const deadline = Date.now() + 10_000;
+    while ((await runningPods(cri)).length < 4) {
+      assert.ok(Date.now() < deadline, "the four pods did not all start");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const methods = cri.methods();
+    const firstStart = methods.indexOf("StartContainer");
+    const next = methods.slice(firstStart + 1).find((m) =>
+      m === "ListPodSandbox" || m === "RunPodSandbox"
+    );
+    assert.equal(next, "RunPodSandbox", methods.join(" "));
+    assert.equal(methods.filter((m) => m === "RunPodSandbox").length, 4);
+  } finally {
+    controller.abort();
+    await loop;
+    cri.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a finished write, a rename into place and a delete are acted on at once; a write in progress waits", () => {
+  const event = (kind: Deno.FsEvent["kind"]) => ({ kind, paths: ["/m/a.yaml"] });
+  assert.equal(isFinished(event("access")), true);
+  assert.equal(isFinished(event("rename")), true);
+  assert.equal(isFinished(event("remove")), true);
+  assert.equal(isFinished(event("create")), false);
+  assert.equal(isFinished(event("modify")), false);
 });

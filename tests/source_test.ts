@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManifestSource, type Scan } from "../lib/source.ts";
+import { ManifestSource, type Scan, stampOf } from "../lib/source.ts";
 
 const MIB = 1024 * 1024;
 
@@ -357,5 +357,110 @@ Deno.test("an invalid file carries its last valid content, until the file is del
     await source.scan();
     await Deno.writeTextFile(`${dir}/web.yaml`, "containers: [\n");
     assert.equal((await source.scan()).lastValid.size, 0, "a new file has no past");
+  });
+});
+
+/** Runs `fn` while counting `Deno.readFile` calls. */
+async function countingReads(fn: (reads: () => number) => Promise<void>): Promise<void> {
+  const original = Deno.readFile;
+  let count = 0;
+  Deno.readFile = (...args: Parameters<typeof Deno.readFile>) => {
+    count++;
+    return original(...args);
+  };
+  try {
+    await fn(() => count);
+  } finally {
+    Deno.readFile = original;
+  }
+}
+
+Deno.test("a file whose stat is unchanged since a settled read is not read again", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    // Seen from 5 s later, the file last changed long enough before the read to vouch for it.
+    const source = new ManifestSource(dir, { clock: () => Date.now() + 5_000 });
+    await countingReads(async (reads) => {
+      const first = await source.scan();
+      assert.equal(reads(), 1);
+      const second = await source.scan();
+      assert.equal(reads(), 1);
+      assert.equal(second.manifests[0], first.manifests[0]);
+    });
+  });
+});
+
+Deno.test("a file changed just before it was read is read again every pass", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
+    const source = new ManifestSource(dir);
+    await countingReads(async (reads) => {
+      await source.scan();
+      await source.scan();
+      await source.scan();
+      assert.equal(reads(), 3);
+    });
+  });
+});
+
+Deno.test("a rewrite of the same size after a settled read is seen, even with the old mtime put back", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/a.yaml`;
+    await Deno.writeTextFile(file, podText("a"));
+    const before = await Deno.stat(file);
+    // Real time: a read only vouches once the file has been quiet for a while (change times
+    // come in whole seconds).
+    await new Promise((r) => setTimeout(r, 2_100));
+    const source = new ManifestSource(dir);
+    await countingReads(async (reads) => {
+      await source.scan();
+      await source.scan();
+      assert.equal(reads(), 1, "the settled file was read once");
+    });
+    // As "cp -p" or "rsync -t" do: new bytes of the same length, the old mtime.
+    await Deno.writeTextFile(file, podText("b"));
+    await Deno.utime(file, before.atime!, before.mtime!);
+    const after = await Deno.stat(file);
+    assert.equal(after.size, before.size);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    const scan = await source.scan();
+    assert.equal(scan.manifests[0]?.pods[0]?.pod.metadata.name, "b");
+  });
+});
+
+Deno.test("stampOf vouches only for a file quiet for a while before it was read", () => {
+  const info = (mtime: number, ctime: number) =>
+    ({
+      dev: 1,
+      ino: 2,
+      size: 3,
+      mode: 0o100644,
+      uid: 0,
+      mtime: new Date(mtime),
+      ctime: new Date(ctime),
+    }) as Deno.FileInfo;
+  const t = Date.UTC(2026, 10, 27, 12, 0, 10);
+  // ctime in whole seconds: a change at 12:00:08 shows as 08.000 and may have been at 08.999.
+  assert.equal(
+    stampOf(info(t - 5_000, t - 2_000), t),
+    "1:2:3:33188:0:" + (t - 5_000) + ":" + (t - 2_000),
+  );
+  assert.equal(stampOf(info(t - 5_000, t - 1_000), t), undefined);
+  assert.equal(stampOf(info(t - 999, t - 5_000), t), undefined);
+  assert.equal(stampOf({ ...info(t - 5_000, t - 5_000), ctime: null }, t), undefined);
+});
+
+Deno.test("a chmod after a settled read is checked again", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/a.yaml`;
+    await Deno.writeTextFile(file, podText("a"));
+    await Deno.chmod(file, 0o644);
+    const source = new ManifestSource(dir, { clock: () => Date.now() + 5_000 });
+    assert.equal((await source.scan()).manifests[0]?.valid, true);
+    await new Promise((r) => setTimeout(r, 10));
+    await Deno.chmod(file, 0o664);
+    const scan = await source.scan();
+    assert.equal(scan.manifests[0]?.valid, false);
+    assert.match(scan.manifests[0]?.problems[0]?.message ?? "", /writable by its group/);
   });
 });
