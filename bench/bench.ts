@@ -46,7 +46,24 @@ const PARALLEL = 4;
 /** The bare client's width: as many pods at once as the agent's `--parallel`. */
 const BARE_WIDTH = 4;
 /** How often the bench asks the runtime whether the pods are up or gone. */
-const POLL_MS = 10;
+const POLL_MS = 20;
+/**
+ * Over long waits the poll slows to this share of the time elapsed (at most `POLL_MAX_MS`): a
+ * ListContainers every 10 ms costs containerd most of a core with 50 pods, which would slow what
+ * is measured. The figure is then late by at most 1 % (or 10 ms).
+ */
+const POLL_FRACTION = 0.01;
+const POLL_MAX_MS = 250;
+
+/** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The pause before the next poll, `elapsedMs` after the clock started. */
+function pollDelay(elapsedMs: number): number {
+  return Math.min(POLL_MAX_MS, Math.max(POLL_MS, elapsedMs * POLL_FRACTION));
+}
 /** Pause after each cleanup, so containerd's and runc's asynchronous work does not leak into the next figure. */
 const SETTLE_MS = 1_000;
 /** The pods' `terminationGracePeriodSeconds`. */
@@ -194,11 +211,18 @@ function sleep(ms: number): Promise<void> {
   });
 }
 
-/** Calls `probe` every `everyMs` until it returns true; throws after `timeoutMs`. */
+/**
+ * Calls `probe` until it returns true, `pollDelay` apart (or every `everyMs`); throws after
+ * `timeoutMs`. `since` is when the clock started (default: now).
+ */
 async function poll(
   what: string,
   probe: () => Promise<boolean>,
-  { everyMs = POLL_MS, timeoutMs = 60_000 }: { everyMs?: number; timeoutMs?: number } = {},
+  { everyMs, timeoutMs = 60_000, since = performance.now() }: {
+    everyMs?: number;
+    timeoutMs?: number;
+    since?: number;
+  } = {},
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
@@ -215,7 +239,7 @@ async function poll(
         cause: last,
       });
     }
-    await sleep(everyMs);
+    await sleep(everyMs ?? pollDelay(performance.now() - since));
   }
 }
 
@@ -592,6 +616,24 @@ class Bench {
     await Deno.remove(this.dirs(agent.instance).base, { recursive: true }).catch(() => {});
   }
 
+  /**
+   * When the last of the instance's (or the pod's) running containers started, in wall-clock
+   * ms: the runtime's own `StartedAt`, so the figure does not depend on when a poll looked.
+   */
+  async lastStarted(instance: string, pod?: string): Promise<number> {
+    const selector = pod ? { ...ownedBy(instance), [K.podName]: pod } : ownedBy(instance);
+    const list = await this.cri.listContainers({
+      labelSelector: selector,
+      state: "CONTAINER_RUNNING",
+    });
+    let last = 0;
+    for (const c of list) {
+      last = Math.max(last, (await this.cri.containerStatus(c.id)).startedAt / 1e6);
+    }
+    if (last === 0) throw new Error(`No running container of "${instance}" has a StartedAt`);
+    return last;
+  }
+
   async running(instance: string, pod?: string): Promise<number> {
     const selector = pod ? { ...ownedBy(instance), [K.podName]: pod } : ownedBy(instance);
     const list = await this.cri.listContainers({
@@ -605,21 +647,25 @@ class Bench {
     return (await this.cri.listPodSandbox({ labelSelector: ownedBy(instance) })).length;
   }
 
-  /** Writes the files at once; resolves when all `expect` containers run. Returns the ms from the first write. */
+  /**
+   * Writes the files at once; resolves when all `expect` containers run. Returns the ms from
+   * just before the first write to the last container's `StartedAt`.
+   */
   async writeAndWait(
     instance: string,
     files: { path: string; text: string }[],
     expect: number,
     pod?: string,
   ): Promise<number> {
+    const wall0 = wallNow();
     const t0 = performance.now();
     await Promise.all(files.map((f) => Deno.writeTextFile(f.path, f.text)));
     await poll(
       `${expect} containers of "${instance}" RUNNING`,
       async () => await this.running(instance, pod) === expect,
-      { timeoutMs: 60_000 + expect * 3_000 },
+      { timeoutMs: 60_000 + expect * 3_000, since: t0 },
     );
-    return performance.now() - t0;
+    return await this.lastStarted(instance, pod) - wall0;
   }
 
   /** Deletes the files at once; resolves when no sandbox of the instance is left. */
@@ -629,7 +675,7 @@ class Bench {
     await poll(
       `every sandbox of "${instance}" gone`,
       async () => await this.sandboxes(instance) === 0,
-      { timeoutMs: 60_000 + paths.length * 3_000 },
+      { timeoutMs: 60_000 + paths.length * 3_000, since: t0 },
     );
     return performance.now() - t0;
   }
@@ -673,14 +719,14 @@ class Bench {
 
   /**
    * ImageStatus, RunPodSandbox, CreateContainer, StartContainer per pod, `BARE_WIDTH` at once.
-   * With `polled`, the bench's own poll (a filtered ListContainers every `POLL_MS`) runs
+   * With `polled`, the bench's own poll (a filtered ListContainers, `pollDelay` apart) runs
    * meanwhile, as it does while tinylet is timed: its cost on the runtime, measured.
    */
   async bareUp(
     instance: string,
     pods: BarePod[],
     polled = false,
-  ): Promise<{ ms: number; calls: CallCounts }> {
+  ): Promise<{ ms: number; startedMs: number; calls: CallCounts }> {
     const calls: CallCounts = { passes: 0, byMethod: new Map(), seconds: new Map() };
     const timed = async <T>(method: string, call: () => Promise<T>): Promise<T> => {
       const t = performance.now();
@@ -695,15 +741,16 @@ class Bench {
       }
     };
     let done = false;
+    const wall0 = wallNow();
+    const t0 = performance.now();
     const poller = polled
       ? (async () => {
         while (!done) {
           await this.running(instance);
-          await sleep(POLL_MS);
+          await sleep(pollDelay(performance.now() - t0));
         }
       })()
       : Promise.resolve();
-    const t0 = performance.now();
     try {
       await pool(pods, BARE_WIDTH, async (p) => {
         const image = await timed("ImageStatus", () => this.cri.imageStatus({ image: p.image }));
@@ -716,7 +763,10 @@ class Bench {
         p.containerId = id;
         await timed("StartContainer", () => this.cri.startContainer(id));
       });
-      return { ms: performance.now() - t0, calls };
+      const ms = performance.now() - t0;
+      done = true;
+      await poller;
+      return { ms, startedMs: await this.lastStarted(instance) - wall0, calls };
     } finally {
       done = true;
       await poller;
@@ -746,7 +796,7 @@ class Bench {
     prefix: string,
     count: number,
     polled = false,
-  ): Promise<{ ms: number; calls: CallCounts; downMs: number }> {
+  ): Promise<{ ms: number; startedMs: number; calls: CallCounts; downMs: number }> {
     const pods = await this.prepareBare(instance, prefix, count);
     let up;
     try {
@@ -774,9 +824,13 @@ interface BarePod {
 
 interface ColdResult {
   pods: number;
+  /** First write to the last container's StartedAt. */
   tinylet: number[];
+  /** First call to the last container's StartedAt. */
   bare: number[];
-  /** The bare client while the bench polls, as it polls while timing tinylet. */
+  /** First call until the last StartContainer returned. */
+  bareReturned: number[];
+  /** The bare client while the bench polls, as it polls while timing tinylet (StartedAt). */
   barePolled: number[];
   teardown: number[];
   /** The bare client's removal: StopContainer (1 s grace), StopPodSandbox, RemovePodSandbox. */
@@ -796,6 +850,7 @@ async function coldStart(b: Bench): Promise<ColdResult[]> {
     pods,
     tinylet: [],
     bare: [],
+    bareReturned: [],
     barePolled: [],
     teardown: [],
     bareTeardown: [],
@@ -813,9 +868,15 @@ async function coldStart(b: Bench): Promise<ColdResult[]> {
       for (const who of order) {
         if (who !== "tinylet") {
           const polled = who === "bare-polled";
-          const { ms: t, calls, downMs } = await b.bareRun(`bare-${n}-${run}`, "bare", n, polled);
+          const { ms: returned, startedMs: t, calls, downMs } = await b.bareRun(
+            `bare-${n}-${run}`,
+            "bare",
+            n,
+            polled,
+          );
           (polled ? r.barePolled : r.bare).push(t);
           if (!polled) {
+            r.bareReturned.push(returned);
             r.bareCalls = calls;
             r.bareTeardown.push(downMs);
           }
@@ -901,7 +962,7 @@ async function reaction(b: Bench): Promise<{ tinylet: number[]; bare: number[] }
       await sleep(SETTLE_MS);
       await b.deleteAndWait(instance, [path]);
       await sleep(SETTLE_MS);
-      const one = (await b.bareRun(`bare-react-${i}`, "bare", 1)).ms;
+      const one = (await b.bareRun(`bare-react-${i}`, "bare", 1)).startedMs;
       bare.push(one);
       progress(
         `reaction sample ${i + 1}/${b.options.reactionSamples}: tinylet ${ms(t)}, bare one pod ${
@@ -931,6 +992,9 @@ interface IdleResult {
   pods: number;
   /** The same agent before any pod: what the runtime and the loop cost alone. */
   empty: IdleWindow;
+  /** The first window after the pods converged (the runtime's and V8's after-work included). */
+  first: IdleWindow;
+  /** The window after that: the steady state. */
   converged: IdleWindow;
   /** VmHWM: the peak since the agent started, starting the pods included. */
   peakRssBytes: number;
@@ -974,12 +1038,13 @@ async function idle(b: Bench): Promise<IdleResult> {
     // Converged: two whole passes after every container runs (the first may still fetch statuses).
     const now = (await agent.metrics()).passes;
     await agent.waitForPasses(now + 2);
-    progress(`idle: ${pods(n)} converged; measuring for ${seconds} s`);
+    progress(`idle: ${pods(n)} converged; measuring for ${seconds} s, twice`);
+    const first = await idleWindow(b, agent, seconds);
     const converged = await idleWindow(b, agent, seconds);
     const peakRssBytes = await statusBytes(agent.pid, "VmHWM");
     progress(`idle: removing ${pods(n)}`);
     await b.deleteAndWait(instance, files.map((f) => f.path));
-    return { pods: n, empty, converged, peakRssBytes };
+    return { pods: n, empty, first, converged, peakRssBytes };
   } finally {
     await b.stopAgent(agent);
   }
@@ -1144,12 +1209,16 @@ export function report(r: Results): string {
   const m = r.machine;
   const t = new Table();
   t.section(
-    `Cold start: N files written at once -> all N containers RUNNING (median of ${o.runs}; range in brackets)`,
+    `Cold start: N files written at once -> all N containers RUNNING, to the last one's StartedAt (median of ${o.runs}; range in brackets)`,
   );
   for (const c of r.cold) {
     const ratio = median(c.tinylet) / median(c.bare);
     t.row(`${pods(c.pods)}: tinylet`, msSpread(c.tinylet));
     t.row(`${pods(c.pods)}: bare client`, msSpread(c.bare));
+    t.row(
+      `${pods(c.pods)}: bare client, to the last StartContainer's return`,
+      msSpread(c.bareReturned),
+    );
     t.row(`${pods(c.pods)}: bare client, bench polling meanwhile`, msSpread(c.barePolled));
     t.row(
       `${pods(c.pods)}: tinylet agent CPU meanwhile`,
@@ -1172,7 +1241,7 @@ export function report(r: Results): string {
   const bareP50 = median(react.bare);
   const limit = bareP50 + TARGET.reactionOverBareMs;
   t.section(
-    `Reaction: one file written -> its container RUNNING (${react.tinylet.length} samples)`,
+    `Reaction: one file written -> its container RUNNING, to its StartedAt (${react.tinylet.length} samples)`,
   );
   t.row(
     "tinylet p50",
@@ -1204,9 +1273,9 @@ export function report(r: Results): string {
   const callsOk = w.passes > 0 && totalOf(w) === lists &&
     perPass(w, totalOf(w)) <= TARGET.idleListCallsPerPass + 1e-9;
   t.section(
-    `Idle: ${pods(i.pods)} converged, --interval 2s, over ${
+    `Idle: ${pods(i.pods)} converged, --interval 2s, the ${
       w.seconds.toFixed(1)
-    } s (${w.passes} passes)`,
+    } s after the first ${i.first.seconds.toFixed(0)} s (${w.passes} passes)`,
   );
   t.row(
     "agent CPU",
@@ -1230,6 +1299,15 @@ export function report(r: Results): string {
   for (const [method, count] of [...w.calls].sort()) {
     t.row(`  ${method} per pass`, perPass(w, count).toFixed(2));
   }
+  const f = i.first;
+  t.row(
+    `first ${f.seconds.toFixed(0)} s after converging: CPU (${f.passes} passes)`,
+    `${f.cpuPercent.toFixed(2)} % of a core`,
+  );
+  t.row(
+    `first ${f.seconds.toFixed(0)} s after converging: CRI calls per pass`,
+    f.passes > 0 ? perPass(f, totalOf(f)).toFixed(2) : "n/a (no pass)",
+  );
   const e = i.empty;
   t.row(
     `same agent before any pod: CPU (${e.passes} passes)`,
@@ -1267,7 +1345,9 @@ export function report(r: Results): string {
     `Deno: ${m.deno}`,
     `Settings: --runs ${o.runs} --reaction-samples ${o.reactionSamples} --idle-seconds ${o.idleSeconds} --idle-pods ${o.idlePods}${
       o.quick ? " --quick" : ""
-    }; agents with --parallel ${PARALLEL}; the bench polls the CRI every ${POLL_MS} ms`,
+    }; agents with --parallel ${PARALLEL}; the bench polls the CRI every ${POLL_MS} ms, or ${
+      POLL_FRACTION * 100
+    } % of the time elapsed when longer (at most ${POLL_MAX_MS} ms)`,
     `Load average (1 min): ${m.loadAtStart} at the start, ${r.loadAtEnd} at the end; took ${
       Math.round(r.totalSeconds)
     } s`,

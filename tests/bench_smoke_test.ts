@@ -25,6 +25,10 @@ const EXPECTED: RegExp[] = [
   /^Cold start: /m,
   new RegExp(String.raw`^  2 pods: tinylet\s+${MS}$`, "m"),
   new RegExp(String.raw`^  2 pods: bare client\s+${MS}$`, "m"),
+  new RegExp(
+    String.raw`^  2 pods: bare client, to the last StartContainer's return\s+${MS}$`,
+    "m",
+  ),
   new RegExp(String.raw`^  2 pods: bare client, bench polling meanwhile\s+${MS}$`, "m"),
   new RegExp(String.raw`^  2 pods: tinylet agent CPU meanwhile\s+${MS} CPU$`, "m"),
   new RegExp(
@@ -57,6 +61,10 @@ const EXPECTED: RegExp[] = [
   ),
   new RegExp(String.raw`^  CRI calls per pass\s+${NUMBER}\s+2 \(the two lists`, "m"),
   new RegExp(String.raw`^    ListPodSandbox per pass\s+${NUMBER}$`, "m"),
+  new RegExp(
+    String.raw`^  first \d+ s after converging: CPU \(\d+ passes\)\s+${NUMBER} % of a core$`,
+    "m",
+  ),
   new RegExp(
     String.raw`^  same agent before any pod: CPU \(\d+ passes\)\s+${NUMBER} % of a core$`,
     "m",
