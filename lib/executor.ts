@@ -56,6 +56,8 @@ export interface ExecutorOptions {
   readHostHosts?: () => Promise<string>;
   /** Told about each event. */
   onEvent?: (event: PodEvent) => void;
+  /** Told each sandbox IP the executor asked the runtime for. */
+  onSandboxIp?: (sandboxId: string, ip: string) => void;
   /** Runs a lifecycle hook (postStart, preStop); defaults to the agent's probe handlers. */
   hook?: (
     handler: HandlerSpec,
@@ -190,6 +192,7 @@ async function runtimeFacts(
 ): Promise<RuntimeFacts> {
   if (pod.hostNetwork) return { podIPs: [], attempt };
   const status = await o.cri.podSandboxStatus(sandboxId, o.signal ? { signal: o.signal } : {});
+  o.onSandboxIp?.(sandboxId, status.ip);
   return { podIPs: [status.ip, ...status.additionalIps].filter((ip) => ip !== ""), attempt };
 }
 

@@ -58,6 +58,14 @@ export class Observer {
   readonly #statuses = new Map<string, ContainerStatus>();
   readonly #ips = new Map<string, string>();
 
+  /**
+   * Records a ready sandbox's IP learned elsewhere (the flight that created it asked), so the
+   * next observation does not ask again.
+   */
+  rememberIp(sandboxId: string, ip: string): void {
+    this.#ips.set(sandboxId, ip);
+  }
+
   async observe(cri: Cri, instance: string, opts?: CallOptions): Promise<ObservedState> {
     const selector = ownedBy(instance);
     const [sandboxes, containers] = await Promise.all([

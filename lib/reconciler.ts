@@ -91,7 +91,7 @@ export const DEBOUNCE_MS = 50;
  * While pods wait for a free flight slot, a finishing flight starts the next one itself, and
  * asks for a pass (to publish the new state) at most this often.
  */
-const QUEUED_PASS_DELAY_MS = 250;
+const QUEUED_PASS_DELAY_MS = 1_000;
 const RUNTIME_BACKOFF_MIN_MS = 250;
 const RUNTIME_BACKOFF_MAX_MS = 5_000;
 const EVENTS_KEPT = 20;
@@ -283,6 +283,7 @@ export class Reconciler {
         podLogRoot: o.podLogRoot,
         parallel: 1,
         onEvent: (e) => this.#event(e),
+        onSandboxIp: (id, ip) => this.#observer.rememberIp(id, ip),
         ...(signal ? { signal } : {}),
       });
       this.#reportResults(results, this.#now());
@@ -759,6 +760,9 @@ class Wake {
       }, delayMs);
       return;
     }
+    // A pass now reads everything a pass asked for later would: that one is not needed.
+    clearTimeout(this.#debounce);
+    this.#debounce = undefined;
     this.#pending = true;
     this.#resolve?.();
   }
