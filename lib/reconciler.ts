@@ -245,7 +245,6 @@ export class Reconciler {
     this.#events.set(e.pod, list);
   }
 
-  /** Runs one pod's actions in order; reports them, frees the slot and asks for a new pass. */
   /** Starts a pod's flight. */
   #launch(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
     const flight = this.#fly(key, group, signal);
@@ -271,6 +270,10 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Runs one pod's actions in order; reports them, frees the slot, starts queued flights and
+   * asks for a new pass.
+   */
   async #fly(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
     const o = this.#o;
     let ok = false;
@@ -812,11 +815,6 @@ class Wake {
 }
 
 /**
- * Watches the manifest directory (not recursively). Re-arms itself when the
- * directory appears, or is replaced (a new inode: deleted and made again,
- * or a symlinked directory switched).
- */
-/**
  * True for an event after which the file is complete: the writer closed it (`access`: the
  * agent's own reads cause none), it was renamed into place, or it was deleted.
  */
@@ -824,6 +822,11 @@ export function isFinished(event: Deno.FsEvent): boolean {
   return event.kind === "access" || event.kind === "rename" || event.kind === "remove";
 }
 
+/**
+ * Watches the manifest directory (not recursively). Re-arms itself when the
+ * directory appears, or is replaced (a new inode: deleted and made again,
+ * or a symlinked directory switched).
+ */
 class DirectoryWatcher {
   #watcher: Deno.FsWatcher | undefined;
   #loop: Promise<void> | undefined;
