@@ -54,12 +54,12 @@ export class TranslationCache {
     return hit && hit.source === source && hit.options === key ? hit.desired : undefined;
   }
 
-  /** Translates `pod` and caches the (frozen) result. */
+  /** Translates `pod` and caches the (frozen) result under the options' `key`. */
   async translate(
     pod: Pod,
     source: string,
     options: TranslateOptions,
-    key = TranslationCache.key(options),
+    key: string,
   ): Promise<DesiredPod> {
     const desired = deepFreeze(await translatePod(pod, source, options));
     this.#byPod.set(pod, { source, options: key, desired });
@@ -77,15 +77,16 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * Builds the desired state from a scan. Files are taken in path order, so the lexically first
- * file wins a conflict. With a cache, pods of unchanged files are not translated again.
+ * file wins a conflict. With the cache of earlier calls, pods of unchanged files are not
+ * translated again.
  */
 export async function desiredState(
   scan: Scan,
   options: TranslateOptions,
-  cache?: TranslationCache,
+  cache = new TranslationCache(),
 ): Promise<DesiredState> {
   const pods = new Map<string, DesiredPod>();
-  const optionsKey = cache ? TranslationCache.key(options) : "";
+  const optionsKey = TranslationCache.key(options);
   const keepSources = new Set<string>();
   const problems: Problem[] = [];
   const declaredAt = new Map<
@@ -127,13 +128,10 @@ export async function desiredState(
       }
       declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
       // Awaited only on a miss: a pass over unchanged files stays synchronous.
-      const cached = cache?.get(mp.pod, m.file, optionsKey);
       pods.set(
         key,
-        cached ??
-          (cache
-            ? await cache.translate(mp.pod, m.file, options, optionsKey)
-            : await translatePod(mp.pod, m.file, options)),
+        cache.get(mp.pod, m.file, optionsKey) ??
+          await cache.translate(mp.pod, m.file, options, optionsKey),
       );
     }
   }

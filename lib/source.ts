@@ -222,10 +222,8 @@ export class ManifestSource {
       return invalid(file, `Cannot read the file: ${(err as Error).message}`);
     }
     if (!info.isFile) return undefined;
-    const vouched = this.#cache.get(file);
-    if (vouched?.stamp !== undefined && vouched.stamp === fingerprint(info)) {
-      return vouched.manifest;
-    }
+    const cached = this.#cache.get(file);
+    if (cached?.stamp !== undefined && cached.stamp === fingerprint(info)) return cached.manifest;
     if (!this.#insecure) {
       const bad = unsafePermissions(info, this.#uid);
       if (bad) {
@@ -264,7 +262,6 @@ export class ManifestSource {
       );
     }
     const stamp = stampOf(info, readAt);
-    const cached = this.#cache.get(file);
     if (cached && cached.text === text) {
       cached.stamp = stamp;
       return cached.manifest;
