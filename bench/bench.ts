@@ -621,13 +621,8 @@ class Bench {
    * ms: the runtime's own `StartedAt`, so the figure does not depend on when a poll looked.
    */
   async lastStarted(instance: string, pod?: string): Promise<number> {
-    const selector = pod ? { ...ownedBy(instance), [K.podName]: pod } : ownedBy(instance);
-    const list = await this.cri.listContainers({
-      labelSelector: selector,
-      state: "CONTAINER_RUNNING",
-    });
     let last = 0;
-    for (const c of list) {
+    for (const c of await this.#runningContainers(instance, pod)) {
       last = Math.max(last, (await this.cri.containerStatus(c.id)).startedAt / 1e6);
     }
     if (last === 0) throw new Error(`No running container of "${instance}" has a StartedAt`);
@@ -635,12 +630,13 @@ class Bench {
   }
 
   async running(instance: string, pod?: string): Promise<number> {
+    return (await this.#runningContainers(instance, pod)).length;
+  }
+
+  /** The running containers of the instance, or of one of its pods. */
+  #runningContainers(instance: string, pod?: string) {
     const selector = pod ? { ...ownedBy(instance), [K.podName]: pod } : ownedBy(instance);
-    const list = await this.cri.listContainers({
-      labelSelector: selector,
-      state: "CONTAINER_RUNNING",
-    });
-    return list.length;
+    return this.cri.listContainers({ labelSelector: selector, state: "CONTAINER_RUNNING" });
   }
 
   async sandboxes(instance: string): Promise<number> {
@@ -751,6 +747,7 @@ class Bench {
         }
       })()
       : Promise.resolve();
+    let ms: number;
     try {
       await pool(pods, BARE_WIDTH, async (p) => {
         const image = await timed("ImageStatus", () => this.cri.imageStatus({ image: p.image }));
@@ -763,14 +760,12 @@ class Bench {
         p.containerId = id;
         await timed("StartContainer", () => this.cri.startContainer(id));
       });
-      const ms = performance.now() - t0;
-      done = true;
-      await poller;
-      return { ms, startedMs: await this.lastStarted(instance) - wall0, calls };
+      ms = performance.now() - t0;
     } finally {
       done = true;
       await poller;
     }
+    return { ms, startedMs: await this.lastStarted(instance) - wall0, calls };
   }
 
   /**
