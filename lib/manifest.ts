@@ -8,6 +8,7 @@
 import { printable } from "./log.ts";
 import type { ContainerSpec, Pod, PodMetadata, PodSpec } from "./pod.ts";
 import { type FieldPath, parseYamlStream, type Position, type YamlDocument } from "./yaml.ts";
+import { imageReferenceError } from "./image_ref.ts";
 import { checkContainerFields, checkPodFields } from "./pod_checks.ts";
 import { checkSchema, CONTAINER_SCHEMA, POD_SPEC_SCHEMA } from "./pod_schema.ts";
 
@@ -345,10 +346,13 @@ function checkContainers(
       seen.set(name, `${String(path.at(-1))}[${i}]`);
     }
     const image = c.string(item, at, "image", true);
-    if (image !== undefined && /\s/.test(image)) {
+    const badImage = image === undefined ? undefined : imageReferenceError(image);
+    if (badImage) {
       c.error(
         [...at, "image"],
-        `Fix the image reference ${q(image)}: it contains white space`,
+        `Fix the image reference ${
+          q(image)
+        }: ${badImage}; write it as [host[:port]/]name[:tag][@digest], e.g. "docker.io/library/busybox:1.36"`,
       );
     }
     const command = c.stringList(item, at, "command");

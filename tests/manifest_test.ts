@@ -380,6 +380,60 @@ const V1_CASES: ProblemCase[] = [
     ],
   },
   {
+    name: "rejects an image with a terminal escape sequence, escaped in the message",
+    text: edit(
+      V1,
+      "image: docker.io/library/busybox:1.36",
+      'image: "busybox\\e]0;owned\\a"',
+    ),
+    valid: false,
+    problems: [
+      error(
+        14,
+        7,
+        "spec.containers[0].image",
+        'Fix the image reference "busybox\\u001b]0;owned\\u0007": it contains the control character U+001B; write it as',
+      ),
+    ],
+  },
+  {
+    name: "rejects an upper-case repository in an image",
+    text: edit(V1, "image: docker.io/library/busybox:1.36", "image: docker.io/library/BusyBox"),
+    valid: false,
+    problems: [error(14, 7, "spec.containers[0].image", /"library\/BusyBox" must be lower-case/)],
+  },
+  {
+    name: "rejects an init container's image that is not a valid reference",
+    text: edit(
+      V1,
+      "spec:\n",
+      "spec:\n  initContainers:\n    - name: init\n      image: busybox@sha256:abc\n",
+    ),
+    valid: false,
+    problems: [
+      error(13, 7, "spec.initContainers[0].image", /digest "sha256:abc" is not an algorithm/),
+    ],
+  },
+  {
+    name: "accepts images Docker Hub normalisation allows: short, with a port, IPv6, by digest",
+    text: edit(
+      V1,
+      "spec:\n",
+      [
+        "spec:",
+        "  initContainers:",
+        "    - {name: a, image: busybox}",
+        "    - {name: b, image: 'library/busybox:1.36'}",
+        "    - {name: c, image: 'localhost:5000/x'}",
+        "    - {name: d, image: '[::1]:5000/x'}",
+        `    - {name: e, image: 'x@sha256:${"0".repeat(64)}'}`,
+        "",
+      ].join("\n"),
+    ),
+    valid: true,
+    problems: [],
+  },
+  {
     name: "rejects a missing metadata name, located at metadata",
     text: edit(V1, "  name: web\n", ""),
     valid: false,
