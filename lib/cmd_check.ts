@@ -5,9 +5,11 @@
  * @module
  */
 import { desiredState } from "./desired.ts";
+import { terminalYaml } from "./escape.ts";
 import { formatProblem, type Manifest, parseManifest, type Problem } from "./manifest.ts";
 import { readHostResolvConf } from "./reconciler.ts";
-import { ManifestSource, MAX_MANIFEST_BYTES, unsafePermissions } from "./source.ts";
+import { readManifestFile } from "./safe_read.ts";
+import { ManifestSource } from "./source.ts";
 import { toYaml } from "./yaml.ts";
 
 /** Where a command writes: lines to standard output and to standard error. */
@@ -16,38 +18,20 @@ export interface Io {
   err(line: string): void;
 }
 
-/** Checks one file named on the command line, whatever its name. */
-async function checkFile(file: string, insecure: boolean): Promise<Manifest> {
-  const fail = (message: string): Manifest => ({
+/**
+ * Checks one file named on the command line, whatever its name, under the agent's rules for
+ * reading a file (see lib/safe_read.ts): the same checks, through the same code.
+ */
+function checkFile(file: string, insecure: boolean): Manifest {
+  const got = readManifestFile(file, { insecure, uid: Deno.uid() ?? 0 });
+  if (got.kind === "text") return parseManifest(file, got.text);
+  const message = got.kind === "refused" ? got.message : "Cannot read the file: it does not exist";
+  return {
     file,
     pods: [],
     valid: false,
     problems: [{ file, line: 1, column: 1, severity: "error", field: "", message }],
-  });
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(file);
-  } catch (err) {
-    return fail(`Cannot read the file: ${(err as Error).message}`);
-  }
-  if (!insecure) {
-    const bad = unsafePermissions(info, Deno.uid() ?? 0);
-    if (bad) {
-      return fail(
-        `Refusing the file: ${bad}; the agent would refuse it too. Run "chmod go-w ${file}", or use --insecure-manifest-permissions`,
-      );
-    }
-  }
-  if (info.size > MAX_MANIFEST_BYTES) {
-    return fail(`Shrink the file: it has ${info.size} bytes, more than the limit of 1 MiB`);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(file));
-  } catch {
-    return fail("Save the file as UTF-8 text: it is binary or in another encoding");
-  }
-  return parseManifest(file, text);
+  };
 }
 
 /**
@@ -72,7 +56,8 @@ export async function checkCommand(
   for (const path of paths) {
     let isDir = false;
     try {
-      isDir = (await Deno.stat(path)).isDirectory;
+      // A dangling symlink is checked as a file, which says where it points.
+      isDir = (await Deno.stat(path).catch(() => Deno.lstat(path))).isDirectory;
     } catch (err) {
       problems.push({
         file: path,
@@ -85,7 +70,7 @@ export async function checkCommand(
       continue;
     }
     if (!isDir) {
-      const m = await checkFile(path, options.insecure);
+      const m = checkFile(path, options.insecure);
       files++;
       pods += m.pods.length;
       problems.push(...m.problems);
@@ -130,18 +115,18 @@ export async function checkCommand(
  * included), ready for `kubectl apply -f`. tinylet reads it back with the
  * same spec hash, so converting never restarts a pod.
  */
-export async function convertCommand(files: string[], io: Io): Promise<number> {
+export function convertCommand(files: string[], io: Io): Promise<number> {
   const docs: string[] = [];
   let failed = false;
   for (const file of files) {
-    const m = await checkFile(file, true);
+    const m = checkFile(file, true);
     for (const p of m.problems) {
       if (p.severity === "error") failed = true;
       io.err(formatProblem(p));
     }
     for (const { pod } of m.pods) docs.push(toYaml(pod));
   }
-  if (failed) return 1;
-  io.out(docs.join("---\n").replace(/\n$/, ""));
-  return 0;
+  if (failed) return Promise.resolve(1);
+  io.out(terminalYaml(docs.join("---\n").replace(/\n$/, "")));
+  return Promise.resolve(0);
 }

@@ -1,13 +1,22 @@
 /**
  * The manifest directory: which files are read, and what they declare.
- * Unchanged files are not parsed again.
+ * Unchanged files are not parsed again. Files are read through {@link ./safe_read.ts}: one
+ * handle per read, checked on that handle, and every directory on the way judged.
  *
  * @module
  */
 import { type Manifest, parseManifest } from "./manifest.ts";
+import {
+  type FileStat,
+  MAX_MANIFEST_BYTES,
+  PathJudge,
+  permissionFix,
+  readResolved,
+  type ReadRules,
+  WHY_PERMISSIONS,
+} from "./safe_read.ts";
 
-/** At most this many bytes a manifest file. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
+export { MAX_MANIFEST_BYTES };
 
 const EXTENSIONS = [".yaml", ".yml", ".json"];
 const LEFTOVERS = ["~", ".swp", ".bak", ".orig", ".tmp"];
@@ -51,8 +60,6 @@ function invalid(file: string, message: string): Manifest {
   };
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
 /** Options of {@linkcode ManifestSource}. */
 export interface SourceOptions {
   /**
@@ -64,25 +71,8 @@ export interface SourceOptions {
   uid?: number;
   /** Milliseconds since the epoch, for how recently a file changed; defaults to `Date.now`. */
   clock?: () => number;
-}
-
-const WHY_PERMISSIONS =
-  "whoever can write a static-pod directory can run containers as root on this host, a known way to gain root and persistence";
-
-/**
- * What is unsafe about `info` (owner, write bits), or undefined. Root and the agent's own
- * user may own manifests; nobody else may write them.
- */
-export function unsafePermissions(info: Deno.FileInfo, agentUid: number): string | undefined {
-  const mode = (info.mode ?? 0) & 0o7777;
-  if ((mode & 0o022) !== 0) {
-    const who = [mode & 0o020 ? "its group" : "", mode & 0o002 ? "others" : ""].filter(Boolean);
-    return `it is writable by ${who.join(" and ")} (mode ${mode.toString(8).padStart(4, "0")})`;
-  }
-  if (info.uid !== null && info.uid !== 0 && info.uid !== agentUid) {
-    return `it is owned by user ${info.uid}, not by root or the agent's user (${agentUid})`;
-  }
-  return undefined;
+  /** Runs between a file's open and the checks on its handle (tests change the file there). */
+  onOpened?: (path: string) => void;
 }
 
 /** A file as last read: its bytes, its parse, and whether its stat can vouch for them. */
@@ -91,6 +81,8 @@ interface CachedFile {
   manifest: Manifest;
   /** The stat fingerprint when read; undefined when it cannot vouch (see {@linkcode stampOf}). */
   stamp: string | undefined;
+  /** Where it was read: the path its symlinks led to. */
+  path: string;
 }
 
 /**
@@ -107,7 +99,7 @@ const STAMP_SETTLE_MS = 1_000;
  * mode, owner, change and modification times. Undefined when the file changed too recently
  * before `readAt`, or the file system gives no times; then the file is read every pass.
  */
-export function stampOf(info: Deno.FileInfo, readAt: number): string | undefined {
+export function stampOf(info: FileStat, readAt: number): string | undefined {
   const mtime = info.mtime?.getTime();
   const ctime = info.ctime?.getTime();
   if (mtime === undefined || ctime === undefined) return undefined;
@@ -116,44 +108,54 @@ export function stampOf(info: Deno.FileInfo, readAt: number): string | undefined
   return fingerprint(info);
 }
 
-function fingerprint(info: Deno.FileInfo): string {
+function fingerprint(info: FileStat): string {
   return `${info.dev}:${info.ino}:${info.size}:${info.mode}:${info.uid}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
 }
 
 /**
  * Reads a manifest directory, reusing parses of files whose bytes did not change. A file whose
  * stat (inode, size, times, mode, owner) is unchanged since a read that its times vouch for is
- * not read again; any write, rename over it, chmod or chown changes its change time.
+ * not read again; any write, rename over it, chmod or chown changes its change time. Every
+ * pass still follows each file's path and judges the directories on it, so a directory made
+ * unsafe, or a symlink pointed elsewhere, is seen at once.
+ *
+ * Only a file that no longer exists counts as deleted. A file that is there but not read (not
+ * a regular file, a dangling symlink, unsafe permissions, over 1 MiB) is invalid: it keeps its
+ * last valid content, which is always content that passed every check when it was read.
  */
 export class ManifestSource {
   readonly dir: string;
-  readonly #insecure: boolean;
-  readonly #uid: number;
+  readonly #rules: ReadRules;
   readonly #clock: () => number;
+  readonly #onOpened: ((path: string) => void) | undefined;
   #cache = new Map<string, CachedFile>();
   #lastValid = new Map<string, Manifest>();
 
   constructor(dir: string, options: SourceOptions = {}) {
     this.dir = dir;
-    this.#insecure = options.insecurePermissions ?? false;
-    this.#uid = options.uid ?? Deno.uid() ?? 0;
+    this.#rules = {
+      insecure: options.insecurePermissions ?? false,
+      uid: options.uid ?? Deno.uid() ?? 0,
+    };
     this.#clock = options.clock ?? Date.now;
+    this.#onOpened = options.onOpened;
   }
 
   async scan(): Promise<Scan> {
-    if (!this.#insecure) {
-      const info = await Deno.stat(this.dir).catch(() => undefined);
-      const bad = info?.isDirectory ? unsafePermissions(info, this.#uid) : undefined;
-      if (bad) {
-        return {
-          dir: this.dir,
-          present: true,
-          refused:
-            `Refusing the manifest directory ${this.dir}: ${bad}; ${WHY_PERMISSIONS}. Run "chmod go-w ${this.dir}" (and chown it to root), or start tinylet with --insecure-manifest-permissions (running pods are kept)`,
-          manifests: [],
-          lastValid: new Map(),
-        };
-      }
+    const judge = new PathJudge(this.#rules);
+    const where = judge.directory(this.dir);
+    if (where.kind === "refused") {
+      const subject = where.self ? "it" : `the ${where.what} "${where.path}" on its path`;
+      return {
+        dir: this.dir,
+        present: true,
+        refused:
+          `Refusing the manifest directory ${this.dir}: ${subject} ${where.why}; ${WHY_PERMISSIONS}. ${
+            permissionFix(where.path, where.what)
+          }, or start tinylet with --insecure-manifest-permissions (running pods are kept)`,
+        manifests: [],
+        lastValid: new Map(),
+      };
     }
     let entries: Deno.DirEntry[];
     try {
@@ -168,13 +170,16 @@ export class ManifestSource {
       }
       throw err;
     }
+    // Files are followed from the directory's real path, so a name that is not there is
+    // deleted, and a symlink to nothing is a dangling symlink.
+    const real = where.kind === "ok" ? where.path : this.dir;
     const names = entries.filter((e) => isManifestName(e.name)).map((e) => e.name).sort();
     const manifests: Manifest[] = [];
     const seen = new Set<string>();
     const known = new Map([...this.#cache].map(([file, c]) => [file, c.text]));
     for (const name of names) {
       const file = `${this.dir}/${name}`;
-      const m = await this.#read(file);
+      const m = this.#read(file, `${real}/${name}`, judge);
       if (m) {
         manifests.push(m);
         seen.add(file);
@@ -209,65 +214,34 @@ export class ManifestSource {
     return { dir: this.dir, present: true, manifests, lastValid };
   }
 
-  /** The file's manifest, or undefined when it is not a regular file (a subdirectory, a dangling link). */
-  async #read(file: string): Promise<Manifest | undefined> {
-    let info: Deno.FileInfo;
+  /**
+   * The manifest of `file` (followed from `path`, its real location), or undefined when it no
+   * longer exists. Synchronous: an unchanged file costs an lstat, and a read a few system calls.
+   */
+  #read(file: string, path: string, judge: PathJudge): Manifest | undefined {
     const readAt = this.#clock();
-    try {
-      // Synchronous: a stat of a local file takes microseconds, and the async call costs
-      // five times as much for the hundreds of unchanged files of a pass.
-      info = Deno.statSync(file);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      return invalid(file, `Cannot read the file: ${(err as Error).message}`);
-    }
-    if (!info.isFile) return undefined;
+    const found = judge.resolve(path);
+    if (found.kind === "gone") return undefined;
+    if (found.kind === "refused") return invalid(file, found.message);
     const cached = this.#cache.get(file);
-    if (cached?.stamp !== undefined && cached.stamp === fingerprint(info)) return cached.manifest;
-    if (!this.#insecure) {
-      const bad = unsafePermissions(info, this.#uid);
-      if (bad) {
-        return invalid(
-          file,
-          `Refusing the file: ${bad}; ${WHY_PERMISSIONS}. Run "chmod go-w ${file}" (and chown it to root), or start tinylet with --insecure-manifest-permissions (its running pods are kept)`,
-        );
-      }
-    }
-    if (info.size > MAX_MANIFEST_BYTES) {
-      return invalid(
-        file,
-        `Shrink the file: it has ${info.size} bytes, more than the limit of ${MAX_MANIFEST_BYTES} (1 MiB)`,
-      );
-    }
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(file);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      return invalid(file, `Cannot read the file: ${(err as Error).message}`);
-    }
-    if (bytes.length > MAX_MANIFEST_BYTES) {
-      return invalid(
-        file,
-        `Shrink the file: it has more than ${MAX_MANIFEST_BYTES} bytes (1 MiB)`,
-      );
-    }
-    let text: string;
-    try {
-      text = decoder.decode(bytes);
-    } catch {
-      return invalid(
-        file,
-        "Save the file as UTF-8 text: it is binary or in another encoding",
-      );
-    }
-    const stamp = stampOf(info, readAt);
-    if (cached && cached.text === text) {
-      cached.stamp = stamp;
+    if (
+      cached?.stamp !== undefined && cached.path === found.path &&
+      cached.stamp === fingerprint(found.info)
+    ) {
       return cached.manifest;
     }
-    const manifest = parseManifest(file, text);
-    this.#cache.set(file, { text, manifest, stamp });
+    const got = readResolved(found, this.#rules, this.#onOpened);
+    if (got.kind === "gone") return undefined;
+    if (got.kind === "refused") return invalid(file, got.message);
+    // The handle's stat vouches for exactly the text read through it.
+    const stamp = stampOf(got.info, readAt);
+    if (cached && cached.text === got.text) {
+      cached.stamp = stamp;
+      cached.path = found.path;
+      return cached.manifest;
+    }
+    const manifest = parseManifest(file, got.text);
+    this.#cache.set(file, { text: got.text, manifest, stamp, path: found.path });
     return manifest;
   }
 }

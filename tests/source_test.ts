@@ -58,16 +58,23 @@ Deno.test("ManifestSource.scan reads only *.yaml, *.yml and *.json directly in t
     const scan = await new ManifestSource(dir).scan();
     assert.equal(scan.dir, dir);
     assert.equal(scan.present, true);
+    // A directory with a manifest's name is not read (no recursion) but is told, as kubelet does.
     assert.deepEqual(summary(scan), [
       ["a.yaml", true, ["a"]],
       ["b.yml", true, ["b"]],
       ["c.json", true, ["c"]],
+      ["x.yaml", false, []],
     ]);
     assert.deepEqual(scan.manifests.map((m) => m.file), [
       `${dir}/a.yaml`,
       `${dir}/b.yml`,
       `${dir}/c.json`,
+      `${dir}/x.yaml`,
     ]);
+    assert.equal(
+      scan.manifests[3]?.problems[0]?.message,
+      "Refusing the file: it is a directory, not a regular file; only regular files are read (symlinks are followed)",
+    );
   });
 });
 
@@ -96,16 +103,20 @@ Deno.test("ManifestSource.scan follows a symlink to a file outside the directory
   });
 });
 
-Deno.test("ManifestSource.scan ignores a dangling symlink", async () => {
+Deno.test("a dangling symlink is an invalid file that names its target, not a deleted one", async () => {
   await withTempDir(async (dir) => {
     await Deno.symlink(`${dir}/missing.yaml`, `${dir}/gone.yaml`);
     await Deno.writeTextFile(`${dir}/web.yaml`, podText("web"));
     const scan = await new ManifestSource(dir).scan();
-    assert.deepEqual(summary(scan), [["web.yaml", true, ["web"]]]);
+    assert.deepEqual(summary(scan), [["gone.yaml", false, []], ["web.yaml", true, ["web"]]]);
+    assert.equal(
+      scan.manifests[0]?.problems[0]?.message,
+      `Refusing the file: it is a dangling symlink to "${dir}/missing.yaml": it does not exist`,
+    );
   });
 });
 
-Deno.test("ManifestSource.scan ignores a symlink to a directory", async () => {
+Deno.test("a symlink to a directory is an invalid file, and nothing inside is read", async () => {
   await withTempDir(async (root) => {
     const dir = `${root}/manifests`;
     await Deno.mkdir(dir);
@@ -113,7 +124,11 @@ Deno.test("ManifestSource.scan ignores a symlink to a directory", async () => {
     await Deno.writeTextFile(`${root}/elsewhere/p.yaml`, podText("p"));
     await Deno.symlink(`${root}/elsewhere`, `${dir}/elsewhere.yaml`);
     const scan = await new ManifestSource(dir).scan();
-    assert.deepEqual(summary(scan), []);
+    assert.deepEqual(summary(scan), [["elsewhere.yaml", false, []]]);
+    assert.equal(
+      scan.manifests[0]?.problems[0]?.message,
+      `Refusing the file: it leads to "${root}/elsewhere", a directory, not a regular file; only regular files are read (symlinks are followed)`,
+    );
   });
 });
 
@@ -360,46 +375,37 @@ Deno.test("an invalid file carries its last valid content, until the file is del
   });
 });
 
-/** Runs `fn` while counting `Deno.readFile` calls. */
-async function countingReads(fn: (reads: () => number) => Promise<void>): Promise<void> {
-  const original = Deno.readFile;
+/** A source that counts the files it opens (every read opens the file once). */
+function countingSource(
+  dir: string,
+  options: { clock?: () => number } = {},
+): { source: ManifestSource; reads: () => number } {
   let count = 0;
-  Deno.readFile = (...args: Parameters<typeof Deno.readFile>) => {
-    count++;
-    return original(...args);
-  };
-  try {
-    await fn(() => count);
-  } finally {
-    Deno.readFile = original;
-  }
+  const source = new ManifestSource(dir, { ...options, onOpened: () => count++ });
+  return { source, reads: () => count };
 }
 
 Deno.test("a file whose stat is unchanged since a settled read is not read again", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
     // Seen from 5 s later, the file last changed long enough before the read to vouch for it.
-    const source = new ManifestSource(dir, { clock: () => Date.now() + 5_000 });
-    await countingReads(async (reads) => {
-      const first = await source.scan();
-      assert.equal(reads(), 1);
-      const second = await source.scan();
-      assert.equal(reads(), 1);
-      assert.equal(second.manifests[0], first.manifests[0]);
-    });
+    const { source, reads } = countingSource(dir, { clock: () => Date.now() + 5_000 });
+    const first = await source.scan();
+    assert.equal(reads(), 1);
+    const second = await source.scan();
+    assert.equal(reads(), 1);
+    assert.equal(second.manifests[0], first.manifests[0]);
   });
 });
 
 Deno.test("a file changed just before it was read is read again every pass", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/a.yaml`, podText("a"));
-    const source = new ManifestSource(dir);
-    await countingReads(async (reads) => {
-      await source.scan();
-      await source.scan();
-      await source.scan();
-      assert.equal(reads(), 3);
-    });
+    const { source, reads } = countingSource(dir);
+    await source.scan();
+    await source.scan();
+    await source.scan();
+    assert.equal(reads(), 3);
   });
 });
 
@@ -411,12 +417,10 @@ Deno.test("a rewrite of the same size after a settled read is seen, even with th
     // Real time: a read only vouches once the file has been quiet for a while (change times
     // come in whole seconds).
     await new Promise((r) => setTimeout(r, 2_100));
-    const source = new ManifestSource(dir);
-    await countingReads(async (reads) => {
-      await source.scan();
-      await source.scan();
-      assert.equal(reads(), 1, "the settled file was read once");
-    });
+    const { source, reads } = countingSource(dir);
+    await source.scan();
+    await source.scan();
+    assert.equal(reads(), 1, "the settled file was read once");
     // As "cp -p" or "rsync -t" do: new bytes of the same length, the old mtime.
     await Deno.writeTextFile(file, podText("b"));
     await Deno.utime(file, before.atime!, before.mtime!);
