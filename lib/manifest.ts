@@ -60,6 +60,18 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
+/**
+ * The most bytes the keys and values of a pod's annotations may total: the API
+ * server's `TotalAnnotationSizeLimitB`. Exactly this many is allowed.
+ */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
+
+const utf8 = new TextEncoder();
+
+function utf8Length(s: string): number {
+  return utf8.encode(s).length;
+}
+
 /** Metadata fields the API server sets; harmless in a copied manifest. */
 const SERVER_SET_METADATA = new Set([
   "uid",
@@ -258,9 +270,11 @@ class Checker {
       return undefined;
     }
     const out: Record<string, string> = {};
+    let bytes = 0;
     for (const [k, value] of Object.entries(v)) {
       const at = [...path, key, k];
-      const keyProblem = qualifiedNameError(k);
+      // Annotation keys are qualified names in any case, as the API server has them.
+      const keyProblem = qualifiedNameError(key === "annotations" ? k.toLowerCase() : k);
       if (keyProblem) {
         this.error(at, `Rename the key ${q(k)}: it ${keyProblem}`);
       } else if (isReservedKey(k)) {
@@ -287,7 +301,14 @@ class Checker {
         );
         continue;
       }
+      bytes += utf8Length(k) + utf8Length(value);
       out[k] = value;
+    }
+    if (key === "annotations" && bytes > MAX_ANNOTATION_BYTES) {
+      this.error(
+        [...path, key],
+        `Shrink the annotations: their keys and values total ${bytes} bytes, more than the limit of ${MAX_ANNOTATION_BYTES} (256 KiB)`,
+      );
     }
     return out;
   }

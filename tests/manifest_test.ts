@@ -778,3 +778,143 @@ Deno.test("formatProblem leaves out the field when the problem is about the whol
     "/m/web.yaml:1:1: warning: Something about the document",
   );
 });
+
+// --- Annotations: the API server's size limit and key syntax ---
+
+const ANNOTATION_LIMIT = 256 * 1024;
+
+/** A v1 pod whose metadata holds `annotations` (and `labels`), as JSON, which is YAML. */
+function podWithMetadata(
+  annotations: Record<string, string>,
+  labels: Record<string, string> = {},
+): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", annotations, labels },
+    spec: { containers: [{ name: "app", image: "busybox" }] },
+  });
+}
+
+/** `severity field` of each problem, for cases where positions do not matter. */
+function problemsOf(text: string): string[] {
+  return parseManifest(FILE, text).problems.map((p) => `${p.severity} ${p.field}`);
+}
+
+const ANNOTATION_SIZE_CASES = [
+  // From apimachinery's TestValidateAnnotations: the limit itself is allowed (total > limit fails).
+  {
+    name: "accepts annotations totalling exactly 262,144 bytes (upstream rejects only > 262,144)",
+    annotations: { a: "b".repeat(ANNOTATION_LIMIT - 1) },
+    valid: true,
+  },
+  {
+    name: "accepts two annotations totalling 262,142 bytes",
+    annotations: {
+      a: "b".repeat(ANNOTATION_LIMIT / 2 - 1),
+      c: "d".repeat(ANNOTATION_LIMIT / 2 - 1),
+    },
+    valid: true,
+  },
+  {
+    name: "rejects annotations totalling 262,145 bytes, one more than the limit",
+    annotations: { a: "b".repeat(ANNOTATION_LIMIT) },
+    valid: false,
+  },
+  {
+    name: "rejects two annotations totalling 262,146 bytes",
+    annotations: { a: "b".repeat(ANNOTATION_LIMIT / 2), c: "d".repeat(ANNOTATION_LIMIT / 2) },
+    valid: false,
+  },
+  {
+    name: "counts annotation bytes in UTF-8, not characters: 131,073 characters of 262,145 bytes",
+    annotations: { a: "é".repeat(ANNOTATION_LIMIT / 2) },
+    valid: false,
+  },
+  {
+    name: "counts the keys too: a long key tips 262,144 bytes of values over",
+    annotations: { "a": "b".repeat(ANNOTATION_LIMIT - 2), "cd": "" },
+    valid: false,
+  },
+];
+
+for (const c of ANNOTATION_SIZE_CASES) {
+  Deno.test(`parseManifest ${c.name}`, () => {
+    const m = parseManifest(FILE, podWithMetadata(c.annotations));
+    assert.equal(m.valid, c.valid, m.problems.map(formatProblem).join("\n"));
+    if (c.valid) {
+      assert.deepEqual(m.problems, []);
+      assert.deepEqual(m.pods[0]?.pod.metadata.annotations, c.annotations);
+    } else {
+      assert.deepEqual(m.problems.map((p) => `${p.severity} ${p.field}`), [
+        "error metadata.annotations",
+      ]);
+      const bytes = Object.entries(c.annotations)
+        .reduce((n, [k, v]) => n + new TextEncoder().encode(k + v).length, 0);
+      assert.equal(
+        m.problems[0]!.message,
+        `Shrink the annotations: their keys and values total ${bytes} bytes, more than the limit of 262144 (256 KiB)`,
+      );
+    }
+  });
+}
+
+// Keys from apimachinery's TestIsQualifiedName (labels) and TestValidateAnnotations.
+const QUALIFIED_NAMES = [
+  "simple",
+  "now-with-dashes",
+  "1-starts-with-num",
+  "1234",
+  "simple/simple",
+  "now-with-dashes/simple",
+  "now-with-dashes/now-with-dashes",
+  "now.with.dots/simple",
+  "now-with.dashes-and.dots/simple",
+  "1-num.2-num/3-num",
+  "1234/5678",
+  "1.2.3.4/5678",
+  "Uppercase_Is_OK_123",
+  "example.com/Uppercase_Is_OK_123",
+  "requests.storage-foo",
+  "a".repeat(63),
+  `${"a".repeat(253)}/${"b".repeat(63)}`,
+];
+const NOT_QUALIFIED_NAMES = [
+  "nospecialchars%^=@",
+  "cantendwithadash-",
+  "-cantstartwithadash-",
+  "only/one/slash",
+  "example_com/abc",
+  "example.com/",
+  "/simple",
+  "a".repeat(64),
+  `${"a".repeat(254)}/abc`,
+];
+
+for (const key of QUALIFIED_NAMES) {
+  Deno.test(`parseManifest accepts ${JSON.stringify(key)} as a label and an annotation key`, () => {
+    assert.deepEqual(problemsOf(podWithMetadata({ [key]: "x" }, { [key]: "x" })), []);
+  });
+}
+
+for (const key of NOT_QUALIFIED_NAMES) {
+  Deno.test(`parseManifest rejects ${JSON.stringify(key)} as a label and an annotation key`, () => {
+    // Annotations come first in the JSON text, so their problem is reported first.
+    assert.deepEqual(problemsOf(podWithMetadata({ [key]: "x" }, { [key]: "x" })), [
+      `error metadata.annotations.${key}`,
+      `error metadata.labels.${key}`,
+    ]);
+  });
+}
+
+Deno.test("parseManifest accepts an upper-case prefix in an annotation key but not in a label key, as the API server does", () => {
+  // Annotation keys are checked lower-cased ("UpperCase123" in TestValidateAnnotations);
+  // label keys as written ("Example.com/abc" fails TestIsQualifiedName).
+  assert.deepEqual(
+    problemsOf(podWithMetadata({ "Example.com/abc": "x", "UpperCase123": "y" })),
+    [],
+  );
+  assert.deepEqual(problemsOf(podWithMetadata({}, { "Example.com/abc": "x" })), [
+    "error metadata.labels.Example.com/abc",
+  ]);
+});
