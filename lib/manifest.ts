@@ -143,6 +143,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Null, `""`, `{}` or `[]`: a field written out with nothing in it. */
+function isEmpty(v: unknown): boolean {
+  return v === null || v === "" || (Array.isArray(v) && v.length === 0) ||
+    (isRecord(v) && Object.keys(v).length === 0);
+}
+
 /** JSON-quotes a value for a message, so control characters show. */
 function q(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
@@ -447,6 +453,8 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   for (const key of Object.keys(rawMeta)) {
     if ((METADATA_KEYS as readonly string[]).includes(key)) continue;
     if (SERVER_SET_METADATA.has(key)) {
+      // kubeadm and `kubectl create --dry-run=client -o yaml` write `creationTimestamp: null`.
+      if (isEmpty(rawMeta[key])) continue;
       c.warn(
         ["metadata", key],
         `Ignoring ${q(key)}: it is set by an API server, not by a manifest`,
@@ -475,7 +483,8 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   const containers = checkContainers(c, rawSpec.containers, ["spec", "containers"], names);
   checkSchema(POD_SPEC_SCHEMA, rawSpec, ["spec"], c);
   checkPodFields(c, rawSpec, ["spec"]);
-  if ("status" in obj) {
+  // kubeadm and `kubectl create --dry-run=client -o yaml` write `status: {}`.
+  if ("status" in obj && !isEmpty(obj.status)) {
     c.warn(
       ["status"],
       'Ignoring "status": it is reported by the agent, not read',

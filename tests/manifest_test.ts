@@ -6,7 +6,7 @@ import {
   type Problem,
   type Severity,
 } from "../lib/manifest.ts";
-import type { Pod } from "../lib/pod.ts";
+import { type Pod, specHash } from "../lib/pod.ts";
 
 const FILE = "/etc/tinylet/manifests/web.yaml";
 
@@ -917,4 +917,77 @@ Deno.test("parseManifest accepts an upper-case prefix in an annotation key but n
   assert.deepEqual(problemsOf(podWithMetadata({}, { "Example.com/abc": "x" })), [
     "error metadata.labels.Example.com/abc",
   ]);
+});
+
+// --- What kubeadm and `kubectl create --dry-run=client -o yaml` write ---
+
+/** `kubectl run web --image=busybox --dry-run=client -o yaml`, as kubectl prints it. */
+const KUBECTL_DRY_RUN = [
+  "apiVersion: v1", //             1
+  "kind: Pod", //                  2
+  "metadata:", //                  3
+  "  creationTimestamp: null", //  4
+  "  labels:", //                  5
+  "    run: web", //               6
+  "  name: web", //                7
+  "spec:", //                      8
+  "  containers:", //              9
+  "  - image: busybox", //         10
+  "    name: web", //              11
+  "    resources: {}", //          12
+  "  dnsPolicy: ClusterFirst", //  13
+  "  restartPolicy: Always", //    14
+  "status: {}", //                 15
+  "",
+].join("\n");
+
+const EMPTY_SERVER_FIELD_CASES: ProblemCase[] = [
+  {
+    name: "accepts kubectl's dry-run output, creationTimestamp: null and status: {}, silently",
+    text: KUBECTL_DRY_RUN,
+    valid: true,
+    problems: [],
+  },
+  {
+    name: "accepts a bare status: with no value silently",
+    text: edit(KUBECTL_DRY_RUN, "status: {}", "status:"),
+    valid: true,
+    problems: [],
+  },
+  {
+    name: "accepts other server-set metadata left empty silently",
+    text: edit(KUBECTL_DRY_RUN, "  creationTimestamp: null", '  uid: ""\n  managedFields: []'),
+    valid: true,
+    problems: [],
+  },
+  {
+    name: "warns about a creationTimestamp that carries a time",
+    text: edit(
+      KUBECTL_DRY_RUN,
+      "creationTimestamp: null",
+      'creationTimestamp: "2024-05-01T10:00:00Z"',
+    ),
+    valid: true,
+    problems: [warning(4, 3, "metadata.creationTimestamp", /set by an API server/)],
+  },
+  {
+    name: "warns about a status that carries content",
+    text: edit(KUBECTL_DRY_RUN, "status: {}", "status: {phase: Running}"),
+    valid: true,
+    problems: [warning(15, 1, "status", /reported by the agent/)],
+  },
+];
+
+for (const c of EMPTY_SERVER_FIELD_CASES) {
+  Deno.test(`parseManifest ${c.name}`, () => {
+    const m = parseManifest(FILE, c.text);
+    assertProblems(m, c.problems);
+    assert.equal(m.valid, c.valid);
+  });
+}
+
+Deno.test("parseManifest gives kubectl's dry-run output the spec hash of the same pod without the empty fields", async () => {
+  const bare = edit(edit(KUBECTL_DRY_RUN, "  creationTimestamp: null\n", ""), "status: {}\n", "");
+  const [a, b] = [KUBECTL_DRY_RUN, bare].map((t) => parseManifest(FILE, t).pods[0]!.pod);
+  assert.equal(await specHash(a!), await specHash(b!));
 });
