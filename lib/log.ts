@@ -2,8 +2,16 @@
  * Structured logging: concise text lines for a terminal, or JSON lines for
  * journald and log shippers.
  *
+ * Text from outside (file names, errors, probe output) never reaches the
+ * terminal raw: in text lines the message and every field value have their
+ * control characters escaped (see `escape.ts`), and a value is quoted when it
+ * holds whitespace, `"`, `=` or `\`, so it cannot forge a line or a field.
+ * JSON lines escape DEL and C1 characters too, which `JSON.stringify` leaves
+ * raw.
+ *
  * @module
  */
+import { logfmtValue, printable, terminalJson } from "./escape.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "text" | "json";
@@ -34,6 +42,9 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
+/** The escaping every human-readable printer uses; see `escape.ts`. */
+export { printable };
+
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {
@@ -42,18 +53,10 @@ function writeStderr(line: string): void {
   while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
 }
 
+/** A field value of a text line: bare or quoted, its control characters escaped. */
 function textValue(v: unknown): string {
   const s = v instanceof Error ? v.message : typeof v === "string" ? v : JSON.stringify(v);
-  return /^[^\s"=]+$/.test(s ?? "") ? s : JSON.stringify(s);
-}
-
-/** Escapes control characters, so text from outside (file names, errors) cannot forge lines. */
-export function printable(text: string): string {
-  return text.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  return logfmtValue(s ?? String(v));
 }
 
 /** A logger writing `format` lines at `level` and above. */
@@ -70,12 +73,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       for (const [k, v] of Object.entries(fields)) {
         clean[k] = v instanceof Error ? v.message : v;
       }
-      write(JSON.stringify({ time, level, msg: message, ...clean }));
+      write(terminalJson({ time, level, msg: message, ...clean }));
       return;
     }
     const extra = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => ` ${k}=${textValue(v)}`)
+      .map(([k, v]) => ` ${printable(k)}=${textValue(v)}`)
       .join("");
     write(`${time} ${level.toUpperCase().padEnd(5)} ${printable(message)}${extra}`);
   };
