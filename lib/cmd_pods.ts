@@ -2,11 +2,18 @@
  * `tinylet pods` and `tinylet describe`: what runs and why not, from what
  * the runtime shows and what the agent publishes under `--root`.
  *
+ * Every line goes through `printableIo` and every table cell through
+ * `printable` before columns are measured, so a value from outside (a file
+ * name, probe output, an image name, an error or event message) can neither
+ * drive the terminal nor break a row. `-o json` is JSON, with DEL and C1
+ * characters escaped as well.
+ *
  * @module
  */
 import type { AgentConfig, PodRef } from "./cli.ts";
 import type { Io } from "./cmd_check.ts";
 import type { Container, Cri } from "./cri.ts";
+import { printable, printableIo, terminalJson } from "./escape.ts";
 import { groupObserved, type ObservedPod, ownedBy } from "./observe.ts";
 import { type ContainerView, type PodView, runtimeView } from "./status.ts";
 import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
@@ -22,8 +29,13 @@ export function age(iso: string | null, now: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-/** Left-aligned columns separated by three spaces, as kubectl prints them. */
-export function table(rows: string[][]): string[] {
+/**
+ * Left-aligned columns separated by three spaces, as kubectl prints them.
+ * Cells are escaped first, so a tab or a newline in a value keeps its row
+ * whole and the columns are measured as they print.
+ */
+export function table(cells: string[][]): string[] {
+  const rows = cells.map((r) => r.map(printable));
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) =>
@@ -76,13 +88,14 @@ export async function podsCommand(
   config: AgentConfig,
   cri: Cri,
   options: { output: "table" | "wide" | "json"; namespace: string | undefined },
-  io: Io,
+  raw: Io,
 ): Promise<number> {
+  const io = printableIo(raw);
   const { views, runtimeError } = await gather(config, cri, io);
   if (runtimeError) io.err(`Cannot list the runtime: ${runtimeError}`);
   const shown = views.filter((v) => !options.namespace || v.namespace === options.namespace);
   if (options.output === "json") {
-    io.out(JSON.stringify(shown, null, 2));
+    raw.out(terminalJson(shown, 2));
     return runtimeError ? 1 : 0;
   }
   if (shown.length === 0) {
@@ -153,7 +166,7 @@ function containerLines(c: ContainerView): string[] {
     if (p.lastFailureAt) {
       lines.push(
         `      Last failure: ${new Date(p.lastFailureAt).toISOString()}: ${
-          p.lastOutput || "no output"
+          (p.lastFailureOutput ?? p.lastOutput) || "no output"
         }`,
       );
     }
@@ -166,8 +179,9 @@ export async function describeCommand(
   config: AgentConfig,
   cri: Cri,
   ref: PodRef,
-  io: Io,
+  raw: Io,
 ): Promise<number> {
+  const io = printableIo(raw);
   const { views, status } = await gather(config, cri, io);
   const v = views.find((x) => x.namespace === ref.namespace && x.name === ref.name);
   if (!v) {

@@ -2,6 +2,11 @@
  * The operator commands that act on the runtime: `plan`, `logs`, `exec` and
  * `down`.
  *
+ * What they print for people goes through `printableIo`, so names and
+ * messages from the runtime or the manifests show their control characters
+ * escaped. The container's own output (`logs`, `exec`) is passed through as
+ * it is, as `kubectl logs` and `kubectl exec` do.
+ *
  * @module
  */
 import type { AgentConfig, PodRef } from "./cli.ts";
@@ -9,6 +14,7 @@ import type { Io } from "./cmd_check.ts";
 import { findPod, listOurs, pickContainer } from "./cmd_pods.ts";
 import type { Cri } from "./cri.ts";
 import { followCriLog, formatLogLine, readCriLog } from "./cri_log.ts";
+import { printableIo } from "./escape.ts";
 import { desiredState } from "./desired.ts";
 import { execute } from "./executor.ts";
 import { ImagePuller } from "./images.ts";
@@ -35,7 +41,8 @@ function describeAction(a: Action): string {
 }
 
 /** `tinylet plan`: what the next pass would do, each with its reason. Changes nothing. */
-export async function planCommand(config: AgentConfig, cri: Cri, io: Io): Promise<number> {
+export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promise<number> {
+  const io = printableIo(raw);
   const scan = await new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   }).scan();
@@ -82,8 +89,9 @@ export async function logsCommand(
     timestamps: boolean;
     signal?: AbortSignal;
   },
-  io: Io,
+  raw: Io,
 ): Promise<number> {
+  const io = printableIo(raw);
   const o = findPod(await listOurs(cri, config.instance), options.pod);
   if (!o) {
     io.err(`Pod ${options.pod.namespace}/${options.pod.name} not found: see "tinylet pods"`);
@@ -111,11 +119,11 @@ export async function logsCommand(
     includeRotated: true,
     ...(options.tail !== undefined ? { tail: options.tail } : {}),
   });
-  for (const l of lines) io.out(formatLogLine(l, options.timestamps));
+  for (const l of lines) raw.out(formatLogLine(l, options.timestamps));
   if (options.follow && !options.previous && options.signal) {
     await followCriLog(
       logPath,
-      (l) => io.out(formatLogLine(l, options.timestamps)),
+      (l) => raw.out(formatLogLine(l, options.timestamps)),
       options.signal,
     );
   }
@@ -127,8 +135,9 @@ export async function execCommand(
   config: AgentConfig,
   cri: Cri,
   options: { pod: PodRef; container: string | undefined; cmd: string[] },
-  io: Io & { outBytes(b: Uint8Array): void; errBytes(b: Uint8Array): void },
+  raw: Io & { outBytes(b: Uint8Array): void; errBytes(b: Uint8Array): void },
 ): Promise<number> {
+  const io = printableIo(raw);
   const o = findPod(await listOurs(cri, config.instance), options.pod);
   if (!o || o.sandbox.state !== "SANDBOX_READY") {
     io.err(`Pod ${options.pod.namespace}/${options.pod.name} is not running: see "tinylet pods"`);
@@ -147,8 +156,8 @@ export async function execCommand(
     return 1;
   }
   const r = await cri.execSync(c.id, options.cmd, 0);
-  io.outBytes(r.stdout);
-  io.errBytes(r.stderr);
+  raw.outBytes(r.stdout);
+  raw.errBytes(r.stderr);
   return r.exitCode;
 }
 
@@ -157,8 +166,9 @@ export async function downCommand(
   config: AgentConfig,
   cri: Cri,
   options: { pods: PodRef[]; all: boolean },
-  io: Io,
+  raw: Io,
 ): Promise<number> {
+  const io = printableIo(raw);
   const ours = await listOurs(cri, config.instance);
   const chosen = options.all
     ? ours

@@ -11,7 +11,9 @@ import { AgentMetrics } from "../lib/metrics.ts";
 import { specHash } from "../lib/pod.ts";
 import { Reconciler } from "../lib/reconciler.ts";
 import { ManifestSource } from "../lib/source.ts";
-import { statusFilePath } from "../lib/status_file.ts";
+import { type StatusFile, statusFilePath, writeStatusFile } from "../lib/status_file.ts";
+import { ownedBy } from "../lib/observe.ts";
+import { K } from "../lib/translate.ts";
 import { FakeCri } from "./fake_cri.ts";
 import { serveCri } from "./fake_cri_server.ts";
 
@@ -388,4 +390,255 @@ Deno.test("the HTTP endpoint serves /healthz, Prometheus /metrics and /pods", as
   const pods = await h(new Request("http://x/pods")).json();
   assert.deepEqual(pods.map((p: { name: string }) => p.name), ["web"]);
   assert.equal(h(new Request("http://x/nope")).status, 404);
+});
+
+/** ESC, BEL, CSI (U+009B), DEL, NUL, CR and a tab: what a hostile file name or container prints. */
+const PROBE_OUTPUT = "\x1b[2J\u009b31mred\x7f\x00\r\tend";
+
+/** A status file of a running agent that knows one pod, `shop/web`, full of control characters. */
+function hostileStatus(): StatusFile {
+  return {
+    version: 1,
+    agent: {
+      pid: 1,
+      instance: "default",
+      socket: "/run/x.sock",
+      manifests: "/m",
+      updatedAt: new Date().toISOString(),
+      stoppedAt: null,
+      runtime: "reachable",
+      runtimeError: null,
+    },
+    pods: [{
+      namespace: "shop",
+      name: "web",
+      uid: "0d1e2f30-4a5b-6c7d-8e9f-a0b1c2d3e4f5",
+      source: "/m/web\x1b]0;pwned\x07.yaml",
+      phase: "Running",
+      status: "CrashLoopBackOff",
+      ready: "0/1",
+      restarts: 3,
+      createdAt: null,
+      ip: "",
+      sandboxId: null,
+      containers: [{
+        name: "app",
+        type: "regular",
+        image: "busybox\x1b[8m:1.35",
+        state: "waiting",
+        reason: "CrashLoopBackOff",
+        message: "back-off\r\tx",
+        exitCode: null,
+        restartCount: 3,
+        ready: false,
+        containerId: null,
+        startedAt: null,
+        finishedAt: null,
+        lastTermination: null,
+        probes: [{
+          kind: "readiness",
+          result: "failure",
+          consecutiveFailures: 1,
+          consecutiveSuccesses: 0,
+          lastOutput: "fine now",
+          lastFailureAt: Date.parse("2026-11-29T07:00:05.000Z"),
+          lastFailureOutput: PROBE_OUTPUT,
+          lastRunAt: Date.parse("2026-11-29T07:00:06.000Z"),
+        }],
+      }],
+      backoffUntil: "2026-11-29T08:00:00.000Z",
+      lastError: 'Failed to start container "app": \u009b2J\x00 denied',
+      stale: false,
+    }],
+    events: {
+      "shop/web": [{
+        pod: "shop/web",
+        time: "2026-11-29T07:00:00.000Z",
+        type: "Warning",
+        reason: "BackOff",
+        message: "Container app\x1b[31m exited\u009b\tcode 2",
+      }],
+    },
+  };
+}
+
+/** A pod made on the runtime with tinylet's labels, its image and source annotation hostile. */
+async function hostileRuntimePod(fake: FakeCri): Promise<string> {
+  const image = "busybox\x1b]0;x\x07:1.35";
+  fake.addImage(image);
+  const labels = { ...ownedBy("default"), [K.podName]: "evil", [K.podNamespace]: "default" };
+  const sandboxConfig = {
+    metadata: {
+      name: "evil",
+      namespace: "default",
+      uid: "11111111-2222-3333-4444-555555555555",
+      attempt: 0,
+    },
+    labels,
+    annotations: { [K.source]: "/m/ev\u009bil\t\n.yaml" },
+  };
+  const sandbox = await fake.runPodSandbox(sandboxConfig);
+  const id = await fake.createContainer(sandbox, {
+    metadata: { name: "c", attempt: 0 },
+    image: { image },
+    labels,
+  }, sandboxConfig);
+  await fake.startContainer(id);
+  return sandbox;
+}
+
+/** True when `text` holds a C0 (newline excepted), DEL or C1 character. */
+function rawControl(text: string): boolean {
+  // deno-lint-ignore no-control-regex
+  return /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text);
+}
+
+Deno.test("tinylet describe escapes probe output, the image, the last error, event messages and the source", async () => {
+  await using w = await world();
+  await writeStatusFile(statusFilePath(`${w.dir}/root`), hostileStatus());
+  const r = await tinylet(["describe", "shop/web", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, "");
+  assert.equal(
+    r.stdout,
+    [
+      "Name:         web",
+      "Namespace:    shop",
+      "UID:          0d1e2f30-4a5b-6c7d-8e9f-a0b1c2d3e4f5",
+      "Source:       /m/web\\x1b]0;pwned\\x07.yaml",
+      "Status:       CrashLoopBackOff",
+      "Phase:        Running",
+      "Ready:        0/1",
+      "IP:           <none>",
+      "Sandbox:      <none>",
+      "Created:      <not yet>",
+      "Back-off:     until 2026-11-29T08:00:00.000Z",
+      'Last Error:   Failed to start container "app": \\u009b2J\\x00 denied',
+      "Containers:",
+      "  app:",
+      "    Container ID:   <none>",
+      "    Image:          busybox\\x1b[8m:1.35",
+      "    State:          Waiting",
+      "      Reason:       CrashLoopBackOff",
+      "      Message:      back-off\\r\\tx",
+      "    Ready:          False",
+      "    Restart Count:  3",
+      "    Readiness:      failure (last run 2026-11-29T07:00:06.000Z)",
+      "      Last failure: 2026-11-29T07:00:05.000Z: \\x1b[2J\\u009b31mred\\x7f\\x00\\r\\tend",
+      "Events:",
+      "  TIME                       TYPE      REASON    MESSAGE",
+      "  2026-11-29T07:00:00.000Z   Warning   BackOff   Container app\\x1b[31m exited\\u009b\\tcode 2",
+      "",
+    ].join("\n"),
+  );
+  await hostileRuntimePod(w.fake);
+  const runtime = await tinylet(["describe", "evil", ...w.flags]);
+  assert.equal(runtime.code, 0, runtime.stderr);
+  assert.ok(!rawControl(runtime.stdout), runtime.stdout);
+  assert.match(runtime.stdout, /^Source: {7}\/m\/ev\\u009bil\\t\\n\.yaml\n/m);
+  assert.match(runtime.stdout, /^ {4}Image: {10}busybox\\x1b\]0;x\\x07:1\.35\n/m);
+});
+
+Deno.test("tinylet pods escapes every column, keeps rows whole and aligned, and -o json escapes C1", async () => {
+  await using w = await world();
+  await writeStatusFile(statusFilePath(`${w.dir}/root`), hostileStatus());
+  const sandbox = await hostileRuntimePod(w.fake);
+  const wide = await tinylet(["pods", "-o", "wide", ...w.flags]);
+  assert.equal(wide.code, 0, wide.stderr);
+  assert.ok(!rawControl(wide.stdout), wide.stdout);
+  const lines = wide.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 3, "a tab or a newline in a value does not break a row");
+  assert.deepEqual(lines.map((l) => l.split(/ {3,}/)), [
+    ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "SANDBOX", "SOURCE"],
+    [
+      "default",
+      "evil",
+      "1/1",
+      "Running",
+      "0",
+      lines[1]!.split(/ {3,}/)[5]!,
+      "<none>",
+      sandbox,
+      "/m/ev\\u009bil\\t\\n.yaml",
+    ],
+    [
+      "shop",
+      "web",
+      "0/1",
+      "CrashLoopBackOff",
+      "3",
+      "<none>",
+      "<none>",
+      "<none>",
+      "/m/web\\x1b]0;pwned\\x07.yaml",
+    ],
+  ]);
+  assert.match(lines[1]!.split(/ {3,}/)[5]!, /^\d+s$/);
+  const sourceAt = lines[0]!.indexOf("SOURCE");
+  assert.equal(lines[1]!.indexOf("/m/ev"), sourceAt, "columns are measured as they print");
+  assert.equal(lines[2]!.indexOf("/m/web"), sourceAt);
+  const json = await tinylet(["pods", "-o", "json", ...w.flags]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.ok(!rawControl(json.stdout), json.stdout);
+  assert.ok(
+    json.stdout.includes('"lastFailureOutput": "\\u001b[2J\\u009b31mred\\u007f\\u0000\\r\\tend"'),
+  );
+  const pods = JSON.parse(json.stdout);
+  assert.deepEqual(pods[1], hostileStatus().pods[0], "the JSON reads back as the agent wrote it");
+  assert.equal(pods[0].source, "/m/ev\u009bil\t\n.yaml");
+});
+
+Deno.test("tinylet plan and its error lines escape file names", async () => {
+  await using w = await world();
+  const good = `${w.manifests}/web\x1b[41m\u009b.yaml`;
+  await Deno.writeTextFile(good, WEB);
+  await Deno.writeTextFile(`${w.manifests}/bad\u009b\x07.yaml`, "name: Bad\ncontainers: []\n");
+  const r = await tinylet(["plan", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    `create   shop/web: declared in ${w.manifests}/web\\x1b[41m\\u009b.yaml (starts app, side)\n`,
+  );
+  assert.equal(
+    r.stderr.split("\n")[0],
+    `${w.manifests}/bad\\u009b\\x07.yaml is invalid: its pods are kept as they are (see tinylet check)`,
+  );
+  assert.ok(!rawControl(r.stdout + r.stderr), r.stderr);
+});
+
+Deno.test("tinylet check escapes C1 characters in the file name and in quoted values", async () => {
+  await using w = await world();
+  const file = `${w.manifests}/bad\u009b\x07.yaml`;
+  await Deno.writeTextFile(
+    file,
+    `name: "Bad\\u009b"\ncontainers: [{name: c, image: "${IMAGE}"}]\n`,
+  );
+  const r = await tinylet(["check", file]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stdout,
+    `${w.manifests}/bad\\u009b\\x07.yaml:1:1: error: Rename the pod "Bad\\u009b": the name must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (field name)\n`,
+  );
+});
+
+Deno.test("tinylet logs passes the container's own output through, as kubectl logs does", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const app = (await w.fake.listContainers()).find((c) => c.metadata.name === "app")!;
+  const logPath = (await w.fake.containerStatus(app.id)).logPath;
+  await Deno.mkdir(logPath.slice(0, logPath.lastIndexOf("/")), { recursive: true });
+  await Deno.writeTextFile(
+    logPath,
+    "2026-11-27T10:00:00.000000001Z stdout F \x1b[32mgreen\x1b[0m\n",
+  );
+  const r = await tinylet(["logs", "shop/web", "app", ...w.flags.slice(0, 6)]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "\x1b[32mgreen\x1b[0m\n");
+  const missing = await tinylet(["logs", "shop/web", "n\x1bpe", ...w.flags.slice(0, 6)]);
+  assert.equal(missing.code, 1);
+  assert.equal(
+    missing.stderr,
+    'Container "n\\x1bpe" not found in pod shop/web: it has app, side\n',
+  );
 });
