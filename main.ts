@@ -12,6 +12,7 @@ import { connectCri } from "./lib/cri_grpc.ts";
 import { meteredCri } from "./lib/cri_metered.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { checkRuntime, RuntimeUnreachableError } from "./lib/endpoint.ts";
+import { printable } from "./lib/escape.ts";
 import { serveHttp } from "./lib/http.ts";
 import { createLogger } from "./lib/log.ts";
 import { AgentMetrics } from "./lib/metrics.ts";
@@ -143,7 +144,7 @@ async function withRuntime(
     await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
   } catch (err) {
     if (err instanceof RuntimeUnreachableError) {
-      io.err(err.message);
+      io.err(printable(err.message));
       return 1;
     }
     throw err;
@@ -208,7 +209,7 @@ export async function main(args: string[]): Promise<number> {
     command = parseCommandLine(args, { cwd: Deno.cwd(), hostname: Deno.hostname() });
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`tinylet: ${err.message}\n${USAGE}`);
+      io.err(`tinylet: ${printable(err.message)}\n${USAGE}`);
       return 2;
     }
     throw err;

@@ -642,3 +642,21 @@ Deno.test("tinylet logs passes the container's own output through, as kubectl lo
     'Container "n\\x1bpe" not found in pod shop/web: it has app, side\n',
   );
 });
+
+Deno.test("error lines about the command line and the runtime socket escape control characters", async () => {
+  await using w = await world();
+  const usage = await tinylet(["pods", "--bo\x1b[31mgus"]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /^tinylet: Unknown option '--bo\\x1b\[31mgus'/);
+  assert.ok(!rawControl(usage.stderr), usage.stderr);
+  const socket = `${w.dir}/x\x1b[2J\u009b.sock`;
+  const unreachable = await tinylet(["pods", "--socket", socket, "--root", `${w.dir}/root`]);
+  assert.equal(unreachable.code, 1);
+  assert.equal(
+    unreachable.stderr,
+    `Cannot reach the container runtime at "${w.dir}/x\\x1b[2J\\u009b.sock": no such socket (is containerd running? see --socket)\n`,
+  );
+  const none = await tinylet(["pods", "-n", "ns\x07\x1b[8m", ...w.flags]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stderr, /^No pods in namespace ns\\x07\\x1b\[8m$/m);
+});
