@@ -11,8 +11,13 @@ import { AgentMetrics } from "../lib/metrics.ts";
 import { specHash } from "../lib/pod.ts";
 import { Reconciler } from "../lib/reconciler.ts";
 import { ManifestSource } from "../lib/source.ts";
-import { type StatusFile, statusFilePath, writeStatusFile } from "../lib/status_file.ts";
 import { ownedBy } from "../lib/observe.ts";
+import {
+  readStatusFile,
+  type StatusFile,
+  statusFilePath,
+  writeStatusFile,
+} from "../lib/status_file.ts";
 import { K } from "../lib/translate.ts";
 import { FakeCri } from "./fake_cri.ts";
 import { serveCri } from "./fake_cri_server.ts";
@@ -659,4 +664,43 @@ Deno.test("error lines about the command line and the runtime socket escape cont
   const none = await tinylet(["pods", "-n", "ns\x07\x1b[8m", ...w.flags]);
   assert.equal(none.code, 0, none.stderr);
   assert.match(none.stderr, /^No pods in namespace ns\\x07\\x1b\[8m$/m);
+});
+
+Deno.test("probe output from inside a container reaches describe escaped, and the status file keeps it as it was", async () => {
+  await using w = await world();
+  const output = "\x1b]0;pwned\x07\x1b[2J\u009b31mred\x7f\x00\r\tend";
+  w.fake.execHandler = () => ({
+    stdout: new TextEncoder().encode(output),
+    stderr: new Uint8Array(),
+    exitCode: 1,
+  });
+  const file = `${w.manifests}/probe\x1b[8m.yaml`;
+  await Deno.writeTextFile(
+    file,
+    `name: probed\ncontainers:\n  - name: app\n    image: ${IMAGE}\n    readinessProbe: {exec: {command: [check]}, periodSeconds: 1}\n`,
+  );
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      await w.reconciler.pass();
+      const status = await readStatusFile(statusFilePath(`${w.dir}/root`));
+      const probe = status?.pods[0]?.containers[0]?.probes?.[0];
+      if (probe?.lastFailureAt) {
+        assert.equal(probe.lastFailureOutput, output, "the status file keeps the raw output");
+        break;
+      }
+      assert.ok(Date.now() < deadline, "the readiness probe ran within 20 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await w.reconciler.stop();
+  }
+  const r = await tinylet(["describe", "probed", ...w.flags]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!rawControl(r.stdout), r.stdout);
+  assert.match(r.stdout, /^Source: {7}.*\/probe\\x1b\[8m\.yaml\n/m);
+  assert.match(
+    r.stdout,
+    /^ {6}Last failure: \S+: \\x1b\]0;pwned\\x07\\x1b\[2J\\u009b31mred\\x7f\\x00\\r\\tend\n/m,
+  );
 });
