@@ -6,7 +6,16 @@
  * @module
  */
 import { printable } from "./log.ts";
-import type { ContainerSpec, Pod, PodMetadata, PodSpec } from "./pod.ts";
+import {
+  type ContainerSpec,
+  DEFAULT_NAMESPACE,
+  NAME_MAX,
+  type Pod,
+  POD_UID_LENGTH,
+  podLogDirName,
+  type PodMetadata,
+  type PodSpec,
+} from "./pod.ts";
 import { type FieldPath, parseYamlStream, type Position, type YamlDocument } from "./yaml.ts";
 import { imageReferenceError } from "./image_ref.ts";
 import { checkContainerFields, checkPodFields } from "./pod_checks.ts";
@@ -415,11 +424,39 @@ function checkNamespace(c: Checker, path: FieldPath, ns: string | undefined) {
   if (bad) c.error(path, `Change the namespace ${q(ns)}: it ${bad}`);
 }
 
+/**
+ * Rejects a pod whose log directory `<namespace>_<name>_<uid>` would be a
+ * file name longer than Linux allows: the agent could not create it. Names
+ * are ASCII once valid, so characters are bytes. (Every other name tinylet
+ * makes a path component of, container and volume names, is a DNS-1123 label
+ * of at most 63 characters.)
+ */
+function checkLogDirName(
+  c: Checker,
+  path: FieldPath,
+  namespace: string | undefined,
+  name: string | undefined,
+) {
+  if (name === undefined || dns1123SubdomainError(name)) return;
+  if (namespace !== undefined && dns1123LabelError(namespace)) return;
+  const ns = namespace ?? DEFAULT_NAMESPACE;
+  const length = podLogDirName(ns, name, "u".repeat(POD_UID_LENGTH)).length;
+  if (length <= NAME_MAX) return;
+  const room = NAME_MAX - (length - name.length);
+  c.error(
+    path,
+    `Shorten the pod name to at most ${room} characters in namespace ${
+      q(ns)
+    }: its log directory <namespace>_<name>_<uid> would be a file name of ${length} bytes, more than the ${NAME_MAX} Linux allows (File name too long)`,
+  );
+}
+
 function shortForm(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   const name = c.string(obj, [], "name", true);
   checkName(c, ["name"], name);
   const namespace = c.string(obj, [], "namespace", false);
   checkNamespace(c, ["namespace"], namespace);
+  checkLogDirName(c, ["name"], namespace, name);
   const containers = checkContainers(c, obj.containers, ["containers"]);
   c.unknownKeys(
     obj,
@@ -448,6 +485,7 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   checkName(c, ["metadata", "name"], name);
   const namespace = c.string(rawMeta, ["metadata"], "namespace", false);
   checkNamespace(c, ["metadata", "namespace"], namespace);
+  checkLogDirName(c, ["metadata", "name"], namespace, name);
   const labels = c.stringMap(rawMeta, ["metadata"], "labels");
   const annotations = c.stringMap(rawMeta, ["metadata"], "annotations");
   for (const key of Object.keys(rawMeta)) {

@@ -31,6 +31,22 @@ export interface Pod {
 export const DEFAULT_NAMESPACE = "default";
 export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
 
+/** The most bytes one file or directory name may have on Linux (`NAME_MAX`). */
+export const NAME_MAX = 255;
+/** The most bytes a whole path may have on Linux, its final NUL included (`PATH_MAX`). */
+export const PATH_MAX = 4096;
+/** The characters of a pod UID: a UUID, dashes included (see {@linkcode podUid}). */
+export const POD_UID_LENGTH = 36;
+
+/**
+ * The name of a pod's log directory under `--pod-log-root`:
+ * `<namespace>_<name>_<uid>`, kubelet's layout. It is one path component, so
+ * it may have at most {@linkcode NAME_MAX} bytes.
+ */
+export function podLogDirName(namespace: string, name: string, uid: string): string {
+  return `${namespace}_${name}_${uid}`;
+}
+
 /** `namespace/name`, the identity of a pod. */
 export function podKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;

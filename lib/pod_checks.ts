@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { NAME_MAX, PATH_MAX } from "./pod.ts";
 import { checkResources, type Reporter, UNSUPPORTED_VOLUME_KINDS } from "./pod_schema.ts";
 import type { FieldPath } from "./yaml.ts";
 
@@ -50,12 +51,46 @@ export function isIp(s: string): boolean {
   }
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * Why Linux cannot have `path` (a host or container path tinylet or the
+ * runtime creates), or undefined: a component longer than {@linkcode NAME_MAX}
+ * bytes, or more than {@linkcode PATH_MAX} - 1 bytes in all. Either fails
+ * with "File name too long" when the directory is made.
+ */
+export function pathLengthError(path: string): string | undefined {
+  const total = utf8.encode(path).length;
+  if (total >= PATH_MAX) {
+    return `it has ${total} bytes, more than the ${
+      PATH_MAX - 1
+    } a path may have (File name too long)`;
+  }
+  for (const part of path.split("/")) {
+    const bytes = utf8.encode(part).length;
+    if (bytes > NAME_MAX) {
+      return `its component ${
+        q(part.slice(0, 24))
+      }... has ${bytes} bytes, more than the ${NAME_MAX} a file name may have (File name too long)`;
+    }
+  }
+  return undefined;
+}
+
+/** Reports `value` at `at` when it is a path Linux cannot have. */
+function checkPathLength(r: Reporter, value: unknown, at: FieldPath, what: string): void {
+  if (typeof value !== "string") return;
+  const bad = pathLengthError(value);
+  if (bad) r.error(at, `Shorten the ${what}: ${bad}`);
+}
+
 /** Checks one container's env, ports, mounts, resources and security context. */
 export function checkContainerFields(
   r: Reporter,
   c: Record<string, unknown>,
   at: FieldPath,
 ): void {
+  checkPathLength(r, c.workingDir, [...at, "workingDir"], "workingDir");
   const envNames = new Set<string>();
   for (const [env, i] of records(c.env)) {
     const p = [...at, "env", i];
@@ -116,6 +151,8 @@ export function checkContainerFields(
   for (const [m, i] of records(c.volumeMounts)) {
     const p = [...at, "volumeMounts", i];
     const mountPath = m.mountPath;
+    checkPathLength(r, mountPath, [...p, "mountPath"], "mountPath");
+    checkPathLength(r, m.subPath, [...p, "subPath"], "subPath");
     if (typeof mountPath === "string" && mountPath !== "") {
       if (!mountPath.startsWith("/")) {
         r.error(
@@ -302,6 +339,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
       );
     } else if (kind === "hostPath") {
       const path = isRecord(v.hostPath) ? v.hostPath.path : undefined;
+      checkPathLength(r, path, [...p, "hostPath", "path"], "hostPath");
       if (typeof path === "string" && path !== "" && !path.startsWith("/")) {
         r.error(
           [...p, "hostPath", "path"],

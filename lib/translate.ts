@@ -29,6 +29,7 @@ import {
   DEFAULT_NAMESPACE,
   type Pod,
   podKey,
+  podLogDirName,
   podUid,
   specHash,
 } from "./pod.ts";
@@ -161,7 +162,7 @@ export function podLogDirectory(
   name: string,
   uid: string,
 ): string {
-  return `${root}/${namespace}_${name}_${uid}`;
+  return `${root}/${podLogDirName(namespace, name, uid)}`;
 }
 
 /** The managed hosts file of a pod, mounted at /etc/hosts. */

@@ -179,10 +179,39 @@ const SHORT_FORM_CASES: ProblemCase[] = [
     problems: [],
   },
   {
-    name: "accepts a pod name of 253 characters",
-    text: edit(SHORT, "name: web\n", `name: ${NAME_253}\n`),
+    // shop_<name>_<uid>: 4 + 1 + 213 + 1 + 36 = 255 bytes, the most a file name may have.
+    name: "accepts a pod name whose log directory name is exactly 255 bytes",
+    text: edit(SHORT, "name: web\n", `name: ${"a".repeat(213)}\n`),
     valid: true,
     problems: [],
+  },
+  {
+    // 4 + 1 + 214 + 1 + 36 = 256 bytes: mkdir fails with "File name too long".
+    name: "rejects a pod name whose log directory name would be 256 bytes",
+    text: edit(SHORT, "name: web\n", `name: ${"a".repeat(214)}\n`),
+    valid: false,
+    problems: [
+      error(
+        1,
+        1,
+        "name",
+        'Shorten the pod name to at most 213 characters in namespace "shop": its log directory <namespace>_<name>_<uid> would be a file name of 256 bytes, more than the 255 Linux allows (File name too long)',
+      ),
+    ],
+  },
+  {
+    // default_<name>_<uid>: 7 + 1 + 211 + 1 + 36 = 256.
+    name: "counts the default namespace in the log directory of a pod that names none",
+    text: edit(edit(SHORT, "name: web\n", `name: ${"a".repeat(211)}\n`), "namespace: shop\n", ""),
+    valid: false,
+    problems: [error(1, 1, "name", /at most 210 characters in namespace "default".* 256 bytes/)],
+  },
+  {
+    // A valid DNS-1123 subdomain, but 4 + 1 + 253 + 1 + 36 = 295 bytes of directory name.
+    name: "rejects a pod name of 253 characters, valid as a name, for its log directory",
+    text: edit(SHORT, "name: web\n", `name: ${NAME_253}\n`),
+    valid: false,
+    problems: [error(1, 1, "name", /295 bytes/)],
   },
   {
     name: "rejects a pod name of 254 characters",
@@ -432,6 +461,30 @@ const V1_CASES: ProblemCase[] = [
     ),
     valid: true,
     problems: [],
+  },
+  {
+    // <63>_<154>_<36 uid>: 63 + 1 + 154 + 1 + 36 = 255.
+    name: "accepts a 154-character name in a 63-character namespace: a 255-byte log directory",
+    text: edit(
+      edit(V1, "  name: web\n", `  name: ${"a".repeat(154)}\n`),
+      "namespace: shop",
+      `namespace: ${"n".repeat(63)}`,
+    ),
+    valid: true,
+    problems: [],
+  },
+  {
+    // What the agent failed on with "File name too long": 63 + 1 + 253 + 1 + 36 = 354.
+    name: "rejects a 253-character name in a 63-character namespace at metadata.name",
+    text: edit(
+      edit(V1, "  name: web\n", `  name: ${NAME_253}\n`),
+      "namespace: shop",
+      `namespace: ${"n".repeat(63)}`,
+    ),
+    valid: false,
+    problems: [
+      error(4, 3, "metadata.name", /at most 154 characters in namespace "n{63}".* 354 bytes/),
+    ],
   },
   {
     name: "rejects a missing metadata name, located at metadata",

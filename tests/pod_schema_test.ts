@@ -25,6 +25,21 @@ function edit(from: string, to: string): string {
   return BASE.replace(from, to);
 }
 
+/** A path of exactly `bytes` bytes: "/" and components of at most 255 "c"s. */
+function pathOf(bytes: number): string {
+  let out = "";
+  while (out.length < bytes) {
+    out += "/" + "c".repeat(Math.min(255, bytes - out.length - 1));
+  }
+  return out;
+}
+
+const C255 = "c".repeat(255);
+const C256 = "c".repeat(256);
+const TOO_LONG = `its component "${
+  "c".repeat(24)
+}"... has 256 bytes, more than the 255 a file name may have (File name too long)`;
+
 const CASES: { name: string; text: string; problems: string[] }[] = [
   {
     name: "the base pod has no problems",
@@ -145,6 +160,63 @@ const CASES: { name: string; text: string; problems: string[] }[] = [
     text: edit("      emptyDir: {}", "      hostPath: {path: /srv, type: Dir}"),
     problems: [
       'x.yaml:14:30: error: Set "type" to one of "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice": it is "Dir" (field spec.volumes[0].hostPath.type)',
+    ],
+  },
+  {
+    name: "a mountPath component of 255 bytes is accepted",
+    text: edit("mountPath: /data", `mountPath: /${C255}`),
+    problems: [],
+  },
+  {
+    name: "a mountPath component of 256 bytes is an error: no file name can be that long",
+    text: edit("mountPath: /data", `mountPath: /${C256}`),
+    problems: [
+      `x.yaml:11:11: error: Shorten the mountPath: ${TOO_LONG} (field spec.containers[0].volumeMounts[0].mountPath)`,
+    ],
+  },
+  {
+    name: "a mountPath component of 128 two-byte characters is 256 bytes, an error",
+    text: edit("mountPath: /data", `mountPath: /${"é".repeat(128)}`),
+    problems: [
+      `x.yaml:11:11: error: Shorten the mountPath: its component "${
+        "é".repeat(24)
+      }"... has 256 bytes, more than the 255 a file name may have (File name too long) (field spec.containers[0].volumeMounts[0].mountPath)`,
+    ],
+  },
+  {
+    name: "a mountPath of 4095 bytes is accepted",
+    text: edit("mountPath: /data", `mountPath: ${pathOf(4095)}`),
+    problems: [],
+  },
+  {
+    name: "a mountPath of 4096 bytes is an error: PATH_MAX counts the final NUL",
+    text: edit("mountPath: /data", `mountPath: ${pathOf(4096)}`),
+    problems: [
+      "x.yaml:11:11: error: Shorten the mountPath: it has 4096 bytes, more than the 4095 a path may have (File name too long) (field spec.containers[0].volumeMounts[0].mountPath)",
+    ],
+  },
+  {
+    name: "a subPath component of 256 bytes is an error",
+    text: edit("mountPath: /data", `mountPath: /data\n          subPath: a/${C256}`),
+    problems: [
+      `x.yaml:12:11: error: Shorten the subPath: ${TOO_LONG} (field spec.containers[0].volumeMounts[0].subPath)`,
+    ],
+  },
+  {
+    name: "a hostPath component of 256 bytes is an error",
+    text: edit("      emptyDir: {}", `      hostPath:\n        path: /srv/${C256}`),
+    problems: [
+      `x.yaml:15:9: error: Shorten the hostPath: ${TOO_LONG} (field spec.volumes[0].hostPath.path)`,
+    ],
+  },
+  {
+    name: "a workingDir component of 256 bytes is an error",
+    text: edit(
+      "      image: busybox:1.35",
+      `      image: busybox:1.35\n      workingDir: /${C256}`,
+    ),
+    problems: [
+      `x.yaml:9:7: error: Shorten the workingDir: ${TOO_LONG} (field spec.containers[0].workingDir)`,
     ],
   },
   {

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { parseManifest } from "../lib/manifest.ts";
-import { canonicalJson, containerHash, type Pod, podUid, specHash } from "../lib/pod.ts";
+import {
+  canonicalJson,
+  containerHash,
+  type Pod,
+  POD_UID_LENGTH,
+  podLogDirName,
+  podUid,
+  specHash,
+} from "../lib/pod.ts";
+import { podLogDirectory } from "../lib/translate.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SPEC_HASH = /^v1:[0-9a-f]{64}$/;
@@ -436,4 +445,20 @@ Deno.test("a field written as null hashes like the field left out", async () => 
   assert.deepEqual(b.problems, []);
   assert.equal(await specHash(b.pods[0]!.pod), await specHash(a.pods[0]!.pod));
   assert.deepEqual(b.pods[0]!.pod.spec.containers[0], { name: "c", image: "busybox" });
+});
+
+Deno.test("podUid has POD_UID_LENGTH characters, which the log directory limit counts on", async () => {
+  for (const name of ["a", "a".repeat(253)]) {
+    assert.equal((await podUid("default", name, HASH_A)).length, POD_UID_LENGTH);
+  }
+  assert.equal(POD_UID_LENGTH, 36);
+});
+
+Deno.test("podLogDirName is <namespace>_<name>_<uid>, one path component, as the agent makes it", () => {
+  const uid = "0123abcd-0000-0000-0000-000000000000";
+  assert.equal(podLogDirName("kube-system", "etcd", uid), `kube-system_etcd_${uid}`);
+  assert.equal(
+    podLogDirectory("/var/log/pods", "kube-system", "etcd", uid),
+    `/var/log/pods/kube-system_etcd_${uid}`,
+  );
 });
