@@ -45,6 +45,11 @@ export interface Injection {
   error?: Error;
   /** Answer after this many milliseconds (past the deadline: DeadlineExceeded). */
   delayMs?: number;
+  /**
+   * Never answer: the call waits until its signal aborts (then Cancelled) or, when the
+   * caller set `timeoutMs`, until that deadline passes (then DeadlineExceeded).
+   */
+  hang?: boolean;
   /** How many calls this applies to (default 1; Infinity for all). */
   times?: number;
 }
@@ -222,11 +227,21 @@ export class FakeCri implements Cri {
         `Call ${method}: the client is closed`,
       );
     }
+    if (opts?.signal?.aborted) throw cancelled(method, opts.signal);
     const list = this.#injections.get(method);
     const injection = list?.[0];
     if (!list || !injection) return;
     injection.times = (injection.times ?? 1) - 1;
     if (injection.times <= 0) list.shift();
+    if (injection.hang) {
+      const timeoutMs = opts?.timeoutMs ?? Infinity;
+      try {
+        await abortableDelay(timeoutMs, opts?.signal);
+      } catch {
+        throw cancelled(method, opts?.signal);
+      }
+      throw criError("DeadlineExceeded", method, `${method}: context deadline exceeded`);
+    }
     if (injection.delayMs) {
       const timeoutMs = opts?.timeoutMs ?? 10_000;
       await abortableDelay(
@@ -601,13 +616,20 @@ export class FakeCri implements Cri {
   }
 }
 
+function cancelled(method: string, signal: AbortSignal | undefined): CriError {
+  return criError("Cancelled", method, `${method}: context canceled`, { cause: signal?.reason });
+}
+
+/** Waits `ms` (`Infinity`: until `signal` aborts); rejects when `signal` aborts. */
 function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
+    const timer = Number.isFinite(ms)
+      ? setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms)
+      : undefined;
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal?.reason);

@@ -26,11 +26,19 @@ const STATUS_OF_KIND: Record<string, grpc.status> = {
 
 // deno-lint-ignore no-explicit-any
 type Req = any;
-type Handler = (req: Req) => Promise<unknown>;
+/** What a handler gets besides the request: a signal that aborts when the call ends early. */
+type Handler = (req: Req, opts: { signal: AbortSignal }) => Promise<unknown>;
 
-function unary(fn: Handler): grpc.handleUnaryCall<Req, unknown> {
+/**
+ * A unary handler that hands `fn` a signal, aborted when the client cancels the call or its
+ * deadline passes (as a real runtime's context is) and when the server closes.
+ */
+function unary(fn: Handler, calls: Set<AbortController>): grpc.handleUnaryCall<Req, unknown> {
   return (call, callback) => {
-    fn(call.request).then(
+    const controller = new AbortController();
+    calls.add(controller);
+    call.on("cancelled", () => controller.abort(new Error("the client cancelled the call")));
+    fn(call.request, { signal: controller.signal }).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const code = err instanceof CriError
@@ -41,7 +49,7 @@ function unary(fn: Handler): grpc.handleUnaryCall<Req, unknown> {
         const details = message.replace(/^[A-Za-z]+: /, "");
         callback({ code, details, metadata: new grpc.Metadata() });
       },
-    );
+    ).finally(() => calls.delete(controller));
   };
 }
 
@@ -86,25 +94,27 @@ export async function serveCri(
   const nonEmpty = (
     s: unknown,
   ) => (typeof s === "string" && s !== "" ? s : undefined);
+  const calls = new Set<AbortController>();
+  const u = (fn: Handler) => unary(fn, calls);
   server.addService(RuntimeService.service, {
-    Version: unary(() => cri.version()),
-    Status: unary(async () => ({ status: await cri.status(), info: {} })),
-    RunPodSandbox: unary(async (r) => ({
-      podSandboxId: await cri.runPodSandbox(r.config),
+    Version: u((_, o) => cri.version(o)),
+    Status: u(async (_, o) => ({ status: await cri.status(o), info: {} })),
+    RunPodSandbox: u(async (r, o) => ({
+      podSandboxId: await cri.runPodSandbox(r.config, o),
     })),
-    StopPodSandbox: unary(async (r) => {
-      await cri.stopPodSandbox(r.podSandboxId);
+    StopPodSandbox: u(async (r, o) => {
+      await cri.stopPodSandbox(r.podSandboxId, o);
       return {};
     }),
-    RemovePodSandbox: unary(async (r) => {
-      await cri.removePodSandbox(r.podSandboxId);
+    RemovePodSandbox: u(async (r, o) => {
+      await cri.removePodSandbox(r.podSandboxId, o);
       return {};
     }),
-    PodSandboxStatus: unary(async (r) => ({
-      status: sandboxStatusToWire(await cri.podSandboxStatus(r.podSandboxId)),
+    PodSandboxStatus: u(async (r, o) => ({
+      status: sandboxStatusToWire(await cri.podSandboxStatus(r.podSandboxId, o)),
       info: {},
     })),
-    ListPodSandbox: unary(async (r) => ({
+    ListPodSandbox: u(async (r, o) => ({
       items: await cri.listPodSandbox(
         filterOf(r.filter, (f) => ({
           ...(nonEmpty(f.id) ? { id: f.id as string } : {}),
@@ -117,28 +127,30 @@ export async function serveCri(
             : {}),
           labelSelector: f.labelSelector as Record<string, string>,
         })),
+        o,
       ),
     })),
-    CreateContainer: unary(async (r) => ({
+    CreateContainer: u(async (r, o) => ({
       containerId: await cri.createContainer(
         r.podSandboxId,
         r.config,
         r.sandboxConfig,
+        o,
       ),
     })),
-    StartContainer: unary(async (r) => {
-      await cri.startContainer(r.containerId);
+    StartContainer: u(async (r, o) => {
+      await cri.startContainer(r.containerId, o);
       return {};
     }),
-    StopContainer: unary(async (r) => {
-      await cri.stopContainer(r.containerId, Number(r.timeout));
+    StopContainer: u(async (r, o) => {
+      await cri.stopContainer(r.containerId, Number(r.timeout), o);
       return {};
     }),
-    RemoveContainer: unary(async (r) => {
-      await cri.removeContainer(r.containerId);
+    RemoveContainer: u(async (r, o) => {
+      await cri.removeContainer(r.containerId, o);
       return {};
     }),
-    ListContainers: unary(async (r) => ({
+    ListContainers: u(async (r, o) => ({
       containers: await cri.listContainers(
         filterOf(r.filter, (f) => ({
           ...(nonEmpty(f.id) ? { id: f.id as string } : {}),
@@ -152,32 +164,34 @@ export async function serveCri(
           ...(nonEmpty(f.podSandboxId) ? { podSandboxId: f.podSandboxId as string } : {}),
           labelSelector: f.labelSelector as Record<string, string>,
         })),
+        o,
       ),
     })),
-    ContainerStatus: unary(async (r) => ({
-      status: await cri.containerStatus(r.containerId),
+    ContainerStatus: u(async (r, o) => ({
+      status: await cri.containerStatus(r.containerId, o),
       info: {},
     })),
-    ExecSync: unary((r) => cri.execSync(r.containerId, r.cmd, Number(r.timeout))),
-    ReopenContainerLog: unary(async (r) => {
-      await cri.reopenContainerLog(r.containerId);
+    ExecSync: u((r, o) => cri.execSync(r.containerId, r.cmd, Number(r.timeout), o)),
+    ReopenContainerLog: u(async (r, o) => {
+      await cri.reopenContainerLog(r.containerId, o);
       return {};
     }),
   });
   server.addService(ImageService.service, {
-    ImageStatus: unary(async (r) => ({
-      image: await cri.imageStatus(r.image),
+    ImageStatus: u(async (r, o) => ({
+      image: await cri.imageStatus(r.image, o),
       info: {},
     })),
-    PullImage: unary(async (r) => ({
+    PullImage: u(async (r, o) => ({
       imageRef: await cri.pullImage(
         r.image,
         r.auth ?? undefined,
         r.sandboxConfig ?? undefined,
+        o,
       ),
     })),
-    ListImages: unary(async (r) => ({
-      images: await cri.listImages(r.filter ?? undefined),
+    ListImages: u(async (r, o) => ({
+      images: await cri.listImages(r.filter ?? undefined, o),
     })),
   });
   await new Promise<void>((resolve, reject) => {
@@ -191,6 +205,8 @@ export async function serveCri(
   const close = async () => {
     if (closed) return;
     closed = true;
+    // Calls still waiting (a hang injected into the fake) end now, so shutdown is not held.
+    for (const c of calls) c.abort(new Error("the server is closing"));
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     server.forceShutdown();
   };
