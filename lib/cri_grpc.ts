@@ -101,6 +101,11 @@ const CHANNEL_OPTIONS: grpc.ClientOptions = {
 export interface ConnectOptions {
   /** Deadline of a call that does not set its own (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Cancels every call of this client, those in flight and those made later, when it aborts:
+   * the agent's stop signal, so no call outlives the stop, whatever signal the caller passed.
+   */
+  signal?: AbortSignal;
 }
 
 /** Opens a CRI client on the unix socket at `socketPath`. Cheap: connects lazily. */
@@ -136,11 +141,15 @@ export class GrpcCri implements Cri, Disposable {
   readonly #timeoutMs: number;
   readonly #runtime: ServiceClient;
   readonly #images: ServiceClient;
+  readonly #signal: AbortSignal | undefined;
+  /** Calls in flight, cancelled by `close`. */
+  readonly #inflight = new Set<grpc.ClientUnaryCall>();
   #closed = false;
 
   constructor(socketPath: string, options: ConnectOptions = {}) {
     this.socketPath = socketPath;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#signal = options.signal;
     const { RuntimeService, ImageService } = criServices();
     const address = `unix://${socketPath}`;
     const creds = grpc.credentials.createInsecure();
@@ -169,18 +178,20 @@ export class GrpcCri implements Cri, Disposable {
       );
     }
     const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
-    const signal = opts.signal;
+    const signals = [opts.signal, this.#signal].filter((s) => s !== undefined);
     return new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) {
+      const aborted = signals.find((s) => s.aborted);
+      if (aborted) {
         reject(
           new CriError("Cancelled", method, `Call ${method}: cancelled`, {
-            cause: signal.reason,
+            cause: aborted.reason,
           }),
         );
         return;
       }
       const fn = client[method];
       if (!fn) throw new Error(`Unknown CRI method ${method}`);
+      // Cancelling makes grpc-js call back at once with CANCELLED.
       const onAbort = () => call.cancel();
       const call = fn.call(
         client,
@@ -188,7 +199,8 @@ export class GrpcCri implements Cri, Disposable {
         new grpc.Metadata(),
         { deadline: Date.now() + timeoutMs },
         (err, res) => {
-          signal?.removeEventListener("abort", onAbort);
+          this.#inflight.delete(call);
+          for (const s of signals) s.removeEventListener("abort", onAbort);
           if (err) {
             const kind = kindOf(err.code);
             const detail = err.details || err.message;
@@ -200,7 +212,8 @@ export class GrpcCri implements Cri, Disposable {
           }
         },
       );
-      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#inflight.add(call);
+      for (const s of signals) s.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -442,9 +455,12 @@ export class GrpcCri implements Cri, Disposable {
     return r.images.map(fromWireImage);
   }
 
+  /** Closes the client; calls still in flight end with `Cancelled`. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const call of this.#inflight) call.cancel();
+    this.#inflight.clear();
     this.#images.close();
     this.#runtime.close();
   }
