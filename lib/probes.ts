@@ -2,7 +2,8 @@
  * Liveness, readiness and startup probes, run by the agent as kubelet runs
  * them: one worker per container and kind, on the probe's period, counting
  * consecutive results against the thresholds. Time and timers are injected,
- * so tests drive them by hand. Probes never block the reconcile loop.
+ * so tests drive them by hand. Probes never block the reconcile loop, and
+ * stopping a worker (or the manager) cancels the run or kill it has in flight.
  *
  * @module
  */
@@ -56,9 +57,23 @@ export interface ProbeStatus {
 
 /** What the probe manager needs from the agent. */
 export interface ProbeDeps {
-  run(spec: ProbeSpec, target: ProbeTarget, timeoutSeconds: number): Promise<ProbeOutcome>;
-  /** Kills the container (liveness or startup failure); the restart policy decides what follows. */
-  kill(c: ProbedContainer, gracePeriodSeconds: number, reason: string): Promise<void>;
+  /** Runs a probe once; `signal` aborts when its worker stops: the run should end at once. */
+  run(
+    spec: ProbeSpec,
+    target: ProbeTarget,
+    timeoutSeconds: number,
+    signal: AbortSignal,
+  ): Promise<ProbeOutcome>;
+  /**
+   * Kills the container (liveness or startup failure); the restart policy decides what
+   * follows. `signal` aborts when the manager stops: the kill should give up at once.
+   */
+  kill(
+    c: ProbedContainer,
+    gracePeriodSeconds: number,
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<void>;
   now(): number;
   /** Runs `fn` after `ms`; returns a canceller. Defaults to setTimeout. */
   schedule?(fn: () => void, ms: number): () => void;
@@ -83,6 +98,8 @@ interface Worker {
   cancel: (() => void) | undefined;
   running: boolean;
   stopped: boolean;
+  /** Aborted when the worker stops: cancels its run in flight. */
+  abort: AbortController;
 }
 
 const KINDS: ProbeKind[] = ["startup", "liveness", "readiness"];
@@ -93,6 +110,10 @@ export class ProbeManager {
   readonly #workers = new Map<string, Worker[]>();
   /** Containers killed by a probe: no more probing until a new instance appears. */
   readonly #onHold = new Set<string>();
+  /** Aborted by `stop`: cancels kills in flight. */
+  #stopping = new AbortController();
+  /** Runs and kills in flight, so `stop` can wait for them to unwind. */
+  readonly #busy = new Set<Promise<void>>();
 
   constructor(deps: ProbeDeps) {
     this.#d = deps;
@@ -134,6 +155,7 @@ export class ProbeManager {
           cancel: undefined,
           running: false,
           stopped: false,
+          abort: new AbortController(),
         };
         workers.push(w);
       }
@@ -165,16 +187,23 @@ export class ProbeManager {
     return (this.#workers.get(containerId) ?? []).map((w) => ({ ...w.status }));
   }
 
-  /** Stops every worker. */
-  stop(): void {
+  /**
+   * Stops every worker and cancels what they have in flight (runs, and kills after a failed
+   * probe). Resolves when those have unwound; `sync` starts afresh afterwards.
+   */
+  async stop(): Promise<void> {
     for (const workers of this.#workers.values()) for (const w of workers) this.#stop(w);
     this.#workers.clear();
+    this.#stopping.abort(new DOMException("The probes were stopped", "AbortError"));
+    this.#stopping = new AbortController();
+    await Promise.allSettled([...this.#busy]);
   }
 
   #stop(w: Worker) {
     w.stopped = true;
     w.cancel?.();
     w.cancel = undefined;
+    w.abort.abort(new DOMException("The probe was stopped", "AbortError"));
   }
 
   #arm(w: Worker, ms: number) {
@@ -186,7 +215,9 @@ export class ProbeManager {
       });
     w.cancel = schedule(() => {
       w.cancel = undefined;
-      void this.#tick(w);
+      const tick = this.#tick(w);
+      this.#busy.add(tick);
+      void tick.finally(() => this.#busy.delete(tick));
     }, ms);
   }
 
@@ -208,6 +239,7 @@ export class ProbeManager {
         w.spec,
         w.c.target,
         w.spec.timeoutSeconds ?? PROBE_DEFAULTS.timeoutSeconds,
+        w.abort.signal,
       );
     } catch (err) {
       outcome = { ok: false, output: err instanceof Error ? err.message : String(err) };
@@ -224,7 +256,7 @@ export class ProbeManager {
         w.spec.failureThreshold ?? PROBE_DEFAULTS.failureThreshold
       } times in a row (${outcome.output || "no output"}); it will be restarted`;
       try {
-        await this.#d.kill(w.c, grace, reason);
+        await this.#d.kill(w.c, grace, reason, this.#stopping.signal);
       } catch {
         // The next pass sees the container as it is and acts on it.
       }

@@ -230,3 +230,73 @@ Deno.test("a container without a readiness probe has no readiness opinion; gone 
   assert.equal(h.runs.length, runs);
   assert.equal(h.time.pending, 0);
 });
+
+Deno.test("stopping the manager cancels the runs and the kill in flight, and resolves when they have unwound", async () => {
+  const time = new ManualTime();
+  const signals: AbortSignal[] = [];
+  let killSignal: AbortSignal | undefined;
+  const untilAborted = (signal: AbortSignal) =>
+    new Promise<never>((_, reject) => {
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+  const manager = new ProbeManager({
+    now: () => time.now,
+    schedule: time.schedule,
+    // The readiness probe never answers; the liveness probe fails at once.
+    run: (spec, _target, _timeout, signal) => {
+      if (spec.exec?.command[0] === "liveness") {
+        return Promise.resolve({ ok: false, output: "no" });
+      }
+      signals.push(signal);
+      return untilAborted(signal);
+    },
+    // The kill never ends on its own either.
+    kill: (_c, _grace, _reason, signal) => {
+      killSignal = signal;
+      return untilAborted(signal);
+    },
+  });
+  const slow: ProbedContainer = {
+    ...container(time, { readiness: probe("readiness", { timeoutSeconds: 600 }) }),
+    containerId: "slow",
+  };
+  const failing: ProbedContainer = {
+    ...container(time, { liveness: probe("liveness", { failureThreshold: 1 }) }),
+    containerId: "failing",
+  };
+  manager.sync([slow, failing]);
+  await time.advance(0);
+  assert.equal(signals.length, 1, "the readiness probe is running");
+  assert.ok(killSignal, "the failed liveness probe is killing its container");
+  let stopped = false;
+  const stopping = manager.stop().then(() => stopped = true);
+  assert.equal(signals[0]!.aborted, true, "the run in flight is cancelled");
+  assert.equal(killSignal.aborted, true, "the kill in flight is cancelled");
+  await stopping;
+  assert.equal(stopped, true);
+  await time.advance(60 * S);
+  assert.equal(signals.length, 1, "nothing runs after the stop");
+  assert.equal(time.pending, 0, "no timer is left");
+});
+
+Deno.test("a container that goes away cancels its probe in flight", async () => {
+  const time = new ManualTime();
+  const signals: AbortSignal[] = [];
+  const manager = new ProbeManager({
+    now: () => time.now,
+    schedule: time.schedule,
+    run: (_spec, _target, _timeout, signal) => {
+      signals.push(signal);
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true })
+      );
+    },
+    kill: () => Promise.resolve(),
+  });
+  manager.sync([container(time, { readiness: probe("readiness") })]);
+  await time.advance(0);
+  assert.equal(signals.length, 1);
+  manager.sync([]);
+  assert.equal(signals[0]!.aborted, true);
+  await manager.stop();
+});
