@@ -278,6 +278,7 @@ async function createAndStart(
       hookTarget(pod, c, id, facts),
       pod.gracePeriodSeconds,
     );
+    o.signal?.throwIfAborted(); // a hook cut short by a stopping agent did not fail
     if (!result.ok) {
       // kubelet kills a container whose postStart hook failed; the restart policy follows.
       event(o, pod.key, "FailedPostStartHook", `Container ${c.name}: ${result.output}`, true);
@@ -325,7 +326,8 @@ async function runHook(
   timeoutSeconds: number,
 ): Promise<ProbeOutcome> {
   try {
-    return await (o.hook ?? ((h, t, s) => runHandler(h, t, s, { cri: o.cri })))(
+    const signal = o.signal ? { signal: o.signal } : {};
+    return await (o.hook ?? ((h, t, s) => runHandler(h, t, s, { cri: o.cri, ...signal })))(
       handler,
       target,
       timeoutSeconds,
@@ -442,10 +444,13 @@ async function preStopHooks(
       const handler = c?.lifecycle?.preStop;
       if (!c || !handler) continue;
       if (host === undefined) {
-        host = pod.spec.hostNetwork ? "127.0.0.1" : await o.cri.podSandboxStatus(a.sandboxId).then(
-          (s) => s.ip,
-          () => "",
-        );
+        const opts = o.signal ? { signal: o.signal } : {};
+        host = pod.spec.hostNetwork
+          ? "127.0.0.1"
+          : await o.cri.podSandboxStatus(a.sandboxId, opts).then(
+            (s) => s.ip,
+            () => "",
+          );
       }
       const namedPorts: Record<string, number> = {};
       for (const p of c.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;

@@ -97,6 +97,12 @@ const RUNTIME_BACKOFF_MAX_MS = 5_000;
 const EVENTS_KEPT = 20;
 /** How often container logs are checked for rotation, unless told otherwise: kubelet's default. */
 const LOG_CHECK_INTERVAL_MS = 10_000;
+/**
+ * When the loop stops, how long cancelled work (flights, probes) gets to unwind before the
+ * status file says the agent stopped: everything is cancelled through the signal, so this
+ * only bounds what cannot be (a hung file system).
+ */
+export const STOP_GRACE_MS = 2_000;
 
 /** An event with its time, as `describe` lists them. */
 export interface TimedEvent extends PodEvent {
@@ -136,8 +142,9 @@ export class Reconciler {
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#probes = new ProbeManager({
       now: this.#now,
-      run: (spec, target, timeout) => runHandler(spec, target, timeout, { cri: options.cri }),
-      kill: (c, grace, reason) => this.#killForProbe(c, grace, reason),
+      run: (spec, target, timeout, signal) =>
+        runHandler(spec, target, timeout, { cri: options.cri, signal }),
+      kill: (c, grace, reason, signal) => this.#killForProbe(c, grace, reason, signal),
       onResult: (c, kind, outcome) => {
         const [namespace = "", pod = ""] = c.pod.split("/");
         options.metrics?.probeResults.inc({
@@ -159,6 +166,8 @@ export class Reconciler {
       now: this.#now,
       ...(options.registryAuth ? { auth: options.registryAuth } : {}),
       onPull: (image, outcome, detail) => {
+        // A pull cancelled because the agent stops is no failure to report.
+        if (outcome === "failed" && this.#stopSignal?.aborted) return;
         if (outcome === "started") options.log.info(`Pulling image ${image}`);
         else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
         else options.log.warn(`Failed to pull image ${image}: ${detail}`);
@@ -166,9 +175,9 @@ export class Reconciler {
     });
   }
 
-  /** Stops the probes (when passes were run without `run`). */
-  stop(): void {
-    this.#probes.stop();
+  /** Stops the probes (when passes were run without `run`); resolves when they have unwound. */
+  stop(): Promise<void> {
+    return this.#probes.stop();
   }
 
   /** The pods' status after the last pass. */
@@ -177,15 +186,23 @@ export class Reconciler {
   }
 
   /** A liveness or startup probe failed: run the preStop hook, stop the container; the restart policy follows. */
-  async #killForProbe(c: ProbedContainer, grace: number, reason: string): Promise<void> {
+  async #killForProbe(
+    c: ProbedContainer,
+    grace: number,
+    reason: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     this.#o.log.warn(reason, { pod: c.pod });
     this.#event({ pod: c.pod, type: "Warning", reason: "Unhealthy", message: reason });
     const t0 = this.#now();
     if (c.preStop) {
-      await runHandler(c.preStop, c.target, grace, { cri: this.#o.cri }).catch(() => undefined);
+      await runHandler(c.preStop, c.target, grace, { cri: this.#o.cri, signal })
+        .catch(() => undefined);
     }
+    // A stopping agent leaves the container as it is.
+    signal.throwIfAborted();
     const left = Math.max(2, grace - Math.floor((this.#now() - t0) / 1000));
-    await this.#o.cri.stopContainer(c.containerId, left);
+    await this.#o.cri.stopContainer(c.containerId, left, { signal });
     this.#event({
       pod: c.pod,
       type: "Normal",
@@ -289,7 +306,8 @@ export class Reconciler {
         onSandboxIp: (id, ip) => this.#observer.rememberIp(id, ip),
         ...(signal ? { signal } : {}),
       });
-      this.#reportResults(results, this.#now());
+      // Results cut short by a stopping agent are cancellations, not failures.
+      if (!signal?.aborted) this.#reportResults(results, this.#now());
       ok = results.every((r) => !r.error);
       return results;
     } finally {
@@ -403,7 +421,7 @@ export class Reconciler {
     }
     const results = detach ? [] : (await Promise.all(started)).flat();
     this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
-    await this.#rotateLogs(observed);
+    await this.#rotateLogs(observed, signal);
     const errors = new Map<string, { message: string; reason?: string }>();
     for (const [key, e] of this.#podErrors) {
       // While a failed pull waits for its next try (after the pass that failed), kubelet
@@ -515,7 +533,7 @@ export class Reconciler {
    * next pass after that much time): a stat of every running container's log each pass
    * would be most of an idle pass's cost.
    */
-  async #rotateLogs(observed: ObservedState) {
+  async #rotateLogs(observed: ObservedState, signal: AbortSignal | undefined) {
     const now = this.#now();
     if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) return;
     this.#logsCheckedAt = now;
@@ -532,7 +550,7 @@ export class Reconciler {
     const { rotated, errors } = await rotateLogs(
       logs,
       this.#o.logRotation ?? DEFAULT_ROTATION,
-      (id) => this.#o.cri.reopenContainerLog(id),
+      (id) => this.#o.cri.reopenContainerLog(id, signal ? { signal } : {}),
       new Date(this.#now()),
     );
     for (const r of rotated) this.#o.log.debug(`Rotated ${r.rotatedTo}`);
@@ -541,11 +559,22 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Writes the status file, with `stoppedAt`: the agent stopped. `run` does it when it ends;
+   * a caller that cannot wait for that (it holds the process to a deadline) does it itself.
+   * No later write takes `stoppedAt` out.
+   */
+  async publishStopped(): Promise<void> {
+    await this.#publish(this.#lastPods, true);
+  }
+
   /** Writes the status file when the pods changed, and at least every 10 s as a heartbeat. */
   async #publish(pods: PodView[], stopped = false) {
     const file = this.#o.statusFile;
     if (!file) return;
+    if (this.#stoppedAt !== undefined && !stopped) return;
     const now = this.#now();
+    if (stopped) this.#stoppedAt ??= now;
     const body = JSON.stringify(pods);
     if (!stopped && body === this.#lastPublished && now - this.#lastPublishedAt < 10_000) return;
     this.#lastPublished = body;
@@ -559,7 +588,7 @@ export class Reconciler {
           socket: this.#o.socket,
           manifests: this.#o.source.dir,
           updatedAt: new Date(now).toISOString(),
-          stoppedAt: stopped ? new Date(now).toISOString() : null,
+          stoppedAt: this.#stoppedAt !== undefined ? new Date(this.#stoppedAt).toISOString() : null,
           runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
           runtimeError: this.#runtimeDown ?? null,
         },
@@ -572,9 +601,15 @@ export class Reconciler {
   }
   #lastPublished = "";
   #logsCheckedAt = -Infinity;
+  /** When the agent stopped, once `publishStopped` or the end of `run` said so. */
+  #stoppedAt: number | undefined;
+  /** The signal `run` stops on. */
+  #stopSignal: AbortSignal | undefined;
 
   /** Runs passes until `signal` aborts: one at start, then on file events and every interval. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#stoppedAt = undefined;
+    this.#stopSignal = signal;
     const wake = new Wake();
     const tick = setInterval(() => wake.poke(), this.#o.intervalMs);
     const watcher = new DirectoryWatcher(this.#o.source.dir, (event) => {
@@ -583,7 +618,12 @@ export class Reconciler {
       this.#queue.clear();
       wake.poke(event && isFinished(event) ? 0 : DEBOUNCE_MS);
     });
-    const onAbort = () => wake.poke();
+    // Probes stop with the loop at once: they hold no pass, but their runs are in flight.
+    let probesStopped: Promise<void> | undefined;
+    const onAbort = () => {
+      probesStopped ??= this.#probes.stop();
+      wake.poke();
+    };
     signal.addEventListener("abort", onAbort);
     this.#onFlightDone = (queued) => wake.poke(queued ? QUEUED_PASS_DELAY_MS : 0);
     let backoff = RUNTIME_BACKOFF_MIN_MS;
@@ -607,10 +647,11 @@ export class Reconciler {
       signal.removeEventListener("abort", onAbort);
       wake.close();
       await watcher.close();
-      // In-flight work was cancelled through the signal; let it unwind.
-      await Promise.allSettled([...this.#flights.values()]);
+      this.#queue.clear();
+      probesStopped ??= this.#probes.stop();
+      // In-flight work was cancelled through the signal; let it unwind, within a bound.
+      await settledWithin([...this.#flights.values(), probesStopped], STOP_GRACE_MS);
       this.#onFlightDone = undefined;
-      this.#probes.stop();
       await this.#publish(this.#lastPods, true);
     }
   }
@@ -716,6 +757,16 @@ export class Reconciler {
       });
     }
   }
+}
+
+/** Resolves when every promise has settled, or after `ms`, whichever comes first. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }
 
 function groupByPod(actions: Action[]): Map<string, Action[]> {

@@ -533,3 +533,105 @@ Deno.test("a finished write, a rename into place and a delete are acted on at on
   assert.equal(isFinished(event("create")), false);
   assert.equal(isFinished(event("modify")), false);
 });
+
+Deno.test("stopping the loop cancels hooks, probes and pulls that hang: it ends at once, writes stoppedAt and stops no container", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
+  const manifests = `${dir}/manifests`;
+  await Deno.mkdir(manifests);
+  const cri = new FakeCri({ images: [IMAGE] });
+  // Every exec (the hook and the probe) and every pull waits until it is cancelled.
+  cri.inject("ExecSync", { hang: true, times: Infinity });
+  cri.inject("PullImage", { hang: true, times: Infinity });
+  await Deno.writeTextFile(
+    `${manifests}/hooked.yaml`,
+    `apiVersion: v1
+kind: Pod
+metadata: {name: hooked}
+spec:
+  terminationGracePeriodSeconds: 600
+  containers:
+    - name: c
+      image: ${IMAGE}
+      lifecycle:
+        postStart: {exec: {command: [sh, -c, "sleep 3600"]}}
+`,
+  );
+  await Deno.writeTextFile(
+    `${manifests}/probed.yaml`,
+    `apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 600
+  containers:
+    - name: c
+      image: ${IMAGE}
+      livenessProbe: {exec: {command: [sh, -c, "sleep 3600"]}, periodSeconds: 1, timeoutSeconds: 600}
+`,
+  );
+  await Deno.writeTextFile(
+    `${manifests}/pulling.yaml`,
+    `name: pulling\ncontainers: [{name: c, image: "registry.example/slow:1"}]\n`,
+  );
+  const statusFile = `${dir}/root/status.json`;
+  const lines: string[] = [];
+  const reconciler = new Reconciler({
+    cri,
+    source: new ManifestSource(manifests),
+    log: createLogger({ write: (l) => lines.push(l) }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    parallel: 4,
+    intervalMs: 100,
+    statusFile,
+  });
+  const controller = new AbortController();
+  const loop = reconciler.run(controller.signal);
+  try {
+    const deadline = Date.now() + 10_000;
+    // The postStart hook of hooked, the liveness probe of probed, and the pull are all in flight.
+    while (
+      cri.methods().filter((m) => m === "ExecSync").length < 2 ||
+      !cri.methods().includes("PullImage")
+    ) {
+      assert.ok(Date.now() < deadline, `no hook, probe and pull in flight: ${cri.methods()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const from = cri.calls.length;
+    const t0 = performance.now();
+    controller.abort();
+    const ended = await endsWithin(loop, 10_000);
+    const ms = performance.now() - t0;
+    assert.ok(ended, "the loop was still running 10 s after the stop");
+    // Cancelled, not waited out: well inside the grace the loop gives work to unwind.
+    assert.ok(ms < 1_000, `the loop took ${Math.round(ms)} ms to stop`);
+    const after = cri.calls.slice(from).map((c) => c.method);
+    assert.ok(!after.includes("StopContainer"), `a container was stopped: ${after}`);
+    const status = JSON.parse(await Deno.readTextFile(statusFile));
+    assert.ok(status.agent.stoppedAt, JSON.stringify(status.agent));
+    assert.deepEqual(
+      lines.filter((l) => /ERROR|WARN/.test(l)),
+      [],
+      "a stop is no failure: nothing is reported as one",
+    );
+  } finally {
+    controller.abort();
+    await endsWithin(loop, 10_000);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Whether `p` settles within `ms`. */
+async function endsWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    p.then(() => true, () => true),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+  ]);
+  clearTimeout(timer);
+  return ended;
+}
