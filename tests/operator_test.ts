@@ -19,6 +19,7 @@ import {
   writeStatusFile,
 } from "../lib/status_file.ts";
 import { K } from "../lib/translate.ts";
+import { startAgent } from "./agent_process.ts";
 import { FakeCri } from "./fake_cri.ts";
 import { serveCri } from "./fake_cri_server.ts";
 
@@ -703,4 +704,28 @@ Deno.test("probe output from inside a container reaches describe escaped, and th
     r.stdout,
     /^ {6}Last failure: \S+: \\x1b\]0;pwned\\x07\\x1b\[2J\\u009b31mred\\x7f\\x00\\r\\tend\n/m,
   );
+});
+
+Deno.test("the running agent's text log escapes a file= field with an escape sequence, and its JSON log reads back", async () => {
+  await using w = await world();
+  for (const format of ["text", "json"]) {
+    const name = `${format}\x1b]0;x\x07\u009b2J.yaml`;
+    await Deno.writeTextFile(`${w.manifests}/${name}`, WEB.replace("name: web", `name: ${format}`));
+    const agent = startAgent([...w.flags, "--log-format", format, "--interval", "1s"]);
+    try {
+      const started = await agent.waitForLine(new RegExp(`Started pod shop/${format}`));
+      if (format === "text") {
+        assert.ok(
+          started.endsWith(` file="${w.manifests}/text\\x1b]0;x\\x07\\u009b2J.yaml"`),
+          started,
+        );
+      } else {
+        assert.ok(started.includes('json\\u001b]0;x\\u0007\\u009b2J.yaml"'), started);
+        assert.equal(JSON.parse(started).file, `${w.manifests}/${name}`);
+      }
+      assert.deepEqual(agent.lines.filter(rawControl), [], "no line holds a raw control character");
+    } finally {
+      assert.equal(await agent.stop(), 0, agent.lines.join("\n"));
+    }
+  }
 });
