@@ -35,6 +35,36 @@ const io = {
   errBytes: (b: Uint8Array) => writeAll(Deno.stderr, b),
 };
 
+/**
+ * From SIGINT or SIGTERM, how long the agent waits for its loop and HTTP server to finish.
+ * Everything they await is cancelled by the signal, so this bounds only what a cancellation
+ * cannot reach (a hung file system, a path that forgot the signal).
+ */
+const STOP_DEADLINE_MS = 2_500;
+/** Then, how long the last status write (`stoppedAt`) may take before the agent exits anyway. */
+const LAST_WRITE_MS = 1_000;
+
+/**
+ * Waits for `work`: true when it succeeded, false when `ms` passed since `signal` aborted
+ * (the work goes on, unwaited for); rejects when it fails.
+ */
+function settledOrDeadline(
+  work: Promise<unknown>,
+  signal: AbortSignal,
+  ms: number,
+): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => timer = setTimeout(() => resolve(false), ms);
+    if (signal.aborted) arm();
+    else signal.addEventListener("abort", arm, { once: true });
+    work.then(() => resolve(true), reject).finally(() => {
+      signal.removeEventListener("abort", arm);
+      clearTimeout(timer);
+    });
+  });
+}
+
 /** One AbortSignal for SIGINT and SIGTERM, released by `using`. */
 function stopSignal(): AbortController & Disposable {
   const controller = new AbortController();
@@ -54,7 +84,8 @@ async function runAgent(config: AgentConfig): Promise<number> {
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
   using stop = stopSignal();
   const metrics = new AgentMetrics();
-  using grpc = connectCri(config.socket);
+  // The stop signal cancels every runtime call, whichever path made it.
+  using grpc = connectCri(config.socket, { signal: stop.signal });
   const cri = meteredCri(grpc, metrics);
   log.info("tinylet starting", {
     manifests: config.manifests,
@@ -66,7 +97,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
     log.warn("Manifest permissions are not checked (--insecure-manifest-permissions)");
   }
   try {
-    const v = await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
+    const v = await checkRuntime(cri, config.socket, { timeoutMs: 5_000, signal: stop.signal });
     log.info(`Connected to ${v.runtimeName} ${v.runtimeVersion}`, { socket: config.socket });
   } catch {
     // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
@@ -128,8 +159,22 @@ async function runAgent(config: AgentConfig): Promise<number> {
       return 1;
     }
   }
-  await reconciler.run(stop.signal);
-  await server?.finished;
+  // After the signal, the loop and the server get STOP_DEADLINE_MS to finish (the loop writes
+  // `stoppedAt`); past it, the agent writes `stoppedAt` itself and exits: a stop is bounded
+  // whatever the runtime, the probes or the hooks do.
+  const finished = await settledOrDeadline(
+    Promise.all([reconciler.run(stop.signal), server?.finished]),
+    stop.signal,
+    STOP_DEADLINE_MS,
+  );
+  if (!finished) {
+    log.warn(
+      `Stopping took longer than ${
+        formatDuration(STOP_DEADLINE_MS)
+      }: exiting without waiting for the rest`,
+    );
+    await settledOrDeadline(reconciler.publishStopped(), stop.signal, LAST_WRITE_MS);
+  }
   log.info("tinylet stopped; pods keep running");
   return 0;
 }

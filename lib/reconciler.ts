@@ -102,7 +102,7 @@ const LOG_CHECK_INTERVAL_MS = 10_000;
  * status file says the agent stopped: everything is cancelled through the signal, so this
  * only bounds what cannot be (a hung file system).
  */
-export const STOP_GRACE_MS = 2_000;
+export const STOP_GRACE_MS = 1_500;
 
 /** An event with its time, as `describe` lists them. */
 export interface TimedEvent extends PodEvent {
