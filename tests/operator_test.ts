@@ -469,13 +469,13 @@ function hostileStatus(): StatusFile {
 }
 
 /** A pod made on the runtime with tinylet's labels, its image and source annotation hostile. */
-async function hostileRuntimePod(fake: FakeCri): Promise<string> {
+async function hostileRuntimePod(fake: FakeCri, name = "evil"): Promise<string> {
   const image = "busybox\x1b]0;x\x07:1.35";
   fake.addImage(image);
-  const labels = { ...ownedBy("default"), [K.podName]: "evil", [K.podNamespace]: "default" };
+  const labels = { ...ownedBy("default"), [K.podName]: name, [K.podNamespace]: "default" };
   const sandboxConfig = {
     metadata: {
-      name: "evil",
+      name,
       namespace: "default",
       uid: "11111111-2222-3333-4444-555555555555",
       attempt: 0,
@@ -728,4 +728,22 @@ Deno.test("the running agent's text log escapes a file= field with an escape seq
       assert.equal(await agent.stop(), 0, agent.lines.join("\n"));
     }
   }
+});
+
+Deno.test("tinylet down escapes the pod names and errors it prints", async () => {
+  await using w = await world();
+  await hostileRuntimePod(w.fake, "ev\x1b[2Jil");
+  w.fake.inject("StopPodSandbox", { error: new Error("denied\x1b[31m\u009b"), times: 100 });
+  const failed = await tinylet(["down", "--all", ...w.flags]);
+  assert.equal(failed.code, 1);
+  assert.equal(failed.stdout, "");
+  assert.ok(!rawControl(failed.stderr), failed.stderr);
+  assert.match(
+    failed.stderr,
+    /^Cannot remove pod default\/ev\\x1b\[2Jil: .*denied\\x1b\[31m\\u009b/m,
+  );
+  w.fake.clearInjections();
+  const removed = await tinylet(["down", "--all", ...w.flags]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.equal(removed.stdout, "pod default/ev\\x1b[2Jil removed\n");
 });
