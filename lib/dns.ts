@@ -7,12 +7,42 @@
 
 import type { DnsConfig } from "./cri.ts";
 
+/** The host's resolv.conf, which pods take their DNS settings from. */
+export const HOST_RESOLV_CONF = "/etc/resolv.conf";
+
+/** kubelet reads at most this much of a resolv.conf (its `maxResolvConfLength`, 10 MiB). */
+export const MAX_RESOLV_CONF_BYTES = 10 * 1024 * 1024;
+
+/** A line of a resolv.conf that kubelet refuses. */
+export interface ResolvConfError {
+  /** 1-based; 0 when the problem is the whole file. */
+  line: number;
+  message: string;
+}
+
+/** Why kubelet refuses a resolv.conf. */
+export interface ResolvConfErrors {
+  file: string;
+  problems: ResolvConfError[];
+}
+
 /** What a resolv.conf says. */
 export interface ResolvConf {
   servers: string[];
   searches: string[];
   /** Options as written: `"ndots:5"`, `"rotate"`. */
   options: string[];
+  /**
+   * Set (and never empty) when kubelet's parser refuses the file: then no pod sandbox can be
+   * created from it, whatever the pod's dnsPolicy, until the file is fixed.
+   */
+  errors?: ResolvConfErrors;
+}
+
+/** What to tell the operator about a refused host file. */
+export function hostDnsErrorMessage(errors: ResolvConfErrors): string {
+  const where = errors.problems.map((p) => p.line > 0 ? `line ${p.line}: ${p.message}` : p.message);
+  return `Fix ${errors.file}: ${where.join("; ")}; until then no pod sandbox can be created`;
 }
 
 /** The most nameservers a pod gets (glibc's MAXNS; Kubernetes' MaxDNSNameservers). */
@@ -50,37 +80,85 @@ function quoted(strs: string[]): string {
 }
 
 /**
- * Parses resolv.conf text:
- * - each `nameserver` line adds its first address;
- * - `search` lists the search domains and `domain` names a single one; the
- *   last of these lines wins, as in glibc. A trailing dot is dropped, as
- *   kubelet does (`example.com.` is `example.com`; a lone `.` is no domain);
+ * Parses resolv.conf text as kubelet's `parseResolvConf` does
+ * (`pkg/kubelet/network/dns/dns.go`), line by line:
+ * - each `nameserver` line adds its first address; a `nameserver` line
+ *   without an address is an error ("nameserver list is empty"), which makes
+ *   kubelet refuse to create any pod sandbox;
+ * - the last `search` line gives the search domains. A trailing dot is
+ *   dropped (`example.com.` is `example.com`; a lone `.` is no domain). A
+ *   bare `search` line clears them: it is not an error;
  * - `options` lines add their space-separated options, merged across lines
- *   by name (a later `ndots:2` replaces an earlier `ndots:1`);
- * - lines starting with `#` or `;` are comments; other lines are ignored.
+ *   by name (a later `ndots:2` replaces an earlier `ndots:1`); a bare
+ *   `options` line changes nothing;
+ * - everything else is ignored, `domain` included (kubelet does not read
+ *   it), and so are lines starting with `#` and anything else not a keyword.
+ *
+ * `file` only names the file in errors.
  */
-export function parseResolvConf(text: string): ResolvConf {
+export function parseResolvConf(text: string, file = HOST_RESOLV_CONF): ResolvConf {
   const conf: ResolvConf = { servers: [], searches: [], options: [] };
-  for (const line of text.split("\n")) {
+  const problems: ResolvConfError[] = [];
+  for (const [i, line] of text.split("\n").entries()) {
     const trimmed = line.trim();
-    if (trimmed.startsWith("#") || trimmed.startsWith(";")) continue;
+    if (trimmed.startsWith("#")) continue;
     const [keyword, ...args] = trimmed.split(/\s+/);
     switch (keyword) {
       case "nameserver":
         if (args[0] !== undefined) conf.servers.push(args[0]);
+        else {
+          problems.push({
+            line: i + 1,
+            message: `add an address to this "nameserver" line or remove it`,
+          });
+        }
         break;
       case "search":
-      case "domain":
-        conf.searches = (keyword === "domain" ? args.slice(0, 1) : args)
-          .map((s) => s.replace(/\.$/, ""))
-          .filter((s) => s !== "");
+        conf.searches = args.map((s) => s.replace(/\.$/, "")).filter((s) => s !== "");
         break;
       case "options":
         conf.options = mergeOptions(conf.options, args);
         break;
     }
   }
+  if (problems.length > 0) conf.errors = { file, problems };
   return conf;
+}
+
+/**
+ * Reads and parses the resolv.conf at `path` (symlinks followed). As kubelet, it reads less
+ * than {@linkcode MAX_RESOLV_CONF_BYTES}: a file that reaches it is refused. Anything but a
+ * regular file is refused too, so a FIFO cannot hang a pass. Throws when the file cannot be
+ * opened or read.
+ */
+export async function readResolvConf(path = HOST_RESOLV_CONF): Promise<ResolvConf> {
+  const refused = (message: string): ResolvConf => ({
+    servers: [],
+    searches: [],
+    options: [],
+    errors: { file: path, problems: [{ line: 0, message }] },
+  });
+  if (!(await Deno.stat(path)).isFile) return refused("make it a regular file");
+  using file = await Deno.open(path);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const buf = new Uint8Array(64 * 1024);
+  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
+    chunks.push(buf.slice(0, n));
+    size += n;
+    if (size >= MAX_RESOLV_CONF_BYTES) {
+      return refused(
+        `make it smaller than ${MAX_RESOLV_CONF_BYTES} bytes (10 MiB), kubelet's limit`,
+      );
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return parseResolvConf(new TextDecoder().decode(bytes), path);
 }
 
 /** The DNS fields of a pod spec that decide its DNS settings. */
@@ -111,6 +189,9 @@ export interface PodDnsInput {
  * wins; `{ name: "ndots", value: "5" }` is `"ndots:5"`, no value is just the
  * name).
  *
+ * A host file kubelet refuses (see {@linkcode parseResolvConf}) gives an
+ * error instead, whatever the policy: kubelet reads the host's file first.
+ *
  * Last, kubelet's limits: at most 3 nameservers; search domains of at most
  * 253 characters, at most 32 of them, and a search line (the domains joined
  * by spaces) of at most 2048 characters. The excess is dropped, from the end,
@@ -119,7 +200,16 @@ export interface PodDnsInput {
 export function podDnsConfig(
   input: PodDnsInput,
   host: ResolvConf,
-): { config: DnsConfig; warnings: string[] } {
+): { config: DnsConfig; warnings: string[]; error?: string } {
+  // kubelet's GetPodDNS reads the host's file before it looks at the policy, so a refused
+  // file fails every pod, `None` and host-network pods included.
+  if (host.errors) {
+    return {
+      config: { servers: [], searches: [], options: [] },
+      warnings: [],
+      error: hostDnsErrorMessage(host.errors),
+    };
+  }
   const warnings: string[] = [];
   let policy = input.dnsPolicy ?? "ClusterFirst";
   if (!["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"].includes(policy)) {

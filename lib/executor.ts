@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Cri, type Image, isNotFound } from "./cri.ts";
+import { type Cri, type Image, isNotFound, type PodSandboxConfig } from "./cri.ts";
 import { hostNetworkHostsFile, podHostsFile } from "./hosts.ts";
 import type { ImagePuller } from "./images.ts";
 import type { Logger } from "./log.ts";
@@ -340,6 +340,14 @@ async function runHook(
 async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
   const pod = a.pod;
   const opts = o.signal ? { signal: o.signal } : {};
+  let sandbox: PodSandboxConfig;
+  try {
+    // Formed first, as kubelet does: a config that cannot be formed creates nothing.
+    sandbox = sandboxForAttempt(pod, a.attempt);
+  } catch (err) {
+    event(o, pod.key, "FailedCreatePodSandBox", (err as Error).message, true);
+    throw err;
+  }
   await Deno.mkdir(pod.podDir, { recursive: true, mode: 0o750 });
   await Deno.writeTextFile(podSpecFile(pod.podDir), JSON.stringify(pod.pod));
   await Deno.mkdir(podLogDirectory(o.podLogRoot, pod.namespace, pod.name, pod.uid), {
@@ -348,7 +356,7 @@ async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
   });
   await prepareVolumes(pod.volumes, pod.podDir);
   const images = prefetchImages(pod, a.start, o);
-  const sandboxId = await o.cri.runPodSandbox(sandboxForAttempt(pod, a.attempt), opts);
+  const sandboxId = await o.cri.runPodSandbox(sandbox, opts);
   event(o, pod.key, "SandboxCreated", `Created sandbox (attempt ${a.attempt}): ${a.reason}`);
   const facts = await runtimeFacts(pod, sandboxId, a.attempt, o);
   await writeHostsFile(pod, facts, o);
@@ -357,6 +365,8 @@ async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
 
 async function startContainers(a: StartContainers, o: ExecutorOptions): Promise<void> {
   const pod = a.pod;
+  // kubelet forms the sandbox config before it starts any container: none starts without it.
+  sandboxForAttempt(pod, a.attempt);
   await prepareVolumes(pod.volumes, pod.podDir);
   const facts = await runtimeFacts(pod, a.sandboxId, a.attempt, o);
   await writeHostsFile(pod, facts, o);

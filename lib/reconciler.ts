@@ -20,15 +20,18 @@ import { type PodView, podViews } from "./status.ts";
 import { type ProbedContainer, ProbeManager } from "./probes.ts";
 import { runHandler } from "./probe_handlers.ts";
 import type { AgentMetrics } from "./metrics.ts";
-import { podStateDir } from "./translate.ts";
+import { podStateDir, SandboxConfigError } from "./translate.ts";
 import { writeStatusFile } from "./status_file.ts";
 import type { ManifestSource } from "./source.ts";
-import { parseResolvConf, type ResolvConf } from "./dns.ts";
+import { HOST_RESOLV_CONF, readResolvConf, type ResolvConf } from "./dns.ts";
 
-/** The host's /etc/resolv.conf; empty when it cannot be read. */
-export async function readHostResolvConf(): Promise<ResolvConf> {
+/**
+ * The host's /etc/resolv.conf (or `path`); empty when it cannot be read. Lines kubelet
+ * refuses are in its `errors`: then no pod sandbox is created until the file is fixed.
+ */
+export async function readHostResolvConf(path = HOST_RESOLV_CONF): Promise<ResolvConf> {
   try {
-    return parseResolvConf(await Deno.readTextFile("/etc/resolv.conf"));
+    return await readResolvConf(path);
   } catch {
     return { servers: [], searches: [], options: [] };
   }
@@ -115,6 +118,8 @@ export class Reconciler {
   readonly #now: () => number;
   readonly #observer = new Observer();
   readonly #translations = new TranslationCache();
+  /** Pods whose last try failed on a refused host resolv.conf: they retry once it is fixed. */
+  readonly #waitingForHostDns = new Set<string>();
   readonly #crash = new Backoff();
   /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
   readonly #failing: Backoff;
@@ -370,12 +375,17 @@ export class Reconciler {
     const o = this.#o;
     const scan = await o.source.scan();
     this.#reportDirectory(scan.present, scan.refused);
+    const hostDns = await (o.readHostDns ?? readHostResolvConf)();
+    if (!hostDns.errors) {
+      for (const key of this.#waitingForHostDns) this.#failing.reset(key);
+      this.#waitingForHostDns.clear();
+    }
     const desired = await desiredState(scan, {
       instance: o.instance,
       podLogRoot: o.podLogRoot,
       root: o.root,
       nodeName: o.nodeName,
-      hostDns: await (o.readHostDns ?? readHostResolvConf)(),
+      hostDns,
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#reportProblems(problems);
@@ -737,6 +747,7 @@ export class Reconciler {
         continue;
       }
       this.#failing.fail(key, now, `${now}`);
+      if (r.error instanceof SandboxConfigError) this.#waitingForHostDns.add(key);
       const e = r.error;
       const reason = e instanceof ImagePullError ? e.reason : undefined;
       // Log once per kind of failure, not once per retry.

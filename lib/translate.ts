@@ -8,7 +8,6 @@
  */
 import {
   type ContainerConfig,
-  type DnsConfig,
   type KeyValue,
   LABEL_INSTANCE,
   LABEL_MANAGED,
@@ -120,6 +119,20 @@ export interface DesiredPod {
   containers: DesiredContainer[];
   /** Problems found while translating (e.g. DNS entries over kubelet's limits). */
   warnings: string[];
+  /**
+   * Why no sandbox can be created for this pod now (the host's resolv.conf is refused); set
+   * only then. A sandbox that runs is kept, but {@linkcode sandboxForAttempt} throws, so no
+   * sandbox or container is created until the cause is fixed, as in kubelet.
+   */
+  sandboxError?: string;
+}
+
+/** The sandbox config of a pod cannot be formed; nothing of it is created. */
+export class SandboxConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SandboxConfigError";
+  }
 }
 
 /** What only exists once the sandbox runs. */
@@ -402,14 +415,12 @@ function portMappings(pod: Pod): PortMapping[] {
   return out;
 }
 
-function dnsOf(pod: Pod, hostDns: ResolvConf, warnings: string[]): DnsConfig {
+function dnsOf(pod: Pod, hostDns: ResolvConf): ReturnType<typeof podDnsConfig> {
   const s = pod.spec;
   const input: Parameters<typeof podDnsConfig>[0] = { hostNetwork: s.hostNetwork ?? false };
   if (s.dnsPolicy !== undefined) input.dnsPolicy = s.dnsPolicy;
   if (s.dnsConfig !== undefined) input.dnsConfig = s.dnsConfig;
-  const { config, warnings: w } = podDnsConfig(input, hostDns);
-  warnings.push(...w);
-  return config;
+  return podDnsConfig(input, hostDns);
 }
 
 /** Translates `pod` from `source` into what the runtime runs. */
@@ -425,7 +436,8 @@ export async function translatePod(
   const uid = await podUid(namespace, name, hash);
   const gracePeriodSeconds = s.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
   const hostNetwork = s.hostNetwork ?? false;
-  const warnings: string[] = [];
+  const dns = dnsOf(pod, options.hostDns);
+  const warnings = [...dns.warnings];
   const identity = {
     [LABEL_MANAGED]: "true",
     [LABEL_INSTANCE]: options.instance,
@@ -441,7 +453,7 @@ export async function translatePod(
   const sandbox: PodSandboxConfig = {
     metadata: { name, namespace, uid, attempt: 0 },
     logDirectory: podLogDirectory(options.podLogRoot, namespace, name, uid),
-    dnsConfig: dnsOf(pod, options.hostDns, warnings),
+    dnsConfig: dns.config,
     portMappings: portMappings(pod),
     labels: { ...pod.metadata.labels, ...identity },
     annotations: {
@@ -527,10 +539,15 @@ export async function translatePod(
     sandbox,
     containers,
     warnings,
+    ...(dns.error !== undefined ? { sandboxError: dns.error } : {}),
   };
 }
 
-/** The sandbox config for a given attempt. */
+/**
+ * The sandbox config for a given attempt, for `RunPodSandbox` and `CreateContainer`. Throws a
+ * {@linkcode SandboxConfigError} when it cannot be formed (see `DesiredPod.sandboxError`).
+ */
 export function sandboxForAttempt(pod: DesiredPod, attempt: number): PodSandboxConfig {
+  if (pod.sandboxError !== undefined) throw new SandboxConfigError(pod.sandboxError);
   return { ...pod.sandbox, metadata: { ...pod.sandbox.metadata, attempt } };
 }

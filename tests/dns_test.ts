@@ -1,5 +1,24 @@
 import assert from "node:assert/strict";
-import { parseResolvConf, podDnsConfig, type PodDnsInput, type ResolvConf } from "../lib/dns.ts";
+import {
+  MAX_RESOLV_CONF_BYTES,
+  parseResolvConf,
+  podDnsConfig,
+  type PodDnsInput,
+  readResolvConf,
+  type ResolvConf,
+  type ResolvConfErrors,
+} from "../lib/dns.ts";
+
+/** `errors` of a file refused for a bare nameserver on each of `lines`. */
+function bareNameservers(...lines: number[]): ResolvConfErrors {
+  return {
+    file: "/etc/resolv.conf",
+    problems: lines.map((line) => ({
+      line,
+      message: `add an address to this "nameserver" line or remove it`,
+    })),
+  };
+}
 
 const parses: { name: string; text: string; want: ResolvConf }[] = [
   {
@@ -13,9 +32,44 @@ const parses: { name: string; text: string; want: ResolvConf }[] = [
     want: { servers: ["10.0.0.1"], searches: [], options: [] },
   },
   {
-    name: "a nameserver line without an address is ignored",
+    name: "a nameserver line without an address is an error naming its line",
     text: "nameserver\nnameserver 1.1.1.1",
-    want: { servers: ["1.1.1.1"], searches: [], options: [] },
+    want: { servers: ["1.1.1.1"], searches: [], options: [], errors: bareNameservers(1) },
+  },
+  {
+    name: "a nameserver line of blanks only is an error",
+    text: "nameserver 1.1.1.1\n  nameserver \t \r\n",
+    want: { servers: ["1.1.1.1"], searches: [], options: [], errors: bareNameservers(2) },
+  },
+  {
+    name: "every bare nameserver line is named",
+    text: "# two of them\nnameserver\nsearch a.example\nnameserver\n",
+    want: {
+      servers: [],
+      searches: ["a.example"],
+      options: [],
+      errors: bareNameservers(2, 4),
+    },
+  },
+  {
+    name: "a bare search line is not an error (kubelet's own table)",
+    text: "nameserver 1.2.3.4\nsearch\n",
+    want: { servers: ["1.2.3.4"], searches: [], options: [] },
+  },
+  {
+    name: "a bare options line is not an error and changes nothing",
+    text: "options ndots:2\noptions\n",
+    want: { servers: [], searches: [], options: ["ndots:2"] },
+  },
+  {
+    name: "a bare domain line is not an error",
+    text: "domain\nnameserver 1.2.3.4\n",
+    want: { servers: ["1.2.3.4"], searches: [], options: [] },
+  },
+  {
+    name: "a commented-out bare nameserver line is no error",
+    text: "#nameserver\n  # nameserver\nnameserver 1.2.3.4\n",
+    want: { servers: ["1.2.3.4"], searches: [], options: [] },
   },
   {
     name: "a search line lists its domains",
@@ -28,19 +82,14 @@ const parses: { name: string; text: string; want: ResolvConf }[] = [
     want: { servers: [], searches: ["b.example", "c.example"], options: [] },
   },
   {
-    name: "a domain line gives one search domain",
-    text: "domain corp.example other.example\n",
-    want: { servers: [], searches: ["corp.example"], options: [] },
+    name: "a domain line is ignored, as kubelet reads only search lines",
+    text: "domain corp.example\n",
+    want: { servers: [], searches: [], options: [] },
   },
   {
-    name: "a domain line after a search line wins",
+    name: "a domain line after a search line leaves the search domains",
     text: "search a.example b.example\ndomain corp.example\n",
-    want: { servers: [], searches: ["corp.example"], options: [] },
-  },
-  {
-    name: "a search line after a domain line wins",
-    text: "domain corp.example\nsearch a.example\n",
-    want: { servers: [], searches: ["a.example"], options: [] },
+    want: { servers: [], searches: ["a.example", "b.example"], options: [] },
   },
   {
     name: "a trailing dot on a search domain is dropped",
@@ -103,6 +152,64 @@ const parses: { name: string; text: string; want: ResolvConf }[] = [
     want: { servers: [], searches: [], options: [] },
   },
 ];
+
+/**
+ * kubelet's own table, `TestParseResolvConf` in kubernetes/kubernetes
+ * `pkg/kubelet/network/dns/dns_test.go`: the text, then nameservers, searches, options, and
+ * whether it is an error. Only `nameserver` without a value is one.
+ */
+const KUBELET_TABLE: [string, string[], string[], string[], boolean][] = [
+  ["", [], [], [], false],
+  [" ", [], [], [], false],
+  ["\n", [], [], [], false],
+  ["\t\n\t", [], [], [], false],
+  ["#comment\n", [], [], [], false],
+  [" #comment\n", [], [], [], false],
+  ["#comment\n#comment", [], [], [], false],
+  ["#comment\nnameserver", [], [], [], true], // nameserver empty
+  ["#comment\nnameserver\nsearch", [], [], [], true], // nameserver and search empty
+  ["#comment\nnameserver 1.2.3.4\nsearch", ["1.2.3.4"], [], [], false], // search empty
+  ["nameserver 1.2.3.4", ["1.2.3.4"], [], [], false],
+  [" nameserver 1.2.3.4", ["1.2.3.4"], [], [], false],
+  ["\tnameserver 1.2.3.4", ["1.2.3.4"], [], [], false],
+  ["nameserver\t1.2.3.4", ["1.2.3.4"], [], [], false],
+  ["nameserver \t 1.2.3.4", ["1.2.3.4"], [], [], false],
+  ["nameserver 1.2.3.4\nnameserver 5.6.7.8", ["1.2.3.4", "5.6.7.8"], [], [], false],
+  ["nameserver 1.2.3.4 #comment", ["1.2.3.4"], [], [], false],
+  ["search ", [], [], [], false], // search empty
+  ["search foo", [], ["foo"], [], false],
+  ["search foo bar", [], ["foo", "bar"], [], false],
+  ["search foo bar bat\n", [], ["foo", "bar", "bat"], [], false],
+  ["search foo\nsearch bar", [], ["bar"], [], false],
+  ["nameserver 1.2.3.4\nsearch foo bar", ["1.2.3.4"], ["foo", "bar"], [], false],
+  [
+    "nameserver 1.2.3.4\nsearch foo\nnameserver 5.6.7.8\nsearch bar",
+    ["1.2.3.4", "5.6.7.8"],
+    ["bar"],
+    [],
+    false,
+  ],
+  ["#comment\nnameserver 1.2.3.4\n#comment\nsearch foo\ncomment", ["1.2.3.4"], ["foo"], [], false],
+  ["options ", [], [], [], false],
+  ["options ndots:5 attempts:2", [], [], ["ndots:5", "attempts:2"], false],
+  ["options ndots:1\noptions ndots:5 attempts:3", [], [], ["ndots:5", "attempts:3"], false],
+  [
+    "nameserver 1.2.3.4\nsearch foo\nnameserver 5.6.7.8\nsearch bar\noptions ndots:5 attempts:4",
+    ["1.2.3.4", "5.6.7.8"],
+    ["bar"],
+    ["ndots:5", "attempts:4"],
+    false,
+  ],
+];
+
+for (const [i, [text, servers, searches, options, isErr]] of KUBELET_TABLE.entries()) {
+  Deno.test(`parseResolvConf: kubelet's case [${i}] ${JSON.stringify(text)}`, () => {
+    const got = parseResolvConf(text);
+    assert.equal(got.errors !== undefined, isErr, "an error");
+    // kubelet checks the values only when there is no error.
+    if (!isErr) assert.deepEqual(got, { servers, searches, options });
+  });
+}
 
 for (const c of parses) {
   Deno.test(`parseResolvConf: ${c.name}`, () => {
@@ -357,4 +464,99 @@ Deno.test("podDnsConfig: the host's settings are not changed", () => {
   const host = baseHost();
   podDnsConfig({ dnsConfig: { nameservers: ["192.0.2.1", "192.0.2.2"], searches: ["x"] } }, host);
   assert.deepEqual(host, baseHost());
+});
+
+const REFUSED: ResolvConf = {
+  servers: ["10.0.0.1"],
+  searches: [],
+  options: [],
+  errors: bareNameservers(3),
+};
+
+for (
+  const [policy, input] of [
+    ["ClusterFirst (the default)", {}],
+    ["Default", { dnsPolicy: "Default" }],
+    ["ClusterFirstWithHostNet on the host network", {
+      dnsPolicy: "ClusterFirstWithHostNet",
+      hostNetwork: true,
+    }],
+    ["None, as kubelet reads the host's file before the policy", {
+      dnsPolicy: "None",
+      dnsConfig: { nameservers: ["192.0.2.53"] },
+    }],
+  ] satisfies [string, PodDnsInput][]
+) {
+  Deno.test(`podDnsConfig: a refused host file fails a pod with dnsPolicy ${policy}`, () => {
+    assert.deepEqual(podDnsConfig(input, REFUSED), {
+      config: { servers: [], searches: [], options: [] },
+      warnings: [],
+      error:
+        `Fix /etc/resolv.conf: line 3: add an address to this "nameserver" line or remove it; until then no pod sandbox can be created`,
+    });
+  });
+}
+
+Deno.test("readResolvConf: reads a file through a symlink and names it in errors", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-dns-" });
+  try {
+    await Deno.writeTextFile(`${dir}/target`, "nameserver 10.0.0.1\nnameserver\n");
+    await Deno.symlink(`${dir}/target`, `${dir}/resolv.conf`);
+    assert.deepEqual(await readResolvConf(`${dir}/resolv.conf`), {
+      servers: ["10.0.0.1"],
+      searches: [],
+      options: [],
+      errors: { ...bareNameservers(2), file: `${dir}/resolv.conf` },
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readResolvConf: a file just under 10 MiB is read, one of 10 MiB is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-dns-" });
+  try {
+    // kubelet's ReadAtMost fails once the limit is reached: 10 MiB itself is too much.
+    const head = "nameserver 10.0.0.1\n";
+    const under = head + "#".repeat(MAX_RESOLV_CONF_BYTES - 1 - head.length);
+    await Deno.writeTextFile(`${dir}/under`, under);
+    assert.deepEqual(await readResolvConf(`${dir}/under`), {
+      servers: ["10.0.0.1"],
+      searches: [],
+      options: [],
+    });
+    await Deno.writeTextFile(`${dir}/at`, under + "#");
+    assert.equal((await Deno.stat(`${dir}/at`)).size, 10 * 1024 * 1024);
+    assert.deepEqual(await readResolvConf(`${dir}/at`), {
+      servers: [],
+      searches: [],
+      options: [],
+      errors: {
+        file: `${dir}/at`,
+        problems: [{
+          line: 0,
+          message: "make it smaller than 10485760 bytes (10 MiB), kubelet's limit",
+        }],
+      },
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readResolvConf: a FIFO is refused at once instead of hanging", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-dns-" });
+  try {
+    const mk = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    assert.ok(mk.success);
+    assert.deepEqual((await readResolvConf(`${dir}/fifo`)).errors?.problems, [
+      { line: 0, message: "make it a regular file" },
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readResolvConf: a missing file throws", async () => {
+  await assert.rejects(readResolvConf("/nonexistent/resolv.conf"), Deno.errors.NotFound);
 });
