@@ -98,6 +98,8 @@ export interface LinuxContainerResources {
   oomScoreAdj?: number;
   cpusetCpus?: string;
   cpusetMems?: string;
+  /** Raw cgroup v2 settings by file name, e.g. `{ "memory.oom.group": "1" }` (cgroup v2 hosts only). */
+  unified?: Record<string, string>;
 }
 
 export interface LinuxPodSandboxConfig {

@@ -45,6 +45,7 @@ export class TranslationCache {
       options.root,
       options.nodeName,
       options.hostDns,
+      options.cgroupV2 ?? false,
     ]);
   }
 

@@ -24,6 +24,7 @@ import { podStateDir, SandboxConfigError } from "./translate.ts";
 import { writeStatusFile } from "./status_file.ts";
 import type { ManifestSource } from "./source.ts";
 import { HOST_RESOLV_CONF, readResolvConf, type ResolvConf } from "./dns.ts";
+import { detectCgroupV2 } from "./cgroups.ts";
 
 /**
  * The host's /etc/resolv.conf (or `path`); empty when it cannot be read. Lines kubelet
@@ -46,6 +47,8 @@ export interface ReconcilerOptions {
   registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
   readHostDns?: () => Promise<ResolvConf>;
+  /** Whether the host runs cgroup v2; asked once. Defaults to reading /proc/self/mountinfo. */
+  detectCgroupV2?: () => Promise<boolean>;
   /** Milliseconds since the epoch; defaults to `Date.now`. */
   clock?: () => number;
   source: ManifestSource;
@@ -118,6 +121,7 @@ export class Reconciler {
   readonly #now: () => number;
   readonly #observer = new Observer();
   readonly #translations = new TranslationCache();
+  #cgroupV2: Promise<boolean> | undefined;
   /** Pods whose last try failed on a refused host resolv.conf: they retry once it is fixed. */
   readonly #waitingForHostDns = new Set<string>();
   readonly #crash = new Backoff();
@@ -386,6 +390,7 @@ export class Reconciler {
       root: o.root,
       nodeName: o.nodeName,
       hostDns,
+      cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#reportProblems(problems);

@@ -2,7 +2,7 @@
  * A `v1` Pod, translated into what tinylet asks of the runtime, as kubelet
  * translates it: the sandbox config and one container config per container,
  * with the contract's labels and annotations. Pure: host facts (resolv.conf,
- * the node name, the pod IP) come in as arguments.
+ * the cgroup mode, the node name, the pod IP) come in as arguments.
  *
  * @module
  */
@@ -65,6 +65,11 @@ export interface TranslateOptions {
   nodeName: string;
   /** The host's resolv.conf, for pods without cluster DNS. */
   hostDns: ResolvConf;
+  /**
+   * Whether the host runs cgroup v2 (the unified hierarchy mounted at /sys/fs/cgroup), as
+   * kubelet's `IsCgroup2UnifiedMode`; absent means cgroup v1 (a hybrid host is v1).
+   */
+  cgroupV2?: boolean;
 }
 
 /** How a container takes part in the pod's life. */
@@ -119,6 +124,8 @@ export interface DesiredPod {
   containers: DesiredContainer[];
   /** Problems found while translating (e.g. DNS entries over kubelet's limits). */
   warnings: string[];
+  /** Whether the containers are built for a cgroup v2 host (see {@linkcode TranslateOptions}). */
+  cgroupV2: boolean;
   /**
    * Why no sandbox can be created for this pod now (the host's resolv.conf is refused); set
    * only then. A sandbox that runs is kept, but {@linkcode sandboxForAttempt} throws, so no
@@ -200,7 +207,13 @@ export function cpuQuota(milli: number, period = 100_000): number {
   return Math.max(1000, Math.floor((milli * period) / 1000));
 }
 
-function linuxResources(c: V1Container): LinuxContainerResources {
+/**
+ * kubelet's container resources. On a cgroup v2 host kubelet also sets `memory.oom.group` to
+ * 1 in `unified` (since 1.28, unless `singleProcessOOMKill`, which tinylet does not offer), so
+ * an OOM kill takes down the whole container, not one of its processes. Never on cgroup v1:
+ * runc refuses `unified` there.
+ */
+function linuxResources(c: V1Container, cgroupV2: boolean): LinuxContainerResources {
   const req = c.resources?.requests ?? {};
   const lim = c.resources?.limits ?? {};
   const cpuLimit = lim.cpu === undefined ? 0 : cpuMillis(lim.cpu);
@@ -211,6 +224,7 @@ function linuxResources(c: V1Container): LinuxContainerResources {
     cpuQuota: cpuQuota(cpuLimit),
   };
   if (lim.memory !== undefined) out.memoryLimitInBytes = memoryBytes(lim.memory);
+  if (cgroupV2) out.unified = { "memory.oom.group": "1" };
   return out;
 }
 
@@ -390,7 +404,10 @@ export function buildContainerConfig(
     stdin: c.stdin ?? false,
     stdinOnce: c.stdinOnce ?? false,
     tty: c.tty ?? false,
-    linux: { resources: linuxResources(c), securityContext: containerSecurity(pod.pod, c) },
+    linux: {
+      resources: linuxResources(c, pod.cgroupV2),
+      securityContext: containerSecurity(pod.pod, c),
+    },
   };
   if (c.command) config.command = c.command.map((s) => expandVars(s, lookup));
   if (c.args) config.args = c.args.map((s) => expandVars(s, lookup));
@@ -539,6 +556,7 @@ export async function translatePod(
     sandbox,
     containers,
     warnings,
+    cgroupV2: options.cgroupV2 ?? false,
     ...(dns.error !== undefined ? { sandboxError: dns.error } : {}),
   };
 }

@@ -52,6 +52,7 @@ async function setup(resolv: string): Promise<Setup> {
     socket: "/run/fake.sock",
     nodeName: "node1",
     readHostDns: () => readHostResolvConf(resolvConf),
+    detectCgroupV2: () => Promise.resolve(false),
     instance: "default",
     root: `${dir}/root`,
     podLogRoot: `${dir}/logs`,
