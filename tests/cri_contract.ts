@@ -211,6 +211,64 @@ export async function runContract(
   );
 
   await t.step(
+    "an ExecSync past its timeout fails as DeadlineExceeded at the timeout",
+    async () => {
+      const id = await cri.createContainer(
+        sandboxId,
+        containerConfig("late", env, ["sleep", "3600"]),
+        config,
+      );
+      await cri.startContainer(id);
+      const t0 = performance.now();
+      await assert.rejects(cri.execSync(id, ["sleep", "30"], 1), (err) => {
+        assert.ok(err instanceof CriError, `not a CriError: ${err}`);
+        assert.equal(err.kind, "DeadlineExceeded", err.message);
+        return true;
+      });
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 900 && ms < 5_000, `failed after ${Math.round(ms)} ms`);
+      await cri.stopContainer(id, 0);
+      await cri.removeContainer(id);
+    },
+  );
+
+  await t.step(
+    "an ExecSync cancelled while it runs ends as Cancelled at once; the container and the runtime go on",
+    async () => {
+      const id = await cri.createContainer(
+        sandboxId,
+        containerConfig("cancel", env, ["sleep", "3600"]),
+        config,
+      );
+      await cri.startContainer(id);
+      const controller = new AbortController();
+      const exec = cri.execSync(id, ["sleep", "30"], 60, { signal: controller.signal });
+      // It is running: a 30 s command has not answered after half a second.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const early = await Promise.race([
+        exec.then(() => "answered", (err) => `failed: ${err}`),
+        new Promise<string>((resolve) => timer = setTimeout(() => resolve("running"), 500)),
+      ]);
+      clearTimeout(timer);
+      assert.equal(early, "running");
+      const t0 = performance.now();
+      controller.abort();
+      await assert.rejects(exec, (err) => {
+        assert.ok(err instanceof CriError, `not a CriError: ${err}`);
+        assert.equal(err.kind, "Cancelled", err.message);
+        return true;
+      });
+      const ms = performance.now() - t0;
+      assert.ok(ms < 1_000, `cancelled after ${Math.round(ms)} ms`);
+      assert.equal((await cri.containerStatus(id)).state, "CONTAINER_RUNNING");
+      const after = await cri.execSync(id, ["echo", "still"], 10);
+      assert.equal(decoder.decode(after.stdout), "still\n");
+      await cri.stopContainer(id, 0);
+      await cri.removeContainer(id);
+    },
+  );
+
+  await t.step(
     "an exited container reports its exit code and reason",
     async () => {
       const failing = await cri.createContainer(

@@ -122,7 +122,12 @@ export class FakeCri implements Cri {
   readonly #now: () => number;
   #nextId = 1;
   #closed = false;
-  /** Runs a command for `ExecSync`; the default understands `echo`, `true`, `false` and `sh -c` lists of those and `exit N`. */
+  /**
+   * Runs a command for `ExecSync`; the default understands `echo`, `true`, `false` and `sh -c`
+   * lists of those and `exit N`. A `sleep N` in the command makes `ExecSync` take N seconds
+   * first, as in a real container: a cancelled call ends as Cancelled, one past its timeout as
+   * DeadlineExceeded.
+   */
   execHandler: (container: ContainerConfig, cmd: string[]) => ExecResult = defaultExec;
 
   constructor(options: FakeCriOptions = {}) {
@@ -559,6 +564,23 @@ export class FakeCri implements Cri {
         "ExecSync",
         `ExecSync: container "${id}" is not running`,
       );
+    }
+    const seconds = statements(cmd).filter((st) => st[0] === "sleep")
+      .reduce((sum, st) => sum + (Number(st[1]) || 0), 0);
+    if (seconds > 0) {
+      const late = timeoutSeconds > 0 && seconds > timeoutSeconds;
+      try {
+        await abortableDelay((late ? timeoutSeconds : seconds) * 1000, opts?.signal);
+      } catch {
+        throw cancelled("ExecSync", opts?.signal);
+      }
+      if (late) {
+        throw criError(
+          "DeadlineExceeded",
+          "ExecSync",
+          `ExecSync: failed to exec in container: timeout ${timeoutSeconds}s exceeded: context deadline exceeded`,
+        );
+      }
     }
     return this.execHandler(c.config, cmd);
   }

@@ -281,6 +281,37 @@ Deno.test("a status write that never ends cannot hold the agent: SIGTERM still g
   }
 });
 
+Deno.test("SIGTERM while the runtime hangs from the start (the startup version check included): exit 0 at once, stoppedAt written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-shutdown-" });
+  try {
+    const manifests = `${dir}/manifests`;
+    await Deno.mkdir(manifests, { mode: 0o755 });
+    const fake = new FakeCri({ images: [IMAGE] });
+    for (const method of METHODS) fake.inject(method, { hang: true, times: Infinity });
+    await using server = await serveCri(fake, `${dir}/cri.sock`);
+    await using agent = startAgent([
+      "--socket",
+      server.socketPath,
+      "--manifests",
+      manifests,
+      "--root",
+      `${dir}/root`,
+    ]);
+    await waitFor("the version check at the runtime", () => fake.methods().includes("Version"));
+    const t0 = performance.now();
+    const code = await agent.stop("SIGTERM");
+    const ms = Math.round(performance.now() - t0);
+    assert.equal(code, 0, `exit code; the agent logged:\n${agent.lines.join("\n")}`);
+    // The version check alone waits 5 s for an answer: the signal cuts it short.
+    assert.ok(ms < 2_000, `the agent exited ${ms} ms after SIGTERM`);
+    const status = await readStatusFile(statusFilePath(`${dir}/root`));
+    assert.ok(status?.agent.stoppedAt, `stoppedAt in ${JSON.stringify(status?.agent)}`);
+    assert.deepEqual(fake.methods(), ["Version"], "nothing but the version check was asked");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("SIGTERM with every runtime call, probe and hook hanging: exit 0 within 5 s, stoppedAt written", async () => {
   await stopsWithin("SIGTERM");
 });
