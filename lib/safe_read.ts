@@ -433,12 +433,15 @@ export function readResolved(
   }
 }
 
-/** Reads from `fd` until the end or `limit` bytes, whichever comes first. */
+/**
+ * Reads from `fd` until the end, or until at least `limit` bytes (at most one chunk more:
+ * whole chunks keep reads aligned, which some kernel files require).
+ */
 function readAtMost(fd: number, limit: number): Uint8Array {
   const chunks: Uint8Array[] = [];
   let total = 0;
   while (total < limit) {
-    const chunk = new Uint8Array(Math.min(CHUNK, limit - total));
+    const chunk = new Uint8Array(CHUNK);
     const n = fs.readSync(fd, chunk, 0, chunk.length, null);
     if (n === 0) break;
     chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
