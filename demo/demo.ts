@@ -2,10 +2,16 @@
  * `deno task demo`: tinylet running ./manifests, two ways.
  *
  * - With a Docker engine (and not `--local`): the compose stack, `docker compose up --build`.
- * - Without one (or with `--local`): a private containerd in a temp dir (the test
- *   harness's), tinylet on ./manifests, and a live table of the pods. Drop a file into
+ * - Without one (or with `--local`): `local_demo.ts`, a private containerd in a temp dir (the
+ *   test harness's), tinylet on ./manifests, and a live table of the pods. Drop a file into
  *   manifests/ or delete one and watch it act. Ctrl-C stops tinylet, removes the demo's
  *   pods and its containerd, and leaves nothing behind.
+ *
+ * The local demo runs in a session of its own, so the SIGINT a terminal sends to its whole
+ * foreground process group on Ctrl-C reaches only this process (and `deno task`), never the
+ * demo's containerd, agent or cleanup. This process relays one stop request (SIGTERM) on
+ * SIGINT, SIGTERM or SIGHUP, and waits for the cleanup; if it dies first, the demo notices
+ * that its parent is gone and cleans up all the same.
  *
  * Flags: `--local`, `--manifests DIR` (default ./manifests).
  *
@@ -13,13 +19,9 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { age, table } from "../lib/cmd_pods.ts";
-import { readStatusFile } from "../lib/status_file.ts";
-import { missingPrerequisites, startContainerd } from "../tests/containerd_harness.ts";
+import { STOP_SIGNALS } from "./local_demo.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
-const INSTALL =
-  "apt-get update && apt-get install -y containerd runc containernetworking-plugins busybox-static iproute2";
 
 function say(line: string) {
   console.log(line);
@@ -32,12 +34,6 @@ async function commandWorks(cmd: string, args: string[]): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The agent's permission flags: exactly the compile task's. */
-async function agentPermissions(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
-  return String(config.tasks.compile).split(/\s+/).filter((a) => a.startsWith("--allow-"));
 }
 
 async function composeDemo(): Promise<number> {
@@ -53,132 +49,42 @@ async function composeDemo(): Promise<number> {
   return (await child.status).code;
 }
 
-function render(
-  pods: {
-    namespace: string;
-    name: string;
-    ready: string;
-    status: string;
-    restarts: number;
-    createdAt: string | null;
-  }[],
-) {
-  const now = Date.now();
-  const rows = [["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]];
-  for (const p of pods) {
-    rows.push([p.namespace, p.name, p.ready, p.status, String(p.restarts), age(p.createdAt, now)]);
-  }
-  return pods.length === 0 ? ["(no pods yet)"] : table(rows);
-}
-
+/**
+ * Runs `local_demo.ts` in a new session and relays the first stop signal to it as SIGTERM.
+ * Resolves to its exit code once it has cleaned up.
+ */
 async function localDemo(manifests: string): Promise<number> {
-  const missing = await missingPrerequisites();
-  if (missing.length > 0) {
-    say("The local demo needs root and Debian's containerd, runc, CNI plugins and busybox-static:");
-    for (const m of missing) say(`  - ${m}`);
-    say(`Install them with:\n  sudo sh -c '${INSTALL}'\nthen run "sudo deno task demo" again.`);
-    return 1;
-  }
-  // The example web pod's hostPath; removed at the end if the demo created it.
-  const demoData = "/var/lib/tinylet-demo";
-  const hadDemoData = await Deno.stat(demoData).then(() => true, () => false);
-  say("No Docker engine (or --local): starting a private containerd for the demo...");
-  const rc = await startContainerd();
-  say(`containerd ${rc.version} is up in ${rc.startMs} ms (socket ${rc.socket}).`);
-  say(`Its busybox is imported as ${rc.busyboxImage}, the name the example manifests use.`);
-  say(
-    "The agent runs with --insecure-manifest-permissions: the checkout belongs to a user, not root.",
-  );
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  const root = `${rc.dir}/tinylet`;
-  const common = [
-    "--socket",
-    rc.socket,
-    "--root",
-    root,
-    "--pod-log-root",
-    `${rc.dir}/pod-logs`,
-    "--instance",
-    "demo",
-  ];
-  const agent = new Deno.Command(Deno.execPath(), {
+  const demo = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...(await agentPermissions()),
-      `${ROOT}/main.ts`,
-      ...common,
+      "--allow-all",
+      `${ROOT}/demo/local_demo.ts`,
       "--manifests",
       manifests,
-      "--insecure-manifest-permissions",
-      "--log-format",
-      "text",
+      "--parent",
+      String(Deno.pid),
     ],
+    cwd: ROOT,
+    // setsid(2): out of the terminal's foreground process group.
+    detached: true,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: "inherit",
+    stderr: "inherit",
   }).spawn();
-  const agentLog: string[] = [];
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-      agentLog.push(...chunk.split("\n").filter(Boolean));
+  let relayed = false;
+  const relay = () => {
+    if (relayed) return;
+    relayed = true;
+    try {
+      demo.kill("SIGTERM");
+    } catch {
+      // It has exited already.
     }
   };
-  const pumps = Promise.all([pump(agent.stdout), pump(agent.stderr)]);
-  say(`Watching ${manifests}: add, edit or delete a file there. Ctrl-C stops everything.\n`);
-  let shown = 0;
-  let last = "";
-  try {
-    while (!controller.signal.aborted) {
-      for (; shown < agentLog.length; shown++) {
-        say(`  agent | ${agentLog[shown]!.replace(/^\S+ /, "")}`);
-      }
-      const status = await readStatusFile(`${root}/status.json`);
-      const pods = status?.pods ?? [];
-      const lines = render(pods);
-      // Print the table when a pod's state changes, not when only its age does.
-      const text = JSON.stringify(
-        pods.map((p) => [p.namespace, p.name, p.ready, p.status, p.restarts]),
-      );
-      if (text !== last) {
-        say(`\n${new Date().toISOString().slice(11, 19)} pods:`);
-        for (const l of lines) say(`  ${l}`);
-        last = text;
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 500);
-        controller.signal.addEventListener("abort", () => {
-          clearTimeout(t);
-          resolve();
-        }, { once: true });
-      });
-    }
-  } finally {
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
-    say("\nStopping: tinylet, then the demo's pods, then containerd...");
-    try {
-      agent.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await agent.status;
-    await pumps;
-    const down = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}/main.ts`, "down", "--all", ...common],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    for (const l of new TextDecoder().decode(down.stdout).split("\n").filter(Boolean)) {
-      say(`  ${l}`);
-    }
-    await rc.stop();
-    if (!hadDemoData) await Deno.remove(demoData, { recursive: true }).catch(() => {});
-    say("Done: no process, mount, bridge or temp directory is left.");
-  }
-  return 0;
+  // Never removed: a late copy of the signal (`deno task` forwards the one it got) must not
+  // kill this process while it waits, nor turn the demo's exit code into 130.
+  for (const s of STOP_SIGNALS) Deno.addSignalListener(s, relay);
+  return (await demo.status).code;
 }
 
 async function main(): Promise<number> {
