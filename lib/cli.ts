@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { parseDuration } from "./duration.ts";
+import { durationFlag } from "./duration.ts";
 import { parseLogSize } from "./log_rotation.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
@@ -135,21 +135,27 @@ const AGENT_OPTIONS: OptionName[] = [
   "container-log-max-files",
   "container-log-monitor-interval",
 ];
-const RUNTIME: OptionName[] = ["socket", "instance", "root", "pod-log-root"];
+/**
+ * The agent's flags are common: every command takes them, with the same defaults and the same
+ * checks, so one set of flags (an alias, a wrapper, a unit file's) works for every command. A
+ * command uses those it needs: `check` the manifest rules and the paths it checks names against,
+ * the runtime commands the socket, instance and directories; the rest are checked and ignored.
+ */
+export const COMMON_OPTIONS: readonly OptionName[] = AGENT_OPTIONS;
 
-/** Which options each command takes. */
-const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: AGENT_OPTIONS,
-  check: ["manifests", "strict", "insecure-manifest-permissions"],
-  plan: [...AGENT_OPTIONS],
-  pods: [...RUNTIME, "manifests", "namespace", "output"],
-  describe: [...RUNTIME, "manifests", "namespace"],
-  logs: [...RUNTIME, "namespace", "follow", "tail", "previous", "timestamps"],
-  exec: [...RUNTIME, "namespace"],
-  down: [...RUNTIME, "manifests", "namespace", "all"],
-  convert: [],
-  version: [],
-  help: [],
+/** Which options each command takes: the common ones and its own. */
+export const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
+  run: COMMON_OPTIONS,
+  check: [...COMMON_OPTIONS, "strict"],
+  plan: COMMON_OPTIONS,
+  pods: [...COMMON_OPTIONS, "namespace", "output"],
+  describe: [...COMMON_OPTIONS, "namespace"],
+  logs: [...COMMON_OPTIONS, "namespace", "follow", "tail", "previous", "timestamps"],
+  exec: [...COMMON_OPTIONS, "namespace"],
+  down: [...COMMON_OPTIONS, "namespace", "all"],
+  convert: COMMON_OPTIONS,
+  version: COMMON_OPTIONS,
+  help: COMMON_OPTIONS,
 };
 
 export const USAGE =
@@ -174,10 +180,11 @@ Usage:
   tinylet version                    print the version
   POD is NAMESPACE/NAME, or NAME with -n NAMESPACE (default "default").
 
-Flags:
+Flags (every command takes them, with the same defaults):
   --socket PATH             the runtime's CRI socket (default /run/containerd/containerd.sock)
   --manifests DIR           the directory of pod manifests (default /etc/tinylet/manifests)
-  --interval DURATION       time between safety-net passes, Go syntax: 500ms, 2s, 1m30s (default 2s)
+  --interval DURATION       time between safety-net passes, Go syntax: 500ms, 2s, 1m30s; from 10ms
+                            to 596h31m23.647s, the longest a timer holds (default 2s)
   --instance NAME           this agent's name on the runtime; agents with other names are left alone (default "default")
   --pod-log-root DIR        where container logs are written (default /var/log/pods)
   --root DIR                the agent's state directory (default /var/lib/tinylet)
@@ -192,7 +199,8 @@ Flags:
   --container-log-max-files N
                             log files kept per container, the current one included (default 5)
   --container-log-monitor-interval DURATION
-                            how often logs are checked for rotation (default 10s)
+                            how often logs are checked for rotation, from 100ms to 596h31m23.647s
+                            (default 10s)
   --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
@@ -278,13 +286,13 @@ export function parseCommandLine(
   }
   if (command === "version") return { command: "version", text: `tinylet ${VERSION}` };
   if (command === "help") return { command: "help", text: HELP };
+  const config = agentConfig(values, env);
   if (command === "convert") {
     if (rest.length === 0) {
       throw new UsageError("name the files to convert: tinylet convert FILE...");
     }
     return { command: "convert", files: rest.map((f) => resolve(env.cwd, f)) };
   }
-  const config = agentConfig(values, env);
   const ns = values.namespace;
   switch (command) {
     case "run":
@@ -360,16 +368,16 @@ export function parseCommandLine(
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
 
-function agentConfig(values: Values, env: { cwd: string; hostname: string }): AgentConfig {
-  let intervalMs: number;
+function duration(flag: OptionName, text: string, bounds: { minMs: number }): number {
   try {
-    intervalMs = parseDuration(values.interval);
+    return durationFlag(flag, text, bounds);
   } catch (err) {
-    throw new UsageError(`--interval: ${(err as Error).message}`);
+    throw new UsageError((err as Error).message);
   }
-  if (intervalMs < 10) {
-    throw new UsageError(`--interval: "${values.interval}" is shorter than 10ms`);
-  }
+}
+
+function agentConfig(values: Values, env: { cwd: string; hostname: string }): AgentConfig {
+  const intervalMs = duration("interval", values.interval, { minMs: 10 });
   const parallel = Number(values.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
     throw new UsageError(`--parallel: "${values.parallel}" is not a whole number from 1 to 64`);
@@ -399,19 +407,11 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
       }" is not a whole number of 2 or more`,
     );
   }
-  let containerLogMonitorIntervalMs: number;
-  try {
-    containerLogMonitorIntervalMs = parseDuration(values["container-log-monitor-interval"]);
-  } catch (err) {
-    throw new UsageError(`--container-log-monitor-interval: ${(err as Error).message}`);
-  }
-  if (containerLogMonitorIntervalMs < 100) {
-    throw new UsageError(
-      `--container-log-monitor-interval: "${
-        values["container-log-monitor-interval"]
-      }" is shorter than 100ms`,
-    );
-  }
+  const containerLogMonitorIntervalMs = duration(
+    "container-log-monitor-interval",
+    values["container-log-monitor-interval"],
+    { minMs: 100 },
+  );
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }

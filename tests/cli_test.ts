@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
-import { type AgentConfig, parseCommandLine, UsageError } from "../lib/cli.ts";
-import { formatDuration, parseDuration } from "../lib/duration.ts";
+import {
+  type AgentConfig,
+  type Command,
+  COMMAND_OPTIONS,
+  HELP,
+  parseCommandLine,
+  UsageError,
+} from "../lib/cli.ts";
 
 const ENV = { cwd: "/home/ops", hostname: "node-1" };
 
@@ -341,57 +347,152 @@ Deno.test("parseCommandLine accepts an --instance of 63 characters", () => {
   });
 });
 
-const DURATION_CASES: [string, number][] = [
-  ["500ms", 500],
-  ["1.5s", 1500],
-  ["1m30s", 90_000],
-  ["2h", 7_200_000],
-  ["0", 0],
-  ["2s", 2000],
-  ["1h2m3s", 3_723_000],
-  ["1s500ms", 1500],
-  [".5s", 500],
-  ["1000us", 1],
+// Each command with the least it needs; the common flags go before or after it.
+const COMMANDS: [string, string[]][] = [
+  ["run", ["run"]],
+  ["check", ["check"]],
+  ["plan", ["plan"]],
+  ["pods", ["pods"]],
+  ["describe", ["describe", "web"]],
+  ["logs", ["logs", "web"]],
+  ["exec", ["exec", "web", "--", "true"]],
+  ["down", ["down", "--all"]],
+  ["convert", ["convert", "pod.yaml"]],
+  ["version", ["version"]],
+  ["help", ["help"]],
 ];
 
-for (const [text, ms] of DURATION_CASES) {
-  Deno.test(`parseDuration reads ${JSON.stringify(text)} as ${ms} ms`, () => {
-    assert.equal(parseDuration(text), ms);
-  });
+// Every flag of the agent, with a value other than its default, and what it sets.
+const COMMON_FLAGS: [string[], Partial<AgentConfig>][] = [
+  [["--socket=/x/cri.sock"], { socket: "/x/cri.sock" }],
+  [["--manifests", "m"], { manifests: "/home/ops/m" }],
+  [["--interval=5s"], { intervalMs: 5000 }],
+  [["--instance=blue"], { instance: "blue" }],
+  [["--pod-log-root=/logs"], { podLogRoot: "/logs" }],
+  [["--root=/state"], { root: "/state" }],
+  [["--node-name=edge-7"], { nodeName: "edge-7" }],
+  [["--parallel=2"], { parallel: 2 }],
+  [["--listen=127.0.0.1:10248"], { listen: { hostname: "127.0.0.1", port: 10248 } }],
+  [["--log-format=json"], { logFormat: "json" }],
+  [["--log-level=debug"], { logLevel: "debug" }],
+  [["--insecure-manifest-permissions"], { insecureManifestPermissions: true }],
+  [["--registry-config=/r.json"], { registryConfig: "/r.json" }],
+  [["--container-log-max-size=1Mi"], { containerLogMaxSize: 1024 * 1024 }],
+  [["--container-log-max-files=3"], { containerLogMaxFiles: 3 }],
+  [["--container-log-monitor-interval=1s"], { containerLogMonitorIntervalMs: 1000 }],
+  [["-socket=/x/cri.sock"], { socket: "/x/cri.sock" }],
+];
+
+Deno.test("every flag of the agent is in the common flags, and the help lists each", () => {
+  const flags = COMMON_FLAGS.map(([args]) => /^-+([a-z-]+)/.exec(args[0]!)![1]!);
+  for (const [command, options] of Object.entries(COMMAND_OPTIONS)) {
+    for (const flag of flags) {
+      assert.ok(options.includes(flag as never), `${command} should take --${flag}`);
+    }
+  }
+  for (const flag of new Set(flags)) assert.match(HELP, new RegExp(`\\n  --${flag}\\b`));
+});
+
+function configOf(command: Command): AgentConfig | undefined {
+  return "config" in command ? command.config : undefined;
 }
 
-const BAD_DURATIONS = ["5", "abc", "", "1x", "s", "1s2", "1 s", "2S"];
-
-for (const text of BAD_DURATIONS) {
-  Deno.test(`parseDuration rejects ${JSON.stringify(text)}`, () => {
+for (const [command, args] of COMMANDS) {
+  for (const [flag, change] of COMMON_FLAGS) {
+    Deno.test(`tinylet ${command} takes ${flag.join(" ")}, before or after the command`, () => {
+      for (const line of [[...flag, ...args], [args[0]!, ...flag, ...args.slice(1)]]) {
+        const parsed = parseCommandLine(line, ENV);
+        assert.equal(parsed.command, command);
+        const config = configOf(parsed);
+        if (config) assert.deepEqual(config, { ...baseConfig(), ...change });
+      }
+    });
+  }
+  if (command === "version" || command === "help") continue; // they print, whatever the flags
+  Deno.test(`tinylet ${command} checks the common flags' values`, () => {
     assert.throws(
-      () => parseDuration(text),
-      (err: unknown) => {
-        assert.ok(err instanceof Error);
-        assert.ok(
-          err.message.includes(JSON.stringify(text)),
-          `message ${JSON.stringify(err.message)} should quote the input`,
-        );
-        return true;
-      },
+      () => parseCommandLine([...args.slice(0, 1), "--interval=600h", ...args.slice(1)], ENV),
+      (err: unknown) => err instanceof UsageError && /--interval: "600h"/.test(err.message),
     );
   });
 }
 
-const FORMAT_CASES: [number, string][] = [
-  [0, "0s"],
-  [500, "500ms"],
-  [1500, "1.5s"],
-  [2000, "2s"],
-  [61_000, "1m1s"],
-  [90_000, "1m30s"],
-  [3_723_000, "1h2m3s"],
-  [7_200_000, "2h0m0s"],
+Deno.test("a command's own flags stay its own", () => {
+  assert.throws(
+    () => parseCommandLine(["logs", "web", "--all"], ENV),
+    /--all is not an option of "tinylet logs"/,
+  );
+  assert.throws(
+    () => parseCommandLine(["check", "-o", "json"], ENV),
+    /--output is not an option of "tinylet check"/,
+  );
+});
+
+Deno.test("check uses the common --instance, --root and --pod-log-root it takes", () => {
+  const parsed = parseCommandLine(
+    ["check", "--instance=blue", "--root=/state", "--pod-log-root=/logs", "m"],
+    ENV,
+  );
+  assert.ok(parsed.command === "check");
+  assert.equal(parsed.config.instance, "blue");
+  assert.equal(parsed.config.root, "/state");
+  assert.equal(parsed.config.podLogRoot, "/logs");
+  assert.deepEqual(parsed.paths, ["/home/ops/m"]);
+});
+
+// The duration flags: Go's syntax, each flag's minimum, and what a timer can hold.
+const DURATION_FLAGS: { flag: string; field: keyof AgentConfig; min: string }[] = [
+  { flag: "interval", field: "intervalMs", min: "10ms" },
+  { flag: "container-log-monitor-interval", field: "containerLogMonitorIntervalMs", min: "100ms" },
 ];
 
-for (const [ms, text] of FORMAT_CASES) {
-  Deno.test(`formatDuration writes ${ms} ms as ${text} and parseDuration reads it back`, () => {
-    assert.equal(formatDuration(ms), text);
-    assert.equal(parseDuration(formatDuration(ms)), ms);
-  });
+for (const { flag, field, min } of DURATION_FLAGS) {
+  const takes: [string, number][] = [
+    ["+5s", 5000],
+    ["1.5s", 1500],
+    [".5s", 500],
+    ["1.s", 1000],
+    ["1m0.5s", 60_500],
+    [min, Number.parseInt(min)],
+    ["596h31m23.647s", 2 ** 31 - 1],
+    ["596h31m23647ms", 2 ** 31 - 1],
+  ];
+  for (const [text, ms] of takes) {
+    Deno.test(`--${flag} takes ${JSON.stringify(text)} as ${ms} ms`, () => {
+      const parsed = parseCommandLine([`--${flag}=${text}`], ENV);
+      assert.equal(configOf(parsed)?.[field], ms);
+    });
+  }
+  const refuses: [string, string][] = [
+    ["600h", `--${flag}: "600h" is longer than a timer can hold: the longest is 596h31m23.647s`],
+    [
+      "596h31m23.648s",
+      `--${flag}: "596h31m23.648s" is longer than a timer can hold: the longest is 596h31m23.647s`,
+    ],
+    [
+      "9223372036854775807ns",
+      `--${flag}: "9223372036854775807ns" is longer than a timer can hold: the longest is 596h31m23.647s`,
+    ],
+    [
+      "3000000h",
+      `--${flag}: invalid duration "3000000h": it is out of range: the longest is 2562047h47m16.854775807s`,
+    ],
+    [
+      "9223372036854775808ns",
+      `--${flag}: invalid duration "9223372036854775808ns": it is out of range: the longest is 2562047h47m16.854775807s`,
+    ],
+    ["-5s", `--${flag}: "-5s" is negative: give ${min} or more`],
+    ["-0", `--${flag}: "-0" is shorter than ${min}`],
+    ["0", `--${flag}: "0" is shorter than ${min}`],
+    ["1ns", `--${flag}: "1ns" is shorter than ${min}`],
+  ];
+  for (const [text, message] of refuses) {
+    Deno.test(`--${flag} refuses ${JSON.stringify(text)} with a UsageError`, () => {
+      assert.throws(() => parseCommandLine([`--${flag}=${text}`], ENV), (err: unknown) => {
+        assert.ok(err instanceof UsageError, `got ${err}`);
+        assert.equal(err.message, message);
+        return true;
+      });
+    });
+  }
 }
