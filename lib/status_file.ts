@@ -37,12 +37,38 @@ export function statusFilePath(root: string): string {
   return `${root}/status.json`;
 }
 
-/** Writes the status file atomically (a temp file, then a rename). */
+/** The status file's mode: it holds probe output and error text, for root (the agent) alone. */
+export const STATUS_FILE_MODE = 0o600;
+
+/**
+ * Writes the status file atomically, mode 0600: the content goes to a temp file of its own (a
+ * random name, created exclusively, so never through a planted symlink, an older 0644 file or a
+ * concurrent write's temp file), mode 0600 from its creation, which is then renamed over the file.
+ * A status file left 0644 by an older agent is replaced by a 0600 one on the next write, and the
+ * older agent's temp file (`status.json.tmp`, 0644) is removed.
+ */
 export async function writeStatusFile(file: string, status: StatusFile): Promise<void> {
   await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
-  const tmp = `${file}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(status, null, 2) + "\n");
-  await Deno.rename(tmp, file);
+  await Deno.remove(`${file}.tmp`).catch(() => {});
+  const tmp = `${file}.${randomHex()}.tmp`;
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(status, null, 2) + "\n", {
+      createNew: true,
+      mode: STATUS_FILE_MODE,
+    });
+    await Deno.rename(tmp, file);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+function randomHex(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
 
 /** Reads the status file; undefined when there is none or it cannot be read. */

@@ -1,0 +1,149 @@
+/**
+ * The status file's mode and its atomic write: directly, and as the agent (`main.ts` in a child
+ * process, on the fake runtime served over gRPC) writes it.
+ */
+import assert from "node:assert/strict";
+import {
+  readStatusFile,
+  type StatusFile,
+  statusFilePath,
+  writeStatusFile,
+} from "../lib/status_file.ts";
+import { startAgent } from "./agent_process.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { serveCri } from "./fake_cri_server.ts";
+import { waitFor } from "./wait.ts";
+
+function status(note: string): StatusFile {
+  return {
+    version: 1,
+    agent: {
+      pid: 1,
+      instance: "default",
+      socket: "/run/containerd/containerd.sock",
+      manifests: "/etc/tinylet/manifests",
+      updatedAt: new Date(0).toISOString(),
+      stoppedAt: null,
+      runtime: "unreachable",
+      runtimeError: note,
+    },
+    pods: [],
+    events: {},
+  };
+}
+
+const modeOf = async (path: string) => (await Deno.lstat(path)).mode! & 0o7777;
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("writeStatusFile creates the status file with mode 0600 and no temp file left", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(`${dir}/root`);
+    await writeStatusFile(file, status("first"));
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.equal((await readStatusFile(file))?.agent.runtimeError, "first");
+    assert.deepEqual(await names(`${dir}/root`), ["status.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeStatusFile makes a 0644 status file of an older agent 0600 on the next write", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(dir);
+    await Deno.writeTextFile(file, JSON.stringify(status("old")));
+    await Deno.chmod(file, 0o644);
+    // An older agent's temp file, left by a crash, readable by all.
+    await Deno.writeTextFile(`${file}.tmp`, "probe output");
+    await Deno.chmod(`${file}.tmp`, 0o644);
+    await writeStatusFile(file, status("new"));
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.equal((await readStatusFile(file))?.agent.runtimeError, "new");
+    assert.deepEqual(await names(dir), ["status.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeStatusFile never writes through a symlink planted at a temp file name", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(`${dir}/root`);
+    await Deno.mkdir(`${dir}/root`);
+    await Deno.writeTextFile(`${dir}/victim`, "untouched\n");
+    await Deno.chmod(`${dir}/victim`, 0o644);
+    await Deno.symlink(`${dir}/victim`, `${file}.tmp`);
+    await writeStatusFile(file, status("x"));
+    assert.equal(await Deno.readTextFile(`${dir}/victim`), "untouched\n");
+    assert.equal((await modeOf(`${dir}/victim`)).toString(8), "644");
+    assert.ok((await Deno.lstat(file)).isFile);
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.deepEqual(await names(`${dir}/root`), ["status.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeStatusFile: concurrent writes all land whole, and one of them wins", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(dir);
+    const notes = Array.from({ length: 20 }, (_, i) => `write ${i}`);
+    await Promise.all(notes.map((n) => writeStatusFile(file, status(n))));
+    const got = await readStatusFile(file);
+    assert.ok(got && notes.includes(got.agent.runtimeError!), `got ${got?.agent.runtimeError}`);
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.deepEqual(await names(dir), ["status.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the agent writes status.json 0600 under a 022 umask, over an older agent's 0644 one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-status-" });
+  const fake = new FakeCri();
+  await using server = await serveCri(fake, `${dir}/cri.sock`);
+  await Deno.mkdir(`${dir}/m`);
+  await Deno.mkdir(`${dir}/root`);
+  const file = statusFilePath(`${dir}/root`);
+  await Deno.writeTextFile(file, JSON.stringify(status("an older agent's")));
+  await Deno.chmod(file, 0o644);
+  const previous = Deno.umask(0o022);
+  let agent;
+  try {
+    agent = startAgent([
+      "--socket",
+      server.socketPath,
+      "--manifests",
+      `${dir}/m`,
+      "--root",
+      `${dir}/root`,
+      "--pod-log-root",
+      `${dir}/logs`,
+    ]);
+  } finally {
+    Deno.umask(previous);
+  }
+  try {
+    const written = await waitFor("the agent's status file", async () => {
+      const s = await readStatusFile(file);
+      return s?.agent.pid !== 1 && s;
+    });
+    assert.equal(written.agent.runtime, "reachable");
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.equal(await agent.stop("SIGTERM"), 0);
+    const stopped = await readStatusFile(file);
+    assert.ok(stopped?.agent.stoppedAt, "stoppedAt is written");
+    assert.equal((await modeOf(file)).toString(8), "600");
+    assert.deepEqual(await names(`${dir}/root`), ["status.json"]);
+  } finally {
+    await agent[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
