@@ -87,20 +87,50 @@ async function localDemo(manifests: string): Promise<number> {
   return (await demo.status).code;
 }
 
+/** The flags, or the reason they are refused. */
+async function parseFlags(args: string[]): Promise<{ local: boolean; manifests: string } | string> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { local: { type: "boolean", default: false }, manifests: { type: "string" } },
+      strict: true,
+    }));
+  } catch (err) {
+    return `Parse the demo's flags: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (values.manifests === undefined) {
+    return { local: values.local, manifests: `${ROOT}/manifests` };
+  }
+  try {
+    const manifests = await Deno.realPath(values.manifests);
+    if (!(await Deno.stat(manifests)).isDirectory) {
+      return `Open the manifest directory "${values.manifests}": it is not a directory`;
+    }
+    return { local: values.local, manifests };
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    return `Open the manifest directory "${values.manifests}": ${why}`;
+  }
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { local: { type: "boolean", default: false }, manifests: { type: "string" } },
-    strict: true,
-  });
-  const manifests = values.manifests ? await Deno.realPath(values.manifests) : `${ROOT}/manifests`;
+  const flags = await parseFlags(Deno.args);
+  if (typeof flags === "string") {
+    console.error(flags);
+    return 2;
+  }
   if (
-    !values.local && (await commandWorks("docker", ["info"])) &&
+    !flags.local && (await commandWorks("docker", ["info"])) &&
     (await commandWorks("docker", ["compose", "version"]))
   ) {
     return await composeDemo();
   }
-  return await localDemo(manifests);
+  return await localDemo(flags.manifests);
 }
 
 if (import.meta.main) Deno.exit(await main());
