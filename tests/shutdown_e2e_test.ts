@@ -224,6 +224,25 @@ spec:
           ["poststart", "prestop", "probed", "pulling"],
         );
       });
+
+      await t.step(
+        "the cancelled probe and hooks leave no process behind in the containers",
+        async () => {
+          await waitFor(
+            "the cancelled execs to end",
+            async () => {
+              for (const id of ids.values()) {
+                const list = await ps(cri, id);
+                if (list.includes(`sleep ${PROBE_SLEEP}`) || list.includes(`sleep ${HOOK_SLEEP}`)) {
+                  return false;
+                }
+              }
+              return true;
+            },
+            { timeoutMs: 20_000 },
+          );
+        },
+      );
     } finally {
       if (frozen) Deno.kill(pid, "SIGCONT");
     }
