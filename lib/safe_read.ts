@@ -226,6 +226,14 @@ export class PathJudge {
       if (got instanceof Deno.errors.NotFound) {
         return { kind: "missing", path: next, links, target };
       }
+      if (got instanceof Deno.errors.NotCapable) {
+        // Deno's permissions keep /dev, /proc and /sys from a process without --allow-all.
+        return {
+          kind: "error",
+          message:
+            `its path goes through "${next}", which tinylet's permissions do not let it read`,
+        };
+      }
       if (got instanceof Error) return { kind: "error", message: got.message };
       if (got.isSymlink) {
         if (!this.#rules.insecure) {
