@@ -196,7 +196,10 @@ export class PathJudge {
     let why = this.#verdicts.get(dir);
     if (why === undefined) {
       const info = this.#lstat(dir, true);
-      why = info instanceof Error ? "" : unsafeTraversal(info, this.#rules.uid) ?? "";
+      // A directory that cannot be looked at cannot be vouched for.
+      why = info instanceof Error
+        ? `cannot be checked (${info.message})`
+        : unsafeTraversal(info, this.#rules.uid) ?? "";
       this.#verdicts.set(dir, why);
     }
     return why;
