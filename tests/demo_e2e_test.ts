@@ -27,6 +27,8 @@ interface DemoRun {
   manifests: string;
   output: () => string;
   pumps: Promise<unknown>;
+  /** Closes the terminal: stops reading the output, so that writing it fails (EPIPE). */
+  hangUp: () => void;
   exit: Deno.CommandStatus | undefined;
   /** The demo's shims and the processes they run (containers), as "pid start-time". */
   seen: Set<string>;
@@ -53,14 +55,21 @@ async function startDemo(files: Record<string, string>): Promise<DemoRun> {
     env: { NO_COLOR: "1", TMPDIR: tmp },
   }).spawn();
   let output = "";
+  const terminal = new AbortController();
   const run: DemoRun = {
     child,
     tmp,
     manifests,
     output: () => output,
     pumps: Promise.all([child.stdout, child.stderr].map(async (s) => {
-      for await (const c of s.pipeThrough(new TextDecoderStream())) output += c;
+      try {
+        const text = s.pipeThrough(new TextDecoderStream(), { signal: terminal.signal });
+        for await (const c of text) output += c;
+      } catch (err) {
+        if (!terminal.signal.aborted) throw err;
+      }
     })),
+    hangUp: () => terminal.abort(),
     exit: undefined,
     seen: new Set(),
     sandboxes: new Set(),
@@ -270,6 +279,7 @@ async function sweep(run: DemoRun, networks: Network[]): Promise<void> {
 async function demoScenario(
   files: Record<string, string>,
   act: (run: DemoRun) => Promise<void>,
+  { killed = false }: { killed?: boolean } = {},
 ): Promise<string> {
   assert.deepEqual(missing, [], "the demo's prerequisites (CI=true forbids skipping)");
   const hadDemoData = await Deno.stat(DEMO_DATA).then(() => true, () => false);
@@ -294,6 +304,7 @@ async function demoScenario(
     console.log(
       run.output().split("\n").filter((l) => l.trim() && !l.includes("agent |")).join("\n"),
     );
+    if (killed) return run.output();
     assert.equal(run.exit?.code, 0, run.output());
     assert.match(run.output(), /Done: no process, mount, bridge or temp directory is left\./);
     return run.output();
@@ -348,7 +359,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Ctrl-C while the demo's pods start leaves nothing behind",
+  name: "Ctrl-C while the demo's pods start, and again while it stops, leaves nothing behind",
   ignore,
   fn: async () => {
     const output = await demoScenario({ "hello.yaml": HELLO, "slow.yaml": SLOW }, async (run) => {
@@ -357,6 +368,8 @@ Deno.test({
         () => /default\s+slow\s+0\/1\s+Init:0\/1/.test(run.output()),
         { timeoutMs: 60_000, everyMs: 20 },
       );
+      ctrlC(run);
+      await waitFor("the demo to be stopping", () => /Stopping: /.test(run.output()));
       ctrlC(run);
     });
     // `tinylet down` removes the pods listed by then; containerd's teardown removes the rest.
@@ -398,5 +411,24 @@ Deno.test({
     });
     assert.match(output, /pod default\/dropped removed/);
     assert.match(output, /pod kube-system\/web removed/);
+  },
+});
+
+Deno.test({
+  name:
+    "when deno task and the demo's first process are killed and the terminal is gone, the demo still leaves nothing behind",
+  ignore,
+  fn: async () => {
+    await demoScenario({ "hello.yaml": HELLO }, async (run) => {
+      await waitFor(
+        () => `hello running; the demo printed:\n${run.output()}`,
+        () => /default\s+hello\s+1\/1\s+Running/.test(run.output()),
+        { timeoutMs: 60_000 },
+      );
+      // No signal to relay: the demo must notice that its parent is gone. Its output has
+      // nowhere to go any more: writing it fails, which must not stop the cleanup.
+      Deno.kill(-run.child.pid, "SIGKILL");
+      run.hangUp();
+    }, { killed: true });
   },
 });
