@@ -1,20 +1,20 @@
 /**
  * The manifest directory: which files are read, and what they declare.
  * Unchanged files are not parsed again. Files are read through {@link ./safe_read.ts}: one
- * handle per read, checked on that handle, and every directory on the way judged.
+ * handle per read, checked on that handle, and every directory on the way judged
+ * ({@link ./path_judge.ts}).
  *
  * @module
  */
 import { type Manifest, parseManifest } from "./manifest.ts";
 import {
   type FileStat,
-  MAX_MANIFEST_BYTES,
   PathJudge,
   permissionFix,
-  readResolved,
   type ReadRules,
   WHY_PERMISSIONS,
-} from "./safe_read.ts";
+} from "./path_judge.ts";
+import { MAX_MANIFEST_BYTES, readResolved } from "./safe_read.ts";
 
 export { MAX_MANIFEST_BYTES };
 

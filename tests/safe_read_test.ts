@@ -131,7 +131,8 @@ Deno.test("a FIFO put in place between the look and the open is refused on the h
     // The name passes the first look as a regular file; it is swapped for a FIFO just before
     // the open. An open that blocked would hang this test.
     const rules = { insecure: false, uid: Deno.uid() ?? 0 };
-    const { PathJudge, readResolved } = await import("../lib/safe_read.ts");
+    const { PathJudge } = await import("../lib/path_judge.ts");
+    const { readResolved } = await import("../lib/safe_read.ts");
     const found = new PathJudge(rules).resolve(`${dir}/web.yaml`);
     assert.equal(found.kind, "file");
     if (found.kind !== "file") return;
