@@ -400,7 +400,13 @@ Deno.test({
       assert.equal(page, "<h1>Hello from tinylet</h1>\n");
       await Deno.writeTextFile(
         `${run.manifests}/dropped.yaml`,
-        "name: dropped\ncontainers:\n  - name: c\n    image: docker.io/library/busybox:1.35\n    command: [sleep, '3600']\n",
+        // A shell that exits on SIGTERM: the stop does not wait out the 30 s grace period.
+        `name: dropped
+containers:
+  - name: c
+    image: docker.io/library/busybox:1.35
+    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
       );
       await waitFor(
         "the dropped pod running",
