@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, serveBounded } from "./http_server.ts";
 
 /** What the endpoint serves. */
 export interface HttpHandlers {
@@ -41,17 +42,16 @@ export function handler(h: HttpHandlers): (req: Request) => Response {
   };
 }
 
-/** Serves `handlers` on `hostname:port` until `signal` aborts. */
+/**
+ * Serves `handlers` on `hostname:port` until `signal` aborts, every connection bounded
+ * ({@linkcode DEFAULT_HTTP_LIMITS}: headers within 5 s, 5 s idle between requests, 16 at once).
+ */
 export function serveHttp(
   listen: { hostname: string; port: number },
   handlers: HttpHandlers,
   signal: AbortSignal,
   onListen?: (addr: { hostname: string; port: number }) => void,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
 ): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({
-    hostname: listen.hostname,
-    port: listen.port,
-    signal,
-    onListen: (addr) => onListen?.(addr),
-  }, handler(handlers));
+  return serveBounded(listen, handler(handlers), signal, limits, onListen);
 }

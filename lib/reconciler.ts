@@ -363,10 +363,20 @@ export class Reconciler {
     return r;
   }
 
-  /** Whether the agent is healthy: the runtime answered and a pass completed recently. */
+  /**
+   * Whether the agent is healthy: the runtime answered, the manifest directory could be read
+   * (it exists and its permissions are accepted), and a pass completed recently.
+   */
   health(): { ok: boolean; reason: string } {
     const limit = Math.max(3 * this.#o.intervalMs, 10_000);
     if (this.#runtimeDown !== undefined) return { ok: false, reason: this.#runtimeDown };
+    if (this.#dirRefused !== undefined) return { ok: false, reason: this.#dirRefused };
+    if (this.#dirMissingLogged) {
+      return {
+        ok: false,
+        reason: `Cannot read the manifest directory ${this.#o.source.dir}: it does not exist`,
+      };
+    }
     if (this.#lastGoodPassAt === 0) return { ok: false, reason: "No pass has completed yet" };
     const age = this.#now() - this.#lastGoodPassAt;
     if (age > limit) {

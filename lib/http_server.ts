@@ -1,0 +1,344 @@
+/**
+ * A small HTTP/1.1 server on `Deno.listen`, for the agent's endpoint: GET and HEAD without a
+ * body, keep-alive, and every connection bounded (`Deno.serve` offers no header or idle timeout
+ * and no connection cap):
+ *
+ * - a request's headers must arrive within `headerTimeoutMs` of the connection's start or of the
+ *   first byte after the last response, and fit in `maxHeaderBytes` (else 431);
+ * - a kept-alive connection waits at most `idleTimeoutMs` for its next request;
+ * - a response must be written within `writeTimeoutMs` (a peer that does not read is dropped);
+ * - at most `maxConnections` are served at once: one more gets 503 and is closed.
+ *
+ * A connection past a timeout is closed without an answer. Aborting the signal closes the
+ * listener and every connection at once.
+ *
+ * @module
+ */
+
+/** The bounds of {@linkcode serveBounded}. */
+export interface HttpLimits {
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  writeTimeoutMs: number;
+  maxConnections: number;
+  maxHeaderBytes: number;
+}
+
+/** The agent's bounds: a local endpoint for probes and scrapers. */
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
+  headerTimeoutMs: 5_000,
+  idleTimeoutMs: 5_000,
+  writeTimeoutMs: 10_000,
+  maxConnections: 16,
+  maxHeaderBytes: 8 * 1024,
+};
+
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("latin1");
+
+/** A request that cannot be served: answered with `status` and `message`, then closed. */
+class Refusal {
+  constructor(readonly status: number, readonly message: string) {}
+}
+
+interface Parsed {
+  method: string;
+  target: string;
+  keepAlive: boolean;
+  /** The request announces a body, which is not read: the connection closes after the answer. */
+  hasBody: boolean;
+}
+
+/** Parses a request head (the request line and header lines, without the blank line). */
+function parseHead(head: string): Parsed | Refusal {
+  const lines = head.split(/\r?\n/);
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? "");
+  if (!m) return new Refusal(400, "Bad request line");
+  const [, method = "", target = "", major, minor] = m;
+  if (major !== "1") return new Refusal(505, "Use HTTP/1.1");
+  let keepAlive = minor !== "0";
+  let hasBody = false;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    // No name, whitespace before the colon, or a folded line (RFC 9112 5.1, 5.2).
+    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) {
+      return new Refusal(400, "Bad header line");
+    }
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "connection") {
+      const tokens = value.toLowerCase().split(",").map((t) => t.trim());
+      if (tokens.includes("close")) keepAlive = false;
+      if (tokens.includes("keep-alive") && minor === "0") keepAlive = true;
+    } else if (name === "transfer-encoding") {
+      hasBody = true;
+    } else if (name === "content-length") {
+      if (!/^\d+$/.test(value)) return new Refusal(400, "Bad Content-Length");
+      if (Number(value) > 0) hasBody = true;
+    }
+  }
+  if (!target.startsWith("/")) return new Refusal(400, "Use a path that starts with /");
+  return { method, target, keepAlive, hasBody };
+}
+
+function head(status: number, headers: Headers, length: number, keepAlive: boolean): string {
+  let out = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\n`;
+  headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "connection") out += `${name}: ${value}\r\n`;
+  });
+  out += `content-length: ${length}\r\nconnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
+  return out;
+}
+
+function plain(status: number, text: string): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** Index of the blank line ending a head in `buf[0..length]`, and the head's end; -1: not yet. */
+function headEnd(buf: Uint8Array, length: number): { head: number; next: number } | undefined {
+  for (let i = 0; i < length; i++) {
+    if (buf[i] !== 0x0a) continue;
+    if (buf[i + 1] === 0x0a && i + 1 < length) return { head: i, next: i + 2 };
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a && i + 2 < length) {
+      return { head: i > 0 && buf[i - 1] === 0x0d ? i - 1 : i, next: i + 3 };
+    }
+  }
+  return undefined;
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await conn.write(data.subarray(off));
+}
+
+/** One connection: requests until the peer closes, asks to close, or a bound is passed. */
+class Connection {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Waiting for the first byte of a request after a response: the idle timeout runs. */
+  #awaitingNext = false;
+  /** Between reading a request's head and the end of its response. */
+  #busy = false;
+  #buf: Uint8Array;
+  #length = 0;
+
+  constructor(
+    readonly conn: Deno.Conn,
+    readonly limits: HttpLimits,
+    readonly route: (req: Request) => Response | Promise<Response>,
+  ) {
+    this.#buf = new Uint8Array(limits.maxHeaderBytes + 4);
+  }
+
+  /** Nothing of a request is read or answered: closing it loses nothing. */
+  get idle(): boolean {
+    return !this.#busy && this.#length === 0;
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  #arm(ms: number) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.close(), ms);
+  }
+
+  async serve(draining: () => boolean): Promise<void> {
+    try {
+      // A new connection's headers are due headerTimeoutMs after it opened.
+      this.#arm(this.limits.headerTimeoutMs);
+      while (!this.#closed) {
+        const end = await this.#readHead();
+        if (end === undefined) return;
+        this.#busy = true;
+        const text = decoder.decode(this.#buf.subarray(0, end.head));
+        this.#buf.copyWithin(0, end.next, this.#length);
+        this.#length -= end.next;
+        const parsed = parseHead(text);
+        let keepAlive = !(parsed instanceof Refusal) && parsed.keepAlive && !parsed.hasBody;
+        let res: Response;
+        if (parsed instanceof Refusal) res = plain(parsed.status, parsed.message);
+        else if (parsed.method !== "GET" && parsed.method !== "HEAD") {
+          res = new Response("Use GET\n", { status: 405, headers: { allow: "GET, HEAD" } });
+          keepAlive = false;
+        } else {
+          try {
+            res = await this.route(
+              new Request(new URL(parsed.target, "http://tinylet"), { method: parsed.method }),
+            );
+          } catch {
+            res = plain(500, "Internal error");
+          }
+        }
+        if (draining()) keepAlive = false;
+        const body = new Uint8Array(await res.arrayBuffer());
+        const isHead = !(parsed instanceof Refusal) && parsed.method === "HEAD";
+        const bytes = encoder.encode(head(res.status, res.headers, body.length, keepAlive));
+        this.#arm(this.limits.writeTimeoutMs);
+        await writeAll(this.conn, bytes);
+        if (!isHead && body.length > 0) await writeAll(this.conn, body);
+        if (!keepAlive) return;
+        this.#busy = false;
+        // A pipelined request already begun gets the header timeout, else the idle one.
+        this.#awaitingNext = this.#length === 0;
+        this.#arm(this.#awaitingNext ? this.limits.idleTimeoutMs : this.limits.headerTimeoutMs);
+      }
+    } catch {
+      // Reset, closed by a timeout or by the stop: nothing to answer.
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Reads until a whole head is buffered; undefined when the connection ends or is refused. */
+  async #readHead(): Promise<{ head: number; next: number } | undefined> {
+    while (true) {
+      const end = headEnd(this.#buf, this.#length);
+      if (end) return end;
+      if (this.#length > this.limits.maxHeaderBytes) {
+        await this.#refuse(431, "Request headers too large");
+        return undefined;
+      }
+      const n = await this.conn.read(this.#buf.subarray(this.#length));
+      if (n === null) return undefined;
+      if (this.#awaitingNext && n > 0) {
+        // The next request has begun: its headers get the header timeout from here.
+        this.#awaitingNext = false;
+        this.#arm(this.limits.headerTimeoutMs);
+      }
+      this.#length += n;
+    }
+  }
+
+  async #refuse(status: number, message: string) {
+    const body = encoder.encode(`${message}\n`);
+    const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
+    this.#arm(this.limits.writeTimeoutMs);
+    await writeAll(this.conn, encoder.encode(head(status, h, body.length, false)));
+    await writeAll(this.conn, body);
+  }
+}
+
+/** Serves `route` on `hostname:port` within `limits` until `signal` aborts. */
+export function serveBounded(
+  listen: { hostname: string; port: number },
+  route: (req: Request) => Response | Promise<Response>,
+  signal: AbortSignal,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  onListen?: (addr: { hostname: string; port: number }) => void,
+): Deno.HttpServer<Deno.NetAddr> {
+  const listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
+  const addr = listener.addr;
+  const open = new Set<Connection>();
+  const tasks = new Set<Promise<void>>();
+  let draining = false;
+  let stopped = false;
+
+  const track = (p: Promise<void>) => {
+    tasks.add(p);
+    p.finally(() => tasks.delete(p));
+  };
+  const stopListening = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      listener.close();
+    } catch {
+      // Already closed.
+    }
+  };
+  const shutdown = () => {
+    draining = true;
+    stopListening();
+    for (const c of open) if (c.idle) c.close();
+  };
+  const abort = () => {
+    draining = true;
+    stopListening();
+    for (const c of open) c.close();
+  };
+
+  const accepting = (async () => {
+    while (!stopped) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (stopped || err instanceof Deno.errors.BadResource) return;
+        continue; // A failed accept (out of descriptors) is the peer's loss, not the server's.
+      }
+      if (open.size >= limits.maxConnections) {
+        // One more than the cap: answered at once and closed, never read.
+        const refusal = new Connection(conn, limits, route);
+        track((async () => {
+          try {
+            const body = encoder.encode("Too many connections\n");
+            const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
+            const timer = setTimeout(() => refusal.close(), limits.writeTimeoutMs);
+            try {
+              await writeAll(conn, encoder.encode(head(503, h, body.length, false)));
+              await writeAll(conn, body);
+            } finally {
+              clearTimeout(timer);
+            }
+          } catch {
+            // The peer is gone.
+          } finally {
+            refusal.close();
+          }
+        })());
+        continue;
+      }
+      const c = new Connection(conn, limits, route);
+      open.add(c);
+      track(c.serve(() => draining).finally(() => open.delete(c)));
+    }
+  })();
+
+  if (signal.aborted) abort();
+  else signal.addEventListener("abort", abort, { once: true });
+  onListen?.({ hostname: addr.hostname, port: addr.port });
+
+  const finished = (async () => {
+    await accepting;
+    while (tasks.size > 0) await Promise.allSettled([...tasks]);
+    signal.removeEventListener("abort", abort);
+  })();
+
+  return {
+    addr,
+    finished,
+    ref: () => listener.ref(),
+    unref: () => listener.unref(),
+    async shutdown() {
+      shutdown();
+      await finished;
+    },
+    async [Symbol.asyncDispose]() {
+      shutdown();
+      await finished;
+    },
+  };
+}

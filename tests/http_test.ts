@@ -1,0 +1,457 @@
+/**
+ * The agent's HTTP endpoint on real TCP connections on 127.0.0.1: timeouts, the connection cap,
+ * HTTP/1.1 framing, the stop, and `/healthz` of a running agent (`main.ts` in a child process, on
+ * the fake runtime served over gRPC).
+ */
+import assert from "node:assert/strict";
+import { type HttpHandlers, serveHttp } from "../lib/http.ts";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "../lib/http_server.ts";
+import { startAgent } from "./agent_process.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { serveCri } from "./fake_cri_server.ts";
+import { waitFor } from "./wait.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const HANDLERS: HttpHandlers = {
+  health: () => ({ ok: true, reason: "" }),
+  metrics: () => "tinylet_passes_total 1\n",
+  pods: () => [{ name: "web" }],
+};
+
+const FAST: HttpLimits = {
+  headerTimeoutMs: 400,
+  idleTimeoutMs: 300,
+  writeTimeoutMs: 1_000,
+  maxConnections: 3,
+  maxHeaderBytes: 1024,
+};
+
+interface Served extends AsyncDisposable {
+  port: number;
+  server: Deno.HttpServer<Deno.NetAddr>;
+  stop: AbortController;
+}
+
+function serve(limits: HttpLimits = FAST, handlers = HANDLERS): Served {
+  const stop = new AbortController();
+  const server = serveHttp(
+    { hostname: "127.0.0.1", port: 0 },
+    handlers,
+    stop.signal,
+    undefined,
+    limits,
+  );
+  return {
+    port: server.addr.port,
+    server,
+    stop,
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await server.finished;
+    },
+  };
+}
+
+/** A client connection that reads what the server sends and knows when the server closed it. */
+class Client {
+  #got = new Uint8Array(0);
+  /** performance.now() when the server closed the connection (EOF or reset). */
+  closedAt: number | undefined;
+  readonly openedAt = performance.now();
+  readonly #reading: Promise<void>;
+
+  constructor(readonly conn: Deno.TcpConn) {
+    this.#reading = (async () => {
+      const buf = new Uint8Array(4096);
+      try {
+        while (true) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          const next = new Uint8Array(this.#got.length + n);
+          next.set(this.#got);
+          next.set(buf.subarray(0, n), this.#got.length);
+          this.#got = next;
+        }
+      } catch {
+        // Reset by the server, or closed by the test.
+      }
+      this.closedAt = performance.now();
+    })();
+  }
+
+  static async open(port: number): Promise<Client> {
+    return new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  get text(): string {
+    return dec.decode(this.#got);
+  }
+
+  async send(text: string): Promise<void> {
+    await this.conn.write(enc.encode(text));
+  }
+
+  /** Waits until `n` whole responses have arrived; returns them as [head, body]. */
+  async responses(n: number, timeoutMs = 5_000): Promise<[string, string][]> {
+    return await waitFor(() => `${n} responses; got ${JSON.stringify(this.text)}`, () => {
+      const out: [string, string][] = [];
+      let rest = this.text;
+      while (out.length < n) {
+        const end = rest.indexOf("\r\n\r\n");
+        if (end < 0) return false;
+        const head = rest.slice(0, end);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? "0");
+        if (rest.length < end + 4 + length) return false;
+        out.push([head, rest.slice(end + 4, end + 4 + length)]);
+        rest = rest.slice(end + 4 + length);
+      }
+      return out;
+    }, { timeoutMs, everyMs: 5 });
+  }
+
+  /** Waits (with a deadline) until the server closed the connection; returns after how long. */
+  async closed(timeoutMs: number, from = this.openedAt): Promise<number> {
+    await waitFor("the server to close the connection", () => this.closedAt !== undefined, {
+      timeoutMs,
+      everyMs: 5,
+    });
+    return this.closedAt! - from;
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // Closed already.
+    }
+    await this.#reading;
+  }
+}
+
+Deno.test("connections that sent partial headers are closed at the header timeout", async () => {
+  await using s = serve();
+  const clients = await Promise.all(Array.from({ length: 5 }, () => Client.open(s.port)));
+  try {
+    for (const c of clients.slice(0, 3)) await c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    // The cap is 3: the two others were answered 503 at once.
+    for (const c of clients) {
+      const took = await c.closed(FAST.headerTimeoutMs + 2_000);
+      if (c.text === "") {
+        assert.ok(took >= FAST.headerTimeoutMs - 50, `closed after ${took} ms`);
+        assert.ok(took < FAST.headerTimeoutMs + 1_000, `closed after ${took} ms`);
+      } else {
+        assert.match(c.text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+        assert.match(c.text, /\r\n\r\nToo many connections\n$/);
+      }
+    }
+    assert.equal(clients.filter((c) => c.text === "").length, 3);
+  } finally {
+    for (const c of clients) await c.close();
+  }
+});
+
+Deno.test("a connection that sends nothing is closed at the header timeout", async () => {
+  await using s = serve();
+  const c = await Client.open(s.port);
+  try {
+    const took = await c.closed(FAST.headerTimeoutMs + 2_000);
+    assert.ok(took >= FAST.headerTimeoutMs - 50 && took < FAST.headerTimeoutMs + 1_000, `${took}`);
+    assert.equal(c.text, "");
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("headers trickled a byte at a time are still due at the header timeout", async () => {
+  await using s = serve();
+  const c = await Client.open(s.port);
+  try {
+    const request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(500);
+    for (const ch of request) {
+      if (c.closedAt !== undefined) break;
+      await c.send(ch).catch(() => {});
+      await new Promise((r) => setTimeout(r, 20)); // the pace of the trickle
+    }
+    const took = await c.closed(FAST.headerTimeoutMs + 2_000);
+    assert.ok(took < FAST.headerTimeoutMs + 1_000, `closed after ${took} ms`);
+    assert.equal(c.text, "");
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("a kept-alive connection is served again, then closed at the idle timeout", async () => {
+  await using s = serve();
+  const c = await Client.open(s.port);
+  try {
+    await c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    await c.responses(1);
+    await c.send("GET /pods HTTP/1.1\r\nHost: x\r\n\r\n");
+    const [first, second] = await c.responses(2);
+    const answeredAt = performance.now();
+    assert.match(first![0], /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(first![0], /\r\nconnection: keep-alive/);
+    assert.equal(first![1], "ok\n");
+    assert.deepEqual(JSON.parse(second![1]), [{ name: "web" }]);
+    const took = await c.closed(FAST.idleTimeoutMs + 2_000, answeredAt);
+    assert.ok(took >= FAST.idleTimeoutMs - 50 && took < FAST.idleTimeoutMs + 1_000, `${took}`);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("the cap refuses one connection more with 503, and serves again once one closes", async () => {
+  await using s = serve();
+  const held = await Promise.all([1, 2, 3].map(() => Client.open(s.port)));
+  try {
+    for (const c of held) await c.send("GET /healthz HTTP/1.1\r\n");
+    const extra = await Client.open(s.port);
+    await extra.closed(2_000);
+    assert.match(extra.text, /^HTTP\/1\.1 503 Service Unavailable\r\n[^]*connection: close\r\n/);
+    await extra.close();
+    // One of the three finishes its request: room for one more.
+    await held[0]!.send("\r\n");
+    await held[0]!.responses(1);
+    await held[0]!.close();
+    const next = await waitFor("a connection under the cap", async () => {
+      const c = await Client.open(s.port);
+      await c.send("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+      await c.closed(2_000);
+      if (c.text.startsWith("HTTP/1.1 200")) return c;
+      await c.close();
+      return false;
+    });
+    assert.match(next.text, /\r\n\r\nok\n$/);
+    await next.close();
+  } finally {
+    for (const c of held) await c.close();
+  }
+});
+
+const FRAMING: { name: string; send: string; status: number; body?: string; closes: boolean }[] = [
+  {
+    name: "HEAD gets the headers of GET and no body",
+    send: "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    status: 200,
+    body: "",
+    closes: true,
+  },
+  {
+    name: "HTTP/1.0 is answered and closed",
+    send: "GET /healthz HTTP/1.0\r\n\r\n",
+    status: 200,
+    body: "ok\n",
+    closes: true,
+  },
+  {
+    name: "a bare LF ends lines too",
+    send: "GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n",
+    status: 200,
+    body: "ok\n",
+    closes: true,
+  },
+  {
+    name: "POST is refused with 405 and closed (its body is not read)",
+    send: "POST /healthz HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    status: 405,
+    closes: true,
+  },
+  {
+    name: "an unknown path is 404",
+    send: "GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n",
+    status: 404,
+    closes: true,
+  },
+  {
+    name: "a garbage request line is 400",
+    send: "hello\r\n\r\n",
+    status: 400,
+    closes: true,
+  },
+  {
+    name: "a target that is not a path is 400",
+    send: "GET healthz HTTP/1.1\r\n\r\n",
+    status: 400,
+    closes: true,
+  },
+  {
+    name: "a folded header line is 400",
+    send: "GET /healthz HTTP/1.1\r\nHost: x\r\n  folded\r\n\r\n",
+    status: 400,
+    closes: true,
+  },
+  {
+    name: "HTTP/2's preface is 505",
+    send: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    status: 505,
+    closes: true,
+  },
+  {
+    name: "headers past the limit are 431",
+    send: `GET /healthz HTTP/1.1\r\nX-Big: ${"a".repeat(2_000)}\r\n\r\n`,
+    status: 431,
+    closes: true,
+  },
+];
+
+for (const c of FRAMING) {
+  Deno.test(`HTTP framing: ${c.name}`, async () => {
+    await using s = serve();
+    const client = await Client.open(s.port);
+    try {
+      await client.send(c.send);
+      const took = c.closes ? await client.closed(FAST.headerTimeoutMs - 100) : 0;
+      assert.ok(took < FAST.headerTimeoutMs, `closed by a timeout, not by the answer: ${took}`);
+      const m = /^HTTP\/1\.1 (\d{3}) [^\r\n]+\r\n([^]*?)\r\n\r\n([^]*)$/.exec(client.text);
+      assert.ok(m, `got ${JSON.stringify(client.text)}`);
+      assert.equal(Number(m[1]), c.status);
+      if (c.body !== undefined) assert.equal(m[3], c.body);
+      if (c.closes) assert.match(m[2]!, /^connection: close$/m);
+      if (c.send.startsWith("HEAD")) assert.match(m[2]!, /^content-length: 3$/m);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+Deno.test("pipelined requests are answered in order on one connection", async () => {
+  await using s = serve();
+  const c = await Client.open(s.port);
+  try {
+    await c.send(
+      "GET /healthz HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\nGET /pods HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    await c.closed(FAST.headerTimeoutMs - 100);
+    const [a, b, p] = await c.responses(3);
+    assert.equal(a![1], "ok\n");
+    assert.equal(b![1], "tinylet_passes_total 1\n");
+    assert.deepEqual(JSON.parse(p![1]), [{ name: "web" }]);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("fetch reads /healthz, /metrics and /pods, and an unhealthy reason is the 503 body", async () => {
+  let healthy = true;
+  await using s = serve(FAST, {
+    ...HANDLERS,
+    health: () =>
+      healthy ? { ok: true, reason: "" } : { ok: false, reason: "Refusing the manifest directory" },
+  });
+  const base = `http://127.0.0.1:${s.port}`;
+  const ok = await fetch(`${base}/healthz`);
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), "ok\n");
+  healthy = false;
+  const sick = await fetch(`${base}/healthz`);
+  assert.equal(sick.status, 503);
+  assert.equal(await sick.text(), "Refusing the manifest directory\n");
+  assert.equal(await (await fetch(`${base}/metrics`)).text(), "tinylet_passes_total 1\n");
+  assert.deepEqual(await (await fetch(`${base}/pods`)).json(), [{ name: "web" }]);
+});
+
+Deno.test("aborting the signal closes the listener and every connection at once", async () => {
+  const s = serve({ ...FAST, headerTimeoutMs: 60_000, idleTimeoutMs: 60_000 });
+  const partial = await Client.open(s.port);
+  await partial.send("GET /healthz HTTP/1.1\r\n");
+  const idle = await Client.open(s.port);
+  await idle.send("GET /healthz HTTP/1.1\r\n\r\n");
+  await idle.responses(1);
+  const t0 = performance.now();
+  s.stop.abort();
+  await s.server.finished;
+  const took = performance.now() - t0;
+  assert.ok(took < 1_000, `finished ${took} ms after the abort`);
+  await partial.closed(1_000, t0);
+  await idle.closed(1_000, t0);
+  await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port: s.port }));
+  await partial.close();
+  await idle.close();
+});
+
+Deno.test("the agent's defaults: headers within 5 s, 5 s idle, 16 connections", () => {
+  assert.deepEqual(DEFAULT_HTTP_LIMITS, {
+    headerTimeoutMs: 5_000,
+    idleTimeoutMs: 5_000,
+    writeTimeoutMs: 10_000,
+    maxConnections: 16,
+    maxHeaderBytes: 8 * 1024,
+  });
+});
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name:
+    "the running agent closes partial-header connections within its 5 s header timeout, and /healthz reports a refused manifest directory",
+  sanitizeResources: true,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tinylet-http-" });
+    const fake = new FakeCri();
+    await using server = await serveCri(fake, `${dir}/cri.sock`);
+    const manifests = `${dir}/manifests`;
+    await Deno.mkdir(manifests);
+    await Deno.chmod(manifests, 0o755);
+    const port = freePort();
+    await using agent = startAgent([
+      "--socket",
+      server.socketPath,
+      "--manifests",
+      manifests,
+      "--root",
+      `${dir}/root`,
+      "--pod-log-root",
+      `${dir}/logs`,
+      "--listen",
+      `127.0.0.1:${port}`,
+    ]);
+    try {
+      await agent.waitForLine(/Serving \/healthz/);
+      const base = `http://127.0.0.1:${port}`;
+      await waitFor("a healthy agent", async () => {
+        const r = await fetch(`${base}/healthz`);
+        return (await r.text()) === "ok\n" && r.status === 200;
+      });
+      // Five connections that send part of their headers, as the review did.
+      const clients = await Promise.all([1, 2, 3, 4, 5].map(() => Client.open(port)));
+      for (const c of clients) await c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+      for (const c of clients) {
+        const took = await c.closed(DEFAULT_HTTP_LIMITS.headerTimeoutMs + 3_000);
+        assert.ok(took >= DEFAULT_HTTP_LIMITS.headerTimeoutMs - 100, `closed after ${took} ms`);
+        assert.equal(c.text, "");
+        await c.close();
+      }
+      // A manifest directory others can write to is refused: the agent is not healthy.
+      await Deno.chmod(manifests, 0o777);
+      const sick = await waitFor("/healthz to report the refused directory", async () => {
+        const r = await fetch(`${base}/healthz`);
+        const text = await r.text();
+        return r.status === 503 && text;
+      });
+      assert.match(sick, /^Refusing the manifest directory .*manifests: it is writable by/);
+      await Deno.chmod(manifests, 0o755);
+      await waitFor("/healthz healthy again", async () => {
+        const r = await fetch(`${base}/healthz`);
+        return (await r.text()) === "ok\n" && r.status === 200;
+      });
+      // A manifest directory that is gone cannot be read either.
+      await Deno.remove(manifests);
+      const gone = await waitFor("/healthz to report the missing directory", async () => {
+        const r = await fetch(`${base}/healthz`);
+        const text = await r.text();
+        return r.status === 503 && text;
+      });
+      assert.equal(gone, `Cannot read the manifest directory ${manifests}: it does not exist\n`);
+      assert.equal(await agent.stop("SIGTERM"), 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
