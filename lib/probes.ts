@@ -8,6 +8,7 @@
  * @module
  */
 import type { HandlerSpec, ProbeSpec } from "./pod_types.ts";
+import { scheduleAfter } from "./timer.ts";
 
 export type ProbeKind = "liveness" | "readiness" | "startup";
 
@@ -75,7 +76,7 @@ export interface ProbeDeps {
     signal: AbortSignal,
   ): Promise<void>;
   now(): number;
-  /** Runs `fn` after `ms`; returns a canceller. Defaults to setTimeout. */
+  /** Runs `fn` after `ms`; returns a canceller. Defaults to a timer of any length. */
   schedule?(fn: () => void, ms: number): () => void;
   /** Told about every probe run. */
   onResult?(c: ProbedContainer, kind: ProbeKind, outcome: ProbeOutcome): void;
@@ -208,11 +209,7 @@ export class ProbeManager {
 
   #arm(w: Worker, ms: number) {
     if (w.stopped) return;
-    const schedule = this.#d.schedule ??
-      ((fn: () => void, delay: number) => {
-        const t = setTimeout(fn, delay);
-        return () => clearTimeout(t);
-      });
+    const schedule = this.#d.schedule ?? scheduleAfter;
     w.cancel = schedule(() => {
       w.cancel = undefined;
       const tick = this.#tick(w);

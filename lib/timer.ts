@@ -1,0 +1,34 @@
+/**
+ * Timers of any length. Deno (as browsers and Node) fires a timer whose delay is past
+ * 2^31−1 ms (24.8 days) after 1 ms instead; a delay that comes from a manifest (a probe's
+ * `periodSeconds`) can be that long, so it is waited for in segments a timer holds.
+ *
+ * @module
+ */
+import { MAX_TIMER_MS } from "./duration.ts";
+
+/**
+ * Runs `fn` once after `ms` (any finite length; `Infinity` never), in segments of at most
+ * `segmentMs`; returns a canceller.
+ */
+export function scheduleAfter(fn: () => void, ms: number, segmentMs = MAX_TIMER_MS): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelled = false;
+  const due = performance.now() + Math.max(0, ms);
+  const arm = () => {
+    if (cancelled || ms === Infinity) return;
+    const left = due - performance.now();
+    if (left > segmentMs) {
+      timer = setTimeout(arm, segmentMs);
+    } else {
+      timer = setTimeout(() => {
+        if (!cancelled) fn();
+      }, Math.max(0, left));
+    }
+  };
+  arm();
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}
