@@ -25,11 +25,18 @@ import {
   type DesiredPod,
   hostsFilePath,
   podLogDirectory,
-  podStateDir,
   type RuntimeFacts,
   sandboxForAttempt,
   volumeBase,
 } from "./translate.ts";
+import {
+  checkedPodLogDir,
+  checkedPodStateDir,
+  podIdentityProblem,
+  quoteRuntimeValue,
+  removeBelow,
+  resolveBelow,
+} from "./paths.ts";
 import type { Pod } from "./pod.ts";
 import type { HandlerSpec } from "./pod_types.ts";
 import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
@@ -381,8 +388,30 @@ async function removeContainers(a: RemoveContainers, o: ExecutorOptions): Promis
   const opts = o.signal ? { signal: o.signal } : {};
   for (const c of a.containers) {
     await idempotent(o.cri.removeContainer(c.id, opts));
-    if (c.logPath) await removeLogFiles(c.logPath);
+    await stillThere(
+      o.cri.containerStatus(c.id, opts),
+      `Cannot remove container ${quoteRuntimeValue(c.id)} of pod ${a.key}`,
+    );
+    // The log files go only from below the pod log root, the path resolved first.
+    if (c.logPath && await resolveBelow(o.podLogRoot, c.logPath)) {
+      await removeLogFiles(c.logPath);
+    }
   }
+}
+
+/**
+ * Fails unless `status` (the runtime asked about what was just removed) says NotFound: a
+ * removal the runtime accepted but did not carry out is a failed action, which backs off
+ * like any other, not a success to plan again at once.
+ */
+async function stillThere(status: Promise<unknown>, action: string): Promise<void> {
+  try {
+    await status;
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  throw new Error(`${action}: the runtime accepted its removal but still has it`);
 }
 
 /** Treats NotFound as done: whatever was to be stopped or removed is gone. */
@@ -396,7 +425,14 @@ async function idempotent(p: Promise<void>): Promise<void> {
 
 async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   const opts = o.signal ? { signal: o.signal } : {};
-  const hooks = await preStopHooks(a, o);
+  // The pod's identity comes from the runtime: no host path is built from it unchecked. One
+  // that cannot name paths gets the runtime's side of the removal only, by id; asked to
+  // remove its directories, the removal fails before it starts.
+  const id = { namespace: a.namespace, name: a.name, uid: a.uid };
+  const dirs = a.removeState || podIdentityProblem(id) === undefined
+    ? { state: checkedPodStateDir(o.root, id), log: checkedPodLogDir(o.podLogRoot, id) }
+    : undefined;
+  const hooks = await preStopHooks(a, dirs?.state, o);
   const t0 = performance.now();
   for (const group of a.stopGroups) {
     await Promise.all(group.map(async (id) => {
@@ -425,24 +461,30 @@ async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   // Nothing runs in the pod any more. Its directories go before the sandbox, so a pod
   // the runtime no longer lists has nothing left on disk either (a failure here keeps
   // the sandbox listed, and the next pass tries again).
-  if (a.removeState) {
-    const dir = podStateDir(o.root, a.uid);
-    await releaseVolumes(dir);
-    await removeDir(dir);
-    await removeDir(podLogDirectory(o.podLogRoot, a.namespace, a.name, a.uid));
+  if (a.removeState && dirs) {
+    const dir = await resolveBelow(o.root, dirs.state);
+    if (dir !== undefined) await releaseVolumes(dir, o.root);
+    await removeBelow(o.root, dirs.state);
+    await removeBelow(o.podLogRoot, dirs.log);
   }
   await idempotent(o.cri.removePodSandbox(a.sandboxId, opts));
+  await stillThere(
+    o.cri.podSandboxStatus(a.sandboxId, opts),
+    `Cannot remove sandbox ${quoteRuntimeValue(a.sandboxId)} of pod ${a.key}`,
+  );
 }
 
-/** The preStop hooks of the containers being stopped, from the pod's kept spec. */
+/** The preStop hooks of the containers being stopped, from the spec kept in `stateDir`. */
 async function preStopHooks(
   a: DeletePod,
+  stateDir: string | undefined,
   o: ExecutorOptions,
 ): Promise<Map<string, { handler: HandlerSpec; target: ProbeTarget }>> {
   const hooks = new Map<string, { handler: HandlerSpec; target: ProbeTarget }>();
+  if (stateDir === undefined) return hooks; // No directory of the pod's to read a spec from.
   let pod: Pod;
   try {
-    pod = JSON.parse(await Deno.readTextFile(podSpecFile(podStateDir(o.root, a.uid))));
+    pod = JSON.parse(await Deno.readTextFile(podSpecFile(stateDir)));
   } catch {
     return hooks; // No spec kept (an older pod): no hooks to run.
   }
@@ -468,12 +510,4 @@ async function preStopHooks(
     }
   }
   return hooks;
-}
-
-async function removeDir(path: string): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive: true });
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
 }

@@ -14,6 +14,13 @@ import {
   LABEL_MANAGED,
   type PodSandbox,
 } from "./cri.ts";
+import type { Logger } from "./log.ts";
+import {
+  containerLogPathProblem,
+  type PodIdentity,
+  podIdentityProblem,
+  quoteRuntimeValue,
+} from "./paths.ts";
 import { podKey } from "./pod.ts";
 import { K } from "./translate.ts";
 
@@ -28,6 +35,25 @@ export interface ObservedPod {
    * records in the pod's state directory.
    */
   source: string;
+  /**
+   * Why the pod's identity (UID, namespace, name, from the sandbox's metadata and labels)
+   * cannot name host paths; absent when it can. tinylet never made such a sandbox: it is
+   * never taken for a declared pod's, and it is stopped and removed through the runtime by
+   * id, with no host path built from it (no state or log directory, no preStop hook read).
+   */
+  unsafeIdentity?: string;
+}
+
+/**
+ * A path the runtime gave that tinylet will not build on: a sandbox whose pod
+ * identity cannot name host paths, or a container whose log path is not where
+ * tinylet put it.
+ */
+export interface Refusal {
+  kind: "sandbox" | "container";
+  id: string;
+  /** Says what is left alone and why. */
+  message: string;
 }
 
 /** Everything of one agent instance on the runtime, by pod key. */
@@ -36,6 +62,8 @@ export interface ObservedState {
   pods: Map<string, ObservedPod[]>;
   /** Containers whose sandbox is not listed (left over). */
   orphans: Container[];
+  /** The paths from the runtime that tinylet will not build on, each with the reason. */
+  refused: Refusal[];
   /** The status of every exited container (exit code, reason, times, log path), by id. */
   exited: Map<string, ContainerStatus>;
   /** The last status fetched of each running or exited container (for log paths), by id. */
@@ -57,6 +85,19 @@ export function ownedBy(instance: string): Record<string, string> {
 export class Observer {
   readonly #statuses = new Map<string, ContainerStatus>();
   readonly #ips = new Map<string, string>();
+  readonly #podLogRoot: string | undefined;
+  readonly #log: Logger | undefined;
+  /** What was refused and logged, by id: each refusal is logged once, again when it changes. */
+  readonly #refusalsLogged = new Map<string, string>();
+
+  /**
+   * With `podLogRoot`, a container's log path must lie below it; with `log`, each refusal
+   * is logged once (a warning), and again only when it changes.
+   */
+  constructor(options: { podLogRoot?: string; log?: Logger } = {}) {
+    this.#podLogRoot = options.podLogRoot;
+    this.#log = options.log;
+  }
 
   /**
    * Records a ready sandbox's IP learned elsewhere (the flight that created it asked), so the
@@ -102,11 +143,83 @@ export class Observer {
     const state = groupObserved(sandboxes, containers, exited);
     state.statuses = new Map(this.#statuses);
     state.ips = new Map(this.#ips);
+    checkLogPaths(state, this.#podLogRoot);
+    this.#report(state.refused);
     return state;
+  }
+
+  #report(refused: Refusal[]) {
+    const listed = new Set(refused.map((r) => r.id));
+    for (const id of [...this.#refusalsLogged.keys()]) {
+      if (!listed.has(id)) this.#refusalsLogged.delete(id);
+    }
+    for (const r of refused) {
+      if (this.#refusalsLogged.get(r.id) === r.message) continue;
+      this.#refusalsLogged.set(r.id, r.message);
+      this.#log?.warn(r.message);
+    }
   }
 }
 
-/** Groups listed sandboxes and containers by pod. Pure. */
+/**
+ * Why a sandbox's pod identity cannot name host paths (undefined when it can): its metadata
+ * must pass {@linkcode podIdentityProblem}, and its labels, when present, must repeat it, as
+ * tinylet writes both.
+ */
+function identityProblem(sandbox: PodSandbox): string | undefined {
+  const m = sandbox.metadata;
+  const id: PodIdentity = { namespace: m.namespace, name: m.name, uid: m.uid };
+  for (
+    const [label, value] of [
+      [K.podNamespace, m.namespace],
+      [K.podName, m.name],
+      [K.podUid, m.uid],
+    ] as const
+  ) {
+    const labelled = sandbox.labels[label];
+    if (labelled !== undefined && labelled !== value) {
+      return `its label ${label}=${quoteRuntimeValue(labelled)} differs from its metadata (${
+        quoteRuntimeValue(value)
+      })`;
+    }
+  }
+  return podIdentityProblem(id);
+}
+
+/**
+ * Blanks the log path of each container whose status reports one that is not where tinylet
+ * put it, and records why: no log rotation or removal follows a path the runtime made up.
+ */
+function checkLogPaths(state: ObservedState, podLogRoot: string | undefined) {
+  for (const list of state.pods.values()) {
+    for (const o of list) {
+      const m = o.sandbox.metadata;
+      const pod = { namespace: m.namespace, name: m.name, uid: m.uid };
+      for (const c of o.containers) {
+        const status = state.statuses.get(c.id);
+        if (!status?.logPath) continue;
+        const why = o.unsafeIdentity ?? containerLogPathProblem(status.logPath, pod, podLogRoot);
+        if (why === undefined) continue;
+        const blanked = { ...status, logPath: "" };
+        state.statuses.set(c.id, blanked);
+        if (state.exited.has(c.id)) state.exited.set(c.id, blanked);
+        if (o.unsafeIdentity !== undefined) continue; // said once for the whole sandbox
+        state.refused.push({
+          kind: "container",
+          id: c.id,
+          message: `Leaving the log files of container ${
+            quoteRuntimeValue(c.id.slice(0, 12))
+          } of pod ${quoteRuntimeValue(o.key)} alone: ${why}`,
+        });
+      }
+    }
+  }
+}
+
+/**
+ * Groups listed sandboxes and containers by pod. Pure. A sandbox whose pod identity cannot
+ * name host paths is marked ({@linkcode ObservedPod.unsafeIdentity}) and refused.
+ */
 export function groupObserved(
   sandboxes: PodSandbox[],
   containers: Container[],
@@ -117,6 +230,7 @@ export function groupObserved(
   const sorted = [...sandboxes].sort((a, b) =>
     a.createdAt - b.createdAt || a.id.localeCompare(b.id)
   );
+  const refused: Refusal[] = [];
   for (const sandbox of sorted) {
     const key = podKey(
       sandbox.labels[K.podNamespace] ?? sandbox.metadata.namespace,
@@ -128,6 +242,19 @@ export function groupObserved(
       containers: [],
       source: sandbox.annotations[K.source] ?? "",
     };
+    const unsafe = identityProblem(sandbox);
+    if (unsafe !== undefined) {
+      op.unsafeIdentity = unsafe;
+      refused.push({
+        kind: "sandbox",
+        id: sandbox.id,
+        message: `Leaving the host directories of sandbox ${
+          quoteRuntimeValue(sandbox.id.slice(0, 12))
+        } (pod ${
+          quoteRuntimeValue(key)
+        }) alone: ${unsafe}; tinylet did not make it, builds no host path from it, and stops and removes it through the runtime only`,
+      });
+    }
     bySandbox.set(sandbox.id, op);
     const list = pods.get(key) ?? [];
     list.push(op);
@@ -144,5 +271,5 @@ export function groupObserved(
       a.metadata.attempt - b.metadata.attempt || a.createdAt - b.createdAt
     );
   }
-  return { pods, orphans, exited, statuses: new Map(exited), ips: new Map() };
+  return { pods, orphans, refused, exited, statuses: new Map(exited), ips: new Map() };
 }

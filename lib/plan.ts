@@ -135,7 +135,10 @@ function stopGroups(containers: Container[]): string[][] {
   return groups;
 }
 
-/** The graceful removal of one sandbox and what belongs to it. */
+/**
+ * The graceful removal of one sandbox and what belongs to it. The pod's directories go with
+ * it only when its identity can name them.
+ */
 export function deletionOf(o: ObservedPod, reason: string, removeState = true): DeletePod {
   return {
     type: "deletePod",
@@ -148,8 +151,12 @@ export function deletionOf(o: ObservedPod, reason: string, removeState = true): 
     stopGroups: stopGroups(o.containers),
     containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
     gracePeriodSeconds: gracePeriodOf(o.containers),
-    removeState,
+    removeState: removeState && o.unsafeIdentity === undefined,
   };
+}
+
+function unsafeReason(why: string): string {
+  return `tinylet did not make it: ${why}`;
 }
 
 function short(hash: string | undefined): string {
@@ -350,9 +357,16 @@ function planPod(
   ctx: PlanContext,
   actions: Action[],
 ): number | undefined {
-  const current = observed.filter((o) => o.sandbox.annotations[K.specHash] === d.hash);
+  // A sandbox tinylet cannot have made is never taken for the pod's, whatever its annotations.
+  const current = observed.filter((o) =>
+    o.sandbox.annotations[K.specHash] === d.hash && o.unsafeIdentity === undefined
+  );
   for (const o of observed) {
     if (current.includes(o)) continue;
+    if (o.unsafeIdentity !== undefined) {
+      actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));
+      continue;
+    }
     const oldSource = o.source;
     const why = oldSource && oldSource !== d.source
       ? `its spec changed and it is now declared in ${d.source}`
@@ -407,12 +421,38 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
     if (desired.pods.has(key)) continue;
     for (const o of list) {
       const source = o.source;
-      if (!desired.complete || desired.keepSources.has(source)) continue;
+      if (!desired.complete) continue;
+      if (o.unsafeIdentity !== undefined) {
+        // No file of ours made it, so no file (kept or not) keeps it.
+        actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));
+        continue;
+      }
+      if (desired.keepSources.has(source)) continue;
       const reason = desired.files.has(source)
         ? `no longer declared in ${source}`
         : `its file ${source || "(unknown)"} was deleted`;
       actions.push(deletionOf(o, reason));
     }
   }
-  return { actions, wakeAt };
+  return { actions: keepSharedState(actions, desired, observed), wakeAt };
+}
+
+/**
+ * A deletion leaves the pod's directories when their UID is still in use: by a desired pod,
+ * or by a sandbox that stays. (The runtime can list two sandboxes with one UID: a second
+ * attempt, or one made by someone else with tinylet's labels.)
+ */
+function keepSharedState(
+  actions: Action[],
+  desired: DesiredState,
+  observed: ObservedState,
+): Action[] {
+  const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
+  const inUse = new Set([...desired.pods.values()].map((d) => d.uid));
+  for (const list of observed.pods.values()) {
+    for (const o of list) if (!deleted.has(o.sandbox.id)) inUse.add(o.sandbox.metadata.uid);
+  }
+  return actions.map((a) =>
+    a.type === "deletePod" && a.removeState && inUse.has(a.uid) ? { ...a, removeState: false } : a
+  );
 }

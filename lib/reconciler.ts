@@ -119,7 +119,7 @@ export interface TimedEvent extends PodEvent {
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #now: () => number;
-  readonly #observer = new Observer();
+  readonly #observer: Observer;
   readonly #translations = new TranslationCache();
   #cgroupV2: Promise<boolean> | undefined;
   /** Pods whose last try failed on a refused host resolv.conf: they retry once it is fixed. */
@@ -147,6 +147,7 @@ export class Reconciler {
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#observer = new Observer({ podLogRoot: options.podLogRoot, log: options.log });
     this.#now = options.clock ?? Date.now;
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#probes = new ProbeManager({
@@ -496,6 +497,7 @@ export class Reconciler {
     const uids = new Set<string>();
     for (const list of observed.pods.values()) {
       for (const o of list) {
+        if (o.unsafeIdentity !== undefined) continue; // no host path from its UID
         const uid = o.sandbox.metadata.uid;
         uids.add(uid);
         let recorded = this.#sources.get(uid);

@@ -12,6 +12,7 @@
  */
 
 import { dirname } from "node:path";
+import { isBelow, quoteRuntimeValue, UnsafePathError } from "./paths.ts";
 
 /** A `hostPath` volume source. */
 export interface HostPathVolume {
@@ -113,15 +114,26 @@ export async function prepareVolumes(volumes: VolumeSource[], podDir: string): P
 /**
  * Unmounts every mount point under `podDir`, `podDir` included (deepest first; tmpfs
  * emptyDirs), so the directory can be removed. Safe when nothing
- * is mounted or `podDir` does not exist.
+ * is mounted or `podDir` does not exist. A `podDir` that is a symlink is not followed (tinylet
+ * makes a directory there; the link is removed with the pod). With `within`, `podDir` must
+ * resolve to a path strictly below it, or nothing is unmounted and {@linkcode UnsafePathError}
+ * is thrown.
  */
-export async function releaseVolumes(podDir: string): Promise<void> {
+export async function releaseVolumes(podDir: string, within?: string): Promise<void> {
   let root: string;
   try {
+    if ((await Deno.lstat(podDir)).isSymlink) return;
     root = await Deno.realPath(podDir);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return;
     throw error;
+  }
+  if (within !== undefined && !isBelow(root, await Deno.realPath(within))) {
+    throw new UnsafePathError(
+      `Refusing to unmount below ${quoteRuntimeValue(podDir)}: it resolves to ${
+        quoteRuntimeValue(root)
+      }, which is not below ${quoteRuntimeValue(within)}`,
+    );
   }
   // tinylet mounts only at `<podDir>/volume-subpaths/<volume>/<container>/<index>` and
   // `<podDir>/volumes/<plugin>/<name>`; subPaths first (they may sit on an emptyDir), podDir last.

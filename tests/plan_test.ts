@@ -514,3 +514,114 @@ Deno.test("plan removes an older duplicate of a running sandbox and keeps the ne
   const { actions } = plan(desiredOf(pod), observedOf(newer, older), ctx());
   assert.deepEqual(summary(actions), ["deletePod default/web old removeState=false"]);
 });
+
+// ---- sandboxes whose identity cannot name host paths ----
+
+/** `pod`'s runtime, with the sandbox's metadata and labels saying `identity` instead. */
+function claiming(
+  pod: DesiredPod,
+  identity: { namespace?: string; name?: string; uid?: string },
+  o: RuntimeOptions = {},
+) {
+  const rt = baseRuntime(pod, o);
+  const sandbox = rt.sandboxes[0]!;
+  const m = sandbox.metadata;
+  Object.assign(m, identity);
+  sandbox.labels[K.podNamespace] = m.namespace;
+  sandbox.labels[K.podName] = m.name;
+  sandbox.labels[K.podUid] = m.uid;
+  return rt;
+}
+
+Deno.test("plan removes a sandbox with a UID tinylet never writes through the runtime only, whatever keeps its file", async () => {
+  const pod = await web();
+  const rt = claiming(pod, { uid: "../../../victim" }, { id: "forged" });
+  const desired = desiredOf();
+  // Its annotations name a file that is present but invalid, which keeps a real pod.
+  desired.files.add(SOURCE);
+  desired.keepSources.add(SOURCE);
+  const { actions } = plan(desired, observedOf(rt), ctx());
+  assert.deepEqual(summary(actions), ["deletePod default/web forged removeState=false"]);
+  assert.equal(
+    actions[0]!.reason,
+    'tinylet did not make it: its UID "../../../victim" is not a pod UID (32 lower-case hex digits in 8-4-4-4-12 groups, as tinylet writes them)',
+  );
+});
+
+Deno.test("plan never takes a sandbox with an unsafe identity for a declared pod's, even with its spec hash", async () => {
+  const pod = await web();
+  const rt = claiming(pod, { uid: pod.uid.toUpperCase() }, { id: "forged" });
+  const { actions } = plan(desiredOf(pod), observedOf(rt), ctx());
+  assert.deepEqual(summary(actions), [
+    "deletePod default/web forged removeState=false",
+    "createPod default/web attempt=0 start=app#0,side#0",
+  ]);
+});
+
+Deno.test("plan keeps waiting on a sandbox with an unsafe identity while the manifest directory is missing", async () => {
+  const pod = await web();
+  const desired = desiredOf();
+  desired.complete = false;
+  const rt = claiming(pod, { uid: "../x" });
+  assert.deepEqual(plan(desired, observedOf(rt), ctx()).actions, []);
+});
+
+const UNSAFE_IDENTITIES: { name: string; edit: (rt: ReturnType<typeof baseRuntime>) => void }[] = [
+  {
+    name: "a UID with a path in it",
+    edit: (rt) => rt.sandboxes[0]!.metadata.uid = "a/../../b",
+  },
+  { name: "an empty UID", edit: (rt) => rt.sandboxes[0]!.metadata.uid = "" },
+  {
+    name: "a UID with a newline after it",
+    edit: (rt) => rt.sandboxes[0]!.metadata.uid += "\n",
+  },
+  { name: "a namespace of '..'", edit: (rt) => rt.sandboxes[0]!.metadata.namespace = ".." },
+  { name: "a name with a slash", edit: (rt) => rt.sandboxes[0]!.metadata.name = "a/b" },
+  {
+    name: "a UID label that differs from the metadata",
+    edit: (rt) => rt.sandboxes[0]!.labels[K.podUid] = "00000000-0000-0000-0000-000000000000",
+  },
+  {
+    name: "a name label that differs from the metadata",
+    edit: (rt) => rt.sandboxes[0]!.labels[K.podName] = "other",
+  },
+];
+
+for (const c of UNSAFE_IDENTITIES) {
+  Deno.test(`plan removes a sandbox with ${c.name} and leaves its directories`, async () => {
+    const pod = await web();
+    const rt = baseRuntime(pod, { id: "forged" });
+    c.edit(rt);
+    const observed = observedOf(rt);
+    const [o] = [...observed.pods.values()].flat();
+    assert.ok(o?.unsafeIdentity, "the sandbox is marked");
+    assert.equal(observed.refused.length, 1);
+    const { actions } = plan(desiredOf(), observed, ctx());
+    assert.equal(actions.length, 1);
+    assert.ok(actions[0]?.type === "deletePod");
+    assert.equal(actions[0].removeState, false);
+    assert.match(actions[0].reason, /^tinylet did not make it: /);
+  });
+}
+
+Deno.test("plan leaves the directories of a UID that a declared pod still uses", async () => {
+  const pod = await web();
+  // Another pod's sandbox claiming web's UID: removing it must not take web's directories.
+  const rt = claiming(pod, { name: "other" }, { id: "other" });
+  const { actions } = plan(desiredOf(pod), observedOf(baseRuntime(pod), rt), ctx());
+  assert.deepEqual(summary(actions), ["deletePod default/other other removeState=false"]);
+});
+
+Deno.test("plan leaves the directories of a UID that a sandbox which stays still uses", async () => {
+  const pod = await web();
+  const keptSource = "/etc/tinylet/manifests/kept.yaml";
+  const kept = baseRuntime(pod, { id: "kept" });
+  kept.sandboxes[0]!.annotations[K.source] = keptSource;
+  const twin = claiming(pod, { name: "twin" }, { id: "twin" });
+  const desired = desiredOf();
+  desired.files.add(keptSource);
+  desired.keepSources.add(keptSource);
+  const { actions } = plan(desired, observedOf(kept, twin), ctx());
+  assert.deepEqual(summary(actions), ["deletePod default/twin twin removeState=false"]);
+});

@@ -204,6 +204,8 @@ Deno.test("editing the spec replaces the pod: the old sandbox goes first", async
     "StopContainer",
     "StopPodSandbox",
     "RemovePodSandbox",
+    // The removal took effect: the runtime no longer has the sandbox.
+    "PodSandboxStatus",
     "ImageStatus",
     "RunPodSandbox",
     "PodSandboxStatus",
@@ -635,3 +637,108 @@ async function endsWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   clearTimeout(timer);
   return ended;
 }
+
+// ---- paths from the runtime, and removals that do not take effect ----
+
+/** Runs a sandbox of `instance` on the runtime, as if for pod `default/<name>` with `uid`. */
+async function runtimePod(cri: FakeCri, name: string, uid: string, instance = "default") {
+  return await cri.runPodSandbox({
+    metadata: { name, namespace: "default", uid, attempt: 0 },
+    labels: {
+      "tinylet": "true",
+      "tinylet/instance": instance,
+      [K.podName]: name,
+      [K.podNamespace]: "default",
+      [K.podUid]: uid,
+    },
+  });
+}
+
+Deno.test("a sandbox with tinylet's labels and the UID ../../victim is removed through the runtime only: nothing outside --root goes, and it is said once", async () => {
+  await using s = await setup();
+  await Deno.mkdir(`${s.root}/pods`, { recursive: true });
+  // <root>/pods/../../victim
+  await Deno.mkdir(`${s.dir}/victim`);
+  await Deno.writeTextFile(`${s.dir}/victim/precious`, "keep me");
+  await runtimePod(s.cri, "evil", "../../victim");
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.results.map((x) => [x.action.type, x.error?.message]), [
+    ["deletePod", undefined],
+  ]);
+  for (let i = 0; i < 3; i++) await s.reconciler.pass();
+  assert.deepEqual(await s.cri.listPodSandbox(), []);
+  assert.equal(await Deno.readTextFile(`${s.dir}/victim/precious`), "keep me");
+  assert.equal(s.lines.filter((l) => l.includes("Leaving the host directories")).length, 1);
+  assert.equal(s.lines.filter((l) => l.includes("Removed pod default/evil")).length, 1);
+});
+
+Deno.test("a removal the runtime accepts but does not carry out backs off like a failure and is logged once", async () => {
+  await using s = await setup();
+  await runtimePod(s.cri, "stuck", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+  const remove = s.cri.removePodSandbox.bind(s.cri);
+  s.cri.removePodSandbox = () => Promise.resolve(); // accepted, not done
+  const removals = () => s.cri.methods().filter((m) => m === "StopPodSandbox").length;
+  const first = await s.reconciler.pass();
+  assert.match(
+    first.results[0]?.error?.message ?? "",
+    /the runtime accepted its removal but still/,
+  );
+  // Passes during the backoff plan the removal again but hold it.
+  for (let i = 0; i < 5; i++) {
+    s.clock.now += 1_000;
+    const r = await s.reconciler.pass();
+    assert.deepEqual(r.actions, []);
+  }
+  assert.equal(removals(), 1);
+  s.clock.now += 5_000; // 10 s after the failure: one more try, failing the same way
+  await s.reconciler.pass();
+  assert.equal(removals(), 2);
+  const failed = s.lines.filter((l) => l.includes("Failed to remove pod default/stuck"));
+  assert.equal(failed.length, 1, s.lines.join("\n"));
+  assert.equal(s.lines.filter((l) => l.includes("Removed pod")).length, 0);
+  // The runtime carries removals out again: the next try after the doubled backoff succeeds.
+  s.cri.removePodSandbox = remove;
+  s.clock.now += 20_000;
+  await s.reconciler.pass();
+  assert.deepEqual(await s.cri.listPodSandbox(), []);
+  assert.equal(s.lines.filter((l) => l.includes("Removed pod default/stuck")).length, 1);
+});
+
+Deno.test("in the loop, a sandbox that stays listed after its removal is tried once, not in a hot loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
+  await Deno.mkdir(`${dir}/manifests`);
+  const cri = new FakeCri({ images: [IMAGE] });
+  await runtimePod(cri, "stuck", "../../victim");
+  cri.removePodSandbox = () => Promise.resolve();
+  const lines: string[] = [];
+  const reconciler = new Reconciler({
+    cri,
+    source: new ManifestSource(`${dir}/manifests`),
+    log: createLogger({ write: (l) => lines.push(l) }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    parallel: 4,
+    intervalMs: 100,
+  });
+  const controller = new AbortController();
+  const loop = reconciler.run(controller.signal);
+  try {
+    // Ten ticks of the interval: each looks again, none may act before the backoff ends.
+    const deadline = performance.now() + 1_000;
+    while (performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(cri.methods().filter((m) => m === "StopPodSandbox").length, 1);
+    assert.equal(lines.filter((l) => l.includes("Removed pod")).length, 0);
+    assert.equal(lines.filter((l) => l.includes("Failed to remove pod")).length, 1);
+    assert.equal(lines.filter((l) => l.includes("Leaving the host directories")).length, 1);
+    assert.ok(lines.length <= 3, lines.join("\n"));
+  } finally {
+    controller.abort();
+    await loop;
+    cri.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

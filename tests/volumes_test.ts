@@ -10,6 +10,7 @@ import {
   volumeHostPaths,
   type VolumeSource,
 } from "../lib/volumes.ts";
+import { UnsafePathError } from "../lib/paths.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const IS_ROOT = Deno.uid() === 0;
@@ -491,6 +492,46 @@ Deno.test(
       await Deno.remove(podDir, { recursive: true });
     });
   }),
+);
+
+Deno.test(
+  needsRoot(
+    "release does not follow a pod directory that is a symlink: a tmpfs where it points stays",
+    async () => {
+      await inTempDir(async (dir) => {
+        const elsewhere = `${dir}/elsewhere`;
+        await prepareVolumes([{ name: "ram", emptyDir: { medium: "Memory" } }], elsewhere);
+        await Deno.mkdir(`${dir}/root/pods`, { recursive: true });
+        await Deno.symlink(elsewhere, `${dir}/root/pods/pod`);
+        await releaseVolumes(`${dir}/root/pods/pod`, `${dir}/root`);
+        await releaseVolumes(`${dir}/root/pods/pod`);
+        assert.equal((await mountsUnder(elsewhere)).length, 1);
+        await releaseVolumes(elsewhere);
+      });
+    },
+  ),
+);
+
+Deno.test(
+  needsRoot(
+    "release refuses a pod directory that resolves outside the root it must be in, unmounting nothing",
+    async () => {
+      await inTempDir(async (dir) => {
+        const outside = `${dir}/outside`;
+        await prepareVolumes([{ name: "ram", emptyDir: { medium: "Memory" } }], `${outside}/pod`);
+        await Deno.mkdir(`${dir}/root`);
+        await Deno.symlink(outside, `${dir}/root/pods`); // a directory above the pod's
+        await assert.rejects(
+          releaseVolumes(`${dir}/root/pods/pod`, `${dir}/root`),
+          (error) =>
+            error instanceof UnsafePathError &&
+            error.message.startsWith(`Refusing to unmount below "${dir}/root/pods/pod"`),
+        );
+        assert.equal((await mountsUnder(outside)).length, 1);
+        await releaseVolumes(`${outside}/pod`);
+      });
+    },
+  ),
 );
 
 Deno.test(needsRoot("release unmounts a tmpfs that is busy, lazily", async () => {
