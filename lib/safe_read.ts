@@ -55,9 +55,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 /**
  * Reads the regular file that `resolve` found, through one handle: opened without following
  * a symlink and without blocking, checked on the handle (a regular file; owner and write bits
- * unless the rules are insecure; its size), then read from the same handle, at most
- * {@linkcode MAX_MANIFEST_BYTES} whatever its stat said. `onOpened` runs between the open and
- * the checks (tests change the file there).
+ * unless the rules are insecure; its size), then read from the same handle, stopping as soon as
+ * more than {@linkcode MAX_MANIFEST_BYTES} came, whatever its stat said. `onOpened` runs between
+ * the open and the checks (tests change the file there).
  */
 export function readResolved(
   found: { path: string; links?: number },
