@@ -62,7 +62,8 @@ interface Parsed {
 
 /** Parses a request head (the request line and header lines, without the blank line). */
 function parseHead(head: string): Parsed | Refusal {
-  const lines = head.split(/\r?\n/);
+  // Empty lines before the request line are ignored (RFC 9112 2.2).
+  const lines = head.replace(/^(?:\r?\n)+/, "").split(/\r?\n/);
   const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? "");
   if (!m) return new Refusal(400, "Bad request line");
   const [, method = "", target = "", major, minor] = m;
@@ -88,8 +89,12 @@ function parseHead(head: string): Parsed | Refusal {
       if (Number(value) > 0) hasBody = true;
     }
   }
-  if (!target.startsWith("/")) return new Refusal(400, "Use a path that starts with /");
-  return { method, target, keepAlive, hasBody };
+  // Origin form (`/healthz`), or absolute form (`http://host/healthz`), which RFC 9112 3.2.2
+  // says a server must accept.
+  const absolute = /^https?:\/\/[^/?#]*(.*)$/i.exec(target);
+  const path = absolute ? absolute[1] || "/" : target;
+  if (!path.startsWith("/")) return new Refusal(400, "Use a path that starts with /");
+  return { method, target: path, keepAlive, hasBody };
 }
 
 function head(status: number, headers: Headers, length: number, keepAlive: boolean): string {
@@ -241,6 +246,29 @@ class Connection {
   }
 }
 
+/** Answers 503 to a connection over the cap, within `writeTimeoutMs`, and closes it. */
+async function refuse(conn: Deno.Conn, writeTimeoutMs: number): Promise<void> {
+  const close = () => {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  };
+  const timer = setTimeout(close, writeTimeoutMs);
+  try {
+    const body = encoder.encode("Too many connections\n");
+    const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
+    await writeAll(conn, encoder.encode(head(503, h, body.length, false)));
+    await writeAll(conn, body);
+  } catch {
+    // The peer is gone.
+  } finally {
+    clearTimeout(timer);
+    close();
+  }
+}
+
 /** Serves `route` on `hostname:port` within `limits` until `signal` aborts. */
 export function serveBounded(
   listen: { hostname: string; port: number },
@@ -255,6 +283,19 @@ export function serveBounded(
   const tasks = new Set<Promise<void>>();
   let draining = false;
   let stopped = false;
+  let failures = 0;
+  /** Resolves after `ms`, or at once when the server stops. */
+  let wakePause: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        wakePause = undefined;
+        resolve();
+      }
+      wakePause = done;
+    });
 
   const track = (p: Promise<void>) => {
     tasks.add(p);
@@ -263,6 +304,7 @@ export function serveBounded(
   const stopListening = () => {
     if (stopped) return;
     stopped = true;
+    wakePause?.();
     try {
       listener.close();
     } catch {
@@ -285,30 +327,16 @@ export function serveBounded(
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
+        failures = 0;
       } catch (err) {
         if (stopped || err instanceof Deno.errors.BadResource) return;
-        continue; // A failed accept (out of descriptors) is the peer's loss, not the server's.
+        // Out of descriptors, say: wait a little longer each time instead of spinning.
+        await pause(Math.min(5 * 2 ** failures++, 1_000));
+        continue;
       }
       if (open.size >= limits.maxConnections) {
         // One more than the cap: answered at once and closed, never read.
-        const refusal = new Connection(conn, limits, route);
-        track((async () => {
-          try {
-            const body = encoder.encode("Too many connections\n");
-            const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
-            const timer = setTimeout(() => refusal.close(), limits.writeTimeoutMs);
-            try {
-              await writeAll(conn, encoder.encode(head(503, h, body.length, false)));
-              await writeAll(conn, body);
-            } finally {
-              clearTimeout(timer);
-            }
-          } catch {
-            // The peer is gone.
-          } finally {
-            refusal.close();
-          }
-        })());
+        track(refuse(conn, limits.writeTimeoutMs));
         continue;
       }
       const c = new Connection(conn, limits, route);

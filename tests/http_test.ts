@@ -253,6 +253,33 @@ const FRAMING: { name: string; send: string; status: number; body?: string; clos
     closes: true,
   },
   {
+    name: "an absolute-form target is served by its path",
+    send: "GET http://127.0.0.1:10248/healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    status: 200,
+    body: "ok\n",
+    closes: true,
+  },
+  {
+    name: "an empty line before the request line is ignored",
+    send: "\r\nGET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    status: 200,
+    body: "ok\n",
+    closes: true,
+  },
+  {
+    name: "a request with a body is answered and closed",
+    send: "GET /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+    status: 200,
+    body: "ok\n",
+    closes: true,
+  },
+  {
+    name: "a bad Content-Length is 400",
+    send: "GET /healthz HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    status: 400,
+    closes: true,
+  },
+  {
     name: "POST is refused with 405 and closed (its body is not read)",
     send: "POST /healthz HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
     status: 405,
