@@ -427,6 +427,17 @@ export class Reconciler {
     const now = this.#now();
     this.#recordFailures(desired, observed);
     const ctx = { now, restartAllowedAt: (key: string) => this.#crash.until(key) };
+    if (signal?.aborted) {
+      // A stopping agent starts nothing more.
+      return {
+        runtimeReachable: true,
+        actions: [],
+        results: [],
+        problems,
+        pods: this.#lastPods,
+        wakeAt: undefined,
+      };
+    }
     const planned = plan(desired, observed, ctx);
     const held = planned.actions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
     const ready = planned.actions.filter((a) => !held.includes(a) && !this.#flights.has(a.key));
@@ -456,7 +467,7 @@ export class Reconciler {
         e.reason === "ErrImagePull";
       errors.set(key, waiting ? { ...e, reason: "ImagePullBackOff" } : e);
     }
-    this.#syncProbes(desired, observed);
+    if (!signal?.aborted) this.#syncProbes(desired, observed);
     const pods = podViews(desired, observed, {
       now,
       restartAllowedAt: ctx.restartAllowedAt,
@@ -675,9 +686,10 @@ export class Reconciler {
       wake.close();
       await watcher.close();
       this.#queue.clear();
-      probesStopped ??= this.#probes.stop();
+      // Stopped again, whatever the signal's stop missed included.
+      const probesDone = Promise.all([probesStopped, this.#probes.stop()]);
       // In-flight work was cancelled through the signal; let it unwind, within a bound.
-      await settledWithin([...this.#flights.values(), probesStopped], STOP_GRACE_MS);
+      await settledWithin([...this.#flights.values(), probesDone], STOP_GRACE_MS);
       this.#onFlightDone = undefined;
       await this.#publish(this.#lastPods, true);
     }

@@ -6,6 +6,7 @@
  * `stoppedAt` in the status file, and must not start stopping any pod.
  */
 import assert from "node:assert/strict";
+import { STOP_GRACE_MS } from "../lib/reconciler.ts";
 import { readStatusFile, statusFilePath } from "../lib/status_file.ts";
 import { startAgent } from "./agent_process.ts";
 import { FakeCri } from "./fake_cri.ts";
@@ -225,57 +226,128 @@ async function stopsWithin(signal: Deno.Signal) {
   }
 }
 
-Deno.test("a status write that never ends cannot hold the agent: SIGTERM still gives exit 0 within 5 s", async () => {
+/** Makes a FIFO at `path`: opening it waits for a writer forever, and no signal reaches that wait. */
+async function mkfifo(path: string) {
+  const out = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
+/** Sends SIGTERM; the exit code and how long after the signal it came. */
+async function stopTimed(agent: ReturnType<typeof startAgent>) {
+  const t0 = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const code = await Promise.race([
+    agent.stop("SIGTERM"),
+    new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), GIVE_UP_AFTER_MS)
+    ),
+  ]);
+  clearTimeout(timer);
+  const ms = Math.round(performance.now() - t0);
+  assert.notEqual(code, "timeout", `the agent was still running ${ms} ms after SIGTERM`);
+  assert.equal(code, 0, `exit code; the agent logged:\n${agent.lines.join("\n")}`);
+  assert.ok(ms < EXIT_WITHIN_MS, `the agent exited ${ms} ms after SIGTERM`);
+  return ms;
+}
+
+function agentFlags(dir: string, socket: string): string[] {
+  return [
+    "--socket",
+    socket,
+    "--manifests",
+    `${dir}/manifests`,
+    "--root",
+    `${dir}/root`,
+    "--pod-log-root",
+    `${dir}/logs`,
+  ];
+}
+
+Deno.test("a pass held where no signal reaches cannot hold the agent: exit 0 within 5 s, stoppedAt written", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tinylet-shutdown-" });
   try {
-    const manifests = `${dir}/manifests`;
-    await Deno.mkdir(manifests, { mode: 0o755 });
-    await Deno.mkdir(`${dir}/root`, { mode: 0o700 });
-    // The status file is written to a temp file, then renamed: with a FIFO in its place,
-    // opening it waits for a reader forever, and no signal reaches that wait. Only the
-    // outer bound can end the agent then.
-    const fifo = await new Deno.Command("mkfifo", {
-      args: [`${statusFilePath(`${dir}/root`)}.tmp`],
-    })
-      .output();
-    assert.equal(fifo.code, 0, new TextDecoder().decode(fifo.stderr));
+    await Deno.mkdir(`${dir}/manifests`, { mode: 0o755 });
     await Deno.writeTextFile(
-      `${manifests}/web.yaml`,
+      `${dir}/manifests/web.yaml`,
       `name: web\ncontainers: [{name: c, image: "${IMAGE}", command: [sleep, "3600"]}]\n`,
     );
     const fake = new FakeCri({ images: [IMAGE] });
     await using server = await serveCri(fake, `${dir}/cri.sock`);
-    await using agent = startAgent([
-      "--socket",
-      server.socketPath,
-      "--manifests",
-      manifests,
-      "--root",
-      `${dir}/root`,
-      "--pod-log-root",
-      `${dir}/logs`,
-    ]);
-    await waitFor(
-      "the first pass listing the runtime",
-      () => fake.methods().includes("ListPodSandbox"),
-    );
-    const t0 = performance.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const code = await Promise.race([
-      agent.stop("SIGTERM"),
-      new Promise<"timeout">((resolve) =>
-        timer = setTimeout(() => resolve("timeout"), GIVE_UP_AFTER_MS)
-      ),
-    ]);
-    clearTimeout(timer);
-    const ms = Math.round(performance.now() - t0);
-    assert.notEqual(code, "timeout", `the agent was still running ${ms} ms after SIGTERM`);
-    assert.equal(code, 0, `exit code; the agent logged:\n${agent.lines.join("\n")}`);
-    assert.ok(ms < EXIT_WITHIN_MS, `the agent exited ${ms} ms after SIGTERM`);
+    // A first agent starts the pod, and stops.
+    {
+      await using first = startAgent(agentFlags(dir, server.socketPath));
+      await first.waitForLine(/Started pod default\/web/);
+      assert.equal(await first.stop("SIGTERM"), 0);
+    }
+    // The next agent reads the pod's recorded source file in its first pass: a FIFO there
+    // holds that pass, which the stop signal cannot reach. Only the bound in main ends it.
+    const [sandbox] = await fake.listPodSandbox();
+    assert.ok(sandbox, "the pod's sandbox");
+    await Deno.remove(`${dir}/root/pods/${sandbox.metadata.uid}/source`).catch(() => {});
+    await mkfifo(`${dir}/root/pods/${sandbox.metadata.uid}/source`);
+    const from = fake.calls.length;
+    await using agent = startAgent([...agentFlags(dir, server.socketPath), "--interval", "100ms"]);
+    // Held: the loop, which lists the runtime every 100 ms, has not listed it for a second.
+    const lists = () => fake.calls.slice(from).filter((c) => c.method === "ListPodSandbox").length;
+    let seen = 0;
+    let since = performance.now();
+    await waitFor("a pass held by the FIFO", () => {
+      if (lists() !== seen) {
+        seen = lists();
+        since = performance.now();
+      }
+      return seen > 0 && performance.now() - since > 1_000;
+    }, { timeoutMs: 10_000 });
+    await stopTimed(agent);
     assert.ok(
       agent.lines.some((l) => l.includes("Stopping took longer than")),
       `the agent says it did not wait for the rest; it logged:\n${agent.lines.join("\n")}`,
     );
+    const status = await readStatusFile(statusFilePath(`${dir}/root`));
+    assert.ok(status?.agent.stoppedAt, `stoppedAt in ${JSON.stringify(status?.agent)}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a flight held where no signal reaches cannot hold the loop: exit 0 within 5 s, stoppedAt written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-shutdown-" });
+  try {
+    await Deno.mkdir(`${dir}/manifests`, { mode: 0o755 });
+    // The init container starts first, and ends; the flight that starts c then pulls its image,
+    // reading registry credentials first: a FIFO there holds that flight, past its last
+    // runtime call, where the stop signal cannot reach it.
+    await Deno.writeTextFile(
+      `${dir}/manifests/pulling.yaml`,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: pulling}
+spec:
+  initContainers: [{name: init, image: "${IMAGE}", command: ["true"]}]
+  containers: [{name: c, image: "registry.example/slow:1"}]
+`,
+    );
+    await mkfifo(`${dir}/registry.json`);
+    const fake = new FakeCri({ images: [IMAGE], registry: ["registry.example/slow:1"] });
+    await using server = await serveCri(fake, `${dir}/cri.sock`);
+    await using agent = startAgent([
+      ...agentFlags(dir, server.socketPath),
+      "--registry-config",
+      `${dir}/registry.json`,
+    ]);
+    await agent.waitForLine(/Pulling image registry.example\/slow:1/);
+    const ms = await stopTimed(agent);
+    assert.ok(ms >= STOP_GRACE_MS - 100, `exited ${ms} ms after SIGTERM, before the loop's grace`);
+    assert.ok(
+      !fake.methods().includes("PullImage"),
+      "the pull reached the runtime: nothing held the flight, so this test tests nothing",
+    );
+    assert.ok(
+      !agent.lines.some((l) => l.includes("Stopping took longer than")),
+      "the loop itself gave up on the flight, before the bound in main",
+    );
+    const status = await readStatusFile(statusFilePath(`${dir}/root`));
+    assert.ok(status?.agent.stoppedAt, `stoppedAt in ${JSON.stringify(status?.agent)}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
