@@ -4,24 +4,28 @@
  * such scripts only into a node_modules directory, and otherwise warns once per project and
  * package, in a boxed "Ignored build scripts" message. deno.json denies that script instead.
  *
- * The checkout is a copy of what the two tasks load, in a new directory. The Deno cache is a
- * copy of this machine's npm packages without the markers Deno leaves once it has warned, so
- * each run is a first run, and needs no network.
+ * The checkout is a copy of this one without its test files, in a new directory. The Deno
+ * cache is a copy of this machine's npm packages without the markers Deno leaves once it has
+ * warned, so each run is a first run, and needs no network.
  */
 import assert from "node:assert/strict";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-/** What `deno task demo` and a test that talks gRPC load, besides the npm packages. */
-const CHECKOUT_FILES = [
-  "deno.json",
-  "deno.lock",
-  "main.ts",
-  "lib",
-  "proto",
-  "demo",
-  "tests/containerd_harness.ts",
-  "tests/wait.ts",
-];
+/**
+ * The checkout's files, without what a run would not see on a fresh machine, and without the
+ * test files (one probe stands for them): top-level entries, then those of `tests/`.
+ */
+async function checkoutFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(ROOT)) {
+    if ([".git", "node_modules", "dist", ".tinylet", "tests"].includes(e.name)) continue;
+    files.push(e.name);
+  }
+  for await (const e of Deno.readDir(`${ROOT}/tests`)) {
+    if (!e.name.endsWith("_test.ts")) files.push(`tests/${e.name}`);
+  }
+  return files;
+}
 /** Stands for the test suite: it loads what the real tests load from npm. */
 const PROBE_TEST = `import "@grpc/grpc-js";
 import "@grpc/proto-loader";
@@ -77,7 +81,7 @@ async function firstRun(args: string[]): Promise<{ code: number; text: string }>
     const copy = await run("cp", ["-a", await npmCache(), `${denoDir}/npm`]);
     assert.equal(copy.code, 0, copy.text);
     await forgetWarnings(`${denoDir}/npm`);
-    for (const f of CHECKOUT_FILES) {
+    for (const f of await checkoutFiles()) {
       const r = await run("cp", ["-a", `${ROOT}/${f}`, `${checkout}/${f}`]);
       assert.equal(r.code, 0, r.text);
     }
