@@ -578,3 +578,26 @@ Deno.test("a file briefly replaced by a FIFO keeps its pods; deleting the file t
     ]);
   });
 });
+
+Deno.test("--insecure-manifest-permissions lifts the owner and mode rules only: a FIFO, a device and an endless file are still refused", async () => {
+  await withTempDir(async (root) => {
+    const { m, t } = await layout(root);
+    await Deno.chmod(t, 0o777);
+    await Deno.writeTextFile(`${t}/web.yaml`, podText("web"));
+    await Deno.chmod(`${t}/web.yaml`, 0o666);
+    await Deno.symlink(`${t}/web.yaml`, `${m}/web.yaml`);
+    mkfifo(`${m}/pipe.yaml`);
+    await Deno.symlink("/dev/zero", `${m}/zero.yaml`);
+    await Deno.symlink("/proc/self/pagemap", `${m}/pagemap.yaml`);
+    const scan = await new ManifestSource(m, { insecurePermissions: true }).scan();
+    assert.deepEqual(scan.manifests.map((x) => [x.file.slice(m.length + 1), x.valid]), [
+      ["pagemap.yaml", false],
+      ["pipe.yaml", false],
+      ["web.yaml", true],
+      ["zero.yaml", false],
+    ]);
+    assert.match(scan.manifests[0]?.problems[0]?.message ?? "", /^Shrink the file/);
+    assert.match(scan.manifests[1]?.problems[0]?.message ?? "", /it is a FIFO/);
+    assert.match(scan.manifests[3]?.problems[0]?.message ?? "", /a character device/);
+  });
+});
