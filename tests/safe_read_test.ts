@@ -601,3 +601,25 @@ Deno.test("--insecure-manifest-permissions lifts the owner and mode rules only: 
     assert.match(scan.manifests[3]?.problems[0]?.message ?? "", /a character device/);
   });
 });
+
+Deno.test("a settled file that becomes a FIFO, then a symlink elsewhere, is judged again each pass, not taken from the cache", async () => {
+  await withTempDir(async (root) => {
+    const { m, t } = await layout(root);
+    await Deno.writeTextFile(`${m}/web.yaml`, podText("web"));
+    // Seen from 5 s later: every read vouches for its file, so an unchanged file is not read again.
+    const source = new ManifestSource(m, { clock: () => Date.now() + 5_000 });
+    const good = (await source.scan()).manifests[0];
+    assert.equal(good?.valid, true);
+    assert.equal((await source.scan()).manifests[0], good, "unchanged: taken from the cache");
+    await Deno.remove(`${m}/web.yaml`);
+    mkfifo(`${m}/web.yaml`);
+    const fifo = await source.scan();
+    assert.match(fifo.manifests[0]?.problems[0]?.message ?? "", /it is a FIFO/);
+    assert.equal(fifo.lastValid.get(`${m}/web.yaml`), good);
+    await Deno.remove(`${m}/web.yaml`);
+    await Deno.writeTextFile(`${t}/other.yaml`, podText("other"));
+    await Deno.symlink(`${t}/other.yaml`, `${m}/web.yaml`);
+    const other = await source.scan();
+    assert.deepEqual(other.manifests[0]?.pods.map((p) => p.pod.metadata.name), ["other"]);
+  });
+});
