@@ -140,7 +140,7 @@ async function localDemo(manifests: string, signal: AbortSignal): Promise<number
     // Not cancellable half-way: a stop request during start-up waits for it, then tears down.
     rc = await startContainerd();
   } catch (err) {
-    say(`The demo's containerd did not start: ${errorMessage(err)}`);
+    say(errorMessage(err));
     return 1;
   }
   say(`containerd ${rc.version} is up in ${rc.startMs} ms (socket ${rc.socket}).`);
@@ -156,6 +156,7 @@ async function localDemo(manifests: string, signal: AbortSignal): Promise<number
     "--instance",
     "demo",
   ];
+  let failed = false;
   try {
     if (!signal.aborted) {
       say(`Its busybox is imported as ${rc.busyboxImage}, the name the example manifests use.`);
@@ -164,12 +165,14 @@ async function localDemo(manifests: string, signal: AbortSignal): Promise<number
       );
       agent = await startAgent(manifests, common);
       say(`Watching ${manifests}: add, edit or delete a file there. Ctrl-C stops everything.\n`);
-      await watchPods(agent, `${root}/status.json`, signal);
+      failed = !await watchPods(agent, `${root}/status.json`, signal);
     }
   } catch (err) {
-    say(`The demo failed: ${errorMessage(err)}`);
+    say(`Run the demo: ${errorMessage(err)}`);
+    failed = true;
   }
-  return await tearDown(rc, agent, common, hadDemoData);
+  const code = await tearDown(rc, agent, common, hadDemoData);
+  return failed ? 1 : code;
 }
 
 /** The agent process and the lines it printed so far. */
@@ -219,8 +222,11 @@ async function startAgent(manifests: string, common: string[]): Promise<Agent> {
   };
 }
 
-/** Prints the agent's lines and the pod table until `signal` aborts or the agent exits. */
-async function watchPods(agent: Agent, statusFile: string, signal: AbortSignal): Promise<void> {
+/**
+ * Prints the agent's lines and the pod table until `signal` aborts (true) or the agent exits
+ * on its own (false).
+ */
+async function watchPods(agent: Agent, statusFile: string, signal: AbortSignal): Promise<boolean> {
   let exited = false;
   agent.process.status.then(() => exited = true);
   let last = "";
@@ -240,9 +246,14 @@ async function watchPods(agent: Agent, statusFile: string, signal: AbortSignal):
     await pause(500, signal);
   }
   showAgentLog(agent);
-  if (exited && !signal.aborted) {
-    say(`tinylet exited on its own (${JSON.stringify(await agent.process.status)})`);
-  }
+  if (signal.aborted) return true;
+  const { code, signal: killedBy } = await agent.process.status;
+  say(
+    `Run tinylet: it exited on its own, ${
+      killedBy ? `killed by ${killedBy}` : `with code ${code}`
+    }`,
+  );
+  return false;
 }
 
 /**
