@@ -381,7 +381,16 @@ async function startContainers(a: StartContainers, o: ExecutorOptions): Promise<
 }
 
 async function startCreated(a: StartCreated, o: ExecutorOptions): Promise<void> {
-  await o.cri.startContainer(a.containerId, o.signal ? { signal: o.signal } : {});
+  const opts = o.signal ? { signal: o.signal } : {};
+  await o.cri.startContainer(a.containerId, opts);
+  // A start the runtime accepts but does not carry out would be planned again at once: it
+  // fails instead, and backs off.
+  const status = await o.cri.containerStatus(a.containerId, opts);
+  if (status.state === "CONTAINER_CREATED") {
+    throw new Error(
+      `Cannot start container ${a.container} of pod ${a.key}: the runtime accepted the start but the container is still created`,
+    );
+  }
 }
 
 async function removeContainers(a: RemoveContainers, o: ExecutorOptions): Promise<void> {

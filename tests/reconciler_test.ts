@@ -327,6 +327,24 @@ Deno.test("a container that failed to start is started by the next pass", async 
   assert.equal((await s.cri.listContainers())[0]?.state, "CONTAINER_RUNNING");
 });
 
+Deno.test("a start the runtime accepts but does not carry out fails and backs off instead of being planned again at once", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  s.cri.inject("StartContainer", { error: new Error("start failed") });
+  await s.reconciler.pass();
+  s.cri.startContainer = () => Promise.resolve(); // accepted, not done
+  s.clock.now += 10_000;
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => a.type), ["startCreated"]);
+  assert.equal(
+    r.results[0]?.error?.message,
+    "Cannot start container hello of pod default/hello: the runtime accepted the start but the container is still created",
+  );
+  const held = await s.reconciler.pass();
+  assert.deepEqual(held.actions, []);
+  assert.deepEqual(held.wakeAt, s.clock.now + 20_000);
+});
+
 Deno.test("sandboxes without this instance's labels are never touched", async () => {
   await using s = await setup("mine");
   const foreign = await s.cri.runPodSandbox({
@@ -702,6 +720,74 @@ Deno.test("a removal the runtime accepts but does not carry out backs off like a
   await s.reconciler.pass();
   assert.deepEqual(await s.cri.listPodSandbox(), []);
   assert.equal(s.lines.filter((l) => l.includes("Removed pod default/stuck")).length, 1);
+});
+
+Deno.test("log rotation follows only log paths below --pod-log-root where tinylet put them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
+  try {
+    await Deno.mkdir(`${dir}/manifests`);
+    await Deno.writeTextFile(`${dir}/manifests/hello.yaml`, HELLO);
+    const cri = new FakeCri({ images: [IMAGE] });
+    // A sandbox with tinylet's labels and a valid identity, logging outside the root.
+    const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    const config = {
+      metadata: { name: "stray", namespace: "default", uid, attempt: 0 },
+      labels: {
+        "tinylet": "true",
+        "tinylet/instance": "default",
+        [K.podName]: "stray",
+        [K.podNamespace]: "default",
+        [K.podUid]: uid,
+      },
+      annotations: { [K.source]: `${dir}/manifests/hello.yaml` },
+      logDirectory: `${dir}/elsewhere/default_stray_${uid}`,
+    };
+    const stray = await cri.runPodSandbox(config);
+    const strayContainer = await cri.createContainer(stray, {
+      metadata: { name: "app", attempt: 0 },
+      image: { image: IMAGE },
+      logPath: "app/0.log",
+      labels: config.labels,
+    }, config);
+    await cri.startContainer(strayContainer);
+    const strayLog = `${dir}/elsewhere/default_stray_${uid}/app/0.log`;
+    await Deno.mkdir(`${dir}/elsewhere/default_stray_${uid}/app`, { recursive: true });
+    await Deno.writeTextFile(strayLog, "x".repeat(4096));
+    const lines: string[] = [];
+    const reconciler = new Reconciler({
+      cri,
+      source: new ManifestSource(`${dir}/manifests`),
+      log: createLogger({ write: (l) => lines.push(l) }),
+      socket: "/run/fake.sock",
+      nodeName: "node1",
+      readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+      instance: "default",
+      root: `${dir}/root`,
+      podLogRoot: `${dir}/logs`,
+      parallel: 4,
+      intervalMs: 2000,
+      logRotation: { maxSizeBytes: 1024, maxFiles: 2 },
+      logCheckIntervalMs: 0,
+    });
+    await reconciler.pass();
+    // The declared pod's log, where tinylet put it, is rotated.
+    const hello = (await cri.listContainers()).find((c) => c.metadata.name === "hello");
+    const helloLog = (await cri.containerStatus(hello!.id)).logPath;
+    assert.ok(helloLog.startsWith(`${dir}/logs/default_hello_`), helloLog);
+    await Deno.mkdir(helloLog.slice(0, helloLog.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(helloLog, "x".repeat(4096));
+    await reconciler.pass();
+    const names = (d: string) => [...Deno.readDirSync(d)].map((e) => e.name).sort();
+    const helloDir = helloLog.slice(0, helloLog.lastIndexOf("/"));
+    assert.equal(names(helloDir).filter((n) => n.startsWith("0.log.")).length, 1);
+    assert.deepEqual(names(`${dir}/elsewhere/default_stray_${uid}/app`), ["0.log"]);
+    assert.equal((await Deno.stat(strayLog)).size, 4096);
+    assert.equal(lines.filter((l) => l.includes("Leaving the log files of container")).length, 1);
+    await reconciler.stop();
+    cri.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("in the loop, a sandbox that stays listed after its removal is tried once, not in a hot loop", async () => {
