@@ -246,6 +246,23 @@ function podRef(text: string | undefined, namespace: string | undefined, what: s
   return { namespace: namespace ?? "default", name: text };
 }
 
+/** node:util's parseArgs messages, said the way tinylet says the others. */
+function parseArgsMessage(message: string, args: string[]): string {
+  const first = message.split("\n")[0] ?? message;
+  const flag = /'(?:-\w, )?([^' ]+)(?: <value>)?'/.exec(first)?.[1];
+  if (flag === undefined) return first.replace(/\.$/, "");
+  if (first.startsWith("Unknown option")) {
+    return `unknown flag "${flag}" (see tinylet --help)`;
+  }
+  if (first.includes("is ambiguous")) {
+    const value = args[args.indexOf(flag) + 1] ?? "";
+    return `${flag}: "${value}" starts with a dash: write ${flag}=${value}`;
+  }
+  if (first.includes("argument missing")) return `${flag}: the value is missing`;
+  if (first.includes("does not take an argument")) return `${flag} takes no value`;
+  return first.replace(/\.$/, "");
+}
+
 /** Parses the command line; throws {@linkcode UsageError} for anything wrong. */
 export function parseCommandLine(
   args: string[],
@@ -261,7 +278,7 @@ export function parseCommandLine(
       tokens: true,
     });
   } catch (err) {
-    throw new UsageError((err as Error).message.split("\n")[0] ?? String(err));
+    throw new UsageError(parseArgsMessage((err as Error).message, normalizeArgs(args)));
   }
   const { values, positionals, tokens } = parsed;
   if (values.help) return { command: "help", text: HELP };

@@ -496,3 +496,23 @@ for (const { flag, field, min } of DURATION_FLAGS) {
     });
   }
 }
+
+const PARSE_ARGS_MESSAGES: [string[], string][] = [
+  [["plan", "--interval", "-5s"], '--interval: "-5s" starts with a dash: write --interval=-5s'],
+  [["-interval", "-5s"], '--interval: "-5s" starts with a dash: write --interval=-5s'],
+  [["--bogus"], 'unknown flag "--bogus" (see tinylet --help)'],
+  [["pods", "-x"], 'unknown flag "-x" (see tinylet --help)'],
+  [["--socket"], "--socket: the value is missing"],
+  [["pods", "-n"], "--namespace: the value is missing"],
+  [["--insecure-manifest-permissions=yes"], "--insecure-manifest-permissions takes no value"],
+];
+
+for (const [args, message] of PARSE_ARGS_MESSAGES) {
+  Deno.test(`parseCommandLine says ${JSON.stringify(message)} for ${args.join(" ")}`, () => {
+    assert.throws(() => parseCommandLine(args, ENV), (err: unknown) => {
+      assert.ok(err instanceof UsageError, `got ${err}`);
+      assert.equal(err.message, message);
+      return true;
+    });
+  });
+}

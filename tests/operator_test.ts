@@ -103,6 +103,55 @@ spec:
       command: ["sleep", "3600"]
 `;
 
+Deno.test("every command takes every common flag, as a process on the fake runtime", async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  // Every flag of the agent, each with a value that is not its default.
+  const common = [
+    ...w.flags,
+    "--instance=default",
+    "--node-name=node1",
+    "--interval=+1.5s",
+    "--parallel=2",
+    "--log-format=json",
+    "--log-level=warn",
+    "--insecure-manifest-permissions",
+    `--registry-config=${w.dir}/config.json`,
+    "--container-log-max-size=1Mi",
+    "--container-log-max-files=3",
+    "--container-log-monitor-interval=1s",
+    "--listen=127.0.0.1:0",
+  ];
+  // What each prints, stdout then stderr.
+  const commands: [string[], number, RegExp][] = [
+    [["check", w.manifests], 0, /^1 file, 1 pod: 0 errors, 0 warnings\n$/],
+    [["convert", `${w.manifests}/web.yaml`], 0, /^apiVersion: v1\nkind: Pod\n/],
+    [["plan"], 0, /nothing to do/i],
+    [["pods"], 0, /^NAMESPACE +NAME +READY/],
+    [["describe", "shop/web"], 0, /^Name: +web\n/],
+    [["logs", "shop/web", "app"], 0, /^$/],
+    [["exec", "shop/web", "app", "--", "true"], 0, /^$/],
+    [["down", "shop/web"], 0, /shop\/web/],
+    [["version"], 0, /^tinylet 0\.1\.0\n$/],
+  ];
+  for (const [args, code, stdout] of commands) {
+    // The common flags after the command's own arguments (before "--" for exec).
+    const dash = args.indexOf("--");
+    const line = dash < 0
+      ? [...args, ...common]
+      : [...args.slice(0, dash), ...common, ...args.slice(dash)];
+    const r = await tinylet(line);
+    assert.equal(r.code, code, `tinylet ${args[0]}: ${r.stderr}`);
+    assert.match(
+      r.stdout + r.stderr,
+      stdout,
+      `tinylet ${args[0]}: ${JSON.stringify(r.stdout + r.stderr)}`,
+    );
+    assert.doesNotMatch(r.stderr, /not an option/);
+  }
+});
+
 Deno.test("tinylet version and --version print the version", async () => {
   for (const args of [["version"], ["--version"]]) {
     const r = await tinylet(args);
@@ -653,7 +702,7 @@ Deno.test("error lines about the command line and the runtime socket escape cont
   await using w = await world();
   const usage = await tinylet(["pods", "--bo\x1b[31mgus"]);
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /^tinylet: Unknown option '--bo\\x1b\[31mgus'/);
+  assert.match(usage.stderr, /^tinylet: unknown flag "--bo\\x1b\[31mgus" \(see tinylet --help\)\n/);
   assert.ok(!rawControl(usage.stderr), usage.stderr);
   const socket = `${w.dir}/x\x1b[2J\u009b.sock`;
   const unreachable = await tinylet(["pods", "--socket", socket, "--root", `${w.dir}/root`]);
