@@ -482,3 +482,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the running agent stops at once on SIGTERM with partial and kept-alive connections open", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-http-stop-" });
+  const fake = new FakeCri();
+  await using server = await serveCri(fake, `${dir}/cri.sock`);
+  await Deno.mkdir(`${dir}/manifests`);
+  const port = freePort();
+  await using agent = startAgent([
+    "--socket",
+    server.socketPath,
+    "--manifests",
+    `${dir}/manifests`,
+    "--root",
+    `${dir}/root`,
+    "--pod-log-root",
+    `${dir}/logs`,
+    "--listen",
+    `127.0.0.1:${port}`,
+  ]);
+  const clients: Client[] = [];
+  try {
+    await agent.waitForLine(/Serving \/healthz/);
+    for (let i = 0; i < 3; i++) {
+      const c = await Client.open(port);
+      await c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+      clients.push(c);
+    }
+    const kept = await Client.open(port);
+    clients.push(kept);
+    await kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    await kept.responses(1);
+    const t0 = performance.now();
+    assert.equal(await agent.stop("SIGTERM"), 0);
+    const took = performance.now() - t0;
+    assert.ok(took < 2_000, `exited ${took} ms after SIGTERM`);
+    assert.ok(!agent.lines.some((l) => /Stopping took longer/.test(l)), agent.lines.join("\n"));
+    for (const c of clients) await c.closed(1_000, t0);
+  } finally {
+    for (const c of clients) await c.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
