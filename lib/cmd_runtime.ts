@@ -19,6 +19,7 @@ import { desiredState } from "./desired.ts";
 import { execute } from "./executor.ts";
 import { ImagePuller } from "./images.ts";
 import { silentLogger } from "./log.ts";
+import { containerLogPathProblem } from "./paths.ts";
 import { Observer } from "./observe.ts";
 import { type Action, deletionOf, plan } from "./plan.ts";
 import { readHostResolvConf } from "./reconciler.ts";
@@ -113,6 +114,13 @@ export async function logsCommand(
   const logPath = (await cri.containerStatus(target.id)).logPath;
   if (!logPath) {
     io.err(`Container "${picked.name}" of pod ${o.key} has no log file`);
+    return 1;
+  }
+  const m = o.sandbox.metadata;
+  const unsafe = o.unsafeIdentity ??
+    containerLogPathProblem(logPath, { namespace: m.namespace, name: m.name, uid: m.uid });
+  if (unsafe) {
+    io.err(`Cannot read the log of container "${picked.name}" of pod ${o.key}: ${unsafe}`);
     return 1;
   }
   const lines = await readCriLog(logPath, {

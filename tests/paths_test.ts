@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { parseCommandLine } from "../lib/cli.ts";
+import { logsCommand } from "../lib/cmd_runtime.ts";
 import { execute, type ExecutorOptions } from "../lib/executor.ts";
 import { ImagePuller } from "../lib/images.ts";
 import { createLogger } from "../lib/log.ts";
@@ -14,6 +16,7 @@ import {
 } from "../lib/paths.ts";
 import type { DeletePod, RemoveContainers } from "../lib/plan.ts";
 import { podUid } from "../lib/pod.ts";
+import { K } from "../lib/translate.ts";
 import { FakeCri } from "./fake_cri.ts";
 
 const UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
@@ -324,4 +327,63 @@ Deno.test("the log files of a removed container go only from below the pod log r
   assert.equal(await exists(`${w.logs}/default_evil_${UID}/b/0.log`), false);
   assert.equal(await Deno.readTextFile(`${w.victim}/0.log`), "not a log of ours");
   assert.equal(await Deno.readTextFile(`${w.victim}/precious`), "keep me");
+});
+
+// ---- tinylet logs ----
+
+Deno.test("tinylet logs reads a container's log only where tinylet puts it", async () => {
+  await using w = await world();
+  const cri = new FakeCri({ images: ["busybox"] });
+  const labels = {
+    "tinylet": "true",
+    "tinylet/instance": "default",
+    [K.podNamespace]: "default",
+  };
+  const line = "2026-11-29T07:00:00.000000000Z stdout F ";
+  const podWith = async (name: string, logDirectory: string, text: string) => {
+    const config = {
+      metadata: { name, namespace: "default", uid: UID, attempt: 0 },
+      labels: { ...labels, [K.podName]: name, [K.podUid]: UID },
+      logDirectory,
+    };
+    const sandbox = await cri.runPodSandbox(config);
+    await cri.createContainer(sandbox, {
+      metadata: { name: "app", attempt: 0 },
+      image: { image: "busybox" },
+      logPath: "app/0.log",
+      labels: config.labels,
+    }, config);
+    await Deno.mkdir(`${logDirectory}/app`, { recursive: true });
+    await Deno.writeTextFile(`${logDirectory}/app/0.log`, `${line}${text}\n`);
+  };
+  await podWith("web", `${w.logs}/default_web_${UID}`, "hello");
+  // A sandbox made with tinylet's labels whose log directory is elsewhere.
+  await podWith("evil", `${w.victim}/logs`, "a secret");
+  const config = parseCommandLine(
+    ["logs", "default/web", "--root", w.root, "--pod-log-root", w.logs],
+    { cwd: w.dir, hostname: "node1" },
+  );
+  assert.ok("config" in config);
+  const run = async (name: string) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const code = await logsCommand(config.config, cri, {
+      pod: { namespace: "default", name },
+      container: undefined,
+      follow: false,
+      tail: undefined,
+      previous: false,
+      timestamps: false,
+    }, io);
+    return { code, out, err };
+  };
+  assert.deepEqual(await run("web"), { code: 0, out: ["hello"], err: [] });
+  const evil = await run("evil");
+  assert.equal(evil.code, 1);
+  assert.deepEqual(evil.out, []);
+  assert.match(
+    evil.err.join("\n"),
+    /^Cannot read the log of container "app" of pod default\/evil: its log path ".*\/victim\/logs\/app\/0\.log" is not in the log directory of its pod$/,
+  );
 });
