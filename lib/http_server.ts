@@ -113,7 +113,10 @@ function plain(status: number, text: string): Response {
   });
 }
 
-/** Index of the blank line ending a head in `buf[0..length]`, and the head's end; -1: not yet. */
+/**
+ * Where the head in `buf[0..length]` ends: `head`, the end of its last line (its line break
+ * excluded), and `next`, the first byte after the blank line; undefined: not all of it is here.
+ */
 function headEnd(buf: Uint8Array, length: number): { head: number; next: number } | undefined {
   for (let i = 0; i < length; i++) {
     if (buf[i] !== 0x0a) continue;
