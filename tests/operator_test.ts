@@ -796,3 +796,33 @@ Deno.test("tinylet down escapes the pod names and errors it prints", async () =>
   assert.equal(removed.code, 0, removed.stderr);
   assert.equal(removed.stdout, "pod default/ev\\x1b[2Jil removed\n");
 });
+
+Deno.test("health is not ok while the manifest directory is refused or missing, with the reason", async () => {
+  await using w = await world();
+  await Deno.chmod(w.manifests, 0o755);
+  await w.reconciler.pass();
+  assert.deepEqual(w.reconciler.health(), { ok: true, reason: "" });
+  await Deno.chmod(w.manifests, 0o777);
+  await w.reconciler.pass();
+  const refused = w.reconciler.health();
+  assert.equal(refused.ok, false);
+  assert.match(
+    refused.reason,
+    new RegExp(
+      `^Refusing the manifest directory ${w.manifests}: it is writable by its group and others`,
+    ),
+  );
+  await Deno.chmod(w.manifests, 0o755);
+  await w.reconciler.pass();
+  assert.deepEqual(w.reconciler.health(), { ok: true, reason: "" });
+  await Deno.remove(w.manifests);
+  await w.reconciler.pass();
+  assert.deepEqual(w.reconciler.health(), {
+    ok: false,
+    reason: `Cannot read the manifest directory ${w.manifests}: it does not exist`,
+  });
+  await Deno.mkdir(w.manifests);
+  await Deno.chmod(w.manifests, 0o755);
+  await w.reconciler.pass();
+  assert.deepEqual(w.reconciler.health(), { ok: true, reason: "" });
+});
