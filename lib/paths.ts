@@ -148,6 +148,9 @@ export function containerLogPathProblem(
   if (!isLabel(basename(dirname(logPath)))) {
     return `its log path ${quoted} is not in a directory named after a container`;
   }
+  if (!/^(0|[1-9][0-9]*)\.log$/.test(basename(logPath))) {
+    return `its log path ${quoted} does not end in <restart count>.log`;
+  }
   if (podLogRoot !== undefined && dirname(podDir) !== resolve(podLogRoot)) {
     return `its log path ${quoted} is not below the pod log root ${quoteRuntimeValue(podLogRoot)}`;
   }

@@ -129,6 +129,8 @@ Deno.test("a container's log path is one tinylet handles only where tinylet put 
     [`/var/log/pods/default_db_${UID}/app/0.log`, /not in the log directory of its pod/],
     [`${dir}/0.log`, /not in the log directory of its pod/],
     [`${dir}/App_1/0.log`, /not in a directory named after a container/],
+    [`${dir}/app/passwd`, /does not end in <restart count>\.log/],
+    [`${dir}/app/01.log`, /does not end in <restart count>\.log/],
     [`/etc/default_web_${UID}/app/0.log`, /not below the pod log root "\/var\/log\/pods"/],
   ];
   for (const [path, why] of refused) {
