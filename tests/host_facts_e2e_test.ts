@@ -11,11 +11,12 @@ import { createLogger } from "../lib/log.ts";
 import { readHostResolvConf, Reconciler } from "../lib/reconciler.ts";
 import { ManifestSource } from "../lib/source.ts";
 import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
+import { RUN_PERMISSIONS, startAgent } from "./agent_process.ts";
 import { realRuntimeTest } from "./containerd_harness.ts";
 import { waitFor } from "./wait.ts";
 
 const decoder = new TextDecoder();
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** What statfs(2) says /sys/fs/cgroup is, as kubelet asks: `cgroup2fs` on a v2 host. */
 async function statfsType(): Promise<string> {
@@ -218,6 +219,105 @@ containers:
           );
         } finally {
           await reconciler.stop();
+        }
+      },
+    );
+
+    await t.step(
+      "the agent process reads /etc/resolv.conf: a bare nameserver line there starts no pod until it is fixed",
+      async () => {
+        // The agent gets its own mount namespace, where a file of ours is bound over
+        // /etc/resolv.conf; the host's file is never touched.
+        const dir = `${rc.dir}/etc-resolv`;
+        await Deno.mkdir(`${dir}/manifests`, { recursive: true });
+        const resolvConf = `${dir}/resolv.conf`;
+        await Deno.writeTextFile(resolvConf, "nameserver 192.0.2.53\nnameserver\n");
+        await Deno.writeTextFile(
+          `${dir}/manifests/web.yaml`,
+          `name: web
+containers:
+  - name: app
+    image: ${rc.busyboxImage}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
+        );
+        const agentArgs = [
+          "run",
+          ...RUN_PERMISSIONS,
+          MAIN,
+          "--socket",
+          rc.socket,
+          "--manifests",
+          `${dir}/manifests`,
+          "--instance",
+          "etc-resolv",
+          "--root",
+          `${dir}/root`,
+          "--pod-log-root",
+          `${dir}/logs`,
+        ].map((a) => `'${a}'`).join(" ");
+        const agent = new Deno.Command("unshare", {
+          args: [
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            `mount --bind '${resolvConf}' /etc/resolv.conf && exec '${Deno.execPath()}' ${agentArgs}`,
+          ],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).spawn();
+        const output = agent.output();
+        let stopped = false;
+        const stop = async () => {
+          if (!stopped) agent.kill("SIGTERM");
+          stopped = true;
+          const out = await output;
+          return { code: out.code, log: decoder.decode(out.stderr) + decoder.decode(out.stdout) };
+        };
+        try {
+          const statusFile = `${dir}/root/status.json`;
+          const web = async () => {
+            const status = JSON.parse(await Deno.readTextFile(statusFile));
+            return (status.pods as { name: string; status: string; lastError: string | null }[])
+              .find((p) => p.name === "web");
+          };
+          const refused = await waitFor("the refusal in the status file", async () => {
+            const p = await web();
+            return p?.lastError ? p : undefined;
+          }, { timeoutMs: 30_000 });
+          assert.equal(
+            refused.lastError,
+            `Fix /etc/resolv.conf: line 2: add an address to this "nameserver" line or remove it; until then no pod sandbox can be created`,
+          );
+          assert.deepEqual(
+            await cri.listPodSandbox({ labelSelector: { "tinylet/instance": "etc-resolv" } }),
+            [],
+          );
+
+          // Written in place (same inode), so the bind mount shows the new content.
+          await Deno.writeTextFile(resolvConf, "nameserver 192.0.2.53\n");
+          const c = await runningContainer(cri, "etc-resolv", "web");
+          const r = await cri.execSync(c.id, ["cat", "/etc/resolv.conf"], 10);
+          assert.match(decoder.decode(r.stdout), /^nameserver 192\.0\.2\.53$/m);
+          await Deno.remove(`${dir}/manifests/web.yaml`);
+          await waitFor(
+            "the pod gone",
+            async () =>
+              (await cri.listPodSandbox({ labelSelector: { "tinylet/instance": "etc-resolv" } }))
+                .length === 0,
+            { timeoutMs: 30_000 },
+          );
+        } finally {
+          const { code, log } = await stop();
+          assert.equal(code, 0, log);
+          const failures = log.split("\n").filter((l) =>
+            l.includes("Failed to start pod default/web")
+          );
+          assert.equal(failures.length, 1, `reported once:\n${log}`);
         }
       },
     );
