@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { printable, terminalJson } from "./escape.ts";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, serveBounded } from "./http_server.ts";
 
 /** What the endpoint serves. */
@@ -23,7 +24,8 @@ export function handler(h: HttpHandlers): (req: Request) => Response {
     switch (url.pathname) {
       case "/healthz": {
         const { ok, reason } = h.health();
-        return new Response(ok ? "ok\n" : `${reason}\n`, {
+        // Read with curl on a terminal as often as by a monitor: no control character reaches it.
+        return new Response(ok ? "ok\n" : `${printable(reason)}\n`, {
           status: ok ? 200 : 503,
           headers: { "content-type": "text/plain; charset=utf-8" },
         });
@@ -33,7 +35,7 @@ export function handler(h: HttpHandlers): (req: Request) => Response {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       case "/pods":
-        return new Response(JSON.stringify(h.pods(), null, 2) + "\n", {
+        return new Response(terminalJson(h.pods(), 2) + "\n", {
           headers: { "content-type": "application/json" },
         });
       default:

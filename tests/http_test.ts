@@ -379,6 +379,24 @@ Deno.test("fetch reads /healthz, /metrics and /pods, and an unhealthy reason is 
   assert.deepEqual(await (await fetch(`${base}/pods`)).json(), [{ name: "web" }]);
 });
 
+Deno.test("/pods and the /healthz reason reach a terminal with no raw control character, and /pods parses back", async () => {
+  const source = "/etc/tinylet/manifests/web\x1b]0;owned\x07\u009b2J.yaml";
+  await using s = serve(FAST, {
+    ...HANDLERS,
+    health: () => ({ ok: false, reason: "Refusing the file \x1b[31mweb\u009b.yaml" }),
+    pods: () => [{ name: "web", source }],
+  });
+  const base = `http://127.0.0.1:${s.port}`;
+  const sick = await fetch(`${base}/healthz`);
+  assert.equal(sick.status, 503);
+  assert.equal(await sick.text(), "Refusing the file \\x1b[31mweb\\u009b.yaml\n");
+  const body = await (await fetch(`${base}/pods`)).text();
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(body, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  assert.ok(body.includes(String.raw`web\u001b]0;owned\u0007\u009b2J.yaml`), body);
+  assert.deepEqual(JSON.parse(body), [{ name: "web", source }]);
+});
+
 Deno.test("aborting the signal closes the listener and every connection at once", async () => {
   const s = serve({ ...FAST, headerTimeoutMs: 60_000, idleTimeoutMs: 60_000 });
   const partial = await Client.open(s.port);
