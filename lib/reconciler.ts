@@ -142,6 +142,10 @@ export class Reconciler {
   #onFlightDone: ((queued: boolean) => void) | undefined;
   /** Planned flights waiting for a slot, in plan order; replaced by every pass. */
   readonly #queue = new Map<string, Action[]>();
+  /** How many flights have ended; a pass notes it before it lists the runtime. */
+  #flightsEnded = 0;
+  /** Per pod, the value of `#flightsEnded` its last flight ended with, until a pass has seen it. */
+  readonly #endedAt = new Map<string, number>();
   #lastPublishedAt = 0;
   #lastGoodPassAt = 0;
 
@@ -322,6 +326,7 @@ export class Reconciler {
       return results;
     } finally {
       this.#flights.delete(key);
+      this.#endedAt.set(key, ++this.#flightsEnded);
       this.#startQueued(ok, signal);
       this.#onFlightDone?.(this.#queue.size > 0);
     }
@@ -406,6 +411,9 @@ export class Reconciler {
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#reportProblems(problems);
     const opts = signal ? { signal } : {};
+    // A flight that ends after this point changed what the listing shows of its pod: the pass
+    // plans that pod no further (the flight's end asks for a new pass, which sees the change).
+    const listedAfter = this.#flightsEnded;
     let observed: ObservedState;
     try {
       observed = await this.#observer.observe(o.cri, o.instance, opts);
@@ -440,7 +448,11 @@ export class Reconciler {
     }
     const planned = plan(desired, observed, ctx);
     const held = planned.actions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
-    const ready = planned.actions.filter((a) => !held.includes(a) && !this.#flights.has(a.key));
+    const ready = planned.actions.filter((a) =>
+      !held.includes(a) && !this.#flights.has(a.key) &&
+      (this.#endedAt.get(a.key) ?? 0) <= listedAfter
+    );
+    for (const [key, ended] of this.#endedAt) if (ended <= listedAfter) this.#endedAt.delete(key);
     const actions: Action[] = [];
     const started: Promise<ActionResult[]>[] = [];
     this.#queue.clear();
