@@ -370,7 +370,7 @@ realRuntimeTest(
         // and a newline (a broken file). A raw newline in a log line would forge a line.
         const controlValid = "ctl\u0007bell\nnewline.yaml";
         const controlBroken = "esc\u001b[31mred\nforged.yaml";
-        const ignored = ["x.yaml", "y.yaml~", ".z.yaml.swp"];
+        const leftovers = ["y.yaml~", ".z.yaml.swp"];
         const started = performance.now();
         for (const f of invalid) await Deno.writeFile(path(f.name), f.bytes);
         await Deno.writeTextFile(path(controlValid), podYaml("ctl", image));
@@ -434,16 +434,22 @@ realRuntimeTest(
           );
         });
 
-        await t.step("a directory and editor leftovers: ignored, no line", async () => {
-          for (const name of ignored) {
-            const named = lines.filter((l) => l.includes(path(name)));
-            assert.deepEqual(named, [], `no line names ${name}`);
-          }
-          const now = await snapshot(cri);
-          for (const pod of ["inner", "leftover-y", "leftover-z", "big"]) {
-            assert.equal(now.get(pod), undefined, `no pod ${pod}`);
-          }
-        });
+        await t.step(
+          "a directory named like a manifest: one line, not read; editor leftovers: no line",
+          async () => {
+            for (const name of leftovers) {
+              const named = lines.filter((l) => l.includes(path(name)));
+              assert.deepEqual(named, [], `no line names ${name}`);
+            }
+            const dir = lines.filter((l) => l.includes(`${path("x.yaml")}:`));
+            assert.equal(dir.length, 1, dir.join("\n"));
+            assert.match(dir[0]!, /it is a directory, not a regular file/);
+            const now = await snapshot(cri);
+            for (const pod of ["inner", "leftover-y", "leftover-z", "big"]) {
+              assert.equal(now.get(pod), undefined, `no pod ${pod}`);
+            }
+          },
+        );
 
         await t.step("the agent stays up and the other pods are unaffected", async () => {
           await assertAlive("after the hostile files");
@@ -453,7 +459,14 @@ realRuntimeTest(
           await podAndPass("after-hostile-2");
           const repeated = agent.lines.slice(again).filter((l) =>
             !isDebug(l) && /\b(ERROR|WARN)\b/.test(l) &&
-            [...invalid.map((f) => path(f.name)), "bell", "newline.yaml", "31mred", "forged.yaml"]
+            [
+              ...invalid.map((f) => path(f.name)),
+              path("x.yaml"),
+              "bell",
+              "newline.yaml",
+              "31mred",
+              "forged.yaml",
+            ]
               .some((s) => l.includes(s))
           );
           assert.deepEqual(
