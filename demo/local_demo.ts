@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { age, table } from "../lib/cmd_pods.ts";
 import { readStatusFile } from "../lib/status_file.ts";
+import { sleep } from "../lib/timer.ts";
 import {
   missingPrerequisites,
   type RealContainerd,
@@ -76,20 +77,6 @@ function render(
     rows.push([p.namespace, p.name, p.ready, p.status, String(p.restarts), age(p.createdAt, now)]);
   }
   return pods.length === 0 ? ["(no pods yet)"] : table(rows);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Options of {@linkcode runLocalDemo}. */
@@ -243,7 +230,7 @@ async function watchPods(agent: Agent, statusFile: string, signal: AbortSignal):
       for (const l of render(pods)) say(`  ${l}`);
       last = text;
     }
-    await pause(500, signal);
+    await sleep(500, signal);
   }
   showAgentLog(agent);
   if (signal.aborted) return true;

@@ -23,6 +23,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { sleep } from "./timer.ts";
 
 /** One line of container output, partial records joined. */
 export interface LogLine {
@@ -512,18 +513,4 @@ class Follower {
     this.#rest = rest;
     for (const line of lines) this.#onLine(line);
   }
-}
-
-/** Waits `ms`, or less when `signal` aborts; leaves no timer or listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -32,3 +32,20 @@ export function scheduleAfter(fn: () => void, ms: number, segmentMs = MAX_TIMER_
     clearTimeout(timer);
   };
 }
+
+/**
+ * Resolves after `ms` (any length, as {@linkcode scheduleAfter}), or at once when `signal`
+ * aborts; leaves no timer or listener behind.
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      cancel();
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const cancel = scheduleAfter(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { MAX_TIMER_MS } from "../lib/duration.ts";
 import { type ProbedContainer, ProbeManager } from "../lib/probes.ts";
-import { scheduleAfter } from "../lib/timer.ts";
+import { scheduleAfter, sleep } from "../lib/timer.ts";
 import { waitFor } from "./wait.ts";
 
 /** Resolves after `ms` on one plain timer: how long the test watches for an early firing. */
@@ -96,4 +96,25 @@ Deno.test("a probe with periodSeconds past 24.8 days runs once, not every millis
   } finally {
     await manager.stop();
   }
+});
+
+Deno.test("sleep waits its time, ends at once when the signal aborts, and past 2^31-1 ms does not end early", async () => {
+  const never = new AbortController();
+  const t0 = performance.now();
+  await sleep(60, never.signal);
+  assert.ok(performance.now() - t0 >= 59, `slept ${performance.now() - t0} ms`);
+
+  const stop = new AbortController();
+  let ended = false;
+  const long = sleep(MAX_TIMER_MS + 1, stop.signal).then(() => ended = true);
+  await watch(100);
+  assert.equal(ended, false, "a sleep past 2^31-1 ms ended early");
+  const t1 = performance.now();
+  stop.abort();
+  await long;
+  assert.ok(performance.now() - t1 < 50, "the abort did not end the sleep at once");
+
+  const t2 = performance.now();
+  await sleep(10_000, stop.signal);
+  assert.ok(performance.now() - t2 < 50, "a sleep on an aborted signal did not end at once");
 });
