@@ -32,7 +32,6 @@ import {
 import {
   checkedPodLogDir,
   checkedPodStateDir,
-  podIdentityProblem,
   quoteRuntimeValue,
   removeBelow,
   resolveBelow,
@@ -434,11 +433,12 @@ async function idempotent(p: Promise<void>): Promise<void> {
 
 async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void> {
   const opts = o.signal ? { signal: o.signal } : {};
-  // The pod's identity comes from the runtime: no host path is built from it unchecked. One
-  // that cannot name paths gets the runtime's side of the removal only, by id; asked to
-  // remove its directories, the removal fails before it starts.
+  // The pod's identity comes from the runtime: no host path is built from it unless the
+  // observer found it fit (its labels included). One that cannot name paths gets the runtime's
+  // side of the removal only, by id; asked to remove its directories, the removal fails
+  // before it starts.
   const id = { namespace: a.namespace, name: a.name, uid: a.uid };
-  const dirs = a.removeState || podIdentityProblem(id) === undefined
+  const dirs = a.removeState || a.hostPaths
     ? { state: checkedPodStateDir(o.root, id), log: checkedPodLogDir(o.podLogRoot, id) }
     : undefined;
   const hooks = await preStopHooks(a, dirs?.state, o);

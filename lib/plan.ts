@@ -75,6 +75,12 @@ export interface DeletePod {
    * sandbox of the same pod UID stays or replaces this one.
    */
   removeState: boolean;
+  /**
+   * The observer found the pod's identity fit to name host paths (its state directory, read
+   * for preStop hooks, and its directories). False for a sandbox tinylet did not make: it is
+   * stopped and removed by id only.
+   */
+  hostPaths: boolean;
 }
 
 export type Action =
@@ -152,6 +158,7 @@ export function deletionOf(o: ObservedPod, reason: string, removeState = true): 
     containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
     gracePeriodSeconds: gracePeriodOf(o.containers),
     removeState: removeState && o.unsafeIdentity === undefined,
+    hostPaths: o.unsafeIdentity === undefined,
   };
 }
 

@@ -216,6 +216,7 @@ function deletion(sandboxId: string, uid: string, removeState: boolean): DeleteP
     containerNames: {},
     gracePeriodSeconds: 1,
     removeState,
+    hostPaths: removeState,
   };
 }
 

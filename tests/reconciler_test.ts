@@ -715,6 +715,52 @@ Deno.test("a sandbox with tinylet's labels and the UID ../../victim is removed t
   assert.equal(s.lines.filter((l) => l.includes("Removed pod default/evil")).length, 1);
 });
 
+Deno.test("a sandbox whose labels disagree with a real pod's UID in its metadata gets none of that pod's preStop hooks", async () => {
+  await using s = await setup();
+  const real = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0";
+  // The state directory of a real pod, with a preStop hook for a container named "app".
+  await Deno.mkdir(`${s.root}/pods/${real}`, { recursive: true });
+  const spec = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", namespace: "default" },
+    spec: {
+      containers: [{
+        name: "app",
+        image: IMAGE,
+        lifecycle: { preStop: { exec: { command: ["sh", "-c", "echo hooked"] } } },
+      }],
+    },
+  };
+  await Deno.writeTextFile(`${s.root}/pods/${real}/pod.json`, JSON.stringify(spec));
+  // A forged sandbox: the real pod's UID in its metadata, another one in its labels.
+  const config = {
+    metadata: { name: "web", namespace: "default", uid: real, attempt: 0 },
+    labels: {
+      "tinylet": "true",
+      "tinylet/instance": "default",
+      [K.podName]: "web",
+      [K.podNamespace]: "default",
+      [K.podUid]: "11111111-2222-4333-8444-555555555555",
+    },
+  };
+  const forged = await s.cri.runPodSandbox(config);
+  const app = await s.cri.createContainer(forged, {
+    metadata: { name: "app", attempt: 0 },
+    image: { image: IMAGE },
+    labels: config.labels,
+  }, config);
+  await s.cri.startContainer(app);
+  s.cri.calls.length = 0;
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.results.map((x) => [x.action.type, x.error?.message]), [
+    ["deletePod", undefined],
+  ]);
+  assert.deepEqual(await s.cri.listPodSandbox(), []);
+  assert.equal(s.cri.methods().includes("ExecSync"), false, s.cri.methods().join(" "));
+  assert.ok(await Deno.stat(`${s.root}/pods/${real}/pod.json`));
+});
+
 Deno.test("a removal the runtime accepts but does not carry out backs off like a failure and is logged once", async () => {
   await using s = await setup();
   await runtimePod(s.cri, "stuck", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
