@@ -59,7 +59,10 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
   for (const m of scan.manifests) {
     if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
   }
-  const observed = await new Observer().observe(cri, config.instance);
+  const observed = await new Observer({ podLogRoot: config.podLogRoot }).observe(
+    cri,
+    config.instance,
+  );
   const { actions } = plan(desired, observed, {
     now: Date.now(),
     restartAllowedAt: () => undefined,
@@ -118,7 +121,11 @@ export async function logsCommand(
   }
   const m = o.sandbox.metadata;
   const unsafe = o.unsafeIdentity ??
-    containerLogPathProblem(logPath, { namespace: m.namespace, name: m.name, uid: m.uid });
+    containerLogPathProblem(
+      logPath,
+      { namespace: m.namespace, name: m.name, uid: m.uid },
+      config.podLogRoot,
+    );
   if (unsafe) {
     io.err(`Cannot read the log of container "${picked.name}" of pod ${o.key}: ${unsafe}`);
     return 1;
@@ -192,7 +199,7 @@ export async function downCommand(
       code = 1;
     }
   }
-  const all = await new Observer().observe(cri, config.instance);
+  const all = await new Observer({ podLogRoot: config.podLogRoot }).observe(cri, config.instance);
   const actions = chosen.flatMap((o) =>
     (all.pods.get(o.key) ?? []).map((x) => deletionOf(x, "removed by tinylet down"))
   );

@@ -362,6 +362,8 @@ Deno.test("tinylet logs reads a container's log only where tinylet puts it", asy
   await podWith("web", `${w.logs}/default_web_${UID}`, "hello");
   // A sandbox made with tinylet's labels whose log directory is elsewhere.
   await podWith("evil", `${w.victim}/logs`, "a secret");
+  // Named as a pod's log directory, but not below --pod-log-root.
+  await podWith("deep", `${w.victim}/default_deep_${UID}`, "another secret");
   const config = parseCommandLine(
     ["logs", "default/web", "--root", w.root, "--pod-log-root", w.logs],
     { cwd: w.dir, hostname: "node1" },
@@ -388,5 +390,12 @@ Deno.test("tinylet logs reads a container's log only where tinylet puts it", asy
   assert.match(
     evil.err.join("\n"),
     /^Cannot read the log of container "app" of pod default\/evil: its log path ".*\/victim\/logs\/app\/0\.log" is not in the log directory of its pod$/,
+  );
+  const deep = await run("deep");
+  assert.equal(deep.code, 1);
+  assert.deepEqual(deep.out, []);
+  assert.match(
+    deep.err.join("\n"),
+    /^Cannot read the log of container "app" of pod default\/deep: /,
   );
 });
