@@ -157,10 +157,23 @@ export class ManifestSource {
         lastValid: new Map(),
       };
     }
+    if (where.kind === "error") {
+      return {
+        dir: this.dir,
+        present: true,
+        refused:
+          `Fix the path of the manifest directory ${this.dir}: ${where.message} (running pods are kept)`,
+        manifests: [],
+        lastValid: new Map(),
+      };
+    }
+    // Listed and read at one path, its real one: a symlink on the way that changes between the
+    // two cannot make the listed names look deleted.
+    const real = where.kind === "ok" ? where.path : this.dir;
     let entries: Deno.DirEntry[];
     try {
       entries = [];
-      for await (const e of Deno.readDir(this.dir)) entries.push(e);
+      for await (const e of Deno.readDir(real)) entries.push(e);
     } catch (err) {
       if (
         err instanceof Deno.errors.NotFound ||
@@ -172,7 +185,6 @@ export class ManifestSource {
     }
     // Files are followed from the directory's real path, so a name that is not there is
     // deleted, and a symlink to nothing is a dangling symlink.
-    const real = where.kind === "ok" ? where.path : this.dir;
     const names = entries.filter((e) => isManifestName(e.name)).map((e) => e.name).sort();
     const manifests: Manifest[] = [];
     const seen = new Set<string>();

@@ -468,3 +468,22 @@ Deno.test("a chmod after a settled read is checked again", async () => {
     assert.match(scan.manifests[0]?.problems[0]?.message ?? "", /writable by its group/);
   });
 });
+
+Deno.test("a manifest directory whose path loops or runs through a file is refused with one reason, not a thrown pass", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.symlink(`${dir}/b`, `${dir}/a`);
+    await Deno.symlink(`${dir}/a`, `${dir}/b`);
+    await Deno.writeTextFile(`${dir}/file`, "");
+    for (const path of [`${dir}/a/manifests`, `${dir}/file/manifests`]) {
+      const scan = await new ManifestSource(path).scan();
+      assert.equal(scan.present, true, path);
+      assert.deepEqual(scan.manifests, []);
+      assert.match(
+        scan.refused ?? "",
+        new RegExp(
+          `^Fix the path of the manifest directory ${path}: .+ \\(running pods are kept\\)$`,
+        ),
+      );
+    }
+  });
+});
