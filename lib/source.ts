@@ -181,7 +181,16 @@ export class ManifestSource {
       ) {
         return { dir: this.dir, present: false, manifests: [], lastValid: new Map() };
       }
-      throw err;
+      // Unreadable (permissions, an I/O error): reported once, and /healthz says why.
+      return {
+        dir: this.dir,
+        present: true,
+        refused: `Make the manifest directory ${this.dir} readable by the agent: ${
+          (err as Error).message
+        } (running pods are kept)`,
+        manifests: [],
+        lastValid: new Map(),
+      };
     }
     // Files are followed from the directory's real path, so a name that is not there is
     // deleted, and a symlink to nothing is a dangling symlink.
