@@ -129,9 +129,10 @@ function qualifiedNameError(key: string): string | undefined {
   return undefined;
 }
 
+/** `tinylet`, `tinylet/*` and `io.kubernetes.*`, in any case (annotation keys may be any case). */
 function isReservedKey(key: string): boolean {
-  return key === "tinylet" || key.startsWith("tinylet/") ||
-    key.startsWith("io.kubernetes.");
+  const k = key.toLowerCase();
+  return k === "tinylet" || k.startsWith("tinylet/") || k.startsWith("io.kubernetes.");
 }
 
 /**

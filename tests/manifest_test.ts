@@ -368,6 +368,12 @@ const V1_CASES: ProblemCase[] = [
       error(9, 5, "metadata.annotations.tinylet/spec-hash", /reserved/),
     ],
   },
+  ...["Tinylet/spec-hash", "TINYLET", "IO.Kubernetes.pod.uid"].map((key) => ({
+    name: `rejects the reserved annotation key ${key} written in another case`,
+    text: edit(V1, "    note: hello world", `    ${key}: abc`),
+    valid: false,
+    problems: [error(9, 5, `metadata.annotations.${key}`, /reserved/)],
+  })),
   {
     name: "accepts a label key that only looks like a reserved one",
     text: edit(V1, "    app: web", "    tinylet.example.com/role: web"),
