@@ -117,7 +117,8 @@ export async function prepareVolumes(volumes: VolumeSource[], podDir: string): P
  * is mounted or `podDir` does not exist. A `podDir` that is a symlink is not followed (tinylet
  * makes a directory there; the link is removed with the pod). With `within`, `podDir` must
  * resolve to a path strictly below it, or nothing is unmounted and {@linkcode UnsafePathError}
- * is thrown.
+ * is thrown. It is thrown too when a mount tinylet did not make is left below `podDir`, so
+ * that removing the directory never goes through a mount.
  */
 export async function releaseVolumes(podDir: string, within?: string): Promise<void> {
   let root: string;
@@ -179,6 +180,16 @@ export async function releaseVolumes(podDir: string, within?: string): Promise<v
       }
       throw new VolumeError(volume, `cannot unmount "${mountPoint}": ${plain.stderr}`);
     }
+  }
+  // A mount left below the pod directory (one tinylet did not make there) would take the
+  // recursive removal that follows through it, outside the root: refuse instead.
+  const left = [...await mountPoints()].filter((p) => p === root || p.startsWith(`${root}/`));
+  if (left.length > 0) {
+    throw new UnsafePathError(
+      `Refusing to remove ${quoteRuntimeValue(podDir)}: ${
+        left.map((p) => quoteRuntimeValue(p)).join(", ")
+      } below it is still mounted (unmount it; the removal is tried again)`,
+    );
   }
 }
 

@@ -534,6 +534,40 @@ Deno.test(
   ),
 );
 
+Deno.test(
+  needsRoot(
+    "release refuses a pod directory with a mount it did not make below it, so the removal never goes through it",
+    async () => {
+      await inTempDir(async (dir) => {
+        const outside = `${dir}/outside`;
+        await Deno.mkdir(outside);
+        await Deno.writeTextFile(`${outside}/precious`, "keep me");
+        const podDir = `${dir}/pod`;
+        await Deno.mkdir(`${podDir}/other/mnt`, { recursive: true });
+        const bind = await new Deno.Command("mount", {
+          args: ["--bind", outside, `${podDir}/other/mnt`],
+        }).output();
+        assert.ok(bind.success, new TextDecoder().decode(bind.stderr));
+        try {
+          await assert.rejects(
+            releaseVolumes(podDir),
+            (error) =>
+              error instanceof UnsafePathError &&
+              error.message ===
+                `Refusing to remove "${podDir}": "${podDir}/other/mnt" below it is still mounted (unmount it; the removal is tried again)`,
+          );
+          assert.equal(await Deno.readTextFile(`${outside}/precious`), "keep me");
+        } finally {
+          await new Deno.Command("umount", { args: [`${podDir}/other/mnt`] }).output();
+        }
+        await releaseVolumes(podDir);
+        await Deno.remove(podDir, { recursive: true });
+        assert.equal(await Deno.readTextFile(`${outside}/precious`), "keep me");
+      });
+    },
+  ),
+);
+
 Deno.test(needsRoot("release unmounts a tmpfs that is busy, lazily", async () => {
   await inTempDir(async (dir) => {
     await prepareVolumes([{ name: "ram", emptyDir: { medium: "Memory" } }], dir);
