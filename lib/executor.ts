@@ -394,16 +394,28 @@ async function startCreated(a: StartCreated, o: ExecutorOptions): Promise<void> 
 
 async function removeContainers(a: RemoveContainers, o: ExecutorOptions): Promise<void> {
   const opts = o.signal ? { signal: o.signal } : {};
+  const refused: Error[] = [];
   for (const c of a.containers) {
     await idempotent(o.cri.removeContainer(c.id, opts));
     await stillThere(
       o.cri.containerStatus(c.id, opts),
       `Cannot remove container ${quoteRuntimeValue(c.id)} of pod ${a.key}`,
     );
-    // The log files go only from below the pod log root, the path resolved first.
-    if (c.logPath && await resolveBelow(o.podLogRoot, c.logPath)) {
-      await removeLogFiles(c.logPath);
+    if (!c.logPath) continue;
+    // The log files go only from below the pod log root, by the path resolved there; one
+    // that is refused keeps the other containers from being removed no longer.
+    try {
+      const real = await resolveBelow(o.podLogRoot, c.logPath);
+      if (real !== undefined) await removeLogFiles(real);
+    } catch (err) {
+      refused.push(err as Error);
     }
+  }
+  if (refused.length > 0) {
+    throw refused.length === 1 ? refused[0] : new AggregateError(
+      refused,
+      `Cannot remove the log files of ${refused.length} containers of pod ${a.key}`,
+    );
   }
 }
 

@@ -332,6 +332,34 @@ Deno.test("the log files of a removed container go only from below the pod log r
   assert.equal(await Deno.readTextFile(`${w.victim}/precious`), "keep me");
 });
 
+Deno.test("a container whose log path is refused does not keep the next containers of the action from being removed", async () => {
+  await using w = await world();
+  const cri = new FakeCri({ images: ["busybox"] });
+  const sandbox = await sandboxWith(cri, UID);
+  const config = { metadata: { name: "evil", namespace: "default", uid: UID, attempt: 0 } };
+  const image = { image: "busybox" };
+  const [first, second] = [
+    await cri.createContainer(sandbox, { metadata: { name: "a", attempt: 0 }, image }, config),
+    await cri.createContainer(sandbox, { metadata: { name: "b", attempt: 0 }, image }, config),
+  ];
+  await Deno.mkdir(`${w.logs}/default_evil_${UID}/b`, { recursive: true });
+  await Deno.writeTextFile(`${w.logs}/default_evil_${UID}/b/0.log`, "log");
+  await Deno.writeTextFile(`${w.victim}/0.log`, "not a log of ours");
+  const [r] = await execute([{
+    type: "removeContainers",
+    key: "default/evil",
+    reason: "test",
+    containers: [
+      { id: first!, logPath: `${w.logs}/../../victim/0.log` },
+      { id: second!, logPath: `${w.logs}/default_evil_${UID}/b/0.log` },
+    ],
+  }], executorOptions(cri, w.root, w.logs));
+  assert.ok(r?.error instanceof UnsafePathError, String(r?.error));
+  assert.deepEqual(await cri.listContainers(), []);
+  assert.equal(await exists(`${w.logs}/default_evil_${UID}/b/0.log`), false);
+  assert.equal(await Deno.readTextFile(`${w.victim}/0.log`), "not a log of ours");
+});
+
 // ---- tinylet logs ----
 
 Deno.test("tinylet logs reads a container's log only where tinylet puts it", async () => {
