@@ -6,6 +6,7 @@
  */
 
 import type { DnsConfig } from "./cri.ts";
+import { readRegularFile } from "./safe_read.ts";
 
 /** The host's resolv.conf, which pods take their DNS settings from. */
 export const HOST_RESOLV_CONF = "/etc/resolv.conf";
@@ -131,32 +132,20 @@ export function parseResolvConf(text: string, file = HOST_RESOLV_CONF): ResolvCo
  * regular file is refused too, so a FIFO cannot hang a pass. Throws when the file cannot be
  * opened or read.
  */
-export async function readResolvConf(path = HOST_RESOLV_CONF): Promise<ResolvConf> {
+export function readResolvConf(path = HOST_RESOLV_CONF): ResolvConf {
   const refused = (message: string): ResolvConf => ({
     servers: [],
     searches: [],
     options: [],
     errors: { file: path, problems: [{ line: 0, message }] },
   });
-  if (!(await Deno.stat(path)).isFile) return refused("make it a regular file");
-  using file = await Deno.open(path);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const buf = new Uint8Array(64 * 1024);
-  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
-    chunks.push(buf.slice(0, n));
-    size += n;
-    if (size >= MAX_RESOLV_CONF_BYTES) {
-      return refused(
-        `make it smaller than ${MAX_RESOLV_CONF_BYTES} bytes (10 MiB), kubelet's limit`,
-      );
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
+  const read = readRegularFile(path, MAX_RESOLV_CONF_BYTES);
+  if (read.kind === "notRegular") return refused(`make it a regular file: it is ${read.type}`);
+  const bytes = read.bytes;
+  if (bytes.length >= MAX_RESOLV_CONF_BYTES) {
+    return refused(
+      `make it smaller than ${MAX_RESOLV_CONF_BYTES} bytes (10 MiB), kubelet's limit`,
+    );
   }
   return parseResolvConf(new TextDecoder().decode(bytes), path);
 }

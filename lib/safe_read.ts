@@ -133,6 +133,27 @@ export function readResolved(
 }
 
 /**
+ * Reads a file that is not a manifest (the host's resolv.conf) under the same discipline:
+ * symlinks followed, one handle opened without blocking, the type checked on that handle, and
+ * reading stopped once at least `limit` bytes came. Returns the type for anything that is not
+ * a regular file; throws when it cannot be opened or read.
+ */
+export function readRegularFile(
+  path: string,
+  limit: number,
+): { kind: "bytes"; bytes: Uint8Array } | { kind: "notRegular"; type: string } {
+  const c = fs.constants;
+  const fd = fs.openSync(path, c.O_RDONLY | c.O_NONBLOCK | c.O_NOCTTY);
+  try {
+    const type = fileType(fstat(fd).mode ?? 0);
+    if (type) return { kind: "notRegular", type };
+    return { kind: "bytes", bytes: readAtMost(fd, limit) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Reads from `fd` until the end, or until at least `limit` bytes (at most one chunk more:
  * whole chunks keep reads aligned, which some kernel files require).
  */

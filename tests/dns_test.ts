@@ -550,13 +550,13 @@ Deno.test("readResolvConf: a FIFO is refused at once instead of hanging", async 
     const mk = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
     assert.ok(mk.success);
     assert.deepEqual((await readResolvConf(`${dir}/fifo`)).errors?.problems, [
-      { line: 0, message: "make it a regular file" },
+      { line: 0, message: "make it a regular file: it is a FIFO (named pipe)" },
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("readResolvConf: a missing file throws", async () => {
-  await assert.rejects(readResolvConf("/nonexistent/resolv.conf"), Deno.errors.NotFound);
+Deno.test("readResolvConf: a missing file throws", () => {
+  assert.throws(() => readResolvConf("/nonexistent/resolv.conf"), { code: "ENOENT" });
 });
