@@ -9,6 +9,8 @@ import { printable } from "./log.ts";
 import {
   type ContainerSpec,
   DEFAULT_NAMESPACE,
+  dns1123LabelError,
+  dns1123SubdomainError,
   NAME_MAX,
   type Pod,
   POD_UID_LENGTH,
@@ -64,8 +66,6 @@ export function fieldPathString(path: FieldPath): string {
   return out;
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
@@ -93,28 +93,6 @@ const SERVER_SET_METADATA = new Set([
   "deletionTimestamp",
   "deletionGracePeriodSeconds",
 ]);
-
-/** Checks a DNS-1123 label (container names, namespaces). */
-export function dns1123LabelError(value: string): string | undefined {
-  if (value.length > 63) {
-    return `must be at most 63 characters (it has ${value.length})`;
-  }
-  if (!DNS1123_LABEL.test(value)) {
-    return "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit";
-  }
-  return undefined;
-}
-
-/** Checks a DNS-1123 subdomain (pod names). */
-export function dns1123SubdomainError(value: string): string | undefined {
-  if (value.length > 253) {
-    return `must be at most 253 characters (it has ${value.length})`;
-  }
-  if (!DNS1123_SUBDOMAIN.test(value)) {
-    return "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit";
-  }
-  return undefined;
-}
 
 function qualifiedNameError(key: string): string | undefined {
   const slash = key.lastIndexOf("/");

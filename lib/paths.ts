@@ -10,27 +10,19 @@
  * @module
  */
 import { basename, dirname, isAbsolute, normalize, relative, resolve } from "node:path";
-import { NAME_MAX, podKey, podLogDirName } from "./pod.ts";
+import {
+  dns1123LabelError,
+  dns1123SubdomainError,
+  NAME_MAX,
+  podKey,
+  podLogDirName,
+} from "./pod.ts";
 
 /**
  * A pod UID as tinylet writes it (the contract's UID: the first 128 bits of
  * SHA-256 written as a UUID): 32 lower-case hex digits in 8-4-4-4-12 groups.
  */
 const POD_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** A DNS-1123 label (a namespace, a container name), as a manifest must have it. */
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** A DNS-1123 subdomain (a pod name) of at most 253 characters. */
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const SUBDOMAIN_MAX = 253;
-
-function isLabel(value: string): boolean {
-  return DNS1123_LABEL.test(value);
-}
-
-function isSubdomain(value: string): boolean {
-  return value.length <= SUBDOMAIN_MAX && DNS1123_SUBDOMAIN.test(value);
-}
 
 /** Who a sandbox says its pod is: what pod paths are made of. */
 export interface PodIdentity {
@@ -73,16 +65,10 @@ export function podUidProblem(uid: string): string | undefined {
 export function podIdentityProblem(id: PodIdentity): string | undefined {
   const uid = podUidProblem(id.uid);
   if (uid) return uid;
-  if (!isLabel(id.namespace)) {
-    return `its namespace ${
-      quoteRuntimeValue(id.namespace)
-    } is not a DNS-1123 label of at most 63 characters`;
-  }
-  if (!isSubdomain(id.name)) {
-    return `its name ${
-      quoteRuntimeValue(id.name)
-    } is not a DNS-1123 subdomain of at most ${SUBDOMAIN_MAX} characters`;
-  }
+  const namespace = dns1123LabelError(id.namespace);
+  if (namespace) return `its namespace ${quoteRuntimeValue(id.namespace)} ${namespace}`;
+  const name = dns1123SubdomainError(id.name);
+  if (name) return `its name ${quoteRuntimeValue(id.name)} ${name}`;
   // Valid names and UIDs are ASCII: characters are bytes.
   const dir = podLogDirName(id.namespace, id.name, id.uid);
   if (dir.length > NAME_MAX) {
@@ -145,7 +131,7 @@ export function containerLogPathProblem(
   if (basename(podDir) !== podLogDirName(pod.namespace, pod.name, pod.uid)) {
     return `its log path ${quoted} is not in the log directory of its pod`;
   }
-  if (!isLabel(basename(dirname(logPath)))) {
+  if (dns1123LabelError(basename(dirname(logPath)))) {
     return `its log path ${quoted} is not in a directory named after a container`;
   }
   if (!/^(0|[1-9][0-9]*)\.log$/.test(basename(logPath))) {

@@ -115,3 +115,28 @@ export async function podUid(
 export async function containerHash(container: ContainerSpec): Promise<string> {
   return hex((await sha256(canonicalJson(container))).subarray(0, 8));
 }
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why `value` is not a DNS-1123 label (container, volume and port names, namespaces, host names). */
+export function dns1123LabelError(value: string): string | undefined {
+  if (value.length > 63) {
+    return `must be at most 63 characters (it has ${value.length})`;
+  }
+  if (!DNS1123_LABEL.test(value)) {
+    return "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit";
+  }
+  return undefined;
+}
+
+/** Why `value` is not a DNS-1123 subdomain (pod names). */
+export function dns1123SubdomainError(value: string): string | undefined {
+  if (value.length > 253) {
+    return `must be at most 253 characters (it has ${value.length})`;
+  }
+  if (!DNS1123_SUBDOMAIN.test(value)) {
+    return "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit";
+  }
+  return undefined;
+}

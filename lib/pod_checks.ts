@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { NAME_MAX, PATH_MAX } from "./pod.ts";
+import { dns1123LabelError, NAME_MAX, PATH_MAX } from "./pod.ts";
 import { checkResources, type Reporter, UNSUPPORTED_VOLUME_KINDS } from "./pod_schema.ts";
 import type { FieldPath } from "./yaml.ts";
 
@@ -17,7 +17,6 @@ export const SUPPORTED_FIELD_REFS = [
   "status.podIP",
 ] as const;
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SYSCTL = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -319,7 +318,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
     const p = [...at, "volumes", i];
     const name = v.name;
     if (typeof name !== "string" || name === "") continue;
-    if (name.length > 63 || !DNS1123_LABEL.test(name)) {
+    if (dns1123LabelError(name)) {
       r.error([...p, "name"], `Rename volume ${q(name)}: the name must be a DNS-1123 label`);
     }
     if (volumes.has(name)) {
@@ -429,7 +428,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
   const hostname = spec.hostname;
   if (
     typeof hostname === "string" && hostname !== "" &&
-    (hostname.length > 63 || !DNS1123_LABEL.test(hostname))
+    dns1123LabelError(hostname) !== undefined
   ) {
     r.error([...at, "hostname"], `Change the hostname ${q(hostname)}: it must be a DNS-1123 label`);
   }

@@ -13,6 +13,7 @@
 
 import { dirname } from "node:path";
 import { isBelow, quoteRuntimeValue, UnsafePathError } from "./paths.ts";
+import { dns1123LabelError } from "./pod.ts";
 
 /** A `hostPath` volume source. */
 export interface HostPathVolume {
@@ -65,7 +66,6 @@ export const HOST_PATH_TYPES = [
 type HostPathType = (typeof HOST_PATH_TYPES)[number];
 
 const EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir";
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Where emptyDir `name` of the pod whose state dir is `podDir` lives: `${podDir}/volumes/kubernetes.io~empty-dir/${name}` (kubelet's layout). */
 export function emptyDirPath(podDir: string, name: string): string {
@@ -313,7 +313,7 @@ export async function resolveSubPath(
 
 function validate(volume: VolumeSource): void {
   const { name } = volume;
-  if (name.length > 63 || !DNS1123_LABEL.test(name)) {
+  if (dns1123LabelError(name)) {
     throw new VolumeError(
       name,
       'the name must be a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters',
