@@ -42,9 +42,6 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/** The escaping every human-readable printer uses; see `escape.ts`. */
-export { printable };
-
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {

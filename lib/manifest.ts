@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { printable } from "./log.ts";
+import { printable } from "./escape.ts";
 import {
   type ContainerSpec,
   DEFAULT_NAMESPACE,

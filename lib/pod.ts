@@ -119,7 +119,7 @@ export async function containerHash(container: ContainerSpec): Promise<string> {
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** Why `value` is not a DNS-1123 label (container, volume and port names, namespaces, host names). */
+/** Why `value` is not a DNS-1123 label (container and volume names, namespaces, host names). */
 export function dns1123LabelError(value: string): string | undefined {
   if (value.length > 63) {
     return `must be at most 63 characters (it has ${value.length})`;
