@@ -12,8 +12,9 @@
  * stop request instead. Signals that arrive while the cleanup runs are ignored, and output
  * that can no longer be written (a closed terminal) never aborts it.
  *
- * Run by hand: `deno run -A demo/local_demo.ts --manifests DIR [--parent PID]`; with
- * `--parent`, the demo also stops when its parent is no longer process PID.
+ * Run by hand: `setsid deno run -A demo/local_demo.ts --manifests DIR [--parent PID]`; with
+ * `--parent`, the demo also stops when its parent is no longer process PID. Without a session
+ * of its own, a Ctrl-C in the terminal reaches its containerd and agent before its cleanup.
  *
  * @module
  */
@@ -35,8 +36,8 @@ const INSTALL =
 export const STOP_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 /** The example web pod's hostPath; removed at the end if the demo created it. */
 const DEMO_DATA = "/var/lib/tinylet-demo";
-/** How long tinylet may take to stop on SIGTERM before it is killed. */
-const AGENT_STOP_MS = 15_000;
+/** How long tinylet may take to stop on SIGTERM before it is killed (it stops within 5 s). */
+const AGENT_STOP_MS = 6_000;
 /** How long `tinylet down --all` may take before it is stopped. */
 const DOWN_TIMEOUT_MS = 120_000;
 /** How often the demo checks that its parent still runs. */
