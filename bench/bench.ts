@@ -1142,7 +1142,7 @@ async function passWithoutRuntime(dir: string, pods: number): Promise<PassResult
     }
     return { pods, cold, recent, warm, full, actions };
   } finally {
-    reconciler.stop();
+    await reconciler.stop();
     fake.close();
   }
 }
