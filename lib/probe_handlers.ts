@@ -13,6 +13,7 @@ import { type Cri, CriError } from "./cri.ts";
 import { grpcHealthCheck } from "./cri_grpc.ts";
 import type { HandlerSpec } from "./pod_types.ts";
 import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
+import { scheduleAfter, sleep } from "./timer.ts";
 
 /** A Kubernetes probe or lifecycle handler, as written in a Pod (already validated). */
 export type ProbeHandler = HandlerSpec;
@@ -34,8 +35,6 @@ export const MAX_OUTPUT_CHARS = 1024;
 const MAX_BODY_BYTES = 10 * 1024;
 /** kubelet's redirect policy stops after 10 requests. */
 const MAX_REDIRECTS = 10;
-/** setTimeout's longest delay; a longer one is no limit at all. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Runs `handler` once against `target` within `timeoutSeconds` (0: no limit but
@@ -402,28 +401,23 @@ async function runGrpc(
 
 // ---- sleep ----
 
-function runSleep(seconds: number, signal: AbortSignal): Promise<ProbeOutcome> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve({ ok: true, output: "" });
-    }, Math.min(MAX_TIMER_MS, Math.max(0, seconds * 1000)));
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+/** Waits `seconds` in full, however long (a timer-safe sleep); rejects when `signal` aborts. */
+async function runSleep(seconds: number, signal: AbortSignal): Promise<ProbeOutcome> {
+  await sleep(Math.max(0, seconds * 1000), signal);
+  signal.throwIfAborted();
+  return { ok: true, output: "" };
 }
 
 // ---- helpers ----
 
-/** One signal for a run: aborts at the deadline or when the caller's signal does. */
+/**
+ * One signal for a run: aborts at the deadline (any length, timer-safe) or when the caller's
+ * signal does.
+ */
 class Deadline {
   readonly #controller = new AbortController();
   readonly #outer: AbortSignal | undefined;
-  readonly #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #cancelTimer: () => void = () => {};
   readonly #onOuterAbort = () => this.#controller.abort(this.#outer?.reason);
   #timedOut = false;
 
@@ -432,8 +426,8 @@ class Deadline {
     if (outer?.aborted) this.#controller.abort(outer.reason);
     else outer?.addEventListener("abort", this.#onOuterAbort, { once: true });
     const ms = timeoutSeconds * 1000;
-    if (ms > 0 && ms <= MAX_TIMER_MS && !this.#controller.signal.aborted) {
-      this.#timer = setTimeout(() => {
+    if (ms > 0 && !this.#controller.signal.aborted) {
+      this.#cancelTimer = scheduleAfter(() => {
         this.#timedOut = true;
         this.#controller.abort(new DOMException("The handler timed out", "TimeoutError"));
       }, ms);
@@ -449,7 +443,7 @@ class Deadline {
   }
 
   dispose(): void {
-    clearTimeout(this.#timer);
+    this.#cancelTimer();
     this.#outer?.removeEventListener("abort", this.#onOuterAbort);
   }
 }
