@@ -115,7 +115,7 @@ export async function checkCommand(
  * included), ready for `kubectl apply -f`. tinylet reads it back with the
  * same spec hash, so converting never restarts a pod.
  */
-export function convertCommand(files: string[], io: Io): Promise<number> {
+export function convertCommand(files: string[], io: Io): number {
   const docs: string[] = [];
   let failed = false;
   for (const file of files) {
@@ -126,7 +126,7 @@ export function convertCommand(files: string[], io: Io): Promise<number> {
     }
     for (const { pod } of m.pods) docs.push(toYaml(pod));
   }
-  if (failed) return Promise.resolve(1);
+  if (failed) return 1;
   io.out(terminalYaml(docs.join("---\n").replace(/\n$/, "")));
-  return Promise.resolve(0);
+  return 0;
 }
