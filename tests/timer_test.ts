@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { MAX_TIMER_MS } from "../lib/duration.ts";
 import { type ProbedContainer, ProbeManager } from "../lib/probes.ts";
-import { scheduleAfter, sleep } from "../lib/timer.ts";
+import { scheduleAfter, sleep, within } from "../lib/timer.ts";
 import { waitFor } from "./wait.ts";
 
 /** Resolves after `ms` on one plain timer: how long the test watches for an early firing. */
@@ -117,4 +117,94 @@ Deno.test("sleep waits its time, ends at once when the signal aborts, and past 2
   const t2 = performance.now();
   await sleep(10_000, stop.signal);
   assert.ok(performance.now() - t2 < 50, "a sleep on an aborted signal did not end at once");
+});
+
+/** A promise and its resolvers, for work the test finishes by hand. */
+function work<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+Deno.test("within: true when the work ends in time, at once", async () => {
+  const w = work();
+  const waited = within(w.promise, 10_000);
+  const t0 = performance.now();
+  w.resolve();
+  assert.equal(await waited, true);
+  assert.ok(performance.now() - t0 < 1_000, `took ${performance.now() - t0} ms`);
+});
+
+Deno.test("within leaves no timer behind: a process that waited on it exits at once", async () => {
+  // A pending timer keeps a process alive (the test runner does not say so): this one waits
+  // twice for work done in time, with a 20 s allowance each, once counted from an abort.
+  const timer = new URL("../lib/timer.ts", import.meta.url).href;
+  const script = `import { within } from "${timer}";
+const from = new AbortController();
+from.abort();
+console.log(await within(Promise.resolve(), 20_000), await within(Promise.resolve(), 20_000, from.signal));`;
+  const t0 = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "true true");
+  assert.ok(ms < 10_000, `the process exited ${Math.round(ms)} ms after it started`);
+});
+
+Deno.test("within: false when the time runs out first, and the work goes on", async () => {
+  const w = work<string>();
+  const t0 = performance.now();
+  assert.equal(await within(w.promise, 50), false);
+  const ms = performance.now() - t0;
+  assert.ok(ms >= 49 && ms < 2_000, `gave up after ${ms} ms`);
+  w.resolve("later");
+  assert.equal(await w.promise, "later");
+});
+
+Deno.test("within: rejects with the work's error when it fails in time", async () => {
+  const w = work();
+  const waited = within(w.promise, 10_000);
+  w.reject(new Error("boom"));
+  await assert.rejects(waited, /boom/);
+});
+
+Deno.test("within: the time counts from when the signal aborts, at once when it has", async () => {
+  const from = new AbortController();
+  const w = work();
+  let result: boolean | undefined;
+  const waited = within(w.promise, 50, from.signal).then((r) => result = r);
+  await watch(150);
+  assert.equal(result, undefined, "it gave up before the signal aborted");
+  const t0 = performance.now();
+  from.abort();
+  await waited;
+  const ms = performance.now() - t0;
+  assert.equal(result, false);
+  assert.ok(ms >= 49 && ms < 2_000, `gave up ${ms} ms after the abort`);
+  w.resolve();
+
+  const t1 = performance.now();
+  assert.equal(await within(new Promise(() => {}), 50, from.signal), false);
+  assert.ok(performance.now() - t1 < 2_000);
+
+  const done = new AbortController();
+  assert.equal(await within(Promise.resolve(), 50, done.signal), true, "before any abort");
+});
+
+Deno.test("within: a time past 2^31-1 ms does not run out at once", async () => {
+  const w = work();
+  let result: boolean | undefined;
+  const waited = within(w.promise, MAX_TIMER_MS + 1).then((r) => result = r);
+  await watch(200);
+  assert.equal(result, undefined, "it gave up at once");
+  w.resolve();
+  assert.equal(await waited, true);
 });
