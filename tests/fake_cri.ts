@@ -31,6 +31,8 @@ import {
   type SandboxState,
   type VersionInfo,
 } from "../lib/cri.ts";
+import { DEFAULT_TIMEOUT_MS } from "../lib/cri_grpc.ts";
+import { scheduleAfter } from "../lib/timer.ts";
 
 /** A call the fake received, in order. */
 export interface RecordedCall {
@@ -43,11 +45,14 @@ export interface RecordedCall {
 export interface Injection {
   /** Reject with this error. */
   error?: Error;
-  /** Answer after this many milliseconds (past the deadline: DeadlineExceeded). */
+  /**
+   * Answer after this many milliseconds; past the call's deadline (its `timeoutMs`, else the
+   * real client's default, {@linkcode DEFAULT_TIMEOUT_MS}), DeadlineExceeded at the deadline.
+   */
   delayMs?: number;
   /**
-   * Never answer: the call waits until its signal aborts (then Cancelled) or, when the
-   * caller set `timeoutMs`, until that deadline passes (then DeadlineExceeded).
+   * Never answer: the call waits until its signal aborts (then Cancelled) or until its
+   * deadline passes, as `delayMs` (then DeadlineExceeded).
    */
   hang?: boolean;
   /** How many calls this applies to (default 1; Infinity for all). */
@@ -238,8 +243,9 @@ export class FakeCri implements Cri {
     if (!list || !injection) return;
     injection.times = (injection.times ?? 1) - 1;
     if (injection.times <= 0) list.shift();
+    // The deadline the real client gives a call that sets none.
+    const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (injection.hang) {
-      const timeoutMs = opts?.timeoutMs ?? Infinity;
       try {
         await abortableDelay(timeoutMs, opts?.signal);
       } catch {
@@ -248,11 +254,11 @@ export class FakeCri implements Cri {
       throw criError("DeadlineExceeded", method, `${method}: context deadline exceeded`);
     }
     if (injection.delayMs) {
-      const timeoutMs = opts?.timeoutMs ?? 10_000;
-      await abortableDelay(
-        Math.min(injection.delayMs, timeoutMs),
-        opts?.signal,
-      );
+      try {
+        await abortableDelay(Math.min(injection.delayMs, timeoutMs), opts?.signal);
+      } catch {
+        throw cancelled(method, opts?.signal);
+      }
       if (injection.delayMs > timeoutMs) {
         throw criError(
           "DeadlineExceeded",
@@ -642,18 +648,19 @@ function cancelled(method: string, signal: AbortSignal | undefined): CriError {
   return criError("Cancelled", method, `${method}: context canceled`, { cause: signal?.reason });
 }
 
-/** Waits `ms` (`Infinity`: until `signal` aborts); rejects when `signal` aborts. */
+/**
+ * Waits `ms` (any length, timer-safe; `Infinity`: until `signal` aborts); rejects when
+ * `signal` aborts.
+ */
 function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = Number.isFinite(ms)
-      ? setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms)
-      : undefined;
+    const cancel = scheduleAfter(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
     const onAbort = () => {
-      clearTimeout(timer);
+      cancel();
       reject(signal?.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });

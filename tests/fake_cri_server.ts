@@ -27,18 +27,22 @@ const STATUS_OF_KIND: Record<string, grpc.status> = {
 // deno-lint-ignore no-explicit-any
 type Req = any;
 /** What a handler gets besides the request: a signal that aborts when the call ends early. */
-type Handler = (req: Req, opts: { signal: AbortSignal }) => Promise<unknown>;
+type Handler = (req: Req, opts: { signal: AbortSignal; timeoutMs: number }) => Promise<unknown>;
 
 /**
  * A unary handler that hands `fn` a signal, aborted when the client cancels the call or its
- * deadline passes (as a real runtime's context is) and when the server closes.
+ * deadline passes (as a real runtime's context is) and when the server closes, and the time
+ * left until the client's deadline (`Infinity`: none).
  */
 function unary(fn: Handler, calls: Set<AbortController>): grpc.handleUnaryCall<Req, unknown> {
   return (call, callback) => {
     const controller = new AbortController();
     calls.add(controller);
     call.on("cancelled", () => controller.abort(new Error("the client cancelled the call")));
-    fn(call.request, { signal: controller.signal }).then(
+    // The client's deadline, so the fake's delays and hangs end where the client's call does.
+    const deadline = call.getDeadline();
+    const timeoutMs = (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+    fn(call.request, { signal: controller.signal, timeoutMs }).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const code = err instanceof CriError

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
+import { connectCri, DEFAULT_TIMEOUT_MS } from "../lib/cri_grpc.ts";
 import { CriError, isNotFound, isRetryable, NotFoundError } from "../lib/cri.ts";
 import { FakeCri } from "./fake_cri.ts";
 import { serveCri } from "./fake_cri_server.ts";
+import { HandDrivenTime } from "./hand_time.ts";
 
 async function withServedFake(fn: (fake: FakeCri, socket: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "tinylet-fake-" });
@@ -90,4 +91,80 @@ Deno.test("the fake makes a running container exit on demand and reports why", a
   assert.deepEqual([s.state, s.exitCode, s.reason], ["CONTAINER_EXITED", 137, "OOMKilled"]);
   fake.killSandbox(sb);
   assert.equal((await fake.podSandboxStatus(sb)).state, "SANDBOX_NOTREADY");
+});
+
+// ---- deadlines: the fake gives up where the real client does ----
+
+/** The error `p` rejects with, or undefined while it is pending or when it resolves. */
+function watched(p: Promise<unknown>): { error: unknown; settled: boolean } {
+  const w: { error: unknown; settled: boolean } = { error: undefined, settled: false };
+  p.then(
+    () => w.settled = true,
+    (e: unknown) => {
+      w.error = e;
+      w.settled = true;
+    },
+  );
+  return w;
+}
+
+Deno.test("a hang on a call that sets no deadline ends as DeadlineExceeded at the real client's default deadline", async () => {
+  using time = new HandDrivenTime();
+  const fake = new FakeCri();
+  fake.inject("ListPodSandbox", { hang: true });
+  const call = watched(fake.listPodSandbox());
+  await time.advance(DEFAULT_TIMEOUT_MS - 1);
+  assert.equal(call.settled, false, "the hang ended before the deadline");
+  await time.advance(1);
+  assert.ok(call.error instanceof CriError, String(call.error));
+  assert.equal(call.error.kind, "DeadlineExceeded");
+  assert.equal(call.error.method, "ListPodSandbox");
+});
+
+Deno.test("a hang or a delay ends at the call's own deadline when it sets one, and an abort ends it as Cancelled", async () => {
+  using time = new HandDrivenTime();
+  const fake = new FakeCri();
+  fake.inject("Version", { hang: true });
+  fake.inject("Status", { delayMs: 3 * DEFAULT_TIMEOUT_MS });
+  const long = DEFAULT_TIMEOUT_MS * 2;
+  const hung = watched(fake.version({ timeoutMs: long }));
+  const delayed = watched(fake.status({ timeoutMs: long }));
+  await time.advance(long - 1);
+  assert.deepEqual([hung.settled, delayed.settled], [false, false]);
+  await time.advance(1);
+  for (const call of [hung, delayed]) {
+    assert.ok(call.error instanceof CriError, String(call.error));
+    assert.equal(call.error.kind, "DeadlineExceeded");
+  }
+  fake.inject("Version", { hang: true });
+  fake.inject("Status", { delayMs: 1_000 });
+  const controller = new AbortController();
+  const calls = [
+    watched(fake.version({ signal: controller.signal })),
+    watched(fake.status({ signal: controller.signal })),
+  ];
+  await time.advance(10);
+  controller.abort(new Error("stopping"));
+  await time.advance(0);
+  for (const call of calls) {
+    assert.ok(call.error instanceof CriError, String(call.error));
+    assert.equal(call.error.kind, "Cancelled");
+  }
+});
+
+Deno.test("served over gRPC, a hang ends at the client's deadline, also one past the default", async () => {
+  await withServedFake(async (fake, socket) => {
+    using cri = connectCri(socket);
+    fake.inject("ListContainers", { hang: true });
+    const timeoutMs = DEFAULT_TIMEOUT_MS + 1_000;
+    const t0 = performance.now();
+    const err = await cri.listContainers(undefined, { timeoutMs }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof CriError, String(err));
+    assert.equal(err.kind, "DeadlineExceeded");
+    assert.ok(ms >= timeoutMs - 50, `gave up after ${Math.round(ms)} ms, before its deadline`);
+  });
 });

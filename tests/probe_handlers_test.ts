@@ -8,7 +8,9 @@ import {
   runHandler,
 } from "../lib/probe_handlers.ts";
 import type { PodSandboxConfig } from "../lib/cri.ts";
+import { MAX_TIMER_MS } from "../lib/duration.ts";
 import { FakeCri } from "./fake_cri.ts";
+import { HandDrivenTime } from "./hand_time.ts";
 
 // ---- fixtures ----
 
@@ -625,67 +627,6 @@ Deno.test("a handler with no action or a negative timeout is a programming error
 // ---- lengths past 2^31-1 ms (24.8 days) ----
 
 const DAY_MS = 24 * 3600 * 1000;
-/** setTimeout's longest delay; Deno fires a longer one after 1 ms. */
-const TIMER_LIMIT_MS = 2 ** 31 - 1;
-
-/**
- * Time driven by hand: replaces `setTimeout`, `clearTimeout` and `performance.now` until
- * disposed. A delay past 2^31-1 ms fires after 1 ms, as Deno's own timers do, so code that
- * hands such a delay to a raw timer is caught.
- */
-class HandDrivenTime implements Disposable {
-  #now = 0;
-  #nextId = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  readonly #real = {
-    setTimeout: globalThis.setTimeout,
-    clearTimeout: globalThis.clearTimeout,
-    now: performance.now,
-  };
-
-  constructor() {
-    globalThis.setTimeout = ((fn: () => void, ms = 0) => {
-      const delay = ms > TIMER_LIMIT_MS ? 1 : Math.max(0, ms);
-      const id = this.#nextId++;
-      this.#timers.set(id, { at: this.#now + delay, fn });
-      return id;
-    }) as unknown as typeof setTimeout;
-    globalThis.clearTimeout = ((id?: number) => {
-      if (id !== undefined) this.#timers.delete(id);
-    }) as unknown as typeof clearTimeout;
-    performance.now = () => this.#now;
-  }
-
-  /** Moves time `ms` forward, firing each timer that falls due, in order. */
-  async advance(ms: number): Promise<void> {
-    const end = this.#now + ms;
-    while (true) {
-      await this.#settle();
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers) {
-        if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
-      }
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-    }
-    this.#now = end;
-    await this.#settle();
-  }
-
-  /** Lets promise callbacks run (one real turn of the event loop). */
-  #settle(): Promise<void> {
-    return new Promise((resolve) => this.#real.setTimeout(resolve, 0));
-  }
-
-  [Symbol.dispose](): void {
-    globalThis.setTimeout = this.#real.setTimeout;
-    globalThis.clearTimeout = this.#real.clearTimeout;
-    performance.now = this.#real.now;
-  }
-}
-
 /** Runs `handler` and records its outcome when it comes. */
 function started(
   handler: ProbeHandler,
@@ -706,9 +647,9 @@ function started(
 Deno.test("sleep: a 30-day sleep is not cut short at 24.8 days (the longest timer); it ends at 30 days", async () => {
   using time = new HandDrivenTime();
   const run = started({ sleep: { seconds: 30 * 24 * 3600 } }, 0);
-  await time.advance(TIMER_LIMIT_MS + 1_000);
+  await time.advance(MAX_TIMER_MS + 1_000);
   assert.equal(run.outcome, undefined, "the sleep ended after 24.8 days");
-  await time.advance(30 * DAY_MS - TIMER_LIMIT_MS - 2_000);
+  await time.advance(30 * DAY_MS - MAX_TIMER_MS - 2_000);
   assert.equal(run.outcome, undefined, "the sleep ended a second early");
   await time.advance(1_000);
   assert.deepEqual(run.outcome, { ok: true, output: "" });
@@ -731,7 +672,7 @@ Deno.test("a timeout past 24.8 days still applies: a 40-day sleep with a 30-day 
 
 Deno.test("sleep: a sleep past 2^31-1 ms does not end early on real timers, and an abort ends it at once", async () => {
   const controller = new AbortController();
-  const seconds = Math.ceil(TIMER_LIMIT_MS / 1000) + 1;
+  const seconds = Math.ceil(MAX_TIMER_MS / 1000) + 1;
   const run = started({ sleep: { seconds } }, 0, controller.signal);
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(run.outcome, undefined, "the sleep ended within 100 ms");
