@@ -920,27 +920,38 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 // ---------------------------------------------------------------------------
 // Teardown
 
+/**
+ * How long teardown keeps trying to remove sandboxes: a container the runtime is still starting
+ * (its agent stopped while the start was in flight) cannot be removed until the start ends.
+ */
+const REMOVE_SANDBOXES_MS = 60_000;
+
 async function removeAllSandboxes(socket: string): Promise<void> {
   const cri = connectCri(socket, { timeoutMs: CRI_CALL_TIMEOUT_MS });
   try {
-    const sandboxes = await cri.listPodSandbox();
-    // Four at a time: on two cores, dozens at once make containerd miss its deadlines.
-    const queue = [...sandboxes];
-    const errors: string[] = [];
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      for (let s = queue.shift(); s; s = queue.shift()) {
-        try {
-          await ignoreNotFound(cri.stopPodSandbox(s.id));
-          await ignoreNotFound(cri.removePodSandbox(s.id));
-        } catch (err) {
-          errors.push(errorMessage(err));
+    const deadline = Date.now() + REMOVE_SANDBOXES_MS;
+    for (;;) {
+      const sandboxes = await cri.listPodSandbox();
+      // Four at a time: on two cores, dozens at once make containerd miss its deadlines.
+      const queue = [...sandboxes];
+      const errors: string[] = [];
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        for (let s = queue.shift(); s; s = queue.shift()) {
+          try {
+            await ignoreNotFound(cri.stopPodSandbox(s.id));
+            await ignoreNotFound(cri.removePodSandbox(s.id));
+          } catch (err) {
+            errors.push(errorMessage(err));
+          }
         }
+      }));
+      if (errors.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `${errors.length} of ${sandboxes.length} sandboxes not removed: ${errors.join("; ")}`,
+        );
       }
-    }));
-    if (errors.length > 0) {
-      throw new Error(
-        `${errors.length} of ${sandboxes.length} sandboxes not removed: ${errors.join("; ")}`,
-      );
+      await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
     cri.close();
