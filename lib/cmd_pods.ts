@@ -16,7 +16,7 @@ import type { Container, Cri } from "./cri.ts";
 import { printable, printableIo, terminalJson } from "./escape.ts";
 import { groupObserved, type ObservedPod, ownedBy } from "./observe.ts";
 import { type ContainerView, type PodView, runtimeView } from "./status.ts";
-import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
+import { readAgentState, statusFilePath } from "./status_file.ts";
 import { K } from "./translate.ts";
 
 /** How long ago `iso` was, as kubectl's AGE column writes it: 45s, 3m, 2h, 4d. */
@@ -57,8 +57,9 @@ export async function listOurs(cri: Cri, instance: string): Promise<ObservedPod[
 
 /** The pods to show: the agent's views where it knows them, the runtime's otherwise. */
 async function gather(config: AgentConfig, cri: Cri, io: Io) {
-  const status = await readStatusFile(statusFilePath(config.root));
-  const state = agentState(status, Date.now());
+  // A status file that cannot be read (mode 0600, another user) is said, not taken as none.
+  const state = await readAgentState(statusFilePath(config.root), Date.now());
+  const status = state.status;
   if (!state.running) io.err(`${state.note}; showing what the runtime has`);
   let runtime: ObservedPod[] = [];
   let runtimeError: string | undefined;

@@ -24,7 +24,7 @@ import { Observer } from "./observe.ts";
 import { type Action, deletionOf, plan } from "./plan.ts";
 import { readHostResolvConf } from "./reconciler.ts";
 import { ManifestSource } from "./source.ts";
-import { agentState, readStatusFile, statusFilePath } from "./status_file.ts";
+import { readAgentState, statusFilePath } from "./status_file.ts";
 
 function describeAction(a: Action): string {
   switch (a.type) {
@@ -219,7 +219,7 @@ export async function downCommand(
       io.out(`pod ${r.action.key} removed`);
     }
   }
-  const state = agentState(await readStatusFile(statusFilePath(config.root)), Date.now());
+  const state = await readAgentState(statusFilePath(config.root), Date.now());
   if (state.running && results.length > 0) {
     io.err(
       "The agent is running: it starts these pods again while their files exist. Remove the files, or stop the agent first",

@@ -240,6 +240,49 @@ Deno.test("tinylet pods lists pods like kubectl, wide and as JSON, and says when
   assert.match(down.stdout, /shop\s+web\s+2\/2\s+Running/);
 });
 
+Deno.test('tinylet pods and describe, as a user who cannot read the 0600 status file, say so instead of "no status file"', async () => {
+  await using w = await world();
+  await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
+  await w.reconciler.pass();
+  const file = statusFilePath(`${w.dir}/root`);
+  // The agent's file, 0600, owned by another user than the command's: root without the
+  // capabilities that bypass file modes (setpriv) reads it as any other user would.
+  await Deno.chown(file, 65534, 65534);
+  assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+  const asOtherUser = async (args: string[]) => {
+    const out = await new Deno.Command("setpriv", {
+      args: [
+        "--bounding-set",
+        "-dac_override,-dac_read_search",
+        "--",
+        Deno.execPath(),
+        "run",
+        "-A",
+        MAIN,
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+  const said = `Cannot read the status file "${file}": permission denied (the agent writes it ` +
+    `with mode 0600: run as root, or as the agent's user); showing what the runtime has\n`;
+  const pods = await asOtherUser(["pods", ...w.flags]);
+  assert.equal(pods.code, 0, pods.stderr);
+  assert.equal(pods.stderr, said);
+  assert.match(pods.stdout, /shop\s+web\s+2\/2\s+Running/);
+  const describe = await asOtherUser(["describe", "shop/web", ...w.flags]);
+  assert.equal(describe.code, 0, describe.stderr);
+  assert.equal(describe.stderr, said);
+  assert.match(describe.stdout, /^Name: {9}web\n/);
+  // Root, with its capabilities, reads it: the message is about the reader, not the file.
+  const asRoot = await tinylet(["pods", ...w.flags]);
+  assert.equal(asRoot.stderr, "");
+});
+
 Deno.test("tinylet describe shows containers, restarts, events and the source", async () => {
   await using w = await world();
   await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import {
   readStatusFile,
   type StatusFile,
+  StatusFileError,
   statusFilePath,
+  statusTempPath,
   writeStatusFile,
 } from "../lib/status_file.ts";
 import { startAgent } from "./agent_process.ts";
@@ -71,14 +73,14 @@ Deno.test("writeStatusFile makes a 0644 status file of an older agent 0600 on th
   }
 });
 
-Deno.test("writeStatusFile never writes through a symlink planted at a temp file name", async () => {
+Deno.test("writeStatusFile never writes through a symlink planted at the temp file name", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = statusFilePath(`${dir}/root`);
     await Deno.mkdir(`${dir}/root`);
     await Deno.writeTextFile(`${dir}/victim`, "untouched\n");
     await Deno.chmod(`${dir}/victim`, 0o644);
-    await Deno.symlink(`${dir}/victim`, `${file}.tmp`);
+    await Deno.symlink(`${dir}/victim`, statusTempPath(file));
     await writeStatusFile(file, status("x"));
     assert.equal(await Deno.readTextFile(`${dir}/victim`), "untouched\n");
     assert.equal((await modeOf(`${dir}/victim`)).toString(8), "644");
@@ -144,6 +146,110 @@ Deno.test("the agent writes status.json 0600 under a 022 umask, over an older ag
     assert.deepEqual(await names(`${dir}/root`), ["status.json"]);
   } finally {
     await agent[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeStatusFile: writes land in the order they were called, the last one last", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(dir);
+    for (let round = 0; round < 5; round++) {
+      const notes = Array.from({ length: 20 }, (_, i) => `round ${round} write ${i}`);
+      // Each write checks, as it lands, that the one called before it has landed already.
+      let landed = -1;
+      await Promise.all(notes.map(async (n, i) => {
+        await writeStatusFile(file, status(n));
+        assert.equal(landed, i - 1, `write ${i} landed after write ${landed}`);
+        landed = i;
+      }));
+      assert.equal((await readStatusFile(file))?.agent.runtimeError, notes.at(-1));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeStatusFile: a failed write does not stop the next one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(`${dir}/root`);
+    await Deno.writeTextFile(`${dir}/root`, "a file where the directory should be");
+    const failed = writeStatusFile(file, status("first"));
+    const next = writeStatusFile(file, status("second"));
+    await assert.rejects(failed);
+    await assert.rejects(next);
+    await Deno.remove(`${dir}/root`);
+    await writeStatusFile(file, status("third"));
+    assert.equal((await readStatusFile(file))?.agent.runtimeError, "third");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a writer killed mid-write leaves at most the one 0600 temp file, which the next write replaces", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-status-" });
+  try {
+    const file = statusFilePath(dir);
+    // A child writes a large status file (probe output in the events) again and again, until
+    // it is killed while a temp file is there: as an agent killed, or exiting, mid-write.
+    const module = new URL("../lib/status_file.ts", import.meta.url).href;
+    const big = status("x".repeat(4 << 20));
+    await Deno.writeTextFile(`${dir}/big.json`, JSON.stringify(big));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-check",
+        `import { writeStatusFile } from "${module}";
+const big = JSON.parse(await Deno.readTextFile("${dir}/big.json"));
+for (;;) await writeStatusFile("${file}", big);`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const temps = async () => (await names(dir)).filter((n) => n.endsWith(".tmp"));
+    try {
+      await waitFor("a temp file being written", async () => (await temps()).length > 0, {
+        timeoutMs: 20_000,
+      });
+    } finally {
+      child.kill("SIGKILL");
+      await child.output();
+    }
+    await Deno.remove(`${dir}/big.json`);
+    for (const t of await temps()) {
+      assert.equal(`${dir}/${t}`, statusTempPath(file), `a temp file of another name: ${t}`);
+      assert.equal((await modeOf(`${dir}/${t}`)).toString(8), "600");
+    }
+    await writeStatusFile(file, status("after the kill"));
+    assert.deepEqual(await names(dir), ["status.json"]);
+    assert.equal((await readStatusFile(file))?.agent.runtimeError, "after the kill");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readStatusFile: undefined only when there is no file; otherwise it says what is wrong", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = statusFilePath(dir);
+    assert.equal(await readStatusFile(file), undefined);
+    const fails = async (pattern: RegExp) => {
+      const err = await readStatusFile(file).then(() => undefined, (e) => e);
+      assert.ok(err instanceof StatusFileError, `got ${err}`);
+      assert.match(err.message, pattern);
+      assert.equal(err.file, file);
+    };
+    await Deno.mkdir(file);
+    await fails(/^Cannot read the status file ".*\/status\.json": is a directory$/);
+    await Deno.remove(file);
+    await Deno.writeTextFile(file, "{not json");
+    await fails(/^Cannot read the status file ".*": it is not JSON \(.+\)$/);
+    await Deno.writeTextFile(file, JSON.stringify({ ...status("x"), version: 2 }));
+    await fails(/: its version is 2, not 1 \(written by another version of tinylet\?\)$/);
+    await Deno.writeTextFile(file, "null");
+    await fails(/: its version is missing, not 1/);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
