@@ -32,7 +32,10 @@ export interface ImagePullerOptions {
   now: () => number;
   /** Registry credentials for an image. */
   auth?: (image: string) => Promise<AuthConfig | undefined>;
-  /** Told when a pull starts and ends. */
+  /**
+   * Told when a pull starts and ends; a pull cancelled through its signal ends with neither
+   * "pulled" nor "failed".
+   */
   onPull?: (image: string, outcome: "started" | "pulled" | "failed", detail: string) => void;
 }
 
@@ -98,6 +101,8 @@ export class ImagePuller {
       const auth = await this.#o.auth?.(image);
       await this.#o.cri.pullImage({ image }, auth, undefined, opts);
     } catch (err) {
+      // A pull cancelled (the agent stops) did not fail: no backoff, no error, nothing to report.
+      if (opts.signal?.aborted) throw err;
       const detail = err instanceof Error ? err.message : String(err);
       this.#lastError.set(image, detail);
       const until = this.#backoff.fail(image, this.#o.now(), `${this.#o.now()}:${detail}`);

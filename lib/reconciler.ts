@@ -21,7 +21,8 @@ import { type ProbedContainer, ProbeManager } from "./probes.ts";
 import { runHandler } from "./probe_handlers.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { podStateDir, SandboxConfigError } from "./translate.ts";
-import { writeStatusFile } from "./status_file.ts";
+import { type StatusFile, writeStatusFile } from "./status_file.ts";
+import { within } from "./timer.ts";
 import type { ManifestSource } from "./source.ts";
 import { HOST_RESOLV_CONF, readResolvConf, type ResolvConf } from "./dns.ts";
 import { detectCgroupV2 } from "./cgroups.ts";
@@ -67,6 +68,8 @@ export interface ReconcilerOptions {
   logCheckIntervalMs?: number;
   /** Where the pods' status is published for `tinylet pods`; off when undefined. */
   statusFile?: string;
+  /** Writes the status file; defaults to {@linkcode writeStatusFile}. */
+  writeStatusFile?: (file: string, status: StatusFile) => Promise<void>;
   /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
   failureBackoff?: BackoffPolicy;
   /** Where passes, pods and watch events are counted. */
@@ -180,8 +183,6 @@ export class Reconciler {
       now: this.#now,
       ...(options.registryAuth ? { auth: options.registryAuth } : {}),
       onPull: (image, outcome, detail) => {
-        // A pull cancelled because the agent stops is no failure to report.
-        if (outcome === "failed" && this.#stopSignal?.aborted) return;
         if (outcome === "started") options.log.info(`Pulling image ${image}`);
         else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
         else options.log.warn(`Failed to pull image ${image}: ${detail}`);
@@ -612,54 +613,66 @@ export class Reconciler {
   /**
    * Writes the status file, with `stoppedAt`: the agent stopped. `run` does it when it ends;
    * a caller that cannot wait for that (it holds the process to a deadline) does it itself.
-   * No later write takes `stoppedAt` out.
+   * It lands after every write started before it, and no later write takes `stoppedAt` out.
    */
-  async publishStopped(): Promise<void> {
-    await this.#publish(this.#lastPods, true);
+  publishStopped(): Promise<void> {
+    return this.#publish(this.#lastPods, true);
   }
 
-  /** Writes the status file when the pods changed, and at least every 10 s as a heartbeat. */
-  async #publish(pods: PodView[], stopped = false) {
+  /**
+   * Writes the status file when the pods changed, and at least every 10 s as a heartbeat. The
+   * content is taken at the call; writes take turns on one chain, so the last one started is
+   * the last to land. Never rejects: a failed write is logged.
+   */
+  #publish(pods: PodView[], stopped = false): Promise<void> {
     const file = this.#o.statusFile;
-    if (!file) return;
-    if (this.#stoppedAt !== undefined && !stopped) return;
+    if (!file) return Promise.resolve();
+    if (this.#stoppedAt !== undefined && !stopped) return Promise.resolve();
     const now = this.#now();
     if (stopped) this.#stoppedAt ??= now;
     const body = JSON.stringify(pods);
-    if (!stopped && body === this.#lastPublished && now - this.#lastPublishedAt < 10_000) return;
+    if (!stopped && body === this.#lastPublished && now - this.#lastPublishedAt < 10_000) {
+      return Promise.resolve();
+    }
     this.#lastPublished = body;
     this.#lastPublishedAt = now;
-    try {
-      await writeStatusFile(file, {
-        version: 1,
-        agent: {
-          pid: Deno.pid,
-          instance: this.#o.instance,
-          socket: this.#o.socket,
-          manifests: this.#o.source.dir,
-          updatedAt: new Date(now).toISOString(),
-          stoppedAt: this.#stoppedAt !== undefined ? new Date(this.#stoppedAt).toISOString() : null,
-          runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
-          runtimeError: this.#runtimeDown ?? null,
-        },
-        pods,
-        events: Object.fromEntries(this.#events),
-      });
-    } catch (err) {
-      this.#o.log.warn(`Cannot write the status file ${file}: ${(err as Error).message}`);
-    }
+    const status: StatusFile = {
+      version: 1,
+      agent: {
+        pid: Deno.pid,
+        instance: this.#o.instance,
+        socket: this.#o.socket,
+        manifests: this.#o.source.dir,
+        updatedAt: new Date(now).toISOString(),
+        stoppedAt: this.#stoppedAt !== undefined ? new Date(this.#stoppedAt).toISOString() : null,
+        runtime: this.#runtimeDown === undefined ? "reachable" : "unreachable",
+        runtimeError: this.#runtimeDown ?? null,
+      },
+      pods,
+      events: Object.fromEntries([...this.#events].map(([pod, list]) => [pod, [...list]])),
+    };
+    const write = this.#writes.then(async () => {
+      // Its turn came after the stop: the stopped write, queued behind it, replaces it anyway.
+      if (!stopped && this.#stoppedAt !== undefined) return;
+      try {
+        await (this.#o.writeStatusFile ?? writeStatusFile)(file, status);
+      } catch (err) {
+        this.#o.log.warn(`Cannot write the status file ${file}: ${(err as Error).message}`);
+      }
+    });
+    this.#writes = write;
+    return write;
   }
+  /** The last status write started: the next one waits for it. */
+  #writes: Promise<void> = Promise.resolve();
   #lastPublished = "";
   #logsCheckedAt = -Infinity;
   /** When the agent stopped, once `publishStopped` or the end of `run` said so. */
   #stoppedAt: number | undefined;
-  /** The signal `run` stops on. */
-  #stopSignal: AbortSignal | undefined;
 
   /** Runs passes until `signal` aborts: one at start, then on file events and every interval. */
   async run(signal: AbortSignal): Promise<void> {
     this.#stoppedAt = undefined;
-    this.#stopSignal = signal;
     const wake = new Wake();
     const tick = setInterval(() => wake.poke(), this.#o.intervalMs);
     const watcher = new DirectoryWatcher(this.#o.source.dir, (event) => {
@@ -701,7 +714,7 @@ export class Reconciler {
       // Stopped again, whatever the signal's stop missed included.
       const probesDone = Promise.all([probesStopped, this.#probes.stop()]);
       // In-flight work was cancelled through the signal; let it unwind, within a bound.
-      await settledWithin([...this.#flights.values(), probesDone], STOP_GRACE_MS);
+      await within(Promise.allSettled([...this.#flights.values(), probesDone]), STOP_GRACE_MS);
       this.#onFlightDone = undefined;
       await this.#publish(this.#lastPods, true);
     }
@@ -809,16 +822,6 @@ export class Reconciler {
       });
     }
   }
-}
-
-/** Resolves when every promise has settled, or after `ms`, whichever comes first. */
-async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.allSettled(promises),
-    new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
-  ]);
-  clearTimeout(timer);
 }
 
 function groupByPod(actions: Action[]): Map<string, Action[]> {

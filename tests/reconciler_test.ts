@@ -3,8 +3,10 @@ import { UnavailableError } from "../lib/cri.ts";
 import { createLogger } from "../lib/log.ts";
 import { isFinished, Reconciler } from "../lib/reconciler.ts";
 import { ManifestSource } from "../lib/source.ts";
+import { readStatusFile, type StatusFile, writeStatusFile } from "../lib/status_file.ts";
 import { K } from "../lib/translate.ts";
 import { FakeCri } from "./fake_cri.ts";
+import { waitFor } from "./wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -668,6 +670,109 @@ spec:
     await endsWithin(loop, 10_000);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a status write in progress when the agent stops lands first: the stopped write is never overtaken", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  const statusFile = `${s.root}/status.json`;
+  /** The `stoppedAt` of each write, in the order they landed. */
+  const landed: (string | null)[] = [];
+  let writes = 0;
+  const reconciler = new Reconciler({
+    cri: s.cri,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: (l) => s.lines.push(l) }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: s.root,
+    podLogRoot: `${s.dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+    statusFile,
+    // The first write is slow (a busy disk): the stop comes while it is in progress.
+    writeStatusFile: async (file: string, status: StatusFile) => {
+      if (++writes === 1) await new Promise((r) => setTimeout(r, 200));
+      await writeStatusFile(file, status);
+      landed.push(status.agent.stoppedAt);
+    },
+  });
+  const pass = reconciler.pass();
+  await waitFor("the pass's status write in progress", () => writes === 1);
+  await Promise.all([reconciler.publishStopped(), pass]);
+  assert.deepEqual(landed.map((at) => at === null ? "running" : "stopped"), [
+    "running",
+    "stopped",
+  ]);
+  // A pass after the stop writes nothing that takes stoppedAt out.
+  s.clock.now += 20_000;
+  await reconciler.pass();
+  const status = await readStatusFile(statusFile);
+  assert.ok(status?.agent.stoppedAt, `stoppedAt in ${JSON.stringify(status?.agent)}`);
+  assert.equal(landed.length, 2);
+  assert.deepEqual(s.lines.filter((l) => /ERROR|WARN/.test(l)), []);
+});
+
+Deno.test("a failed status write is logged once and the next write still lands", async () => {
+  await using s = await setup();
+  await s.write("hello.yaml", HELLO);
+  const statusFile = `${s.root}/status.json`;
+  let writes = 0;
+  const reconciler = new Reconciler({
+    cri: s.cri,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: (l) => s.lines.push(l) }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
+    instance: "default",
+    root: s.root,
+    podLogRoot: `${s.dir}/logs`,
+    parallel: 4,
+    intervalMs: 2000,
+    statusFile,
+    writeStatusFile: (file: string, status: StatusFile) =>
+      ++writes === 1
+        ? Promise.reject(new Error("No space left on device"))
+        : writeStatusFile(file, status),
+  });
+  await reconciler.pass();
+  await reconciler.publishStopped();
+  assert.equal(writes, 2);
+  assert.ok((await readStatusFile(statusFile))?.agent.stoppedAt);
+  assert.deepEqual(s.lines.filter((l) => /ERROR|WARN/.test(l)).length, 1);
+  assert.match(s.lines.join("\n"), /Cannot write the status file .*: No space left on device/);
+});
+
+Deno.test("a pull cancelled by the stop is no failure: no backoff, no ErrImagePull, and the next run pulls at once", async () => {
+  await using s = await setup();
+  const image = "registry.example/slow:1";
+  s.cri.addToRegistry(image);
+  s.cri.inject("PullImage", { hang: true });
+  await s.write("pulling.yaml", `name: pulling\ncontainers: [{name: c, image: "${image}"}]\n`);
+  const controller = new AbortController();
+  const loop = s.reconciler.run(controller.signal);
+  try {
+    await waitFor("the pull in flight", () => s.cri.methods().includes("PullImage"));
+  } finally {
+    controller.abort();
+    assert.ok(await endsWithin(loop, 10_000), "the loop was still running 10 s after the stop");
+  }
+  // The same clock: a failed pull would wait out its backoff (ImagePullBackOff) here.
+  s.cri.calls.length = 0;
+  const r = await s.reconciler.pass();
+  assert.ok(s.cri.methods().includes("PullImage"), `no pull: ${s.cri.methods().join(" ")}`);
+  assert.deepEqual(r.results.map((x) => x.error?.message), [undefined]);
+  assert.deepEqual(r.pods.map((p) => [p.name, p.status, p.lastError]), [[
+    "pulling",
+    "ContainerCreating",
+    null,
+  ]]);
+  const next = await s.reconciler.pass();
+  assert.deepEqual(next.pods.map((p) => [p.name, p.status]), [["pulling", "Running"]]);
+  assert.deepEqual(s.lines.filter((l) => /ERROR|WARN|ErrImagePull|Failed to pull/.test(l)), []);
 });
 
 /** Whether `p` settles within `ms`. */
