@@ -16,10 +16,11 @@ import { printable } from "./lib/escape.ts";
 import { serveHttp } from "./lib/http.ts";
 import { createLogger } from "./lib/log.ts";
 import { AgentMetrics } from "./lib/metrics.ts";
-import { Reconciler } from "./lib/reconciler.ts";
+import { Reconciler, STOP_GRACE_MS } from "./lib/reconciler.ts";
 import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/registry_auth.ts";
 import { ManifestSource } from "./lib/source.ts";
 import { statusFilePath } from "./lib/status_file.ts";
+import { within } from "./lib/timer.ts";
 
 const encoder = new TextEncoder();
 
@@ -36,47 +37,44 @@ const io = {
 };
 
 /**
- * From SIGINT or SIGTERM, how long the agent waits for its loop and HTTP server to finish.
- * Everything they await is cancelled by the signal, so this bounds only what a cancellation
- * cannot reach (a hung file system, a path that forgot the signal).
+ * From SIGINT or SIGTERM, how long the agent waits for its loop and HTTP server to finish: the
+ * loop's own grace for cancelled work ({@linkcode STOP_GRACE_MS}), then a second for its last
+ * status write. Everything they await is cancelled by the signal, so this bounds only what a
+ * cancellation cannot reach (a hung file system, a path that forgot the signal).
  */
-const STOP_DEADLINE_MS = 2_500;
+export const STOP_DEADLINE_MS = STOP_GRACE_MS + 1_000;
 /** Then, how long the last status write (`stoppedAt`) may take before the agent exits anyway. */
-const LAST_WRITE_MS = 1_000;
+export const LAST_WRITE_MS = 1_000;
 
-/**
- * Waits for `work`: true when it succeeded, false when `ms` passed since `signal` aborted
- * (the work goes on, unwaited for); rejects when it fails.
- */
-function settledOrDeadline(
-  work: Promise<unknown>,
-  signal: AbortSignal,
-  ms: number,
-): Promise<boolean> {
-  return new Promise<boolean>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => timer = setTimeout(() => resolve(false), ms);
-    if (signal.aborted) arm();
-    else signal.addEventListener("abort", arm, { once: true });
-    work.then(() => resolve(true), reject).finally(() => {
-      signal.removeEventListener("abort", arm);
-      clearTimeout(timer);
-    });
-  });
-}
+/** A stop signal, and which of SIGINT and SIGTERM aborted it first. */
+type Stop = AbortController & Disposable & { received: "SIGINT" | "SIGTERM" | undefined };
 
 /** One AbortSignal for SIGINT and SIGTERM, released by `using`. */
-function stopSignal(): AbortController & Disposable {
+function stopSignal(): Stop {
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  return Object.assign(controller, {
+  const stop: Stop = Object.assign(controller, {
+    received: undefined,
     [Symbol.dispose]() {
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
     },
   });
+  const onInt = () => {
+    stop.received ??= "SIGINT";
+    controller.abort();
+  };
+  const onTerm = () => {
+    stop.received ??= "SIGTERM";
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  return stop;
+}
+
+/** The exit code of a command cut short by `stop`: 128 + the signal's number. */
+function interrupted(stop: Stop): number {
+  return stop.received === "SIGTERM" ? 143 : 130;
 }
 
 /** Runs the agent until SIGINT or SIGTERM; pods keep running after it exits. */
@@ -162,10 +160,10 @@ async function runAgent(config: AgentConfig): Promise<number> {
   // After the signal, the loop and the server get STOP_DEADLINE_MS to finish (the loop writes
   // `stoppedAt`); past it, the agent writes `stoppedAt` itself and exits: a stop is bounded
   // whatever the runtime, the probes or the hooks do.
-  const finished = await settledOrDeadline(
+  const finished = await within(
     Promise.all([reconciler.run(stop.signal), server?.finished]),
-    stop.signal,
     STOP_DEADLINE_MS,
+    stop.signal,
   );
   if (!finished) {
     log.warn(
@@ -173,28 +171,41 @@ async function runAgent(config: AgentConfig): Promise<number> {
         formatDuration(STOP_DEADLINE_MS)
       }: exiting without waiting for the rest`,
     );
-    await settledOrDeadline(reconciler.publishStopped(), stop.signal, LAST_WRITE_MS);
+    await within(reconciler.publishStopped(), LAST_WRITE_MS);
   }
   log.info("tinylet stopped; pods keep running");
   return 0;
 }
 
-/** Runs a command that talks to the runtime, with one clear line when it cannot. */
+/**
+ * Runs a command that talks to the runtime, with one clear line when it cannot. `stop` (of a
+ * command that waits for Ctrl-C) cancels every runtime call, the version check included: the
+ * command then ends at once, with 128 + the signal's number (130 for SIGINT).
+ */
 async function withRuntime(
   config: AgentConfig,
   fn: (cri: ReturnType<typeof connectCri>) => Promise<number>,
+  stop?: Stop,
 ): Promise<number> {
-  using cri = connectCri(config.socket);
+  const signal = stop?.signal;
+  using cri = connectCri(config.socket, signal ? { signal } : {});
   try {
-    await checkRuntime(cri, config.socket, { timeoutMs: 5_000 });
+    await checkRuntime(cri, config.socket, { timeoutMs: 5_000, ...(signal ? { signal } : {}) });
   } catch (err) {
+    if (stop?.signal.aborted) return interrupted(stop);
     if (err instanceof RuntimeUnreachableError) {
       io.err(printable(err.message));
       return 1;
     }
     throw err;
   }
-  return await fn(cri);
+  try {
+    return await fn(cri);
+  } catch (err) {
+    // A runtime call cancelled by the signal: the command was interrupted, it did not fail.
+    if (stop?.signal.aborted) return interrupted(stop);
+    throw err;
+  }
 }
 
 async function dispatch(command: Command): Promise<number> {
@@ -232,6 +243,7 @@ async function dispatch(command: Command): Promise<number> {
       return await withRuntime(
         command.config,
         (cri) => logsCommand(command.config, cri, { ...command, signal: stop.signal }, io),
+        stop,
       );
     }
     case "exec":

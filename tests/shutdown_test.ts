@@ -6,6 +6,7 @@
  * `stoppedAt` in the status file, and must not start stopping any pod.
  */
 import assert from "node:assert/strict";
+import { LAST_WRITE_MS, STOP_DEADLINE_MS } from "../main.ts";
 import { STOP_GRACE_MS } from "../lib/reconciler.ts";
 import { readStatusFile, statusFilePath } from "../lib/status_file.ts";
 import { startAgent } from "./agent_process.ts";
@@ -391,3 +392,52 @@ Deno.test("SIGTERM with every runtime call, probe and hook hanging: exit 0 withi
 Deno.test("SIGINT with every runtime call, probe and hook hanging: exit 0 within 5 s, stoppedAt written", async () => {
   await stopsWithin("SIGINT");
 });
+
+Deno.test("the stop bounds fit in the 5 s promised: the loop's grace, then main's deadline, then the last write", () => {
+  assert.ok(
+    STOP_GRACE_MS < STOP_DEADLINE_MS,
+    `the loop's grace (${STOP_GRACE_MS} ms) ends before main's deadline (${STOP_DEADLINE_MS} ms)`,
+  );
+  // What is left of the 5 s is for the process itself to start exiting.
+  assert.ok(
+    STOP_DEADLINE_MS + LAST_WRITE_MS <= EXIT_WITHIN_MS - 1_000,
+    `main's deadline and the last write (${STOP_DEADLINE_MS} + ${LAST_WRITE_MS} ms) leave a second of ${EXIT_WITHIN_MS} ms`,
+  );
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`tinylet logs ends at once on ${signal} while the runtime's version check hangs`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "tinylet-shutdown-" });
+    try {
+      const fake = new FakeCri({ images: [IMAGE] });
+      fake.inject("Version", { hang: true, times: Infinity });
+      await using server = await serveCri(fake, `${dir}/cri.sock`);
+      await using logs = startAgent([
+        "logs",
+        "web",
+        "-f",
+        "--socket",
+        server.socketPath,
+        "--root",
+        `${dir}/root`,
+        "--pod-log-root",
+        `${dir}/logs`,
+      ]);
+      await waitFor("the version check at the runtime", () => fake.methods().includes("Version"));
+      const t0 = performance.now();
+      const code = await logs.stop(signal);
+      const ms = Math.round(performance.now() - t0);
+      // The check alone waits 5 s for an answer: the signal cuts it short.
+      assert.ok(ms < 2_000, `tinylet logs exited ${ms} ms after ${signal}`);
+      assert.equal(
+        code,
+        signal === "SIGINT" ? 130 : 143,
+        `exit code; it wrote:\n${logs.lines.join("\n")}`,
+      );
+      assert.deepEqual(logs.lines, [], "an interrupted command says nothing");
+      assert.deepEqual(fake.methods(), ["Version"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
