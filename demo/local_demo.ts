@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { age, table } from "../lib/cmd_pods.ts";
 import { readStatusFile } from "../lib/status_file.ts";
-import { sleep } from "../lib/timer.ts";
+import { sleep, within } from "../lib/timer.ts";
 import {
   missingPrerequisites,
   type RealContainerd,
@@ -220,7 +220,8 @@ async function watchPods(agent: Agent, statusFile: string, signal: AbortSignal):
   let last = "";
   while (!signal.aborted && !exited) {
     showAgentLog(agent);
-    const status = await readStatusFile(statusFile);
+    // The agent (root, as the demo) writes it atomically: a failed read only shows no pods yet.
+    const status = await readStatusFile(statusFile).catch(() => undefined);
     const pods = status?.pods ?? [];
     // Print the table when a pod's state changes, not when only its age does.
     const text = JSON.stringify(
@@ -314,15 +315,7 @@ async function stopAgent(process: Deno.ChildProcess): Promise<void> {
   } catch {
     return; // Already gone.
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), AGENT_STOP_MS);
-  });
-  try {
-    if (await Promise.race([process.status, late]) !== "late") return;
-  } finally {
-    clearTimeout(timer);
-  }
+  if (await within(process.status, AGENT_STOP_MS)) return;
   say(`  tinylet did not stop within ${AGENT_STOP_MS / 1000} s of SIGTERM: killing it`);
   try {
     process.kill("SIGKILL");
