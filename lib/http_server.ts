@@ -9,8 +9,12 @@
  * - a response must be written within `writeTimeoutMs` (a peer that does not read is dropped);
  * - at most `maxConnections` are served at once: one more gets 503 and is closed.
  *
- * A connection past a timeout is closed without an answer. Aborting the signal closes the
- * listener and every connection at once.
+ * A connection past a timeout is closed without an answer. A connection the server ends after
+ * an answer (a refusal, a request with a body, `Connection: close`) is ended in order: the
+ * answer, then the end of the stream, while what the peer still sends is read and dropped (at
+ * most {@linkcode LINGER_BYTES}, within `writeTimeoutMs`), so the kernel does not answer unread
+ * input with a reset that can cost the peer the answer. Aborting the signal closes the listener
+ * and every connection at once.
  *
  * @module
  */
@@ -43,6 +47,12 @@ const STATUS_TEXT: Record<number, string> = {
   503: "Service Unavailable",
   505: "HTTP Version Not Supported",
 };
+
+/**
+ * Most bytes read and dropped from a peer after the server's last answer, before it closes
+ * anyway: a request and a small body, not an upload.
+ */
+export const LINGER_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("latin1");
@@ -133,6 +143,27 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
+/**
+ * After the last answer: shuts the write side (the peer reads the answer, then the end of the
+ * stream) and reads what the peer still sends, dropping it, until the peer closes or
+ * {@linkcode LINGER_BYTES} have come. The caller bounds the time (by closing `conn`) and
+ * closes it after. Closing at once would leave that input unread, and the kernel answers
+ * unread input with a reset, not an orderly end: the peer may lose the answer to it.
+ */
+async function closeWriteAndDrain(conn: Deno.Conn): Promise<void> {
+  try {
+    await conn.closeWrite();
+    const buf = new Uint8Array(4096);
+    for (let left = LINGER_BYTES; left > 0;) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      left -= n;
+    }
+  } catch {
+    // Reset by the peer, or closed by the time bound or the stop.
+  }
+}
+
 /** One connection: requests until the peer closes, asks to close, or a bound is passed. */
 class Connection {
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -207,7 +238,7 @@ class Connection {
         this.#arm(this.limits.writeTimeoutMs);
         await writeAll(this.conn, bytes);
         if (!isHead && body.length > 0) await writeAll(this.conn, body);
-        if (!keepAlive) return;
+        if (!keepAlive) return await this.#linger();
         this.#busy = false;
         // A pipelined request already begun gets the header timeout, else the idle one.
         this.#awaitingNext = this.#length === 0;
@@ -246,11 +277,27 @@ class Connection {
     this.#arm(this.limits.writeTimeoutMs);
     await writeAll(this.conn, encoder.encode(head(status, h, body.length, false)));
     await writeAll(this.conn, body);
+    await this.#linger();
+  }
+
+  /** Ends the connection in order after its last answer, within `writeTimeoutMs`. */
+  async #linger() {
+    this.#arm(this.limits.writeTimeoutMs);
+    await closeWriteAndDrain(this.conn);
   }
 }
 
-/** Answers 503 to a connection over the cap, within `writeTimeoutMs`, and closes it. */
-async function refuse(conn: Deno.Conn, writeTimeoutMs: number): Promise<void> {
+/**
+ * Answers 503 to a connection over the cap without reading its request, and ends it in order
+ * (as {@linkcode closeWriteAndDrain}) when `linger`, else closes it at once; the answer and the
+ * end each get `writeTimeoutMs`. `refusing` holds it meanwhile, so that the stop can close it.
+ */
+async function refuse(
+  conn: Deno.Conn,
+  writeTimeoutMs: number,
+  refusing: Set<Deno.Conn>,
+  linger: boolean,
+): Promise<void> {
   const close = () => {
     try {
       conn.close();
@@ -258,16 +305,23 @@ async function refuse(conn: Deno.Conn, writeTimeoutMs: number): Promise<void> {
       // Closed already.
     }
   };
-  const timer = setTimeout(close, writeTimeoutMs);
+  refusing.add(conn);
+  let timer = setTimeout(close, writeTimeoutMs);
   try {
     const body = encoder.encode("Too many connections\n");
     const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
     await writeAll(conn, encoder.encode(head(503, h, body.length, false)));
     await writeAll(conn, body);
+    if (linger) {
+      clearTimeout(timer);
+      timer = setTimeout(close, writeTimeoutMs);
+      await closeWriteAndDrain(conn);
+    }
   } catch {
-    // The peer is gone.
+    // The peer is gone, or the stop closed it.
   } finally {
     clearTimeout(timer);
+    refusing.delete(conn);
     close();
   }
 }
@@ -283,6 +337,8 @@ export function serveBounded(
   const listener = Deno.listen({ hostname: listen.hostname, port: listen.port });
   const addr = listener.addr;
   const open = new Set<Connection>();
+  /** Connections over the cap, being answered 503 and ended. */
+  const refusing = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
   let draining = false;
   let stopped = false;
@@ -323,6 +379,13 @@ export function serveBounded(
     draining = true;
     stopListening();
     for (const c of open) c.close();
+    for (const conn of refusing) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }
   };
 
   const accepting = (async () => {
@@ -338,8 +401,11 @@ export function serveBounded(
         continue;
       }
       if (open.size >= limits.maxConnections) {
-        // One more than the cap: answered at once and closed, never read.
-        track(refuse(conn, limits.writeTimeoutMs));
+        // Over the cap: answered at once and ended; its request is never parsed. At most
+        // maxConnections refusals linger for an orderly end, so a flood holds no more
+        // descriptors than that; past it, one is closed at once (its peer may see a reset).
+        const linger = refusing.size < limits.maxConnections;
+        track(refuse(conn, limits.writeTimeoutMs, refusing, linger));
         continue;
       }
       const c = new Connection(conn, limits, route);

@@ -542,3 +542,231 @@ Deno.test("the running agent stops at once on SIGTERM with partial and kept-aliv
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// ---- the end after a final answer: in order, never a reset ----
+//
+// The server closing a socket with input it has not read makes the kernel send a reset instead
+// of an orderly end; a reset can cost the peer an answer it has not read yet (on Linux, data
+// already received stays readable, so the tests here look at the reset itself): a client that
+// has read the answer and the end, then writes one byte, gets a broken pipe after a reset, and
+// nothing wrong after an orderly end.
+
+/** What a client got: the bytes before the server's end, and whether the server reset it. */
+interface Exchange {
+  text: string;
+  /** An error on read, or on a write after the end (the connection was reset). */
+  reset: unknown;
+}
+
+/**
+ * Connects, writes `bytes` at once (as curl sends its request), reads until the server ends
+ * the connection, then writes one byte more to learn whether the end was a reset. A write the
+ * server cut short before the end is not counted: what it answered is what counts.
+ */
+async function exchange(port: number, bytes: Uint8Array): Promise<Exchange> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const chunks: Uint8Array[] = [];
+  let reset: unknown;
+  const reading = (async () => {
+    const buf = new Uint8Array(4096);
+    try {
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        chunks.push(buf.slice(0, n));
+      }
+    } catch (err) {
+      reset = err;
+    }
+  })();
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+  } catch {
+    // Cut short: see above.
+  }
+  await reading;
+  if (reset === undefined) {
+    try {
+      await conn.write(enc.encode("x"));
+    } catch (err) {
+      reset = err;
+    }
+  }
+  conn.close();
+  return { text: dec.decode(concatBytes(chunks)), reset };
+}
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** A request with a body of `size` bytes, which the server does not read. */
+function withBody(requestLine: string, size: number): Uint8Array {
+  return enc.encode(
+    `${requestLine}\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${"b".repeat(size)}`,
+  );
+}
+
+/** Asserts that every exchange got the whole answer, `status` with `body`, and no reset. */
+function assertAnswered(got: Exchange[], status: number, body: string) {
+  const lost = got.filter((g) =>
+    g.reset !== undefined || !g.text.startsWith(`HTTP/1.1 ${status} `) ||
+    !g.text.endsWith(`\r\n\r\n${body}`)
+  );
+  const first = lost[0];
+  assert.equal(
+    lost.length,
+    0,
+    `${lost.length} of ${got.length} were reset or lost the ${status} answer; the first: ${
+      JSON.stringify(first?.text)
+    } ${first?.reset}`,
+  );
+}
+
+/** Whether the server still holds the connection open for reading: a write is not reset. */
+async function stillOpen(conn: Deno.Conn): Promise<boolean> {
+  try {
+    await conn.write(enc.encode("x"));
+    // A write to a closed peer succeeds once (the peer answers with a reset); the next fails.
+    await new Promise((r) => setTimeout(r, 5));
+    await conn.write(enc.encode("x"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("50 connections over the cap, each with its whole request sent (half with a body), read the 503 answer and an orderly end, none a reset", async () => {
+  await using s = serve({ ...FAST, headerTimeoutMs: 60_000, writeTimeoutMs: 5_000 });
+  const held = await Promise.all([1, 2, 3].map(() => Client.open(s.port)));
+  try {
+    for (const c of held) await c.send("GET /healthz HTTP/1.1\r\n");
+    const got: Exchange[] = [];
+    for (let i = 0; i < 50; i++) {
+      const send = i % 2 === 0
+        ? enc.encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        : withBody("POST /healthz HTTP/1.1", 16 * 1024);
+      got.push(await exchange(s.port, send));
+    }
+    assertAnswered(got, 503, "Too many connections\n");
+  } finally {
+    for (const c of held) await c.close();
+  }
+});
+
+Deno.test("answers that end the connection with input unread (431, 405 with a body, a GET with a body, 400 with more after it) are read in full, then an orderly end, 20 times each", async () => {
+  await using s = serve({ ...FAST, headerTimeoutMs: 5_000, writeTimeoutMs: 5_000 });
+  const cases: { send: Uint8Array; status: number; body: string }[] = [
+    {
+      send: enc.encode(`GET /healthz HTTP/1.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
+      status: 431,
+      body: "Request headers too large\n",
+    },
+    { send: withBody("POST /healthz HTTP/1.1", 32 * 1024), status: 405, body: "Use GET\n" },
+    { send: withBody("GET /healthz HTTP/1.1", 32 * 1024), status: 200, body: "ok\n" },
+    {
+      send: enc.encode("hello\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"),
+      status: 400,
+      body: "Bad request line\n",
+    },
+  ];
+  for (const c of cases) {
+    const got: Exchange[] = [];
+    for (let i = 0; i < 20; i++) got.push(await exchange(s.port, c.send));
+    assertAnswered(got, c.status, c.body);
+  }
+});
+
+Deno.test("after its last answer the server reads a bounded amount: a peer that keeps sending is cut well before the write timeout", async () => {
+  await using s = serve({ ...FAST, writeTimeoutMs: 30_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+  const t0 = performance.now();
+  await conn.write(enc.encode("POST /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  // Sends until the server ends the connection (a reset or a broken pipe once it closed).
+  const chunk = new Uint8Array(16 * 1024);
+  let sent = 0;
+  const cut = await (async () => {
+    try {
+      while (performance.now() - t0 < 20_000) sent += await conn.write(chunk);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  })();
+  const ms = performance.now() - t0;
+  conn.close();
+  assert.ok(cut instanceof Error, `still sending after ${Math.round(ms)} ms`);
+  assert.ok(ms < 10_000, `cut after ${Math.round(ms)} ms and ${sent} bytes`);
+});
+
+Deno.test("after its last answer the server waits for a peer that does not close at most the write timeout", async () => {
+  const writeTimeoutMs = 500;
+  await using s = serve({ ...FAST, writeTimeoutMs });
+  const quiet = await Client.open(s.port);
+  await quiet.send("POST /healthz HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+  await quiet.responses(1);
+  const answered = performance.now();
+  assert.match(quiet.text, /^HTTP\/1\.1 405 /);
+  await quiet.closed(1_000);
+  // The answer and its end came at once; the server reads on until the write timeout.
+  await waitFor("the server to close the connection", async () => !await stillOpen(quiet.conn), {
+    timeoutMs: 5_000,
+    everyMs: 20,
+  });
+  const took = performance.now() - answered;
+  assert.ok(took >= writeTimeoutMs - 100 && took < 3_000, `closed after ${Math.round(took)} ms`);
+  await quiet.close();
+});
+
+Deno.test("a stop closes at once the connections that wait for their peer after the last answer, refused ones included", async () => {
+  const s = serve({ ...FAST, writeTimeoutMs: 60_000, maxConnections: 1 });
+  const inside = await Client.open(s.port);
+  await inside.send("POST /healthz HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+  await inside.responses(1);
+  const over = await Client.open(s.port);
+  await over.send("GET /healthz HTTP/1.1\r\n\r\n");
+  await over.responses(1);
+  assert.match(inside.text, /^HTTP\/1\.1 405 /);
+  assert.match(over.text, /^HTTP\/1\.1 503 /);
+  assert.ok(await stillOpen(inside.conn) && await stillOpen(over.conn));
+  const t0 = performance.now();
+  s.stop.abort();
+  await s.server.finished;
+  const stopped = performance.now() - t0;
+  assert.ok(stopped < 1_000, `finished ${Math.round(stopped)} ms after the abort`);
+  for (const c of [inside, over]) {
+    await waitFor("the stop to close the connection", async () => !await stillOpen(c.conn), {
+      timeoutMs: 1_000,
+      everyMs: 10,
+    });
+  }
+  await inside.close();
+  await over.close();
+});
+
+Deno.test("a flood over the cap holds at most maxConnections refused connections open; the ones past that are closed at once", async () => {
+  await using s = serve({ ...FAST, writeTimeoutMs: 60_000, maxConnections: 2 });
+  const held = await Promise.all([1, 2].map(() => Client.open(s.port)));
+  const refused: Client[] = [];
+  try {
+    for (const c of held) await c.send("GET /healthz HTTP/1.1\r\n");
+    for (let i = 0; i < 4; i++) {
+      const c = await Client.open(s.port);
+      refused.push(c);
+      await c.responses(1);
+      assert.match(c.text, /^HTTP\/1\.1 503 /);
+    }
+    const open = [];
+    for (const c of refused) open.push(await stillOpen(c.conn));
+    assert.deepEqual(open, [true, true, false, false]);
+  } finally {
+    for (const c of [...held, ...refused]) await c.close();
+  }
+});
