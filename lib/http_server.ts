@@ -54,6 +54,13 @@ const STATUS_TEXT: Record<number, string> = {
  */
 export const LINGER_BYTES = 64 * 1024;
 
+/**
+ * Most connections over the cap ended in order at once (each holds a descriptor until its peer
+ * closes, at most `writeTimeoutMs`); past that, a flood's connections are answered and closed
+ * at once, and their peers may see a reset.
+ */
+export const MAX_LINGERING_REFUSALS = 64;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("latin1");
 
@@ -401,10 +408,8 @@ export function serveBounded(
         continue;
       }
       if (open.size >= limits.maxConnections) {
-        // Over the cap: answered at once and ended; its request is never parsed. At most
-        // maxConnections refusals linger for an orderly end, so a flood holds no more
-        // descriptors than that; past it, one is closed at once (its peer may see a reset).
-        const linger = refusing.size < limits.maxConnections;
+        // Over the cap: answered at once and ended; its request is never parsed.
+        const linger = refusing.size < MAX_LINGERING_REFUSALS;
         track(refuse(conn, limits.writeTimeoutMs, refusing, linger));
         continue;
       }
