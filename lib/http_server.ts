@@ -12,9 +12,9 @@
  * A connection past a timeout is closed without an answer. A connection the server ends after
  * an answer (a refusal, a request with a body, `Connection: close`) is ended in order: the
  * answer, then the end of the stream, while what the peer still sends is read and dropped (at
- * most {@linkcode LINGER_BYTES}, within `writeTimeoutMs`), so the kernel does not answer unread
- * input with a reset that can cost the peer the answer. Aborting the signal closes the listener
- * and every connection at once.
+ * most {@linkcode LINGER_BYTES}, within `writeTimeoutMs`; meanwhile it still counts against the
+ * cap), so the kernel does not answer unread input with a reset that can cost the peer the
+ * answer. Aborting the signal closes the listener and every connection at once.
  *
  * @module
  */
