@@ -269,6 +269,31 @@ export async function runContract(
   );
 
   await t.step(
+    "a call past its own deadline (an ExecSync with no exec timeout) fails as DeadlineExceeded at that deadline; the container and the runtime go on",
+    async () => {
+      const id = await cri.createContainer(
+        sandboxId,
+        containerConfig("deadline", env, ["sleep", "3600"]),
+        config,
+      );
+      await cri.startContainer(id);
+      const t0 = performance.now();
+      await assert.rejects(cri.execSync(id, ["sleep", "30"], 0, { timeoutMs: 1_000 }), (err) => {
+        assert.ok(err instanceof CriError, `not a CriError: ${err}`);
+        assert.equal(err.kind, "DeadlineExceeded", err.message);
+        return true;
+      });
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 950 && ms < 5_000, `failed after ${Math.round(ms)} ms`);
+      assert.equal((await cri.containerStatus(id)).state, "CONTAINER_RUNNING");
+      const after = await cri.execSync(id, ["echo", "still"], 10);
+      assert.equal(decoder.decode(after.stdout), "still\n");
+      await cri.stopContainer(id, 0);
+      await cri.removeContainer(id);
+    },
+  );
+
+  await t.step(
     "an exited container reports its exit code and reason",
     async () => {
       const failing = await cri.createContainer(
