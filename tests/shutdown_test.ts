@@ -441,3 +441,32 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     }
   });
 }
+
+Deno.test("tinylet logs ends at once on SIGINT while the runtime hangs in listing the pods", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-shutdown-" });
+  try {
+    const fake = new FakeCri({ images: [IMAGE] });
+    fake.inject("ListPodSandbox", { hang: true, times: Infinity });
+    await using server = await serveCri(fake, `${dir}/cri.sock`);
+    await using logs = startAgent([
+      "logs",
+      "web",
+      "--socket",
+      server.socketPath,
+      "--root",
+      `${dir}/root`,
+      "--pod-log-root",
+      `${dir}/logs`,
+    ]);
+    await waitFor("the listing at the runtime", () => fake.methods().includes("ListPodSandbox"));
+    const t0 = performance.now();
+    const code = await logs.stop("SIGINT");
+    const ms = Math.round(performance.now() - t0);
+    // The listing alone waits 10 s (the client's deadline): the signal cuts it short.
+    assert.ok(ms < 2_000, `tinylet logs exited ${ms} ms after SIGINT`);
+    assert.equal(code, 130, `exit code; it wrote:\n${logs.lines.join("\n")}`);
+    assert.deepEqual(logs.lines, [], "an interrupted command says nothing");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
