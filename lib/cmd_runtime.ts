@@ -20,7 +20,7 @@ import { execute } from "./executor.ts";
 import { ImagePuller } from "./images.ts";
 import { silentLogger } from "./log.ts";
 import { containerLogPathProblem } from "./paths.ts";
-import { Observer } from "./observe.ts";
+import { type ObservedState, Observer } from "./observe.ts";
 import { type Action, deletionOf, plan } from "./plan.ts";
 import { readHostResolvConf } from "./reconciler.ts";
 import { ManifestSource } from "./source.ts";
@@ -176,11 +176,16 @@ export async function execCommand(
   return r.exitCode;
 }
 
+/** How long `down` keeps trying a pod whose removal failed. */
+const DOWN_RETRY_MS = 10_000;
+/** How often `down` tries such a pod again. */
+const DOWN_RETRY_EVERY_MS = 250;
+
 /** `tinylet down`: removes tinylet's pods gracefully, for uninstalling. */
 export async function downCommand(
   config: AgentConfig,
   cri: Cri,
-  options: { pods: PodRef[]; all: boolean },
+  options: { pods: PodRef[]; all: boolean; retryForMs?: number },
   raw: Io,
 ): Promise<number> {
   const io = printableIo(raw);
@@ -199,28 +204,50 @@ export async function downCommand(
       code = 1;
     }
   }
-  const all = await new Observer({ podLogRoot: config.podLogRoot }).observe(cri, config.instance);
-  const actions = chosen.flatMap((o) =>
-    (all.pods.get(o.key) ?? []).map((x) => deletionOf(x, "removed by tinylet down"))
-  );
-  const results = await execute(actions, {
+  const observer = new Observer({ podLogRoot: config.podLogRoot });
+  const deletions = (keys: Iterable<string>, state: ObservedState) =>
+    [...keys].flatMap((key) =>
+      (state.pods.get(key) ?? []).map((x) => deletionOf(x, "removed by tinylet down"))
+    );
+  const executorOptions = {
     cri,
     log: silentLogger,
     images: new ImagePuller({ cri, now: Date.now }),
     root: config.root,
     podLogRoot: config.podLogRoot,
     parallel: config.parallel,
-  });
-  for (const r of results) {
-    if (r.error) {
-      io.err(`Cannot remove pod ${r.action.key}: ${r.error.message}`);
+  };
+  // Per pod, in order: undefined once removed, else the last error. A pod whose removal failed
+  // is looked at and tried again until the deadline: the runtime cannot remove a container it
+  // is still starting (an agent stopped while a start was in flight), which ends on its own.
+  const outcome = new Map<string, Error | undefined>();
+  const deadline = Date.now() + (options.retryForMs ?? DOWN_RETRY_MS);
+  let todo = deletions(
+    chosen.map((o) => o.key),
+    await observer.observe(cri, config.instance),
+  );
+  for (;;) {
+    const failed = new Map<string, Error>();
+    for (const r of await execute(todo, executorOptions)) {
+      if (r.error && !failed.has(r.action.key)) failed.set(r.action.key, r.error);
+      outcome.set(r.action.key, failed.get(r.action.key));
+    }
+    if (failed.size === 0 || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, DOWN_RETRY_EVERY_MS));
+    const again = await observer.observe(cri, config.instance);
+    for (const key of failed.keys()) if (!again.pods.has(key)) outcome.set(key, undefined);
+    todo = deletions(failed.keys(), again);
+  }
+  for (const [key, error] of outcome) {
+    if (error) {
+      io.err(`Cannot remove pod ${key}: ${error.message}`);
       code = 1;
     } else {
-      io.out(`pod ${r.action.key} removed`);
+      io.out(`pod ${key} removed`);
     }
   }
   const state = await readAgentState(statusFilePath(config.root), Date.now());
-  if (state.running && results.length > 0) {
+  if (state.running && outcome.size > 0) {
     io.err(
       "The agent is running: it starts these pods again while their files exist. Remove the files, or stop the agent first",
     );

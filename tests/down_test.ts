@@ -1,0 +1,70 @@
+/**
+ * `tinylet down` against the fake runtime: a removal that fails for a while (the runtime still
+ * starting a container) is tried again until it succeeds or the window ends.
+ */
+import assert from "node:assert/strict";
+import { parseCommandLine } from "../lib/cli.ts";
+import { downCommand } from "../lib/cmd_runtime.ts";
+import { K } from "../lib/translate.ts";
+import { FakeCri } from "./fake_cri.ts";
+
+const UID = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0";
+const STARTING = "failed to set removing state for container: container is in starting state";
+
+async function world() {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet_down_test_" });
+  const cri = new FakeCri();
+  await cri.runPodSandbox({
+    metadata: { name: "web", namespace: "default", uid: UID, attempt: 0 },
+    labels: {
+      "tinylet": "true",
+      "tinylet/instance": "default",
+      [K.podName]: "web",
+      [K.podNamespace]: "default",
+      [K.podUid]: UID,
+    },
+  });
+  const command = parseCommandLine(
+    ["down", "--all", "--root", `${dir}/root`, "--pod-log-root", `${dir}/logs`],
+    { cwd: dir, hostname: "node1" },
+  );
+  assert.ok(command.command === "down");
+  const down = async (retryForMs?: number) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await downCommand(command.config, cri, {
+      pods: [],
+      all: true,
+      ...(retryForMs === undefined ? {} : { retryForMs }),
+    }, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out, err };
+  };
+  return {
+    cri,
+    down,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("down tries a pod whose removal failed again, and reports it removed once it goes", async () => {
+  await using w = await world();
+  w.cri.inject("RemovePodSandbox", { error: new Error(STARTING), times: 3 });
+  const r = await w.down();
+  assert.deepEqual(r, { code: 0, out: ["pod default/web removed"], err: [] });
+  assert.deepEqual(await w.cri.listPodSandbox(), []);
+  assert.equal(w.cri.methods().filter((m) => m === "RemovePodSandbox").length, 4);
+});
+
+Deno.test("down reports the last error once its window ends, and leaves the pod listed", async () => {
+  await using w = await world();
+  w.cri.inject("RemovePodSandbox", { error: new Error(STARTING), times: Infinity });
+  const t0 = performance.now();
+  const r = await w.down(600);
+  assert.ok(performance.now() - t0 >= 600);
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.out, []);
+  assert.equal(r.err.length, 1, r.err.join("\n"));
+  assert.match(r.err[0]!, new RegExp(`^Cannot remove pod default/web: .*${STARTING}`));
+  assert.ok(w.cri.methods().filter((m) => m === "RemovePodSandbox").length >= 2);
+  assert.equal((await w.cri.listPodSandbox()).length, 1);
+});
