@@ -4,23 +4,29 @@
  *
  * @module
  */
-import { type AgentConfig, type Command, parseCommandLine, USAGE, UsageError } from "./lib/cli.ts";
-import { checkCommand, convertCommand } from "./lib/cmd_check.ts";
-import { describeCommand, podsCommand } from "./lib/cmd_pods.ts";
-import { downCommand, execCommand, logsCommand, planCommand } from "./lib/cmd_runtime.ts";
-import { connectCri } from "./lib/cri_grpc.ts";
-import { meteredCri } from "./lib/cri_metered.ts";
-import { formatDuration } from "./lib/duration.ts";
-import { checkRuntime, RuntimeUnreachableError } from "./lib/endpoint.ts";
-import { printable } from "./lib/escape.ts";
-import { serveHttp } from "./lib/http.ts";
-import { createLogger } from "./lib/log.ts";
-import { AgentMetrics } from "./lib/metrics.ts";
-import { Reconciler, STOP_GRACE_MS } from "./lib/reconciler.ts";
-import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/registry_auth.ts";
-import { ManifestSource } from "./lib/source.ts";
-import { statusFilePath } from "./lib/status_file.ts";
-import { within } from "./lib/timer.ts";
+import {
+  type AgentConfig,
+  type Command,
+  parseCommandLine,
+  USAGE,
+  UsageError,
+} from "./lib/cmd/cli.ts";
+import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
+import { describeCommand, podsCommand } from "./lib/cmd/pods.ts";
+import { downCommand, execCommand, logsCommand, planCommand } from "./lib/cmd/operate.ts";
+import { connectCri } from "./lib/runtime/grpc.ts";
+import { meteredCri } from "./lib/agent/metered_cri.ts";
+import { formatDuration } from "./lib/base/duration.ts";
+import { checkRuntime, RuntimeUnreachableError } from "./lib/runtime/endpoint.ts";
+import { printable } from "./lib/base/escape.ts";
+import { serveHttp } from "./lib/agent/routes.ts";
+import { createLogger } from "./lib/base/log.ts";
+import { AgentMetrics } from "./lib/base/metrics.ts";
+import { Reconciler, STOP_GRACE_MS } from "./lib/reconcile/reconciler.ts";
+import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/node/registry_auth.ts";
+import { ManifestSource } from "./lib/manifest/source.ts";
+import { statusFilePath } from "./lib/agent/status_file.ts";
+import { within } from "./lib/base/timer.ts";
 
 const encoder = new TextEncoder();
 

@@ -16,27 +16,27 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import type { ContainerConfig, PodSandboxConfig } from "../lib/cri.ts";
-import { connectCri, type GrpcCri } from "../lib/cri_grpc.ts";
-import { desiredState, TranslationCache } from "../lib/desired.ts";
-import { podHostsFile } from "../lib/hosts.ts";
-import { silentLogger } from "../lib/log.ts";
-import { formatProblem, parseManifest } from "../lib/manifest.ts";
-import { Observer, ownedBy } from "../lib/observe.ts";
-import { plan } from "../lib/plan.ts";
-import { readHostResolvConf, Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
+import type { ContainerConfig, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { connectCri, type GrpcCri } from "../lib/runtime/grpc.ts";
+import { desiredState, TranslationCache } from "../lib/reconcile/desired.ts";
+import { podHostsFile } from "../lib/translate/hosts.ts";
+import { silentLogger } from "../lib/base/log.ts";
+import { formatProblem, parseManifest } from "../lib/manifest/parse.ts";
+import { Observer, ownedBy } from "../lib/reconcile/observe.ts";
+import { plan } from "../lib/reconcile/plan.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { readHostResolvConf } from "../lib/translate/dns.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
 import {
   buildContainerConfig,
-  hostsFilePath,
-  K,
-  podLogDirectory,
   sandboxForAttempt,
   translatePod,
-} from "../lib/translate.ts";
-import { RUN_PERMISSIONS } from "../tests/agent_process.ts";
-import { type RealContainerd, startContainerd } from "../tests/containerd_harness.ts";
-import { FakeCri } from "../tests/fake_cri.ts";
+} from "../lib/translate/translate.ts";
+import { hostsFilePath, podLogDirectory } from "../lib/node/paths.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { RUN_PERMISSIONS } from "../testing/agent_process.ts";
+import { type RealContainerd, startContainerd } from "../testing/containerd_harness.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 /** The harness imports its busybox under this name; the runtime-free pass uses it too. */
@@ -635,7 +635,7 @@ class Bench {
 
   /** The running containers of the instance, or of one of its pods. */
   #runningContainers(instance: string, pod?: string) {
-    const selector = pod ? { ...ownedBy(instance), [K.podName]: pod } : ownedBy(instance);
+    const selector = pod ? { ...ownedBy(instance), [KEYS.podName]: pod } : ownedBy(instance);
     return this.cri.listContainers({ labelSelector: selector, state: "CONTAINER_RUNNING" });
   }
 

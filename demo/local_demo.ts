@@ -20,14 +20,14 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { age, table } from "../lib/cmd_pods.ts";
-import { readStatusFile } from "../lib/status_file.ts";
-import { sleep, within } from "../lib/timer.ts";
+import { age, table } from "../lib/cmd/pods.ts";
+import { readStatusFile } from "../lib/agent/status_file.ts";
+import { sleep, within } from "../lib/base/timer.ts";
 import {
   missingPrerequisites,
   type RealContainerd,
   startContainerd,
-} from "../tests/containerd_harness.ts";
+} from "../testing/containerd_harness.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const INSTALL =

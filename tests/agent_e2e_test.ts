@@ -3,12 +3,12 @@
  * containerd.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri, PodSandbox } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri, PodSandbox } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "e2e";
 
@@ -24,7 +24,7 @@ containers:
 
 async function ours(cri: Cri, name: string): Promise<PodSandbox[]> {
   const all = await cri.listPodSandbox({
-    labelSelector: { "tinylet": "true", "tinylet/instance": INSTANCE, [K.podName]: name },
+    labelSelector: { "tinylet": "true", "tinylet/instance": INSTANCE, [KEYS.podName]: name },
   });
   return all;
 }
@@ -95,7 +95,7 @@ realRuntimeTest(
       console.log(`write → RUNNING: ${Math.round(performance.now() - t0)} ms`);
       const status = await cri.podSandboxStatus(first.id);
       assert.match(status.ip, /^198\.1[89]\./);
-      assert.equal(first.annotations[K.source], `${manifests}/hello.yaml`);
+      assert.equal(first.annotations[KEYS.source], `${manifests}/hello.yaml`);
       const log = `${dir}/logs/default_hello_${first.metadata.uid}/hello/0.log`;
       const text = await waitFor("the container's log line", async () => {
         const t = await Deno.readTextFile(log).catch(() => "");
@@ -146,7 +146,7 @@ realRuntimeTest(
       await Deno.writeTextFile(`${manifests}/hello.yaml`, hello(rc.busyboxImage, "two"));
       const second = await running(cri, "hello", first!.metadata.uid);
       console.log(`edit → replaced and RUNNING: ${Math.round(performance.now() - t0)} ms`);
-      assert.notEqual(second.annotations[K.specHash], first!.annotations[K.specHash]);
+      assert.notEqual(second.annotations[KEYS.specHash], first!.annotations[KEYS.specHash]);
       assert.deepEqual((await ours(cri, "hello")).map((s) => s.id), [second.id]);
       first = second;
     });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Backoff } from "../lib/backoff.ts";
+import { Backoff } from "../lib/base/backoff.ts";
 
 const S = 1000;
 

@@ -4,16 +4,21 @@
  * pod's identity, so a host that changes mode (or an upgrade to this code) restarts nothing.
  */
 import assert from "node:assert/strict";
-import { CGROUP_MOUNT_POINT, detectCgroupV2, isCgroupV2Mountinfo } from "../lib/cgroups.ts";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { ContainerConfig, Cri } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { parseManifest } from "../lib/manifest.ts";
-import { Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { buildContainerConfig, K, type TranslateOptions, translatePod } from "../lib/translate.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
+import { CGROUP_MOUNT_POINT, detectCgroupV2, isCgroupV2Mountinfo } from "../lib/node/cgroups.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { ContainerConfig, Cri } from "../lib/runtime/cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { parseManifest } from "../lib/manifest/parse.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import {
+  buildContainerConfig,
+  type TranslateOptions,
+  translatePod,
+} from "../lib/translate/translate.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -195,7 +200,7 @@ Deno.test("pods started under cgroup v1 are kept by an agent that finds cgroup v
     const before = reconcilerOn(dir, cri, () => Promise.resolve(false));
     // The init container first; once it has finished, the sidecar and the regular containers.
     await before.pass();
-    const [init] = await cri.listContainers({ labelSelector: { [K.containerName]: "init" } });
+    const [init] = await cri.listContainers({ labelSelector: { [KEYS.containerName]: "init" } });
     assert.ok(init);
     cri.exitContainer(init.id, 0);
     await before.pass();

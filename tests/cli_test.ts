@@ -6,7 +6,7 @@ import {
   HELP,
   parseCommandLine,
   UsageError,
-} from "../lib/cli.ts";
+} from "../lib/cmd/cli.ts";
 
 const ENV = { cwd: "/home/ops", hostname: "node-1" };
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
 
 realRuntimeTest(
   "a private containerd serves both images, and stop leaves nothing behind",

@@ -4,11 +4,11 @@
  * signal (the agent's stop signal), a call's signal, and closing the client.
  */
 import assert from "node:assert/strict";
-import { CriError } from "../lib/cri.ts";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 /** A call that should end at once ends within this. */
 const AT_ONCE_MS = 1_000;

@@ -1,8 +1,8 @@
-import { connectCri } from "../lib/cri_grpc.ts";
-import { runContract } from "./cri_contract.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { runContract } from "../testing/cri_contract.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 

@@ -6,8 +6,8 @@ import {
   type LogLine,
   parseCriLog,
   readCriLog,
-} from "../lib/cri_log.ts";
-import { waitFor } from "./wait.ts";
+} from "../lib/node/container_log.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const T1 = "2026-03-04T05:06:07.000000001Z";
 const T2 = "2026-03-04T05:06:07.000000002Z";

@@ -9,8 +9,8 @@
  * demo's, even after it was reparented.
  */
 import assert from "node:assert/strict";
-import { missingPrerequisites } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { missingPrerequisites } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DEMO_DATA = "/var/lib/tinylet-demo";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { desiredState, TranslationCache } from "../lib/desired.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { translatePod } from "../lib/translate.ts";
+import { desiredState, TranslationCache } from "../lib/reconcile/desired.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { translatePod } from "../lib/translate/translate.ts";
 
 const OPTIONS = {
   instance: "default",

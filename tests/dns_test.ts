@@ -7,7 +7,7 @@ import {
   readResolvConf,
   type ResolvConf,
   type ResolvConfErrors,
-} from "../lib/dns.ts";
+} from "../lib/translate/dns.ts";
 
 /** `errors` of a file refused for a bare nameserver on each of `lines`. */
 function bareNameservers(...lines: number[]): ResolvConfErrors {

@@ -3,10 +3,10 @@
  * starting a container) is tried again until it succeeds or the window ends.
  */
 import assert from "node:assert/strict";
-import { parseCommandLine } from "../lib/cli.ts";
-import { downCommand } from "../lib/cmd_runtime.ts";
-import { K } from "../lib/translate.ts";
-import { FakeCri } from "./fake_cri.ts";
+import { parseCommandLine } from "../lib/cmd/cli.ts";
+import { downCommand } from "../lib/cmd/operate.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const UID = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0";
 const STARTING = "failed to set removing state for container: container is in starting state";
@@ -19,9 +19,9 @@ async function world() {
     labels: {
       "tinylet": "true",
       "tinylet/instance": "default",
-      [K.podName]: "web",
-      [K.podNamespace]: "default",
-      [K.podUid]: UID,
+      [KEYS.podName]: "web",
+      [KEYS.podNamespace]: "default",
+      [KEYS.podUid]: UID,
     },
   });
   const command = parseCommandLine(

@@ -6,7 +6,7 @@ import {
   MAX_TIMER_MS,
   parseDuration,
   parseDurationNs,
-} from "../lib/duration.ts";
+} from "../lib/base/duration.ts";
 
 const NS = 1n;
 const US = 1_000n * NS;

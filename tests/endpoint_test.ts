@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { checkRuntime, RuntimeUnreachableError } from "../lib/endpoint.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { checkRuntime, RuntimeUnreachableError } from "../lib/runtime/endpoint.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
 
 async function messageFor(socket: string): Promise<string> {
   using cri = connectCri(socket, { timeoutMs: 2_000 });

@@ -4,7 +4,7 @@
  * are written out by hand.
  */
 import assert from "node:assert/strict";
-import { convertCommand } from "../lib/cmd_check.ts";
+import { convertCommand } from "../lib/cmd/check.ts";
 import {
   hasControl,
   logfmtValue,
@@ -12,10 +12,10 @@ import {
   printableIo,
   terminalJson,
   terminalYaml,
-} from "../lib/escape.ts";
-import { createLogger } from "../lib/log.ts";
-import { formatProblem, parseManifest } from "../lib/manifest.ts";
-import { toYaml } from "../lib/yaml.ts";
+} from "../lib/base/escape.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { formatProblem, parseManifest } from "../lib/manifest/parse.ts";
+import { toYaml } from "../lib/manifest/yaml.ts";
 import { parse as parseYaml } from "yaml";
 
 /** ESC, BEL, CSI (C1), DEL, NUL, CR and a tab, as an attacker would mix them. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { expandEnv, expandVars } from "../lib/expand.ts";
+import { expandEnv, expandVars } from "../lib/translate/expand.ts";
 
 // The variables of kubelet's own expansion tests (expand_test.go).
 const VARS: Record<string, string> = {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { connectCri, DEFAULT_TIMEOUT_MS } from "../lib/cri_grpc.ts";
-import { CriError, isNotFound, isRetryable, NotFoundError } from "../lib/cri.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { HandDrivenTime } from "./hand_time.ts";
+import { connectCri, DEFAULT_TIMEOUT_MS } from "../lib/runtime/grpc.ts";
+import { CriError, isNotFound } from "../lib/runtime/errors.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { HandDrivenTime } from "../testing/hand_time.ts";
 
 async function withServedFake(fn: (fake: FakeCri, socket: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "tinylet-fake-" });
@@ -26,7 +26,6 @@ Deno.test("a delay past the call's deadline is DeadlineExceeded, and retryable",
     assert.ok(err instanceof CriError, String(err));
     assert.equal(err.kind, "DeadlineExceeded");
     assert.equal(err.method, "ListPodSandbox");
-    assert.ok(isRetryable(err));
     assert.ok(ms < 2_000, `gave up after ${ms} ms, not after the 3 s delay`);
     // The next call is not delayed (a generous deadline: the machine may be busy).
     assert.deepEqual(await cri.listPodSandbox(undefined, { timeoutMs: 10_000 }), []);
@@ -36,7 +35,10 @@ Deno.test("a delay past the call's deadline is DeadlineExceeded, and retryable",
 Deno.test("an injected error crosses gRPC with its kind and keeps the transport error as cause", async () => {
   await withServedFake(async (fake, socket) => {
     using cri = connectCri(socket);
-    fake.inject("StopPodSandbox", { error: new NotFoundError("StopPodSandbox", "gone"), times: 2 });
+    fake.inject("StopPodSandbox", {
+      error: new CriError("NotFound", "StopPodSandbox", "gone"),
+      times: 2,
+    });
     for (let i = 0; i < 2; i++) {
       const err = await cri.stopPodSandbox("x").then(() => undefined, (e: unknown) => e);
       assert.ok(isNotFound(err));
@@ -69,10 +71,14 @@ Deno.test("a closed client rejects calls instead of hanging", async () => {
 });
 
 Deno.test("isNotFound walks the cause chain", () => {
-  const inner = new NotFoundError("ContainerStatus", "missing");
+  const inner = new CriError("NotFound", "ContainerStatus", "missing");
   assert.ok(isNotFound(new Error("wrapped", { cause: inner })));
   assert.ok(!isNotFound(new Error("plain")));
-  assert.ok(!isRetryable(inner));
+  assert.ok(
+    !isNotFound(
+      new Error("wrapped", { cause: new CriError("Unavailable", "ContainerStatus", "down") }),
+    ),
+  );
 });
 
 Deno.test("the fake makes a running container exit on demand and reports why", async () => {

@@ -5,14 +5,14 @@
  * never wedge, and converge.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { CriError, UnavailableError } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -126,7 +126,7 @@ Deno.test("list calls that hang past their deadline do not wedge the loop", asyn
 Deno.test("a storm of Unavailable is logged once and the loop converges when it passes", async () => {
   await withLoop(async ({ fake, manifests, lines }) => {
     fake.inject("ListPodSandbox", {
-      error: new UnavailableError("ListPodSandbox", "connection refused"),
+      error: new CriError("Unavailable", "ListPodSandbox", "connection refused"),
       times: 12,
     });
     await Deno.writeTextFile(`${manifests}/web.yaml`, manifest("web"));

@@ -30,7 +30,7 @@ async function checkoutFiles(): Promise<string[]> {
 const PROBE_TEST = `import "@grpc/grpc-js";
 import "@grpc/proto-loader";
 import "yaml";
-import { connectCri } from "../lib/cri_grpc.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
 
 Deno.test("the gRPC client loads", () => {
   connectCri("/nonexistent.sock", { timeoutMs: 1 }).close();

@@ -4,11 +4,12 @@
  * why, and never tears down a pod that runs. Through the reconciler, on the fake runtime.
  */
 import assert from "node:assert/strict";
-import type { PodSandboxConfig } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { readHostResolvConf, Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { FakeCri } from "./fake_cri.ts";
+import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { readHostResolvConf } from "../lib/translate/dns.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const GOOD = "nameserver 192.0.2.53\nsearch corp.example\n";

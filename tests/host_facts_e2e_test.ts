@@ -4,16 +4,17 @@
  * once fixed, its settings reach the container).
  */
 import assert from "node:assert/strict";
-import { CGROUP_MOUNT_POINT, detectCgroupV2 } from "../lib/cgroups.ts";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { ContainerConfig, Cri, PodSandboxConfig } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { readHostResolvConf, Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { K } from "../lib/translate.ts";
-import { RUN_PERMISSIONS, startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { CGROUP_MOUNT_POINT, detectCgroupV2 } from "../lib/node/cgroups.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { ContainerConfig, Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { readHostResolvConf } from "../lib/translate/dns.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { RUN_PERMISSIONS, startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const decoder = new TextDecoder();
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -41,7 +42,7 @@ async function runningContainer(cri: Cri, instance: string, pod: string) {
   return await waitFor(`pod ${pod} running`, async () => {
     const [c] = await cri.listContainers({
       state: "CONTAINER_RUNNING",
-      labelSelector: { "tinylet/instance": instance, [K.podName]: pod },
+      labelSelector: { "tinylet/instance": instance, [KEYS.podName]: pod },
     });
     return c;
   }, { timeoutMs: 30_000 });

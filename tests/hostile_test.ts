@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatProblem, parseManifest } from "../lib/manifest.ts";
+import { formatProblem, parseManifest } from "../lib/manifest/parse.ts";
 
 Deno.test("a document nested 100000 levels deep is refused at once, with its position", () => {
   const t0 = performance.now();

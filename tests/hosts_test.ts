@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type HostAlias, hostNetworkHostsFile, podHostsFile } from "../lib/hosts.ts";
+import { type HostAlias, hostNetworkHostsFile, podHostsFile } from "../lib/translate/hosts.ts";
 
 // kubelet's fixed lines (managedHostsFileContent), written out by hand.
 const MANAGED = "# Kubernetes-managed hosts file.\n" +

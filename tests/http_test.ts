@@ -4,16 +4,16 @@
  * the fake runtime served over gRPC).
  */
 import assert from "node:assert/strict";
-import { type HttpHandlers, serveHttp } from "../lib/http.ts";
+import { type HttpHandlers, serveHttp } from "../lib/agent/routes.ts";
 import {
   DEFAULT_HTTP_LIMITS,
   type HttpLimits,
   MAX_LINGERING_REFUSALS,
-} from "../lib/http_server.ts";
-import { startAgent } from "./agent_process.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+} from "../lib/agent/http_server.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

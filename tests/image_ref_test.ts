@@ -4,7 +4,7 @@
  * `ParseNormalizedNamed`, which kubelet uses), plus what kubelet users write.
  */
 import assert from "node:assert/strict";
-import { imageReferenceError } from "../lib/image_ref.ts";
+import { imageReferenceError } from "../lib/manifest/image_ref.ts";
 
 const F64 = "f".repeat(64);
 const HEX64 = "dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9c";

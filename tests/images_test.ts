@@ -1,9 +1,9 @@
 /** The image puller: what a failed pull leaves behind, and what a cancelled one does not. */
 import assert from "node:assert/strict";
-import { CriError } from "../lib/cri.ts";
-import { ImagePuller, ImagePullError } from "../lib/images.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { waitFor } from "./wait.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { ImagePuller, ImagePullError } from "../lib/node/images.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "registry.example/slow:1";
 

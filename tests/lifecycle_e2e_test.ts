@@ -3,12 +3,12 @@
  * crash-loop backoff, graceful stop and log rotation.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Container, Cri } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Container, Cri } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "lifecycle-e2e";
 
@@ -26,8 +26,8 @@ async function containersOf(cri: Cri, podName: string, container?: string): Prom
   return await cri.listContainers({
     labelSelector: {
       "tinylet/instance": INSTANCE,
-      [K.podName]: podName,
-      ...(container ? { [K.containerName]: container } : {}),
+      [KEYS.podName]: podName,
+      ...(container ? { [KEYS.containerName]: container } : {}),
     },
   });
 }
@@ -124,8 +124,8 @@ realRuntimeTest("pod lifecycle on a real containerd", async (t, rc) => {
         assert.equal(ps.state, "CONTAINER_EXITED");
         assert.equal(ps.exitCode, 0);
         assert.ok(ms.startedAt >= ps.finishedAt, "main started after the init container finished");
-        assert.equal(ms.annotations[K.containerType], "regular");
-        assert.equal(ps.annotations[K.containerType], "init");
+        assert.equal(ms.annotations[KEYS.containerType], "regular");
+        assert.equal(ps.annotations[KEYS.containerType], "init");
         const text = await waitFor("main's log", async () => {
           const t = await Deno.readTextFile(ms.logPath).catch(() => "");
           return t.includes("token-42") && t;
@@ -221,7 +221,7 @@ spec:
         await Deno.remove(`${manifests}/graceful.yaml`);
         await waitFor("the pod gone", async () =>
           (await cri.listPodSandbox({
-            labelSelector: { "tinylet/instance": INSTANCE, [K.podName]: "graceful" },
+            labelSelector: { "tinylet/instance": INSTANCE, [KEYS.podName]: "graceful" },
           })).length === 0, { timeoutMs: 30_000 });
         const ms = performance.now() - t1;
         assert.equal(await Deno.readTextFile(marker), "up\nterm\ndone\n");
@@ -298,7 +298,7 @@ spec:
         const cs = await containersOf(cri, "crash", "crash");
         assert.ok(cs.length <= 2, "one dead instance is kept beside the newest");
         const newest = cs.reduce((a, b) => (a.metadata.attempt > b.metadata.attempt ? a : b));
-        assert.equal(newest.annotations[K.restartCount], String(newest.metadata.attempt));
+        assert.equal(newest.annotations[KEYS.restartCount], String(newest.metadata.attempt));
         const s = await cri.containerStatus(newest.id);
         assert.ok(s.logPath.endsWith(`/crash/${newest.metadata.attempt}.log`), s.logPath);
       },

@@ -3,10 +3,10 @@
  * crash-loop and image-pull backoff, init progress and the status they show.
  */
 import assert from "node:assert/strict";
-import { createLogger } from "../lib/log.ts";
-import { Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { FakeCri } from "./fake_cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const S = 1000;

@@ -6,8 +6,8 @@ import {
   removeLogFiles,
   rotateLogs,
   type RotationPolicy,
-} from "../lib/log_rotation.ts";
-import { QuantityError } from "../lib/quantity.ts";
+} from "../lib/node/log_rotation.ts";
+import { QuantityError } from "../lib/manifest/quantity.ts";
 
 // Rotated names worked out by hand from kubelet's format "20060102-150405" in UTC:
 //   2026-03-04T05:06:07Z → ".20260304-050607"

@@ -5,8 +5,8 @@ import {
   parseManifest,
   type Problem,
   type Severity,
-} from "../lib/manifest.ts";
-import { type Pod, specHash } from "../lib/pod.ts";
+} from "../lib/manifest/parse.ts";
+import { type Pod, specHash } from "../lib/manifest/pod.ts";
 
 const FILE = "/etc/tinylet/manifests/web.yaml";
 

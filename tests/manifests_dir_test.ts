@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManifestSource } from "../lib/source.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
 
 Deno.test("every example in manifests/ is valid and warning-free", async () => {
   const dir = new URL("../manifests", import.meta.url).pathname;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import type { PodSandboxConfig } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { Observer, ownedBy } from "../lib/observe.ts";
-import { K } from "../lib/translate.ts";
-import { FakeCri } from "./fake_cri.ts";
+import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { Observer, ownedBy } from "../lib/reconcile/observe.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 const IMAGE = "busybox";
@@ -14,9 +14,9 @@ function sandboxConfig(name: string, uid: string, logDirectory?: string): PodSan
     metadata: { name, namespace: "default", uid, attempt: 0 },
     labels: {
       ...ownedBy("default"),
-      [K.podName]: name,
-      [K.podNamespace]: "default",
-      [K.podUid]: uid,
+      [KEYS.podName]: name,
+      [KEYS.podNamespace]: "default",
+      [KEYS.podUid]: uid,
     },
     ...(logDirectory ? { logDirectory } : {}),
   };

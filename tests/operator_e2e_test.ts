@@ -3,11 +3,11 @@
  * containerd, as a user runs them.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const INSTANCE = "operator-e2e";
@@ -70,7 +70,7 @@ spec:
   ]);
   await waitFor("the ticker running", async () => {
     const cs = await cri.listContainers({
-      labelSelector: { "tinylet/instance": INSTANCE, [K.podName]: "ticker" },
+      labelSelector: { "tinylet/instance": INSTANCE, [KEYS.podName]: "ticker" },
     });
     return cs[0]?.state === "CONTAINER_RUNNING";
   }, { timeoutMs: 30_000 });

@@ -4,24 +4,24 @@
  * handlers.
  */
 import assert from "node:assert/strict";
-import { handler } from "../lib/http.ts";
-import { createLogger } from "../lib/log.ts";
-import { parseManifest } from "../lib/manifest.ts";
-import { AgentMetrics } from "../lib/metrics.ts";
-import { specHash } from "../lib/pod.ts";
-import { Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { ownedBy } from "../lib/observe.ts";
+import { handler } from "../lib/agent/routes.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { parseManifest } from "../lib/manifest/parse.ts";
+import { AgentMetrics } from "../lib/base/metrics.ts";
+import { specHash } from "../lib/manifest/pod.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { ownedBy } from "../lib/reconcile/observe.ts";
 import {
   readStatusFile,
   type StatusFile,
   statusFilePath,
   writeStatusFile,
-} from "../lib/status_file.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
+} from "../lib/agent/status_file.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -564,7 +564,7 @@ function hostileStatus(): StatusFile {
 async function hostileRuntimePod(fake: FakeCri, name = "evil"): Promise<string> {
   const image = "busybox\x1b]0;x\x07:1.35";
   fake.addImage(image);
-  const labels = { ...ownedBy("default"), [K.podName]: name, [K.podNamespace]: "default" };
+  const labels = { ...ownedBy("default"), [KEYS.podName]: name, [KEYS.podNamespace]: "default" };
   const sandboxConfig = {
     metadata: {
       name,
@@ -573,7 +573,7 @@ async function hostileRuntimePod(fake: FakeCri, name = "evil"): Promise<string> 
       attempt: 0,
     },
     labels,
-    annotations: { [K.source]: "/m/ev\u009bil\t\n.yaml" },
+    annotations: { [KEYS.source]: "/m/ev\u009bil\t\n.yaml" },
   };
   const sandbox = await fake.runPodSandbox(sandboxConfig);
   const id = await fake.createContainer(sandbox, {

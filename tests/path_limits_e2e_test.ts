@@ -5,12 +5,12 @@
  * line `tinylet check` prints (file, line, field), before anything is created.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { RUN_PERMISSIONS, startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { RUN_PERMISSIONS, startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "path-limits-e2e";
 const NAMESPACE = "n".repeat(63);
@@ -38,7 +38,7 @@ spec:
 
 async function sandboxesOf(cri: Cri, name: string) {
   return await cri.listPodSandbox({
-    labelSelector: { "tinylet": "true", "tinylet/instance": INSTANCE, [K.podName]: name },
+    labelSelector: { "tinylet": "true", "tinylet/instance": INSTANCE, [KEYS.podName]: name },
   });
 }
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { parseCommandLine } from "../lib/cli.ts";
-import { logsCommand } from "../lib/cmd_runtime.ts";
-import { execute, type ExecutorOptions } from "../lib/executor.ts";
-import { ImagePuller } from "../lib/images.ts";
-import { createLogger } from "../lib/log.ts";
+import { parseCommandLine } from "../lib/cmd/cli.ts";
+import { logsCommand } from "../lib/cmd/operate.ts";
+import { execute, type ExecutorOptions } from "../lib/reconcile/executor.ts";
+import { ImagePuller } from "../lib/node/images.ts";
+import { createLogger } from "../lib/base/log.ts";
 import {
   checkedPodLogDir,
   checkedPodStateDir,
@@ -13,11 +13,11 @@ import {
   removeBelow,
   resolveBelow,
   UnsafePathError,
-} from "../lib/paths.ts";
-import type { DeletePod, RemoveContainers } from "../lib/plan.ts";
-import { podUid } from "../lib/pod.ts";
-import { K } from "../lib/translate.ts";
-import { FakeCri } from "./fake_cri.ts";
+} from "../lib/node/paths.ts";
+import type { DeletePod, RemoveContainers } from "../lib/reconcile/plan.ts";
+import { podUid } from "../lib/manifest/pod.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 
@@ -368,13 +368,13 @@ Deno.test("tinylet logs reads a container's log only where tinylet puts it", asy
   const labels = {
     "tinylet": "true",
     "tinylet/instance": "default",
-    [K.podNamespace]: "default",
+    [KEYS.podNamespace]: "default",
   };
   const line = "2026-11-29T07:00:00.000000000Z stdout F ";
   const podWith = async (name: string, logDirectory: string, text: string) => {
     const config = {
       metadata: { name, namespace: "default", uid: UID, attempt: 0 },
-      labels: { ...labels, [K.podName]: name, [K.podUid]: UID },
+      labels: { ...labels, [KEYS.podName]: name, [KEYS.podUid]: UID },
       logDirectory,
     };
     const sandbox = await cri.runPodSandbox(config);

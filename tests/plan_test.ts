@@ -5,12 +5,19 @@ import type {
   ContainerStatus,
   PodSandbox,
   SandboxState,
-} from "../lib/cri.ts";
-import type { DesiredState } from "../lib/desired.ts";
-import { groupObserved, type ObservedState } from "../lib/observe.ts";
-import { type Action, INIT_POLL_MS, plan, type PlanContext, restartKey } from "../lib/plan.ts";
-import type { Pod } from "../lib/pod.ts";
-import { buildContainerConfig, type DesiredPod, K, translatePod } from "../lib/translate.ts";
+} from "../lib/runtime/cri.ts";
+import type { DesiredState } from "../lib/reconcile/desired.ts";
+import { groupObserved, type ObservedState } from "../lib/reconcile/observe.ts";
+import {
+  type Action,
+  INIT_POLL_MS,
+  plan,
+  type PlanContext,
+  restartKey,
+} from "../lib/reconcile/plan.ts";
+import type { Pod } from "../lib/manifest/pod.ts";
+import { buildContainerConfig, type DesiredPod, translatePod } from "../lib/translate/translate.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
 
 const SOURCE = "/etc/tinylet/manifests/web.yaml";
 const OPTIONS = {
@@ -501,7 +508,7 @@ Deno.test("plan stops containers with the grace period recorded on them", async 
 Deno.test("plan uses 30 s when a container carries no grace period", async () => {
   const pod = await web();
   const rt = baseRuntime(pod);
-  for (const c of rt.containers) delete c.annotations[K.gracePeriod];
+  for (const c of rt.containers) delete c.annotations[KEYS.gracePeriod];
   const [action] = plan(desiredOf(), observedOf(rt), ctx()).actions;
   assert.ok(action?.type === "deletePod");
   assert.equal(action.gracePeriodSeconds, 30);
@@ -527,9 +534,9 @@ function claiming(
   const sandbox = rt.sandboxes[0]!;
   const m = sandbox.metadata;
   Object.assign(m, identity);
-  sandbox.labels[K.podNamespace] = m.namespace;
-  sandbox.labels[K.podName] = m.name;
-  sandbox.labels[K.podUid] = m.uid;
+  sandbox.labels[KEYS.podNamespace] = m.namespace;
+  sandbox.labels[KEYS.podName] = m.name;
+  sandbox.labels[KEYS.podUid] = m.uid;
   return rt;
 }
 
@@ -580,11 +587,11 @@ const UNSAFE_IDENTITIES: { name: string; edit: (rt: ReturnType<typeof baseRuntim
   { name: "a name with a slash", edit: (rt) => rt.sandboxes[0]!.metadata.name = "a/b" },
   {
     name: "a UID label that differs from the metadata",
-    edit: (rt) => rt.sandboxes[0]!.labels[K.podUid] = "00000000-0000-0000-0000-000000000000",
+    edit: (rt) => rt.sandboxes[0]!.labels[KEYS.podUid] = "00000000-0000-0000-0000-000000000000",
   },
   {
     name: "a name label that differs from the metadata",
-    edit: (rt) => rt.sandboxes[0]!.labels[K.podName] = "other",
+    edit: (rt) => rt.sandboxes[0]!.labels[KEYS.podName] = "other",
   },
 ];
 
@@ -617,7 +624,7 @@ Deno.test("plan leaves the directories of a UID that a sandbox which stays still
   const pod = await web();
   const keptSource = "/etc/tinylet/manifests/kept.yaml";
   const kept = baseRuntime(pod, { id: "kept" });
-  kept.sandboxes[0]!.annotations[K.source] = keptSource;
+  kept.sandboxes[0]!.annotations[KEYS.source] = keptSource;
   const twin = claiming(pod, { name: "twin" }, { id: "twin" });
   const desired = desiredOf();
   desired.files.add(keptSource);

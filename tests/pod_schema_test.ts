@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatProblem, parseManifest } from "../lib/manifest.ts";
+import { formatProblem, parseManifest } from "../lib/manifest/parse.ts";
 
 /** A base Pod; each case edits one thing. Lines are numbered in the comments. */
 const BASE = [

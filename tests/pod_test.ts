@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseManifest } from "../lib/manifest.ts";
+import { parseManifest } from "../lib/manifest/parse.ts";
 import {
   canonicalJson,
   containerHash,
@@ -8,8 +8,8 @@ import {
   podLogDirName,
   podUid,
   specHash,
-} from "../lib/pod.ts";
-import { podLogDirectory } from "../lib/translate.ts";
+} from "../lib/manifest/pod.ts";
+import { podLogDirectory } from "../lib/node/paths.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SPEC_HASH = /^v1:[0-9a-f]{64}$/;

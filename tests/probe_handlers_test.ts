@@ -6,11 +6,11 @@ import {
   type ProbeOutcome,
   type ProbeTarget,
   runHandler,
-} from "../lib/probe_handlers.ts";
-import type { PodSandboxConfig } from "../lib/cri.ts";
-import { MAX_TIMER_MS } from "../lib/duration.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { HandDrivenTime } from "./hand_time.ts";
+} from "../lib/probe/handlers.ts";
+import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { MAX_TIMER_MS } from "../lib/base/duration.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { HandDrivenTime } from "../testing/hand_time.ts";
 
 // ---- fixtures ----
 

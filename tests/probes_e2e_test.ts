@@ -3,18 +3,22 @@
  * containerd.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Container, Cri } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Container, Cri } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "probes-e2e";
 
 async function instances(cri: Cri, pod: string, container: string): Promise<Container[]> {
   return (await cri.listContainers({
-    labelSelector: { "tinylet/instance": INSTANCE, [K.podName]: pod, [K.containerName]: container },
+    labelSelector: {
+      "tinylet/instance": INSTANCE,
+      [KEYS.podName]: pod,
+      [KEYS.containerName]: container,
+    },
   })).sort((a, b) => a.metadata.attempt - b.metadata.attempt);
 }
 
@@ -232,7 +236,7 @@ spec:
       await Deno.remove(`${manifests}/hooked.yaml`);
       await waitFor("the pod gone", async () =>
         (await cri.listPodSandbox({
-          labelSelector: { "tinylet/instance": INSTANCE, [K.podName]: "hooked" },
+          labelSelector: { "tinylet/instance": INSTANCE, [KEYS.podName]: "hooked" },
         }))
           .length === 0, { timeoutMs: 30_000 });
       const lines = (await Deno.readTextFile(marker)).trim().split("\n");

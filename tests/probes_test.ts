@@ -3,13 +3,13 @@
  * periods, thresholds, startup gating, and holding off after a kill.
  */
 import assert from "node:assert/strict";
-import type { ProbeSpec } from "../lib/pod_types.ts";
+import type { ProbeSpec } from "../lib/manifest/types.ts";
 import {
   type ProbedContainer,
   type ProbeKind,
   ProbeManager,
   type ProbeOutcome,
-} from "../lib/probes.ts";
+} from "../lib/probe/probes.ts";
 
 /** A hand-driven clock and timer queue. */
 class ManualTime {

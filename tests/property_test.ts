@@ -22,19 +22,15 @@
  * Replay one seed: `TINYLET_SEED=<seed> deno test -A tests/property_test.ts`.
  */
 import assert from "node:assert/strict";
-import {
-  type CallOptions,
-  type ContainerConfig,
-  type PodSandboxConfig,
-  UnavailableError,
-} from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { parseManifest } from "../lib/manifest.ts";
-import { DEFAULT_NAMESPACE, podKey, specHash } from "../lib/pod.ts";
-import { type PassResult, Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { K } from "../lib/translate.ts";
-import { FakeCri, type Injection } from "./fake_cri.ts";
+import type { CallOptions, ContainerConfig, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { parseManifest } from "../lib/manifest/parse.ts";
+import { DEFAULT_NAMESPACE, podKey, specHash } from "../lib/manifest/pod.ts";
+import { type PassResult, Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri, type Injection } from "../testing/fake_cri.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const MINUTE = 60_000;
@@ -146,8 +142,8 @@ class RecordingCri extends FakeCri {
     const s: ShadowSandbox = {
       id,
       key: podKey(config.metadata.namespace, config.metadata.name),
-      hash: a[K.specHash] ?? "",
-      source: a[K.source] ?? "",
+      hash: a[KEYS.specHash] ?? "",
+      source: a[KEYS.source] ?? "",
       ready: true,
       containers: new Map(),
     };
@@ -725,7 +721,7 @@ class Run {
         done.push(`${method} waits ${delayMs} ms ×${times}`);
       } else {
         const error = kind === "unavailable"
-          ? new UnavailableError(method, `${method}: connection refused (injected)`)
+          ? new CriError("Unavailable", method, `${method}: connection refused (injected)`)
           : new Error(`${method}: injected failure`);
         this.cri.inject(method, { error, times });
         done.push(`${method} fails (${kind}) ×${times}`);
@@ -894,7 +890,7 @@ async function runSeed(seed: number): Promise<void> {
       ).sort();
       return `${s.id} ${s.metadata.namespace}/${s.metadata.name} ${
         s.state === "SANDBOX_READY" ? "ready" : "notready"
-      } ${s.annotations[K.specHash]} [${cs.join(",")}]`;
+      } ${s.annotations[KEYS.specHash]} [${cs.join(",")}]`;
     }).sort();
     const shadow = [...cri.sandboxes.values()].map((s) =>
       `${s.id} ${s.key} ${s.ready ? "ready" : "notready"} ${s.hash} [${

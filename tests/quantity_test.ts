@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpuMillis, memoryBytes, parseQuantity, QuantityError } from "../lib/quantity.ts";
+import { cpuMillis, memoryBytes, parseQuantity, QuantityError } from "../lib/manifest/quantity.ts";
 
 // Expected values worked out by hand:
 //   1Ki = 1024, 1Mi = 1048576, 1Gi = 1073741824, 64Mi = 67108864,

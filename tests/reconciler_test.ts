@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { UnavailableError } from "../lib/cri.ts";
-import { createLogger } from "../lib/log.ts";
-import { isFinished, Reconciler } from "../lib/reconciler.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { readStatusFile, type StatusFile, writeStatusFile } from "../lib/status_file.ts";
-import { K } from "../lib/translate.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { waitFor } from "./wait.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { isFinished, Reconciler } from "../lib/reconcile/reconciler.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { readStatusFile, type StatusFile, writeStatusFile } from "../lib/agent/status_file.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -87,19 +87,19 @@ Deno.test("a short-form file becomes a running pod with the contract's labels", 
   assert.ok(sandbox);
   assert.equal(sandbox.labels["tinylet"], "true");
   assert.equal(sandbox.labels["tinylet/instance"], "default");
-  assert.equal(sandbox.labels[K.podName], "hello");
-  assert.equal(sandbox.labels[K.podNamespace], "default");
-  assert.equal(sandbox.labels[K.podUid], sandbox.metadata.uid);
-  assert.equal(sandbox.annotations[K.source], `${s.manifests}/hello.yaml`);
-  assert.equal(sandbox.annotations[K.configSource], "file");
-  assert.match(sandbox.annotations[K.specHash] ?? "", /^v1:[0-9a-f]{64}$/);
+  assert.equal(sandbox.labels[KEYS.podName], "hello");
+  assert.equal(sandbox.labels[KEYS.podNamespace], "default");
+  assert.equal(sandbox.labels[KEYS.podUid], sandbox.metadata.uid);
+  assert.equal(sandbox.annotations[KEYS.source], `${s.manifests}/hello.yaml`);
+  assert.equal(sandbox.annotations[KEYS.configSource], "file");
+  assert.match(sandbox.annotations[KEYS.specHash] ?? "", /^v1:[0-9a-f]{64}$/);
   const [container] = await s.cri.listContainers();
   assert.ok(container);
   assert.equal(container.state, "CONTAINER_RUNNING");
-  assert.equal(container.labels[K.containerName], "hello");
-  assert.equal(container.annotations[K.restartCount], "0");
-  assert.equal(container.annotations[K.gracePeriod], "30");
-  assert.equal(container.annotations[K.containerType], "regular");
+  assert.equal(container.labels[KEYS.containerName], "hello");
+  assert.equal(container.annotations[KEYS.restartCount], "0");
+  assert.equal(container.annotations[KEYS.gracePeriod], "30");
+  assert.equal(container.annotations[KEYS.containerType], "regular");
   const status = await s.cri.containerStatus(container.id);
   assert.equal(
     status.logPath,
@@ -297,7 +297,7 @@ Deno.test("an emptied file keeps its pods", async () => {
 Deno.test("a failing call is recorded, and the next pass converges", async () => {
   await using s = await setup();
   await s.write("hello.yaml", HELLO);
-  s.cri.inject("RunPodSandbox", { error: new UnavailableError("RunPodSandbox", "boom") });
+  s.cri.inject("RunPodSandbox", { error: new CriError("Unavailable", "RunPodSandbox", "boom") });
   const first = await s.reconciler.pass();
   assert.equal(first.results.length, 1);
   assert.match(first.results[0]!.error?.message ?? "", /boom/);
@@ -369,7 +369,7 @@ Deno.test("an unreachable runtime is logged once, changes nothing, and recovery 
   await using s = await setup();
   await s.write("hello.yaml", HELLO);
   s.cri.inject("ListPodSandbox", {
-    error: new UnavailableError("ListPodSandbox", "connection refused"),
+    error: new CriError("Unavailable", "ListPodSandbox", "connection refused"),
     times: 3,
   });
   for (let i = 0; i < 3; i++) {
@@ -449,7 +449,7 @@ Deno.test("a file that breaks stands for its last valid content: a pod it droppe
   await s.reconciler.pass();
   assert.deepEqual(await runningPods(s.cri), ["default/p1", "default/p2"]);
   // A valid edit drops p2, but removing it fails this time.
-  s.cri.inject("StopPodSandbox", { error: new UnavailableError("StopPodSandbox", "busy") });
+  s.cri.inject("StopPodSandbox", { error: new CriError("Unavailable", "StopPodSandbox", "busy") });
   await s.write("pods.yaml", two.split("---")[0]!);
   await s.reconciler.pass();
   assert.deepEqual(await runningPods(s.cri), ["default/p1", "default/p2"]);
@@ -795,9 +795,9 @@ async function runtimePod(cri: FakeCri, name: string, uid: string, instance = "d
     labels: {
       "tinylet": "true",
       "tinylet/instance": instance,
-      [K.podName]: name,
-      [K.podNamespace]: "default",
-      [K.podUid]: uid,
+      [KEYS.podName]: name,
+      [KEYS.podNamespace]: "default",
+      [KEYS.podUid]: uid,
     },
   });
 }
@@ -844,9 +844,9 @@ Deno.test("a sandbox whose labels disagree with a real pod's UID in its metadata
     labels: {
       "tinylet": "true",
       "tinylet/instance": "default",
-      [K.podName]: "web",
-      [K.podNamespace]: "default",
-      [K.podUid]: "11111111-2222-4333-8444-555555555555",
+      [KEYS.podName]: "web",
+      [KEYS.podNamespace]: "default",
+      [KEYS.podUid]: "11111111-2222-4333-8444-555555555555",
     },
   };
   const forged = await s.cri.runPodSandbox(config);
@@ -911,11 +911,11 @@ Deno.test("log rotation follows only log paths below --pod-log-root where tinyle
       labels: {
         "tinylet": "true",
         "tinylet/instance": "default",
-        [K.podName]: "stray",
-        [K.podNamespace]: "default",
-        [K.podUid]: uid,
+        [KEYS.podName]: "stray",
+        [KEYS.podNamespace]: "default",
+        [KEYS.podUid]: uid,
       },
-      annotations: { [K.source]: `${dir}/manifests/hello.yaml` },
+      annotations: { [KEYS.source]: `${dir}/manifests/hello.yaml` },
       logDirectory: `${dir}/elsewhere/default_stray_${uid}`,
     };
     const stray = await cri.runPodSandbox(config);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import type { AuthConfig } from "../lib/cri.ts";
+import type { AuthConfig } from "../lib/runtime/cri.ts";
 import {
   defaultDockerConfigPaths,
   RegistryConfigError,
   RegistryCredentials,
   registryHostOf,
-} from "../lib/registry_auth.ts";
+} from "../lib/node/registry_auth.ts";
 
 // Base64 written by hand:
 //   "alice:s3cret" -> YWxpY2U6czNjcmV0

@@ -8,12 +8,12 @@
  * the bounds asserted are generous so that a slow machine does not fail them.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { type AgentProcess, startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { type AgentProcess, startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "robust-e2e";
 const RUNNING_TIMEOUT_MS = 30_000;
@@ -75,10 +75,10 @@ async function snapshot(cri: Cri): Promise<Snapshot> {
     return pod;
   };
   for (const s of sandboxes) {
-    entry(s.labels[K.podName]).sandboxes.push({ id: s.id, state: s.state });
+    entry(s.labels[KEYS.podName]).sandboxes.push({ id: s.id, state: s.state });
   }
   for (const c of containers) {
-    entry(c.labels[K.podName]).containers.push({ id: c.id, state: c.state });
+    entry(c.labels[KEYS.podName]).containers.push({ id: c.id, state: c.state });
   }
   for (const pod of pods.values()) {
     pod.sandboxes.sort((a, b) => a.id.localeCompare(b.id));

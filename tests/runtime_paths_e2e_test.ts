@@ -9,12 +9,12 @@
  * roots stays; each is said once, and the agent does not loop.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri, PodSandboxConfig } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "runtime-paths-e2e";
 const VALID_UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
@@ -28,9 +28,9 @@ function forged(name: string, uid: string, logDirectory?: string): PodSandboxCon
     labels: {
       "tinylet": "true",
       "tinylet/instance": INSTANCE,
-      [K.podName]: name,
-      [K.podNamespace]: "default",
-      [K.podUid]: uid,
+      [KEYS.podName]: name,
+      [KEYS.podNamespace]: "default",
+      [KEYS.podUid]: uid,
     },
     ...(logDirectory ? { logDirectory } : {}),
     linux: { securityContext: { namespaceOptions: { network: "NODE" } } },
@@ -78,7 +78,7 @@ realRuntimeTest(
       image: { image: rc.busyboxImage },
       command: ["sh", "-c", "echo hello; sleep 3600"],
       logPath: "main/0.log",
-      labels: { ...evilConfig.labels, [K.containerName]: "main" },
+      labels: { ...evilConfig.labels, [KEYS.containerName]: "main" },
     }, evilConfig);
     await cri.startContainer(container);
     await waitFor("the forged container's log line", async () => {

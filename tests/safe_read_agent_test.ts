@@ -4,10 +4,10 @@
  * regular file.
  */
 import assert from "node:assert/strict";
-import { startAgent } from "./agent_process.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { closeSync, constants, lchownSync, openSync } from "node:fs";
-import { createLogger } from "../lib/log.ts";
-import type { Manifest } from "../lib/manifest.ts";
-import { Reconciler } from "../lib/reconciler.ts";
-import { MAX_MANIFEST_BYTES, readManifestFile } from "../lib/safe_read.ts";
-import { ManifestSource } from "../lib/source.ts";
-import { FakeCri } from "./fake_cri.ts";
+import { createLogger } from "../lib/base/log.ts";
+import type { Manifest } from "../lib/manifest/parse.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { MAX_MANIFEST_BYTES, readManifestFile } from "../lib/base/safe_read.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 /** Tests that change owners need root; under CI they must run, not skip. */
@@ -131,8 +131,8 @@ Deno.test("a FIFO put in place between the look and the open is refused on the h
     // The name passes the first look as a regular file; it is swapped for a FIFO just before
     // the open. An open that blocked would hang this test.
     const rules = { insecure: false, uid: Deno.uid() ?? 0 };
-    const { PathJudge } = await import("../lib/path_judge.ts");
-    const { readResolved } = await import("../lib/safe_read.ts");
+    const { PathJudge } = await import("../lib/base/path_judge.ts");
+    const { readResolved } = await import("../lib/base/safe_read.ts");
     const found = new PathJudge(rules).resolve(`${dir}/web.yaml`);
     assert.equal(found.kind, "file");
     if (found.kind !== "file") return;
@@ -324,7 +324,7 @@ Deno.test("a symlinked manifest into a directory writable by others is refused, 
     // `check` says the same, for the file and for the directory.
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: () => {} };
-    const { checkCommand } = await import("../lib/cmd_check.ts");
+    const { checkCommand } = await import("../lib/cmd/check.ts");
     const options = {
       strict: false,
       insecure: false,

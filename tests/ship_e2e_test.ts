@@ -4,10 +4,10 @@
  * real containerd; and the local demo from start to Ctrl-C.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import { K } from "../lib/translate.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
@@ -87,8 +87,8 @@ spec:
               const cs = await cri.listContainers({
                 labelSelector: {
                   "tinylet/instance": "perm",
-                  [K.podName]: "full",
-                  [K.containerName]: "app",
+                  [KEYS.podName]: "full",
+                  [KEYS.containerName]: "app",
                 },
               });
               return cs[0]?.state === "CONTAINER_RUNNING";

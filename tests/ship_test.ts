@@ -3,7 +3,7 @@
  * permissions, the Dockerfile, compose.yaml and the systemd unit.
  */
 import assert from "node:assert/strict";
-import { parseYamlStream } from "../lib/yaml.ts";
+import { parseYamlStream } from "../lib/manifest/yaml.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));

@@ -7,13 +7,13 @@
  * still run, untouched, once containerd is thawed.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri } from "../lib/cri.ts";
-import { readStatusFile, statusFilePath } from "../lib/status_file.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri } from "../lib/runtime/cri.ts";
+import { readStatusFile, statusFilePath } from "../lib/agent/status_file.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "shutdown-e2e";
 const EXIT_WITHIN_MS = 5_000;
@@ -69,7 +69,7 @@ async function running(cri: Cri): Promise<Map<string, string>> {
     state: "CONTAINER_RUNNING",
     labelSelector: { "tinylet/instance": INSTANCE },
   });
-  return new Map(list.map((c) => [`${c.labels[K.podName]}/${c.metadata.name}`, c.id]));
+  return new Map(list.map((c) => [`${c.labels[KEYS.podName]}/${c.metadata.name}`, c.id]));
 }
 
 /** The processes of a container, as `ps` prints them. */

@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { LAST_WRITE_MS, STOP_DEADLINE_MS } from "../main.ts";
-import { STOP_GRACE_MS } from "../lib/reconciler.ts";
-import { readStatusFile, statusFilePath } from "../lib/status_file.ts";
-import { startAgent } from "./agent_process.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+import { STOP_GRACE_MS } from "../lib/reconcile/reconciler.ts";
+import { readStatusFile, statusFilePath } from "../lib/agent/status_file.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 /** What the agent is allowed from the signal to its exit. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ManifestSource, type Scan, stampOf } from "../lib/source.ts";
+import { ManifestSource, type Scan, stampOf } from "../lib/manifest/source.ts";
 
 const MIB = 1024 * 1024;
 

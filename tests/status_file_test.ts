@@ -10,11 +10,11 @@ import {
   statusFilePath,
   statusTempPath,
   writeStatusFile,
-} from "../lib/status_file.ts";
-import { startAgent } from "./agent_process.ts";
-import { FakeCri } from "./fake_cri.ts";
-import { serveCri } from "./fake_cri_server.ts";
-import { waitFor } from "./wait.ts";
+} from "../lib/agent/status_file.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import { serveCri } from "../testing/fake_cri_server.ts";
+import { waitFor } from "../testing/wait.ts";
 
 function status(note: string): StatusFile {
   return {
@@ -193,7 +193,7 @@ Deno.test("a writer killed mid-write leaves at most the one 0600 temp file, whic
     const file = statusFilePath(dir);
     // A child writes a large status file (probe output in the events) again and again, until
     // it is killed while a temp file is there: as an agent killed, or exiting, mid-write.
-    const module = new URL("../lib/status_file.ts", import.meta.url).href;
+    const module = new URL("../lib/agent/status_file.ts", import.meta.url).href;
     const big = status("x".repeat(4 << 20));
     await Deno.writeTextFile(`${dir}/big.json`, JSON.stringify(big));
     const child = new Deno.Command(Deno.execPath(), {

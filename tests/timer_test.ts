@@ -3,10 +3,10 @@
  * segments. Real time, with deadlines; the long delays are checked not to fire early.
  */
 import assert from "node:assert/strict";
-import { MAX_TIMER_MS } from "../lib/duration.ts";
-import { type ProbedContainer, ProbeManager } from "../lib/probes.ts";
-import { scheduleAfter, sleep, within } from "../lib/timer.ts";
-import { waitFor } from "./wait.ts";
+import { MAX_TIMER_MS } from "../lib/base/duration.ts";
+import { type ProbedContainer, ProbeManager } from "../lib/probe/probes.ts";
+import { scheduleAfter, sleep, within } from "../lib/base/timer.ts";
+import { waitFor } from "../testing/wait.ts";
 
 /** Resolves after `ms` on one plain timer: how long the test watches for an early firing. */
 const watch = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -142,7 +142,7 @@ Deno.test("within: true when the work ends in time, at once", async () => {
 Deno.test("within leaves no timer behind: a process that waited on it exits at once", async () => {
   // A pending timer keeps a process alive (the test runner does not say so): this one waits
   // twice for work done in time, with a 20 s allowance each, once counted from an abort.
-  const timer = new URL("../lib/timer.ts", import.meta.url).href;
+  const timer = new URL("../lib/base/timer.ts", import.meta.url).href;
   const script = `import { within } from "${timer}";
 const from = new AbortController();
 from.abort();

@@ -3,12 +3,12 @@
  * containers see is what kubelet would have given them.
  */
 import assert from "node:assert/strict";
-import { connectCri } from "../lib/cri_grpc.ts";
-import type { Cri, PodSandbox } from "../lib/cri.ts";
-import { K } from "../lib/translate.ts";
-import { startAgent } from "./agent_process.ts";
-import { realRuntimeTest } from "./containerd_harness.ts";
-import { waitFor } from "./wait.ts";
+import { connectCri } from "../lib/runtime/grpc.ts";
+import type { Cri, PodSandbox } from "../lib/runtime/cri.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const decoder = new TextDecoder();
 const INSTANCE = "translate-e2e";
@@ -115,8 +115,8 @@ async function running(cri: Cri, namespace: string, name: string): Promise<PodSa
       state: "SANDBOX_READY",
       labelSelector: {
         "tinylet/instance": INSTANCE,
-        [K.podName]: name,
-        [K.podNamespace]: namespace,
+        [KEYS.podName]: name,
+        [KEYS.podNamespace]: namespace,
       },
     });
     if (!sb || more.length > 0) return undefined;
@@ -128,7 +128,7 @@ async function running(cri: Cri, namespace: string, name: string): Promise<PodSa
 async function exec(cri: Cri, sandbox: PodSandbox, container: string, cmd: string[]) {
   const [c] = await cri.listContainers({
     podSandboxId: sandbox.id,
-    labelSelector: { [K.containerName]: container },
+    labelSelector: { [KEYS.containerName]: container },
   });
   assert.ok(c, `container ${container}`);
   const r = await cri.execSync(c.id, cmd, 10);

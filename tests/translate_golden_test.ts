@@ -16,15 +16,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseManifest } from "../lib/manifest.ts";
+import { parseManifest } from "../lib/manifest/parse.ts";
 import {
   buildContainerConfig,
   type RuntimeFacts,
   type TranslateOptions,
   translatePod,
-} from "../lib/translate.ts";
+} from "../lib/translate/translate.ts";
 
-const TESTDATA = new URL("./testdata/", import.meta.url);
+const TESTDATA = new URL("../testing/testdata/", import.meta.url);
 
 const OPTIONS: TranslateOptions = {
   instance: "default",

@@ -9,8 +9,8 @@ import {
   VolumeError,
   volumeHostPaths,
   type VolumeSource,
-} from "../lib/volumes.ts";
-import { UnsafePathError } from "../lib/paths.ts";
+} from "../lib/node/volumes.ts";
+import { UnsafePathError } from "../lib/node/paths.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const IS_ROOT = Deno.uid() === 0;

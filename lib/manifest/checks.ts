@@ -1,0 +1,481 @@
+/**
+ * Checks that span fields of a Pod: references between volumes and mounts,
+ * ports, env sources, security settings. Runs after the per-field schema.
+ *
+ * @module
+ */
+import { dns1123LabelError, NAME_MAX, PATH_MAX } from "./pod.ts";
+import { checkResources, type Reporter, UNSUPPORTED_VOLUME_KINDS } from "./schema.ts";
+import type { FieldPath } from "./yaml.ts";
+
+/** Field paths `env[].valueFrom.fieldRef.fieldPath` may name. */
+export const SUPPORTED_FIELD_REFS = [
+  "metadata.name",
+  "metadata.namespace",
+  "metadata.uid",
+  "spec.nodeName",
+  "status.podIP",
+] as const;
+
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SYSCTL = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function q(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function records(v: unknown): [Record<string, unknown>, number][] {
+  return Array.isArray(v)
+    ? v.flatMap((
+      item,
+      i,
+    ) => (isRecord(item) ? [[item, i] as [Record<string, unknown>, number]] : []))
+    : [];
+}
+
+/** True for an IPv4 or IPv6 address. */
+export function isIp(s: string): boolean {
+  if (IPV4.test(s)) return true;
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return false;
+  try {
+    new URL(`http://[${s}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Why Linux cannot have `path` (a host or container path tinylet or the
+ * runtime creates), or undefined: a component longer than {@linkcode NAME_MAX}
+ * bytes, or more than {@linkcode PATH_MAX} - 1 bytes in all. Either fails
+ * with "File name too long" when the directory is made.
+ */
+export function pathLengthError(path: string): string | undefined {
+  const total = utf8.encode(path).length;
+  if (total >= PATH_MAX) {
+    return `it has ${total} bytes, more than the ${
+      PATH_MAX - 1
+    } a path may have (File name too long)`;
+  }
+  for (const part of path.split("/")) {
+    const bytes = utf8.encode(part).length;
+    if (bytes > NAME_MAX) {
+      return `its component ${
+        q(part.slice(0, 24))
+      }... has ${bytes} bytes, more than the ${NAME_MAX} a file name may have (File name too long)`;
+    }
+  }
+  return undefined;
+}
+
+/** Reports `value` at `at` when it is a path Linux cannot have. */
+function checkPathLength(r: Reporter, value: unknown, at: FieldPath, what: string): void {
+  if (typeof value !== "string") return;
+  const bad = pathLengthError(value);
+  if (bad) r.error(at, `Shorten the ${what}: ${bad}`);
+}
+
+/** Checks one container's env, ports, mounts, resources and security context. */
+export function checkContainerFields(
+  r: Reporter,
+  c: Record<string, unknown>,
+  at: FieldPath,
+): void {
+  checkPathLength(r, c.workingDir, [...at, "workingDir"], "workingDir");
+  const envNames = new Set<string>();
+  for (const [env, i] of records(c.env)) {
+    const p = [...at, "env", i];
+    const name = env.name;
+    if (typeof name === "string") {
+      if (name === "" || name.includes("=")) {
+        r.error(
+          [...p, "name"],
+          `Rename the variable ${q(name)}: a name must be non-empty without "="`,
+        );
+      }
+      envNames.add(name);
+    }
+    const from = env.valueFrom;
+    if (from === undefined || from === null) continue;
+    if (env.value !== undefined && env.value !== null && env.value !== "") {
+      r.error([...p, "valueFrom"], `Remove "value" or "valueFrom" from ${q(name)}: give only one`);
+    }
+    if (!isRecord(from)) {
+      r.error([...p, "valueFrom"], `Write "valueFrom" as a mapping with "fieldRef"`);
+      continue;
+    }
+    for (const key of Object.keys(from)) {
+      if (key === "fieldRef") continue;
+      r.error(
+        [...p, "valueFrom", key],
+        `Replace "valueFrom.${key}" of ${q(name)}: tinylet can provide only fieldRef (${
+          SUPPORTED_FIELD_REFS.join(", ")
+        }); write the value itself with "value"`,
+      );
+    }
+    const ref = from.fieldRef;
+    if (ref === undefined) continue;
+    const fieldPath = isRecord(ref) ? ref.fieldPath : undefined;
+    if (typeof fieldPath !== "string") {
+      r.error(
+        [...p, "valueFrom", "fieldRef", "fieldPath"],
+        `Add "fieldPath" to the fieldRef of ${q(name)}`,
+      );
+    } else if (!(SUPPORTED_FIELD_REFS as readonly string[]).includes(fieldPath)) {
+      r.error(
+        [...p, "valueFrom", "fieldRef", "fieldPath"],
+        `Change the fieldPath ${q(fieldPath)}: tinylet can provide ${
+          SUPPORTED_FIELD_REFS.join(", ")
+        }`,
+      );
+    }
+  }
+
+  if (c.envFrom !== undefined && c.envFrom !== null) {
+    r.error(
+      [...at, "envFrom"],
+      `Replace "envFrom" with "env" entries: tinylet cannot provide ConfigMap or Secret variables`,
+    );
+  }
+
+  const mountPaths = new Map<string, number>();
+  for (const [m, i] of records(c.volumeMounts)) {
+    const p = [...at, "volumeMounts", i];
+    const mountPath = m.mountPath;
+    checkPathLength(r, mountPath, [...p, "mountPath"], "mountPath");
+    checkPathLength(r, m.subPath, [...p, "subPath"], "subPath");
+    if (typeof mountPath === "string" && mountPath !== "") {
+      if (!mountPath.startsWith("/")) {
+        r.error(
+          [...p, "mountPath"],
+          `Make the mountPath ${q(mountPath)} absolute (start it with "/")`,
+        );
+      }
+      const first = mountPaths.get(mountPath);
+      if (first !== undefined) {
+        r.error(
+          [...p, "mountPath"],
+          `Mount one volume at ${q(mountPath)}: volumeMounts[${first}] uses the same path`,
+        );
+      }
+      mountPaths.set(mountPath, i);
+    }
+    const subPath = m.subPath;
+    if (typeof subPath === "string" && subPath !== "") {
+      if (subPath.startsWith("/")) {
+        r.error([...p, "subPath"], `Make the subPath ${q(subPath)} relative to the volume`);
+      } else if (subPath.split("/").includes("..")) {
+        r.error(
+          [...p, "subPath"],
+          `Remove ".." from the subPath ${q(subPath)}: it must stay inside the volume`,
+        );
+      }
+    }
+  }
+
+  for (const [port, i] of records(c.ports)) {
+    const p = [...at, "ports", i];
+    const name = port.name;
+    if (typeof name === "string" && name !== "") {
+      if (name.length > 15 || !PORT_NAME.test(name) || !/[a-z]/.test(name)) {
+        r.error(
+          [...p, "name"],
+          `Rename the port ${
+            q(name)
+          }: at most 15 lower-case letters, digits and '-', with at least one letter`,
+        );
+      }
+    }
+    const hostIP = port.hostIP;
+    if (typeof hostIP === "string" && hostIP !== "" && !isIp(hostIP)) {
+      r.error([...p, "hostIP"], `Set "hostIP" to an IP address: it is ${q(hostIP)}`);
+    }
+  }
+
+  for (const kind of ["livenessProbe", "readinessProbe", "startupProbe"] as const) {
+    const probe = c[kind];
+    if (!isRecord(probe)) continue;
+    const p = [...at, kind];
+    const handlers = ["exec", "httpGet", "tcpSocket", "grpc"].filter((h) => isRecord(probe[h]));
+    if (handlers.length !== 1) {
+      r.error(
+        p,
+        `Give ${kind} exactly one of exec, httpGet, tcpSocket or grpc: it has ${handlers.length}`,
+      );
+    }
+    if (
+      kind !== "readinessProbe" && probe.successThreshold !== undefined &&
+      probe.successThreshold !== 1
+    ) {
+      r.error(
+        [...p, "successThreshold"],
+        `Set successThreshold of ${kind} to 1, or leave it out: it must be 1`,
+      );
+    }
+    for (const h of ["httpGet", "tcpSocket"]) {
+      const handler = probe[h];
+      if (isRecord(handler)) checkProbePort(r, handler.port, [...p, h, "port"], c);
+    }
+  }
+  if (isRecord(c.lifecycle)) {
+    for (const when of ["postStart", "preStop"]) {
+      const hook = c.lifecycle[when];
+      if (!isRecord(hook)) continue;
+      const handlers = ["exec", "httpGet", "tcpSocket", "sleep"].filter((h) => isRecord(hook[h]));
+      if (handlers.length !== 1) {
+        r.error(
+          [...at, "lifecycle", when],
+          `Give ${when} exactly one of exec, httpGet or sleep: it has ${handlers.length}`,
+        );
+      }
+      for (const h of ["httpGet", "tcpSocket"]) {
+        const handler = hook[h];
+        if (isRecord(handler)) {
+          checkProbePort(r, handler.port, [...at, "lifecycle", when, h, "port"], c);
+        }
+      }
+    }
+  }
+
+  if (isRecord(c.resources)) {
+    checkResources(
+      c.resources as { requests?: Record<string, unknown>; limits?: Record<string, unknown> },
+      [...at, "resources"],
+      r,
+    );
+  }
+  checkSecurity(r, c.securityContext, [...at, "securityContext"]);
+}
+
+/** A probe's port: a number from 1 to 65535, or the name of one of the container's ports. */
+function checkProbePort(
+  r: Reporter,
+  port: unknown,
+  at: FieldPath,
+  c: Record<string, unknown>,
+): void {
+  if (typeof port === "number") {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      r.error(at, `Set the port to a number from 1 to 65535, or a port name: it is ${q(port)}`);
+    }
+    return;
+  }
+  if (typeof port !== "string") {
+    r.error(at, `Write the port as a number or a port name: it is ${q(port)}`);
+    return;
+  }
+  const names = records(c.ports).map(([p]) => p.name).filter((n) => typeof n === "string");
+  if (!names.includes(port)) {
+    r.error(
+      at,
+      `Name one of the container's ports, or give a number: ${q(port)} is not among ${
+        names.length ? names.map(q).join(", ") : "its ports (it names none)"
+      }`,
+    );
+  }
+}
+
+function checkSecurity(r: Reporter, sc: unknown, at: FieldPath): void {
+  if (!isRecord(sc)) return;
+  if (sc.runAsNonRoot === true && sc.runAsUser === 0) {
+    r.error(
+      [...at, "runAsUser"],
+      `Set "runAsUser" to a non-zero user, or drop "runAsNonRoot": they contradict`,
+    );
+  }
+  const profile = sc.seccompProfile;
+  if (isRecord(profile)) {
+    if (profile.type === "Localhost" && !profile.localhostProfile) {
+      r.error(
+        [...at, "seccompProfile", "localhostProfile"],
+        `Add "localhostProfile" for type Localhost`,
+      );
+    }
+    if (profile.type !== "Localhost" && profile.localhostProfile) {
+      r.error(
+        [...at, "seccompProfile", "localhostProfile"],
+        `Remove "localhostProfile": it goes only with type Localhost`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks a pod's spec across fields: volumes (and what the containers mount
+ * of them), ports across containers, DNS, host aliases, sysctls.
+ */
+export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: FieldPath): void {
+  const volumes = new Map<string, { kind: string | undefined; index: number }>();
+  for (const [v, i] of records(spec.volumes)) {
+    const p = [...at, "volumes", i];
+    const name = v.name;
+    if (typeof name !== "string" || name === "") continue;
+    if (dns1123LabelError(name)) {
+      r.error([...p, "name"], `Rename volume ${q(name)}: the name must be a DNS-1123 label`);
+    }
+    if (volumes.has(name)) {
+      r.error(
+        [...p, "name"],
+        `Rename volume ${q(name)}: volumes[${volumes.get(name)?.index}] has the same name`,
+      );
+    }
+    const sources = Object.keys(v).filter((k) => k !== "name" && v[k] !== null);
+    const kind = sources[0];
+    if (sources.length === 0) {
+      r.error(p, `Give volume ${q(name)} a source: hostPath or emptyDir`);
+    } else if (sources.length > 1) {
+      r.error(
+        [...p, sources[1]!],
+        `Give volume ${q(name)} one source: it has ${sources.join(" and ")}`,
+      );
+    } else if (kind === "hostPath") {
+      const path = isRecord(v.hostPath) ? v.hostPath.path : undefined;
+      checkPathLength(r, path, [...p, "hostPath", "path"], "hostPath");
+      if (typeof path === "string" && path !== "" && !path.startsWith("/")) {
+        r.error(
+          [...p, "hostPath", "path"],
+          `Make the hostPath ${q(path)} absolute (start it with "/")`,
+        );
+      }
+    }
+    volumes.set(name, { kind, index: i });
+  }
+
+  const mounted = new Set<string>();
+  const hostPorts = new Map<string, string>();
+  const portNames = new Map<string, string>();
+  const hostNetwork = spec.hostNetwork === true;
+  for (const [c, ci] of records(spec.containers)) {
+    const cp = [...at, "containers", ci];
+    for (const [m, mi] of records(c.volumeMounts)) {
+      const name = m.name;
+      if (typeof name !== "string" || name === "") continue;
+      const v = volumes.get(name);
+      const mp = [...cp, "volumeMounts", mi, "name"];
+      if (!v) {
+        r.error(mp, `Declare volume ${q(name)} under spec.volumes, or remove this mount`);
+      } else if (v.kind && v.kind !== "hostPath" && v.kind !== "emptyDir") {
+        r.error(
+          mp,
+          `Replace volume ${q(name)}: tinylet cannot provide ${
+            q(v.kind)
+          } volumes; use hostPath or emptyDir`,
+        );
+      }
+      mounted.add(name);
+    }
+    for (const [port, pi] of records(c.ports)) {
+      const pp = [...cp, "ports", pi];
+      const hostPort = typeof port.hostPort === "number" ? port.hostPort : 0;
+      if (hostNetwork && hostPort !== 0 && hostPort !== port.containerPort) {
+        r.error(
+          [...pp, "hostPort"],
+          `Set "hostPort" to the containerPort (${port.containerPort}) or leave it out: with hostNetwork they are the same port`,
+        );
+      }
+      const effectiveHostPort = hostNetwork ? port.containerPort : hostPort;
+      if (typeof effectiveHostPort === "number" && effectiveHostPort !== 0) {
+        const key = `${port.protocol ?? "TCP"}/${port.hostIP ?? ""}/${effectiveHostPort}`;
+        const first = hostPorts.get(key);
+        if (first) {
+          r.error(
+            [...pp, hostNetwork ? "containerPort" : "hostPort"],
+            `Use another host port: ${effectiveHostPort}/${
+              port.protocol ?? "TCP"
+            } is taken by ${first}`,
+          );
+        }
+        hostPorts.set(key, `containers[${ci}].ports[${pi}]`);
+      }
+      if (typeof port.name === "string" && port.name !== "") {
+        const first = portNames.get(port.name);
+        if (first) {
+          r.error([...pp, "name"], `Rename the port ${q(port.name)}: ${first} has the same name`);
+        }
+        portNames.set(port.name, `containers[${ci}].ports[${pi}]`);
+      }
+    }
+  }
+  for (const [v, i] of records(spec.volumes)) {
+    const name = v.name;
+    const kind = typeof name === "string" ? volumes.get(name)?.kind : undefined;
+    if (
+      typeof name === "string" && kind && UNSUPPORTED_VOLUME_KINDS.includes(kind) &&
+      !mounted.has(name)
+    ) {
+      r.warn(
+        [...at, "volumes", i, kind],
+        `Ignoring volume ${q(name)}: ${q(kind)} volumes are not supported`,
+      );
+    } else if (
+      kind && kind !== "hostPath" && kind !== "emptyDir" && !UNSUPPORTED_VOLUME_KINDS.includes(kind)
+    ) {
+      r.error(
+        [...at, "volumes", i, kind],
+        `Replace ${q(kind)} in volume ${q(name)}: it is not a volume source`,
+      );
+    }
+  }
+
+  const hostname = spec.hostname;
+  if (
+    typeof hostname === "string" && hostname !== "" &&
+    dns1123LabelError(hostname) !== undefined
+  ) {
+    r.error([...at, "hostname"], `Change the hostname ${q(hostname)}: it must be a DNS-1123 label`);
+  }
+  if (spec.shareProcessNamespace === true && spec.hostPID === true) {
+    r.error(
+      [...at, "shareProcessNamespace"],
+      `Choose hostPID or shareProcessNamespace: they cannot both be true`,
+    );
+  }
+  if (spec.dnsPolicy === "None") {
+    const servers = isRecord(spec.dnsConfig) ? spec.dnsConfig.nameservers : undefined;
+    if (!Array.isArray(servers) || servers.length === 0) {
+      r.error(
+        [...at, isRecord(spec.dnsConfig) ? "dnsConfig" : "dnsPolicy"],
+        `Add dnsConfig.nameservers: dnsPolicy "None" takes DNS from dnsConfig only`,
+      );
+    }
+  }
+  if (isRecord(spec.dnsConfig)) {
+    const servers = spec.dnsConfig.nameservers;
+    if (Array.isArray(servers)) {
+      servers.forEach((s, i) => {
+        if (typeof s === "string" && !isIp(s)) {
+          r.error(
+            [...at, "dnsConfig", "nameservers", i],
+            `Write the nameserver as an IP address: it is ${q(s)}`,
+          );
+        }
+      });
+    }
+  }
+  for (const [alias, i] of records(spec.hostAliases)) {
+    if (typeof alias.ip === "string" && alias.ip !== "" && !isIp(alias.ip)) {
+      r.error(
+        [...at, "hostAliases", i, "ip"],
+        `Write the host alias IP as an IP address: it is ${q(alias.ip)}`,
+      );
+    }
+  }
+  const sc = spec.securityContext;
+  if (isRecord(sc)) {
+    checkSecurity(r, sc, [...at, "securityContext"]);
+    for (const [sysctl, i] of records(sc.sysctls)) {
+      const name = sysctl.name;
+      if (typeof name === "string" && (name.length > 253 || !SYSCTL.test(name))) {
+        r.error([...at, "securityContext", "sysctls", i, "name"], `Fix the sysctl name ${q(name)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,469 @@
+/**
+ * What tinylet accepts in a Pod, field by field: types, values, and which
+ * Kubernetes fields are supported, warned about or rejected. Every problem
+ * names its field path; the caller turns paths into lines and columns.
+ *
+ * @module
+ */
+import { cpuMillis, memoryBytes, parseQuantity } from "./quantity.ts";
+import { HOST_PATH_TYPES } from "./types.ts";
+import type { FieldPath } from "./yaml.ts";
+
+/** Receives problems; implemented by the manifest checker. */
+export interface Reporter {
+  error(path: FieldPath, message: string): void;
+  warn(path: FieldPath, message: string): void;
+}
+
+type Schema =
+  | { t: "string"; enum?: readonly string[]; check?: (v: string) => string | undefined }
+  | { t: "int"; min?: number; max?: number }
+  | { t: "bool" }
+  | { t: "quantity" }
+  | { t: "stringList" }
+  | { t: "list"; of: Schema }
+  | { t: "map"; of: Schema }
+  | ObjectSchema
+  | { t: "any" };
+
+interface ObjectSchema {
+  t: "object";
+  fields: Record<string, Schema>;
+  required?: readonly string[];
+  /** Kubernetes fields tinylet reads but does not apply: field → why. */
+  unsupported?: Record<string, string>;
+}
+
+const str = (extra: Omit<Extract<Schema, { t: "string" }>, "t"> = {}): Schema => ({
+  t: "string",
+  ...extra,
+});
+const int = (min?: number, max?: number): Schema => ({
+  t: "int",
+  ...(min === undefined ? {} : { min }),
+  ...(max === undefined ? {} : { max }),
+});
+const bool: Schema = { t: "bool" };
+const strings: Schema = { t: "stringList" };
+const any: Schema = { t: "any" };
+const obj = (
+  fields: Record<string, Schema>,
+  more: Omit<ObjectSchema, "t" | "fields"> = {},
+): ObjectSchema => ({ t: "object", fields, ...more });
+const list = (of: Schema): Schema => ({ t: "list", of });
+
+const portSchema: Schema = { t: "any" }; // a number or a port name: checked across fields
+const httpGet = obj({
+  path: str(),
+  port: portSchema,
+  host: str(),
+  scheme: str({ enum: ["HTTP", "HTTPS"] }),
+  httpHeaders: list(obj({ name: str(), value: str() }, { required: ["name", "value"] })),
+}, { required: ["port"] });
+const handlers = {
+  exec: obj({ command: strings }, { required: ["command"] }),
+  httpGet,
+  tcpSocket: obj({ port: portSchema, host: str() }, { required: ["port"] }),
+};
+const probe = obj({
+  ...handlers,
+  grpc: obj({ port: int(1, 65535), service: str() }, { required: ["port"] }),
+  initialDelaySeconds: int(0),
+  periodSeconds: int(1),
+  timeoutSeconds: int(1),
+  failureThreshold: int(1),
+  successThreshold: int(1),
+  terminationGracePeriodSeconds: int(1),
+});
+const hook = obj({ ...handlers, sleep: obj({ seconds: int(0) }, { required: ["seconds"] }) });
+const NOT_FOR_ONE_HOST = "it has no meaning without a cluster";
+
+const seccomp = obj({
+  type: str({ enum: ["RuntimeDefault", "Unconfined", "Localhost"] }),
+  localhostProfile: str(),
+}, { required: ["type"] });
+
+const containerSecurityContext = obj({
+  privileged: bool,
+  capabilities: obj({ add: strings, drop: strings }),
+  readOnlyRootFilesystem: bool,
+  allowPrivilegeEscalation: bool,
+  runAsUser: int(0, 2 ** 31 - 1),
+  runAsGroup: int(0, 2 ** 31 - 1),
+  runAsNonRoot: bool,
+  seccompProfile: seccomp,
+}, {
+  unsupported: {
+    seLinuxOptions: "SELinux labels are not set by tinylet",
+    appArmorProfile: "AppArmor profiles are not set by tinylet",
+    procMount: "the default /proc masking is always used",
+    windowsOptions: "tinylet runs Linux containers only",
+  },
+});
+
+const resourceList: Schema = { t: "map", of: { t: "quantity" } };
+
+/** The fields of a container (regular containers; the short form uses it too). */
+export const CONTAINER_SCHEMA = obj({
+  // name, image, command and args are checked by the caller, with their own messages.
+  name: any,
+  image: any,
+  command: any,
+  args: any,
+  workingDir: str(),
+  env: list(obj({
+    name: str(),
+    value: str(),
+    // Checked by the caller: a source tinylet cannot provide is an error, not a warning.
+    valueFrom: any,
+  }, { required: ["name"] })),
+  envFrom: any, // rejected by the caller
+
+  ports: list(obj({
+    name: str(),
+    containerPort: int(1, 65535),
+    hostPort: int(0, 65535),
+    hostIP: str(),
+    protocol: str({ enum: ["TCP", "UDP", "SCTP"] }),
+  }, { required: ["containerPort"] })),
+  resources: obj({ requests: resourceList, limits: resourceList }, {
+    unsupported: { claims: "dynamic resource claims need a cluster" },
+  }),
+  volumeMounts: list(obj({
+    name: str(),
+    mountPath: str(),
+    readOnly: bool,
+    subPath: str(),
+    mountPropagation: str({ enum: ["None", "HostToContainer", "Bidirectional"] }),
+  }, {
+    required: ["name", "mountPath"],
+    unsupported: {
+      subPathExpr: "use subPath",
+      recursiveReadOnly: "read-only mounts are not made recursively read-only",
+    },
+  })),
+  securityContext: containerSecurityContext,
+  imagePullPolicy: str({ enum: ["Always", "IfNotPresent", "Never"] }),
+  livenessProbe: probe,
+  readinessProbe: probe,
+  startupProbe: probe,
+  lifecycle: obj({ postStart: hook, preStop: hook }, {
+    unsupported: { stopSignal: "containers stop with the runtime's default signal" },
+  }),
+  // Only "Always", and only on an init container (a sidecar): checked by the caller.
+  restartPolicy: str({ enum: ["Always"] }),
+  stdin: bool,
+  stdinOnce: bool,
+  tty: bool,
+}, {
+  unsupported: {
+    terminationMessagePath: "termination messages are not collected",
+    terminationMessagePolicy: "termination messages are not collected",
+    resizePolicy: "resources are not resized in place",
+    volumeDevices: "block volumes are not supported",
+  },
+});
+
+/** Volume kinds Kubernetes has and tinylet cannot provide on its own. */
+export const UNSUPPORTED_VOLUME_KINDS = [
+  "configMap",
+  "secret",
+  "persistentVolumeClaim",
+  "projected",
+  "downwardAPI",
+  "csi",
+  "ephemeral",
+  "nfs",
+  "iscsi",
+  "image",
+  "gitRepo",
+  "awsElasticBlockStore",
+  "azureDisk",
+  "azureFile",
+  "cephfs",
+  "cinder",
+  "fc",
+  "flexVolume",
+  "flocker",
+  "gcePersistentDisk",
+  "glusterfs",
+  "photonPersistentDisk",
+  "portworxVolume",
+  "quobyte",
+  "rbd",
+  "scaleIO",
+  "storageos",
+  "vsphereVolume",
+];
+
+const volume = obj({
+  name: str(),
+  hostPath: obj({
+    path: str(),
+    type: str({ enum: HOST_PATH_TYPES }),
+  }, { required: ["path"] }),
+  emptyDir: obj({ medium: str({ enum: ["", "Memory"] }), sizeLimit: { t: "quantity" } }),
+  // Sources tinylet cannot provide are checked across the pod (warned, or rejected when mounted).
+  ...Object.fromEntries(UNSUPPORTED_VOLUME_KINDS.map((k) => [k, any])),
+}, { required: ["name"] });
+
+/** The fields of a pod's spec. */
+export const POD_SPEC_SCHEMA = obj({
+  containers: any, // checked by the caller, container by container
+  initContainers: any, // likewise
+  restartPolicy: str({ enum: ["Always", "OnFailure", "Never"] }),
+  volumes: list(volume),
+  hostNetwork: bool,
+  hostPID: bool,
+  hostIPC: bool,
+  shareProcessNamespace: bool,
+  hostname: str(),
+  terminationGracePeriodSeconds: int(0),
+  dnsPolicy: str({ enum: ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] }),
+  dnsConfig: obj({
+    nameservers: strings,
+    searches: strings,
+    options: list(obj({ name: str(), value: str() }, { required: ["name"] })),
+  }),
+  hostAliases: list(obj({ ip: str(), hostnames: strings }, { required: ["ip"] })),
+  securityContext: obj({
+    runAsUser: int(0, 2 ** 31 - 1),
+    runAsGroup: int(0, 2 ** 31 - 1),
+    runAsNonRoot: bool,
+    supplementalGroups: list(int(0, 2 ** 31 - 1)),
+    sysctls: list(obj({ name: str(), value: str() }, { required: ["name", "value"] })),
+    seccompProfile: seccomp,
+  }, {
+    unsupported: {
+      fsGroup: "volume ownership is not changed by tinylet",
+      fsGroupChangePolicy: "volume ownership is not changed by tinylet",
+      seLinuxOptions: "SELinux labels are not set by tinylet",
+      appArmorProfile: "AppArmor profiles are not set by tinylet",
+      supplementalGroupsPolicy: "the runtime's default policy is used",
+      seLinuxChangePolicy: "SELinux labels are not set by tinylet",
+      windowsOptions: "tinylet runs Linux containers only",
+    },
+  }),
+  nodeName: str(),
+}, {
+  required: ["containers"],
+  unsupported: {
+    ephemeralContainers: "ephemeral containers need an API server",
+    serviceAccountName: "there are no service account tokens without a cluster",
+    serviceAccount: "there are no service account tokens without a cluster",
+    automountServiceAccountToken: "there are no service account tokens without a cluster",
+    imagePullSecrets: "registry credentials come from the agent's --registry-config file",
+    priorityClassName: "there is no scheduler or eviction to rank pods",
+    priority: "there is no scheduler or eviction to rank pods",
+    preemptionPolicy: NOT_FOR_ONE_HOST,
+    nodeSelector: NOT_FOR_ONE_HOST,
+    affinity: NOT_FOR_ONE_HOST,
+    tolerations: NOT_FOR_ONE_HOST,
+    topologySpreadConstraints: NOT_FOR_ONE_HOST,
+    schedulerName: NOT_FOR_ONE_HOST,
+    schedulingGates: NOT_FOR_ONE_HOST,
+    readinessGates: NOT_FOR_ONE_HOST,
+    activeDeadlineSeconds: "pods are not failed on a deadline by this version of tinylet",
+    enableServiceLinks: "there are no services without a cluster",
+    subdomain: "there is no cluster DNS domain",
+    setHostnameAsFQDN: "there is no cluster DNS domain",
+    runtimeClassName: "the runtime's default handler is used",
+    overhead: "pod overhead is not accounted",
+    os: "tinylet runs Linux containers only",
+    hostUsers: "user namespaces are not set up by this version of tinylet",
+    resourceClaims: "dynamic resource claims need a cluster",
+    resources: "pod-level resources are not applied; set them per container",
+  },
+});
+
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  return `a ${typeof v}`;
+}
+
+function q(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Checks `value` against `schema`, reporting every problem under `path`. */
+export function checkSchema(schema: Schema, value: unknown, path: FieldPath, r: Reporter): void {
+  if (value === null || value === undefined) return;
+  const field = String(path.at(-1) ?? "value");
+  switch (schema.t) {
+    case "any":
+      return;
+    case "string": {
+      if (typeof value !== "string") {
+        const hint = typeof value === "number" || typeof value === "boolean"
+          ? `Quote ${q(value)}: ${q(field)} must be a string`
+          : `Write ${q(field)} as a string: it is ${typeName(value)}`;
+        r.error(path, hint);
+        return;
+      }
+      if (schema.enum && !schema.enum.includes(value)) {
+        const allowed = schema.enum.filter((e) => e !== "").map((e) => q(e)).join(", ");
+        r.error(path, `Set ${q(field)} to one of ${allowed}: it is ${q(value)}`);
+        return;
+      }
+      const bad = schema.check?.(value);
+      if (bad) r.error(path, bad);
+      return;
+    }
+    case "int": {
+      if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+        r.error(path, `Write ${q(field)} as a whole number: it is ${q(value)}`);
+        return;
+      }
+      if (schema.min !== undefined && value < schema.min) {
+        r.error(path, `Set ${q(field)} to ${schema.min} or more: it is ${value}`);
+      } else if (schema.max !== undefined && value > schema.max) {
+        r.error(path, `Set ${q(field)} to ${schema.max} or less: it is ${value}`);
+      }
+      return;
+    }
+    case "bool":
+      if (typeof value !== "boolean") {
+        r.error(path, `Write ${q(field)} as true or false: it is ${q(value)}`);
+      }
+      return;
+    case "quantity":
+      if (typeof value !== "string" && typeof value !== "number") {
+        r.error(
+          path,
+          `Write ${q(field)} as a quantity such as "250m" or "64Mi": it is ${typeName(value)}`,
+        );
+        return;
+      }
+      try {
+        parseQuantity(value);
+      } catch (err) {
+        r.error(path, (err as Error).message);
+      }
+      return;
+    case "stringList":
+      if (!Array.isArray(value)) {
+        r.error(path, `Write ${q(field)} as a list of strings: it is ${typeName(value)}`);
+        return;
+      }
+      value.forEach((item, i) => {
+        if (typeof item !== "string") {
+          r.error(
+            [...path, i],
+            typeof item === "number" || typeof item === "boolean"
+              ? `Quote ${q(item)}: the items of ${q(field)} must be strings`
+              : `Write item ${i} of ${q(field)} as a string: it is ${typeName(item)}`,
+          );
+        }
+      });
+      return;
+    case "list":
+      if (!Array.isArray(value)) {
+        r.error(path, `Write ${q(field)} as a list: it is ${typeName(value)}`);
+        return;
+      }
+      value.forEach((item, i) => checkSchema(schema.of, item, [...path, i], r));
+      return;
+    case "map":
+      if (!isRecord(value)) {
+        r.error(path, `Write ${q(field)} as a mapping: it is ${typeName(value)}`);
+        return;
+      }
+      for (const [k, v] of Object.entries(value)) checkSchema(schema.of, v, [...path, k], r);
+      return;
+    case "object":
+      checkObject(schema, value, path, r);
+      return;
+  }
+}
+
+function checkObject(schema: ObjectSchema, value: unknown, path: FieldPath, r: Reporter): void {
+  const field = String(path.at(-1) ?? "document");
+  if (!isRecord(value)) {
+    r.error(path, `Write ${q(field)} as a mapping: it is ${typeName(value)}`);
+    return;
+  }
+  for (const key of schema.required ?? []) {
+    if (value[key] === undefined || value[key] === null) {
+      r.error([...path, key], `Add the required field ${q(key)}`);
+    } else if (value[key] === "") {
+      r.error([...path, key], `Set ${q(key)}: it is empty`);
+    }
+  }
+  const known = Object.keys(schema.fields);
+  for (const [key, v] of Object.entries(value)) {
+    const sub = schema.fields[key];
+    if (sub) {
+      checkSchema(sub, v, [...path, key], r);
+      continue;
+    }
+    const why = schema.unsupported?.[key];
+    if (why !== undefined) {
+      if (v !== null) r.warn([...path, key], `Ignoring ${q(key)}: ${why}`);
+      continue;
+    }
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase()) ??
+      known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    r.warn(
+      [...path, key],
+      `Ignoring unknown field ${q(key)}${near ? ` (did you mean ${q(near)}?)` : ""}`,
+    );
+  }
+}
+
+/** Checks a requested and a limited amount of one resource: both parse, and request ≤ limit. */
+export function checkResources(
+  resources: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } | undefined,
+  path: FieldPath,
+  r: Reporter,
+): void {
+  if (!resources) return;
+  for (const kind of ["requests", "limits"] as const) {
+    for (const name of Object.keys(resources[kind] ?? {})) {
+      if (name === "cpu" || name === "memory") continue;
+      r.warn(
+        [...path, kind, name],
+        name === "ephemeral-storage" || name.startsWith("hugepages-")
+          ? `Ignoring ${q(name)}: only cpu and memory are applied`
+          : `Ignoring unknown resource ${q(name)}: only cpu and memory are applied`,
+      );
+    }
+  }
+  for (const [name, measure] of [["cpu", cpuMillis], ["memory", memoryBytes]] as const) {
+    const req = resources.requests?.[name];
+    const lim = resources.limits?.[name];
+    if (req === undefined || lim === undefined) continue;
+    try {
+      if (measure(req as string | number) > measure(lim as string | number)) {
+        r.error(
+          [...path, "requests", name],
+          `Lower the ${name} request to at most the limit: ${q(req)} is more than ${q(lim)}`,
+        );
+      }
+    } catch {
+      // Reported by the schema check.
+    }
+  }
+}

@@ -1,0 +1,466 @@
+/**
+ * The planner: from what should run and what runs, the actions that close
+ * the gap, each with a reason. Pure: no I/O, no clock, no randomness; the
+ * time and the backoffs come in as arguments.
+ *
+ * @module
+ */
+import type { Container, ContainerStatus } from "../runtime/cri.ts";
+import type { DesiredState } from "./desired.ts";
+import type { ObservedPod, ObservedState } from "./observe.ts";
+import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
+import type { DesiredContainer, DesiredPod } from "../translate/translate.ts";
+import { KEYS } from "../runtime/labels.ts";
+
+/** One container to create and start, in a list that runs in order. */
+export interface ContainerStart {
+  name: string;
+  /** The CRI attempt: 0 for the first instance, one more for each restart. */
+  restartCount: number;
+}
+
+/** Run a new sandbox, then create and start `start` in order. */
+export interface CreatePod {
+  type: "createPod";
+  key: string;
+  reason: string;
+  pod: DesiredPod;
+  attempt: number;
+  start: ContainerStart[];
+}
+
+/** Create and start containers, in order, in a running sandbox. */
+export interface StartContainers {
+  type: "startContainers";
+  key: string;
+  reason: string;
+  pod: DesiredPod;
+  sandboxId: string;
+  attempt: number;
+  start: ContainerStart[];
+}
+
+/** Start a container that was created but never started. */
+export interface StartCreated {
+  type: "startCreated";
+  key: string;
+  reason: string;
+  containerId: string;
+  container: string;
+}
+
+/** Remove dead container instances beyond the newest one of each container, with their logs. */
+export interface RemoveContainers {
+  type: "removeContainers";
+  key: string;
+  reason: string;
+  containers: { id: string; logPath: string }[];
+}
+
+/** Stop the containers gracefully (in groups, in order), then stop and remove the sandbox. */
+export interface DeletePod {
+  type: "deletePod";
+  key: string;
+  reason: string;
+  sandboxId: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  /** Container ids in stop order: regular containers, then sidecars in reverse order. */
+  stopGroups: string[][];
+  /** The name of each container id, for its preStop hook. */
+  containerNames: Record<string, string>;
+  gracePeriodSeconds: number;
+  /**
+   * Also remove the pod's state and log directories. False when another
+   * sandbox of the same pod UID stays or replaces this one.
+   */
+  removeState: boolean;
+  /**
+   * The observer found the pod's identity fit to name host paths (its state directory, read
+   * for preStop hooks, and its directories). False for a sandbox tinylet did not make: it is
+   * stopped and removed by id only.
+   */
+  hostPaths: boolean;
+}
+
+export type Action =
+  | CreatePod
+  | StartContainers
+  | StartCreated
+  | RemoveContainers
+  | DeletePod;
+
+/** What the planner needs besides the two states. */
+export interface PlanContext {
+  /** Milliseconds since the epoch. */
+  now: number;
+  /** When container `key` (`<uid>/<name>`) may restart again; undefined when not backing off. */
+  restartAllowedAt(key: string): number | undefined;
+}
+
+/** The plan: actions, and when to look again at the latest (a backoff ending, an init container to watch). */
+export interface Plan {
+  actions: Action[];
+  wakeAt: number | undefined;
+}
+
+/** How often a pod whose init container runs is looked at again. */
+export const INIT_POLL_MS = 250;
+
+/** The crash-loop backoff key of a container. */
+export function restartKey(uid: string, name: string): string {
+  return `${uid}/${name}`;
+}
+
+function gracePeriodOf(containers: Container[]): number {
+  let grace: number | undefined;
+  for (const c of containers) {
+    const v = Number(c.annotations[KEYS.gracePeriod]);
+    if (Number.isFinite(v) && v >= 0) grace = Math.max(grace ?? 0, v);
+  }
+  return grace ?? DEFAULT_GRACE_PERIOD_SECONDS;
+}
+
+/** Regular containers first, all at once; then each sidecar, the last started first. */
+function stopGroups(containers: Container[]): string[][] {
+  const sidecars = new Map<string, string[]>();
+  const order: string[] = [];
+  const regular: string[] = [];
+  for (const c of containers) {
+    if (c.state === "CONTAINER_EXITED") continue;
+    if (c.annotations[KEYS.containerType] === "sidecar") {
+      const name = c.metadata.name;
+      if (!sidecars.has(name)) order.push(name);
+      sidecars.set(name, [...(sidecars.get(name) ?? []), c.id]);
+    } else {
+      regular.push(c.id);
+    }
+  }
+  const groups = regular.length > 0 ? [regular] : [];
+  for (const name of order.reverse()) groups.push(sidecars.get(name) ?? []);
+  return groups;
+}
+
+/**
+ * The graceful removal of one sandbox and what belongs to it. The pod's directories go with
+ * it only when its identity can name them.
+ */
+export function deletionOf(o: ObservedPod, reason: string, removeState = true): DeletePod {
+  return {
+    type: "deletePod",
+    key: o.key,
+    reason,
+    sandboxId: o.sandbox.id,
+    namespace: o.sandbox.metadata.namespace,
+    name: o.sandbox.metadata.name,
+    uid: o.sandbox.metadata.uid,
+    stopGroups: stopGroups(o.containers),
+    containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
+    gracePeriodSeconds: gracePeriodOf(o.containers),
+    removeState: removeState && o.unsafeIdentity === undefined,
+    hostPaths: o.unsafeIdentity === undefined,
+  };
+}
+
+function unsafeReason(why: string): string {
+  return `tinylet did not make it: ${why}`;
+}
+
+function short(hash: string | undefined): string {
+  return hash ? hash.replace(/^v1:/, "").slice(0, 12) : "none";
+}
+
+/** The first containers a new sandbox starts: init containers up to the first that must finish, or everything. */
+export function initialStart(
+  pod: DesiredPod,
+  restartCounts: Map<string, number>,
+): ContainerStart[] {
+  const start: ContainerStart[] = [];
+  for (const c of pod.containers) {
+    start.push({ name: c.name, restartCount: restartCounts.get(c.name) ?? 0 });
+    if (c.type === "init") break;
+  }
+  return start;
+}
+
+/** The newest instance of each container name, and how many times each was started. */
+function latestInstances(o: ObservedPod): Map<string, Container> {
+  const latest = new Map<string, Container>();
+  for (const c of o.containers) {
+    const prev = latest.get(c.metadata.name);
+    if (!prev || c.metadata.attempt >= prev.metadata.attempt) latest.set(c.metadata.name, c);
+  }
+  return latest;
+}
+
+/** What to do about one container of a running sandbox. */
+type Step =
+  | { kind: "ok" }
+  | { kind: "start"; restartCount: number; reason: string }
+  | { kind: "startCreated"; id: string; reason: string }
+  | { kind: "wait"; until: number | undefined }
+  | { kind: "done" };
+
+/** Whether the pod's restart policy restarts a container that exited with `status`. */
+export function shouldRestart(
+  c: DesiredContainer,
+  policy: DesiredPod["restartPolicy"],
+  exitCode: number,
+): boolean {
+  if (c.type === "sidecar") return true;
+  if (c.type === "init") return exitCode !== 0 && policy !== "Never";
+  if (policy === "Always") return true;
+  if (policy === "OnFailure") return exitCode !== 0;
+  return false;
+}
+
+function stepFor(
+  pod: DesiredPod,
+  c: DesiredContainer,
+  latest: Container | undefined,
+  status: ContainerStatus | undefined,
+  ctx: PlanContext,
+): Step {
+  if (!latest) {
+    return { kind: "start", restartCount: 0, reason: `container "${c.name}" is missing` };
+  }
+  if (latest.state === "CONTAINER_RUNNING") return { kind: "ok" };
+  if (latest.state === "CONTAINER_CREATED") {
+    return {
+      kind: "startCreated",
+      id: latest.id,
+      reason: `container "${c.name}" was created but not started`,
+    };
+  }
+  if (latest.state === "CONTAINER_UNKNOWN") return { kind: "wait", until: undefined };
+  // Exited.
+  if (!status) return { kind: "wait", until: undefined };
+  if (!shouldRestart(c, pod.restartPolicy, status.exitCode)) return { kind: "done" };
+  const allowedAt = ctx.restartAllowedAt(restartKey(pod.uid, c.name));
+  if (allowedAt !== undefined && allowedAt > ctx.now) return { kind: "wait", until: allowedAt };
+  return {
+    kind: "start",
+    restartCount: latest.metadata.attempt + 1,
+    reason: `container "${c.name}" exited with code ${status.exitCode}; restart ${
+      latest.metadata.attempt + 1
+    }`,
+  };
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+/** Plans the containers of a running sandbox: init order, sidecars, restarts, garbage. */
+function planContainers(
+  d: DesiredPod,
+  keep: ObservedPod,
+  observed: ObservedState,
+  ctx: PlanContext,
+  actions: Action[],
+): number | undefined {
+  let wakeAt: number | undefined;
+  const latest = latestInstances(keep);
+  const start: ContainerStart[] = [];
+  const reasons: string[] = [];
+  const regularStarted = d.containers.some((c) => c.type === "regular" && latest.has(c.name));
+  let blocked = false;
+  for (const c of d.containers) {
+    if (c.type === "init" && regularStarted) continue; // init containers finished before
+    if (c.type === "regular" && blocked) break;
+    // Before the regular containers start, each init container and sidecar gates the next.
+    const gate = c.type !== "regular" && !regularStarted;
+    const l = latest.get(c.name);
+    const status = l ? observed.exited.get(l.id) : undefined;
+    const step = stepFor(d, c, l, status, ctx);
+    if (step.kind === "start") {
+      start.push({ name: c.name, restartCount: step.restartCount });
+      reasons.push(step.reason);
+      if (c.type === "init") {
+        blocked = true; // the next one waits for this one to finish
+        break;
+      }
+    } else if (step.kind === "startCreated") {
+      actions.push({
+        type: "startCreated",
+        key: d.key,
+        reason: step.reason,
+        containerId: step.id,
+        container: c.name,
+      });
+      if (gate) {
+        blocked = true;
+        break;
+      }
+    } else if (step.kind === "wait") {
+      wakeAt = earliest(wakeAt, step.until);
+      if (gate) {
+        blocked = true;
+        break;
+      }
+    } else if (step.kind === "ok" && c.type === "init") {
+      // Running: look again soon, to start the next container when it has finished.
+      wakeAt = earliest(wakeAt, ctx.now + INIT_POLL_MS);
+      blocked = true;
+      break;
+    } else if (step.kind === "done" && c.type === "init" && status && status.exitCode !== 0) {
+      blocked = true; // failed for good (restartPolicy Never): the pod has failed
+      break;
+    }
+  }
+  if (start.length > 0) {
+    actions.push({
+      type: "startContainers",
+      key: d.key,
+      reason: reasons.join("; "),
+      pod: d,
+      sandboxId: keep.sandbox.id,
+      attempt: keep.sandbox.metadata.attempt,
+      start,
+    });
+  }
+  // Keep one dead instance per container; remove older ones with their logs.
+  const garbage: { id: string; logPath: string }[] = [];
+  for (const c of keep.containers) {
+    const newest = latest.get(c.metadata.name);
+    if (c === newest || c.state !== "CONTAINER_EXITED") continue;
+    const newerDead = keep.containers.some((x) =>
+      x !== c && x.metadata.name === c.metadata.name &&
+      x.metadata.attempt > c.metadata.attempt && x.state === "CONTAINER_EXITED"
+    );
+    if (newerDead) garbage.push({ id: c.id, logPath: observed.exited.get(c.id)?.logPath ?? "" });
+  }
+  if (garbage.length > 0) {
+    actions.push({
+      type: "removeContainers",
+      key: d.key,
+      reason: "only the newest dead instance of a container is kept",
+      containers: garbage,
+    });
+  }
+  return wakeAt;
+}
+
+/** The restart count each container reached in earlier sandboxes, so counts continue. */
+function restartCounts(sandboxes: ObservedPod[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const o of sandboxes) {
+    for (const c of o.containers) {
+      counts.set(
+        c.metadata.name,
+        Math.max(counts.get(c.metadata.name) ?? 0, c.metadata.attempt + 1),
+      );
+    }
+  }
+  return counts;
+}
+
+function planPod(
+  d: DesiredPod,
+  observed: ObservedPod[],
+  state: ObservedState,
+  ctx: PlanContext,
+  actions: Action[],
+): number | undefined {
+  // A sandbox tinylet cannot have made is never taken for the pod's, whatever its annotations.
+  const current = observed.filter((o) =>
+    o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
+  );
+  for (const o of observed) {
+    if (current.includes(o)) continue;
+    if (o.unsafeIdentity !== undefined) {
+      actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));
+      continue;
+    }
+    const oldSource = o.source;
+    const why = oldSource && oldSource !== d.source
+      ? `its spec changed and it is now declared in ${d.source}`
+      : `its spec changed in ${d.source} (${short(o.sandbox.annotations[KEYS.specHash])} → ${
+        short(d.hash)
+      })`;
+    actions.push(deletionOf(o, `replace: ${why}`));
+  }
+  const ready = current.filter((o) => o.sandbox.state === "SANDBOX_READY");
+  const keep = ready.at(-1);
+  for (const o of current) {
+    if (o === keep) continue;
+    actions.push(
+      deletionOf(
+        o,
+        o.sandbox.state === "SANDBOX_READY"
+          ? "a newer sandbox of the same pod is running"
+          : "its sandbox is not ready",
+        false,
+      ),
+    );
+  }
+  if (keep) return planContainers(d, keep, state, ctx, actions);
+  const attempt = current.reduce((n, o) => Math.max(n, o.sandbox.metadata.attempt + 1), 0);
+  const reason = current.length > 0
+    ? "its sandbox is not ready"
+    : observed.length > 0
+    ? `its spec changed in ${d.source}`
+    : `declared in ${d.source}`;
+  actions.push({
+    type: "createPod",
+    key: d.key,
+    reason,
+    pod: d,
+    attempt,
+    start: initialStart(d, restartCounts(current)),
+  });
+  return undefined;
+}
+
+/**
+ * The actions that bring `observed` to `desired`. Actions of one pod come in
+ * the order they must run (deletions before the creation that replaces them).
+ */
+export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanContext): Plan {
+  const actions: Action[] = [];
+  let wakeAt: number | undefined;
+  for (const d of desired.pods.values()) {
+    wakeAt = earliest(wakeAt, planPod(d, observed.pods.get(d.key) ?? [], observed, ctx, actions));
+  }
+  for (const [key, list] of observed.pods) {
+    if (desired.pods.has(key)) continue;
+    for (const o of list) {
+      const source = o.source;
+      if (!desired.complete) continue;
+      if (o.unsafeIdentity !== undefined) {
+        // No file of ours made it, so no file (kept or not) keeps it.
+        actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));
+        continue;
+      }
+      if (desired.keepSources.has(source)) continue;
+      const reason = desired.files.has(source)
+        ? `no longer declared in ${source}`
+        : `its file ${source || "(unknown)"} was deleted`;
+      actions.push(deletionOf(o, reason));
+    }
+  }
+  return { actions: keepSharedState(actions, desired, observed), wakeAt };
+}
+
+/**
+ * A deletion leaves the pod's directories when their UID is still in use: by a desired pod,
+ * or by a sandbox that stays. (The runtime can list two sandboxes with one UID: a second
+ * attempt, or one made by someone else with tinylet's labels.)
+ */
+function keepSharedState(
+  actions: Action[],
+  desired: DesiredState,
+  observed: ObservedState,
+): Action[] {
+  const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
+  const inUse = new Set([...desired.pods.values()].map((d) => d.uid));
+  for (const list of observed.pods.values()) {
+    for (const o of list) if (!deleted.has(o.sandbox.id)) inUse.add(o.sandbox.metadata.uid);
+  }
+  return actions.map((a) =>
+    a.type === "deletePod" && a.removeState && inUse.has(a.uid) ? { ...a, removeState: false } : a
+  );
+}

@@ -1,0 +1,348 @@
+/**
+ * Pod status, computed from what the runtime shows and what only the agent
+ * knows (backoffs, last errors, events), the way kubelet and `kubectl get
+ * pods` present it. Pure.
+ *
+ * @module
+ */
+import type { Container, ContainerStatus } from "../runtime/cri.ts";
+import type { ProbeStatus } from "../probe/probes.ts";
+import type { DesiredState } from "./desired.ts";
+import type { ObservedPod, ObservedState } from "./observe.ts";
+import { restartKey, shouldRestart } from "./plan.ts";
+import type { ContainerType, DesiredContainer, DesiredPod } from "../translate/translate.ts";
+import { KEYS } from "../runtime/labels.ts";
+
+/** One container's state, as `kubectl describe` shows it. */
+export interface ContainerView {
+  name: string;
+  type: ContainerType;
+  image: string;
+  state: "waiting" | "running" | "terminated";
+  /** `ContainerCreating`, `CrashLoopBackOff`, `ImagePullBackOff`, `Completed`, `Error`, ... */
+  reason: string;
+  message: string;
+  exitCode: number | null;
+  restartCount: number;
+  ready: boolean;
+  containerId: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The previous instance, when the container has restarted. */
+  lastTermination: { exitCode: number; reason: string; finishedAt: string | null } | null;
+  /** Its probes' state, when it has probes and runs. */
+  probes?: ProbeStatus[];
+}
+
+/** A pod as `tinylet pods` and `/pods` show it. */
+export interface PodView {
+  namespace: string;
+  name: string;
+  uid: string;
+  source: string;
+  phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown";
+  /** The STATUS column: `Running`, `ContainerCreating`, `Init:0/1`, `CrashLoopBackOff`, ... */
+  status: string;
+  ready: string;
+  restarts: number;
+  createdAt: string | null;
+  ip: string;
+  sandboxId: string | null;
+  containers: ContainerView[];
+  /** When the next restart of a backing-off container is allowed. */
+  backoffUntil: string | null;
+  lastError: string | null;
+  /** True when the pod runs but its file is invalid (kept as it was). */
+  stale: boolean;
+}
+
+/** What the agent knows beyond the runtime. */
+export interface StatusContext {
+  now: number;
+  restartAllowedAt(key: string): number | undefined;
+  /** The last error of each pod (by `namespace/name`), with a kubelet reason when there is one. */
+  errors: Map<string, { message: string; reason?: string }>;
+  /** Pod IPs by sandbox id, when known. */
+  ips: Map<string, string>;
+  /** A container's readiness from its probes: undefined when no probe has an opinion. */
+  ready?(containerId: string): boolean | undefined;
+  /** The probes of a container, for `describe`. */
+  probes?(containerId: string): ProbeStatus[];
+}
+
+function iso(ns: number): string | null {
+  return ns > 0 ? new Date(ns / 1e6).toISOString() : null;
+}
+
+function latestOf(o: ObservedPod | undefined, name: string): Container[] {
+  return (o?.containers ?? []).filter((c) => c.metadata.name === name);
+}
+
+function containerView(
+  pod: DesiredPod,
+  c: DesiredContainer,
+  o: ObservedPod | undefined,
+  exited: Map<string, ContainerStatus>,
+  ctx: StatusContext,
+  initsPending: boolean,
+): ContainerView {
+  const instances = latestOf(o, c.name);
+  const latest = instances.at(-1);
+  const previous = instances.at(-2);
+  const prevStatus = previous ? exited.get(previous.id) : undefined;
+  const base: ContainerView = {
+    name: c.name,
+    type: c.type,
+    image: c.image,
+    state: "waiting",
+    reason: "ContainerCreating",
+    message: "",
+    exitCode: null,
+    restartCount: latest?.metadata.attempt ?? 0,
+    ready: false,
+    containerId: latest?.id ?? null,
+    startedAt: null,
+    finishedAt: null,
+    lastTermination: prevStatus
+      ? {
+        exitCode: prevStatus.exitCode,
+        reason: prevStatus.reason,
+        finishedAt: iso(prevStatus.finishedAt),
+      }
+      : null,
+  };
+  if (!latest) {
+    const err = ctx.errors.get(pod.key);
+    if (err?.reason && err.message.includes(`"${c.image}"`)) {
+      return { ...base, reason: err.reason, message: err.message };
+    }
+    if (c.type === "regular" && initsPending) return { ...base, reason: "PodInitializing" };
+    return base;
+  }
+  if (latest.state === "CONTAINER_RUNNING") {
+    const probes = ctx.probes?.(latest.id) ?? [];
+    return {
+      ...base,
+      state: "running",
+      reason: "",
+      ready: ctx.ready?.(latest.id) ?? true,
+      ...(probes.length > 0 ? { probes } : {}),
+    };
+  }
+  if (latest.state !== "CONTAINER_EXITED") return base;
+  const s = exited.get(latest.id);
+  if (!s) return { ...base, state: "terminated", reason: "Unknown" };
+  const terminated: ContainerView = {
+    ...base,
+    state: "terminated",
+    reason: s.reason || (s.exitCode === 0 ? "Completed" : "Error"),
+    message: s.message,
+    exitCode: s.exitCode,
+    startedAt: iso(s.startedAt),
+    finishedAt: iso(s.finishedAt),
+  };
+  const until = ctx.restartAllowedAt(restartKey(pod.uid, c.name));
+  if (shouldRestart(c, pod.restartPolicy, s.exitCode) && until !== undefined && until > ctx.now) {
+    return {
+      ...terminated,
+      state: "waiting",
+      reason: "CrashLoopBackOff",
+      message: `back-off ${Math.ceil((until - ctx.now) / 1000)}s restarting failed container`,
+      lastTermination: {
+        exitCode: s.exitCode,
+        reason: terminated.reason,
+        finishedAt: terminated.finishedAt,
+      },
+    };
+  }
+  return terminated;
+}
+
+function initsPendingOf(
+  pod: DesiredPod,
+  o: ObservedPod | undefined,
+  exited: Map<string, ContainerStatus>,
+) {
+  const regularStarted = pod.containers.some((c) =>
+    c.type === "regular" && latestOf(o, c.name).length > 0
+  );
+  if (regularStarted) return false;
+  return pod.containers.some((c) => {
+    if (c.type === "regular") return false;
+    const l = latestOf(o, c.name).at(-1);
+    if (!l) return true;
+    if (c.type === "sidecar") return l.state !== "CONTAINER_RUNNING";
+    return l.state !== "CONTAINER_EXITED" || exited.get(l.id)?.exitCode !== 0;
+  });
+}
+
+/** The STATUS column, as `kubectl get pods` computes it. */
+function statusColumn(
+  pod: DesiredPod,
+  views: ContainerView[],
+  phase: PodView["phase"],
+  initsPending: boolean,
+) {
+  const inits = views.filter((v) => v.type !== "regular");
+  if (initsPending) {
+    for (const [i, v] of inits.entries()) {
+      if (v.type === "init" && v.state === "terminated" && v.exitCode === 0) continue;
+      if (v.type === "sidecar" && v.state === "running") continue;
+      if (v.state === "terminated") return `Init:${v.reason || `ExitCode:${v.exitCode}`}`;
+      if (
+        v.state === "waiting" && v.reason !== "ContainerCreating" && v.reason !== "PodInitializing"
+      ) {
+        return `Init:${v.reason}`;
+      }
+      return `Init:${i}/${inits.length}`;
+    }
+  }
+  let reason: string = phase;
+  let running = false;
+  for (const v of views.filter((x) => x.type === "regular").reverse()) {
+    if (v.state === "waiting" && v.reason) reason = v.reason;
+    else if (v.state === "terminated" && v.reason) reason = v.reason;
+    else if (v.state === "running") running = true;
+  }
+  if (reason === "Completed" && running) reason = "Running";
+  return pod.containers.length === 0 ? phase : reason;
+}
+
+function phaseOf(
+  pod: DesiredPod,
+  views: ContainerView[],
+  o: ObservedPod | undefined,
+  initsPending: boolean,
+) {
+  if (!o || o.sandbox.state !== "SANDBOX_READY") return "Pending" as const;
+  const initFailed = views.some((v) =>
+    v.type === "init" && v.state === "terminated" && v.exitCode !== 0 &&
+    pod.restartPolicy === "Never"
+  );
+  if (initFailed) return "Failed" as const;
+  if (initsPending) return "Pending" as const;
+  const regular = views.filter((v) => v.type === "regular");
+  if (regular.some((v) => v.state === "running")) return "Running" as const;
+  if (regular.every((v) => v.state === "terminated")) {
+    if (pod.restartPolicy === "Always") return "Running" as const;
+    return regular.every((v) => v.exitCode === 0) ? "Succeeded" as const : "Failed" as const;
+  }
+  return regular.some((v) => v.reason === "CrashLoopBackOff")
+    ? "Running" as const
+    : "Pending" as const;
+}
+
+/** The status of every pod of `desired`, and of pods that still run from invalid files. */
+export function podViews(
+  desired: DesiredState,
+  observed: ObservedState,
+  ctx: StatusContext,
+): PodView[] {
+  const out: PodView[] = [];
+  for (const pod of desired.pods.values()) {
+    const list = observed.pods.get(pod.key) ?? [];
+    const o = list.filter((x) => x.sandbox.annotations[KEYS.specHash] === pod.hash)
+      .filter((x) => x.sandbox.state === "SANDBOX_READY").at(-1) ??
+      list.at(-1);
+    const current = o && o.sandbox.annotations[KEYS.specHash] === pod.hash ? o : undefined;
+    const pending = initsPendingOf(pod, current, observed.exited);
+    const views = pod.containers.map((c) =>
+      containerView(pod, c, current, observed.exited, ctx, pending)
+    );
+    const phase = phaseOf(pod, views, current, pending);
+    const counted = views.filter((v) => v.type !== "init");
+    let backoff: number | undefined;
+    for (const c of pod.containers) {
+      const u = ctx.restartAllowedAt(restartKey(pod.uid, c.name));
+      if (u !== undefined && u > ctx.now && (backoff === undefined || u < backoff)) backoff = u;
+    }
+    out.push({
+      namespace: pod.namespace,
+      name: pod.name,
+      uid: pod.uid,
+      source: pod.source,
+      phase,
+      status: statusColumn(pod, views, phase, pending),
+      ready: `${counted.filter((v) => v.ready).length}/${counted.length}`,
+      restarts: views.reduce((n, v) => n + v.restartCount, 0),
+      createdAt: current ? iso(current.sandbox.createdAt) : null,
+      ip: current ? ctx.ips.get(current.sandbox.id) ?? "" : "",
+      sandboxId: current?.sandbox.id ?? null,
+      containers: views,
+      backoffUntil: backoff === undefined ? null : new Date(backoff).toISOString(),
+      lastError: ctx.errors.get(pod.key)?.message ?? null,
+      stale: false,
+    });
+  }
+  for (const [key, list] of observed.pods) {
+    if (desired.pods.has(key)) continue;
+    const o = list.at(-1);
+    if (!o) continue;
+    const source = o.source;
+    if (!desired.keepSources.has(source) && desired.complete) continue;
+    out.push({
+      ...runtimeView(o, observed.exited, ctx.ips.get(o.sandbox.id) ?? ""),
+      lastError: `${source} is invalid: the pod keeps running as it was`,
+      stale: true,
+    });
+  }
+  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+}
+
+/**
+ * A pod as the runtime alone shows it (no desired spec, no agent state): for
+ * pods kept from an invalid file, and for `tinylet pods` when the agent is
+ * not running. The newest instance of each container counts.
+ */
+export function runtimeView(
+  o: ObservedPod,
+  exited: Map<string, ContainerStatus>,
+  ip: string,
+): PodView {
+  const latest = new Map<string, Container>();
+  for (const c of o.containers) {
+    const p = latest.get(c.metadata.name);
+    if (!p || c.metadata.attempt >= p.metadata.attempt) latest.set(c.metadata.name, c);
+  }
+  const containers: ContainerView[] = [...latest.values()].map((c) => {
+    const s = exited.get(c.id);
+    return {
+      name: c.metadata.name,
+      type: (c.annotations[KEYS.containerType] ?? "regular") as ContainerType,
+      image: c.image.image,
+      state: c.state === "CONTAINER_RUNNING"
+        ? "running"
+        : c.state === "CONTAINER_EXITED"
+        ? "terminated"
+        : "waiting",
+      reason: s?.reason ?? (c.state === "CONTAINER_CREATED" ? "ContainerCreating" : ""),
+      message: "",
+      exitCode: s?.exitCode ?? null,
+      restartCount: c.metadata.attempt,
+      ready: c.state === "CONTAINER_RUNNING",
+      containerId: c.id,
+      startedAt: s ? iso(s.startedAt) : null,
+      finishedAt: s ? iso(s.finishedAt) : null,
+      lastTermination: null,
+    };
+  });
+  const counted = containers.filter((c) => c.type !== "init");
+  const ready = o.sandbox.state === "SANDBOX_READY";
+  return {
+    namespace: o.sandbox.metadata.namespace,
+    name: o.sandbox.metadata.name,
+    uid: o.sandbox.metadata.uid,
+    source: o.source,
+    phase: ready ? "Running" : "Unknown",
+    status: !ready ? "SandboxNotReady" : counted.every((c) => c.ready) ? "Running" : "NotReady",
+    ready: `${counted.filter((c) => c.ready).length}/${counted.length}`,
+    restarts: containers.reduce((n, c) => n + c.restartCount, 0),
+    createdAt: iso(o.sandbox.createdAt),
+    ip,
+    sandboxId: o.sandbox.id,
+    containers,
+    backoffUntil: null,
+    lastError: null,
+    stale: false,
+  };
+}

@@ -1,0 +1,733 @@
+/**
+ * One stateful in-memory container runtime, used by every test that does not
+ * need the real containerd. It behaves as containerd 1.6 does where tests can
+ * see it (the contract suite in `cri_contract_test.ts` runs against both), and
+ * adds what tests need: recorded calls, injectable errors and delays per
+ * method, deterministic ids, an injectable clock, and hooks to make a
+ * container exit.
+ *
+ * @module
+ */
+import type {
+  AuthConfig,
+  CallOptions,
+  Container,
+  ContainerConfig,
+  ContainerFilter,
+  ContainerState,
+  ContainerStatus,
+  Cri,
+  ExecResult,
+  Image,
+  ImageFilter,
+  ImageSpec,
+  PodSandbox,
+  PodSandboxConfig,
+  PodSandboxFilter,
+  PodSandboxStatus,
+  RuntimeStatus,
+  SandboxState,
+  VersionInfo,
+} from "../lib/runtime/cri.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { DEFAULT_TIMEOUT_MS } from "../lib/runtime/grpc.ts";
+import { scheduleAfter } from "../lib/base/timer.ts";
+
+/** A call the fake received, in order. */
+export interface RecordedCall {
+  method: string;
+  /** The id, image or config the call was about. */
+  arg: unknown;
+}
+
+/** What the fake should do on the next calls of one method. */
+export interface Injection {
+  /** Reject with this error. */
+  error?: Error;
+  /**
+   * Answer after this many milliseconds; past the call's deadline (its `timeoutMs`, else the
+   * real client's default, {@linkcode DEFAULT_TIMEOUT_MS}), DeadlineExceeded at the deadline.
+   */
+  delayMs?: number;
+  /**
+   * Never answer: the call waits until its signal aborts (then Cancelled) or until its
+   * deadline passes, as `delayMs` (then DeadlineExceeded).
+   */
+  hang?: boolean;
+  /** How many calls this applies to (default 1; Infinity for all). */
+  times?: number;
+}
+
+interface FakeSandbox {
+  id: string;
+  config: PodSandboxConfig;
+  state: SandboxState;
+  createdAt: number;
+  ip: string;
+}
+
+interface FakeContainer {
+  id: string;
+  sandboxId: string;
+  config: ContainerConfig;
+  state: ContainerState;
+  createdAt: number;
+  startedAt: number;
+  finishedAt: number;
+  exitCode: number;
+  reason: string;
+  imageRef: string;
+}
+
+/** Options of {@linkcode FakeCri}. */
+export interface FakeCriOptions {
+  /** Milliseconds since the epoch; defaults to `Date.now`. */
+  now?: () => number;
+  /** Images present from the start. */
+  images?: string[];
+  /** Images that `PullImage` can fetch. */
+  registry?: string[];
+}
+
+const PAUSE_IP_PREFIX = "198.18.0.";
+
+/** Normalises an image name as containerd does: `busybox` → `docker.io/library/busybox:latest`. */
+export function normalizeImage(name: string): string {
+  let ref = name;
+  const slash = ref.indexOf("/");
+  const first = slash < 0 ? "" : ref.slice(0, slash);
+  if (
+    slash < 0 ||
+    !(first.includes(".") || first.includes(":") || first === "localhost")
+  ) {
+    ref = `docker.io/${slash < 0 ? `library/${ref}` : ref}`;
+  }
+  const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
+  if (!lastSegment.includes(":") && !ref.includes("@")) ref += ":latest";
+  return ref;
+}
+
+function matchLabels(
+  labels: Record<string, string> | undefined,
+  selector?: Record<string, string>,
+) {
+  if (!selector) return true;
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** The in-memory runtime. */
+export class FakeCri implements Cri {
+  readonly calls: RecordedCall[] = [];
+  readonly #sandboxes = new Map<string, FakeSandbox>();
+  readonly #containers = new Map<string, FakeContainer>();
+  readonly #images = new Map<string, Image>();
+  readonly #registry = new Set<string>();
+  readonly #injections = new Map<string, Injection[]>();
+  readonly #now: () => number;
+  #nextId = 1;
+  #closed = false;
+  /**
+   * Runs a command for `ExecSync`; the default understands `echo`, `true`, `false` and `sh -c`
+   * lists of those and `exit N`. A `sleep N` in the command makes `ExecSync` take N seconds
+   * first, as in a real container: a cancelled call ends as Cancelled, one past its timeout as
+   * DeadlineExceeded.
+   */
+  execHandler: (container: ContainerConfig, cmd: string[]) => ExecResult = defaultExec;
+
+  constructor(options: FakeCriOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    for (const image of options.images ?? []) this.addImage(image);
+    for (const image of options.registry ?? []) {
+      this.#registry.add(normalizeImage(image));
+    }
+  }
+
+  // ---- test controls ----
+
+  /** Makes `image` present, as if pulled. */
+  addImage(image: string, user = ""): void {
+    const ref = normalizeImage(image);
+    const id = `sha256:${this.#id("image").padStart(64, "0")}`;
+    const numeric = /^\d+$/.test(user);
+    this.#images.set(ref, {
+      id,
+      repoTags: [ref],
+      repoDigests: [],
+      size: 1024,
+      uid: numeric ? { value: Number(user) } : null,
+      username: numeric ? "" : user,
+    });
+  }
+
+  /** Makes `image` pullable. */
+  addToRegistry(image: string): void {
+    this.#registry.add(normalizeImage(image));
+  }
+
+  /** The next calls of `method` (a CRI method name such as `RunPodSandbox`) fail or wait. */
+  inject(method: string, injection: Injection): void {
+    const list = this.#injections.get(method) ?? [];
+    list.push({ times: 1, ...injection });
+    this.#injections.set(method, list);
+  }
+
+  /** Removes every pending injection. */
+  clearInjections(): void {
+    this.#injections.clear();
+  }
+
+  /** The running container's process ends with `exitCode`. */
+  exitContainer(id: string, exitCode: number, reason?: string): void {
+    const c = this.#containers.get(id);
+    if (!c || c.state !== "CONTAINER_RUNNING") {
+      throw new Error(`Fake container "${id}" is not running`);
+    }
+    this.#exit(c, exitCode, reason);
+  }
+
+  /** The sandbox dies (its pause process or network namespace is gone). */
+  killSandbox(id: string): void {
+    const s = this.#sandboxes.get(id);
+    if (!s) throw new Error(`Fake sandbox "${id}" does not exist`);
+    s.state = "SANDBOX_NOTREADY";
+    for (const c of this.#containers.values()) {
+      if (c.sandboxId === id && c.state === "CONTAINER_RUNNING") {
+        this.#exit(c, 137);
+      }
+    }
+  }
+
+  /** Method names of the recorded calls, in order. */
+  methods(): string[] {
+    return this.calls.map((c) => c.method);
+  }
+
+  get sandboxCount(): number {
+    return this.#sandboxes.size;
+  }
+
+  get containerCount(): number {
+    return this.#containers.size;
+  }
+
+  // ---- internals ----
+
+  #id(kind: string): string {
+    return `${kind}-${this.#nextId++}`;
+  }
+
+  #exit(c: FakeContainer, exitCode: number, reason?: string): void {
+    c.state = "CONTAINER_EXITED";
+    c.exitCode = exitCode;
+    c.finishedAt = this.#now();
+    c.reason = reason ?? (exitCode === 0 ? "Completed" : "Error");
+  }
+
+  async #enter(
+    method: string,
+    arg: unknown,
+    opts?: CallOptions,
+  ): Promise<void> {
+    this.calls.push({ method, arg });
+    if (this.#closed) {
+      throw new CriError(
+        "Cancelled",
+        method,
+        `Call ${method}: the client is closed`,
+      );
+    }
+    if (opts?.signal?.aborted) throw cancelled(method, opts.signal);
+    const list = this.#injections.get(method);
+    const injection = list?.[0];
+    if (!list || !injection) return;
+    injection.times = (injection.times ?? 1) - 1;
+    if (injection.times <= 0) list.shift();
+    // The deadline the real client gives a call that sets none.
+    const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (injection.hang) {
+      try {
+        await abortableDelay(timeoutMs, opts?.signal);
+      } catch {
+        throw cancelled(method, opts?.signal);
+      }
+      throw new CriError("DeadlineExceeded", method, `${method}: context deadline exceeded`);
+    }
+    if (injection.delayMs) {
+      try {
+        await abortableDelay(Math.min(injection.delayMs, timeoutMs), opts?.signal);
+      } catch {
+        throw cancelled(method, opts?.signal);
+      }
+      if (injection.delayMs > timeoutMs) {
+        throw new CriError(
+          "DeadlineExceeded",
+          method,
+          `${method}: context deadline exceeded`,
+        );
+      }
+    }
+    if (injection.error) throw injection.error;
+  }
+
+  #sandbox(method: string, id: string): FakeSandbox {
+    const s = this.#sandboxes.get(id);
+    if (!s) {
+      throw new CriError(
+        "NotFound",
+        method,
+        `${method}: an error occurred when try to find sandbox "${id}": not found`,
+      );
+    }
+    return s;
+  }
+
+  #container(method: string, id: string): FakeContainer {
+    const c = this.#containers.get(id);
+    if (!c) {
+      throw new CriError(
+        "NotFound",
+        method,
+        `${method}: an error occurred when try to find container "${id}": not found`,
+      );
+    }
+    return c;
+  }
+
+  // ---- Cri ----
+
+  async version(opts?: CallOptions): Promise<VersionInfo> {
+    await this.#enter("Version", null, opts);
+    return {
+      version: "0.1.0",
+      runtimeName: "fake",
+      runtimeVersion: "1.0.0",
+      runtimeApiVersion: "v1",
+    };
+  }
+
+  async status(opts?: CallOptions): Promise<RuntimeStatus> {
+    await this.#enter("Status", null, opts);
+    return {
+      conditions: [
+        { type: "RuntimeReady", status: true, reason: "", message: "" },
+        { type: "NetworkReady", status: true, reason: "", message: "" },
+      ],
+    };
+  }
+
+  async runPodSandbox(
+    config: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string> {
+    await this.#enter("RunPodSandbox", config, opts);
+    const m = config.metadata;
+    for (const s of this.#sandboxes.values()) {
+      const o = s.config.metadata;
+      if (
+        o.name === m.name && o.namespace === m.namespace && o.uid === m.uid &&
+        o.attempt === m.attempt
+      ) {
+        throw new CriError(
+          "Other",
+          "RunPodSandbox",
+          `RunPodSandbox: failed to reserve sandbox name "${m.name}_${m.namespace}_${m.uid}_${m.attempt}": name is reserved for "${s.id}"`,
+        );
+      }
+    }
+    const id = this.#id("sandbox");
+    const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === "NODE";
+    this.#sandboxes.set(id, {
+      id,
+      config: structuredClone(config),
+      state: "SANDBOX_READY",
+      createdAt: this.#now(),
+      ip: hostNetwork ? "" : `${PAUSE_IP_PREFIX}${this.#nextId % 250 + 2}`,
+    });
+    return id;
+  }
+
+  async stopPodSandbox(id: string, opts?: CallOptions): Promise<void> {
+    await this.#enter("StopPodSandbox", id, opts);
+    const s = this.#sandbox("StopPodSandbox", id);
+    for (const c of this.#containers.values()) {
+      if (c.sandboxId === id && c.state === "CONTAINER_RUNNING") {
+        this.#exit(c, 137);
+      }
+    }
+    s.state = "SANDBOX_NOTREADY";
+  }
+
+  async removePodSandbox(id: string, opts?: CallOptions): Promise<void> {
+    await this.#enter("RemovePodSandbox", id, opts);
+    const s = this.#sandboxes.get(id);
+    if (!s) return;
+    for (const c of [...this.#containers.values()]) {
+      if (c.sandboxId === id) this.#containers.delete(c.id);
+    }
+    this.#sandboxes.delete(id);
+  }
+
+  async podSandboxStatus(
+    id: string,
+    opts?: CallOptions,
+  ): Promise<PodSandboxStatus> {
+    await this.#enter("PodSandboxStatus", id, opts);
+    const s = this.#sandbox("PodSandboxStatus", id);
+    return {
+      id: s.id,
+      metadata: { ...s.config.metadata },
+      state: s.state,
+      createdAt: s.createdAt * 1e6,
+      ip: s.state === "SANDBOX_READY" ? s.ip : "",
+      additionalIps: [],
+      labels: { ...s.config.labels },
+      annotations: { ...s.config.annotations },
+    };
+  }
+
+  async listPodSandbox(
+    filter?: PodSandboxFilter,
+    opts?: CallOptions,
+  ): Promise<PodSandbox[]> {
+    await this.#enter("ListPodSandbox", filter ?? null, opts);
+    const out: PodSandbox[] = [];
+    for (const s of this.#sandboxes.values()) {
+      if (filter?.id && !s.id.startsWith(filter.id)) continue;
+      if (filter?.state && s.state !== filter.state) continue;
+      if (!matchLabels(s.config.labels, filter?.labelSelector)) continue;
+      out.push({
+        id: s.id,
+        metadata: { ...s.config.metadata },
+        state: s.state,
+        createdAt: s.createdAt * 1e6,
+        labels: { ...s.config.labels },
+        annotations: { ...s.config.annotations },
+        runtimeHandler: "",
+      });
+    }
+    return out;
+  }
+
+  async createContainer(
+    podSandboxId: string,
+    config: ContainerConfig,
+    sandboxConfig: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string> {
+    await this.#enter("CreateContainer", {
+      podSandboxId,
+      config,
+      sandboxConfig,
+    }, opts);
+    const s = this.#sandbox("CreateContainer", podSandboxId);
+    const image = this.#images.get(normalizeImage(config.image.image)) ??
+      [...this.#images.values()].find((i) => i.id === config.image.image);
+    if (!image) {
+      throw new CriError(
+        "NotFound",
+        "CreateContainer",
+        `CreateContainer: failed to get image "${config.image.image}": not found`,
+      );
+    }
+    for (const c of this.#containers.values()) {
+      if (
+        c.sandboxId === s.id &&
+        c.config.metadata.name === config.metadata.name &&
+        c.config.metadata.attempt === config.metadata.attempt
+      ) {
+        throw new CriError(
+          "Other",
+          "CreateContainer",
+          `CreateContainer: failed to reserve container name "${config.metadata.name}_${config.metadata.attempt}": name is reserved for "${c.id}"`,
+        );
+      }
+    }
+    const id = this.#id("container");
+    this.#containers.set(id, {
+      id,
+      sandboxId: s.id,
+      config: structuredClone(config),
+      state: "CONTAINER_CREATED",
+      createdAt: this.#now(),
+      startedAt: 0,
+      finishedAt: 0,
+      exitCode: 0,
+      reason: "",
+      imageRef: image.id,
+    });
+    return id;
+  }
+
+  async startContainer(id: string, opts?: CallOptions): Promise<void> {
+    await this.#enter("StartContainer", id, opts);
+    const c = this.#container("StartContainer", id);
+    if (c.state !== "CONTAINER_CREATED") {
+      throw new CriError(
+        "Other",
+        "StartContainer",
+        `StartContainer: container "${id}" is in ${c.state} state, not CONTAINER_CREATED`,
+      );
+    }
+    const sandbox = this.#sandbox("StartContainer", c.sandboxId);
+    if (sandbox.state !== "SANDBOX_READY") {
+      throw new CriError(
+        "Other",
+        "StartContainer",
+        `StartContainer: sandbox container "${sandbox.id}" is not running`,
+      );
+    }
+    c.state = "CONTAINER_RUNNING";
+    c.startedAt = this.#now();
+    const script = [...(c.config.command ?? []), ...(c.config.args ?? [])];
+    const exit = scriptExitCode(script);
+    if (exit !== undefined) this.#exit(c, exit);
+  }
+
+  async stopContainer(
+    id: string,
+    timeoutSeconds: number,
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.#enter("StopContainer", { id, timeoutSeconds }, opts);
+    const c = this.#container("StopContainer", id);
+    if (c.state === "CONTAINER_RUNNING") this.#exit(c, 137);
+  }
+
+  async removeContainer(id: string, opts?: CallOptions): Promise<void> {
+    await this.#enter("RemoveContainer", id, opts);
+    this.#containers.delete(id);
+  }
+
+  async listContainers(
+    filter?: ContainerFilter,
+    opts?: CallOptions,
+  ): Promise<Container[]> {
+    await this.#enter("ListContainers", filter ?? null, opts);
+    const out: Container[] = [];
+    for (const c of this.#containers.values()) {
+      if (filter?.id && !c.id.startsWith(filter.id)) continue;
+      if (filter?.state && c.state !== filter.state) continue;
+      if (filter?.podSandboxId && c.sandboxId !== filter.podSandboxId) continue;
+      if (!matchLabels(c.config.labels, filter?.labelSelector)) continue;
+      out.push({
+        id: c.id,
+        podSandboxId: c.sandboxId,
+        metadata: { ...c.config.metadata },
+        image: { image: c.config.image.image },
+        imageRef: c.imageRef,
+        state: c.state,
+        createdAt: c.createdAt * 1e6,
+        labels: { ...c.config.labels },
+        annotations: { ...c.config.annotations },
+      });
+    }
+    return out;
+  }
+
+  async containerStatus(
+    id: string,
+    opts?: CallOptions,
+  ): Promise<ContainerStatus> {
+    await this.#enter("ContainerStatus", id, opts);
+    const c = this.#container("ContainerStatus", id);
+    const sandbox = this.#sandboxes.get(c.sandboxId);
+    return {
+      id: c.id,
+      metadata: { ...c.config.metadata },
+      state: c.state,
+      createdAt: c.createdAt * 1e6,
+      startedAt: c.startedAt * 1e6,
+      finishedAt: c.finishedAt * 1e6,
+      exitCode: c.exitCode,
+      image: { image: c.config.image.image },
+      imageRef: c.imageRef,
+      reason: c.reason,
+      message: "",
+      labels: { ...c.config.labels },
+      annotations: { ...c.config.annotations },
+      mounts: (c.config.mounts ?? []).map((m) => ({
+        ...m,
+        readonly: m.readonly ?? false,
+      })),
+      logPath: sandbox?.config.logDirectory && c.config.logPath
+        ? `${sandbox.config.logDirectory}/${c.config.logPath}`
+        : "",
+    };
+  }
+
+  async execSync(
+    id: string,
+    cmd: string[],
+    timeoutSeconds: number,
+    opts?: CallOptions,
+  ): Promise<ExecResult> {
+    await this.#enter("ExecSync", { id, cmd, timeoutSeconds }, opts);
+    const c = this.#container("ExecSync", id);
+    if (c.state !== "CONTAINER_RUNNING") {
+      throw new CriError(
+        "Other",
+        "ExecSync",
+        `ExecSync: container "${id}" is not running`,
+      );
+    }
+    const seconds = statements(cmd).filter((st) => st[0] === "sleep")
+      .reduce((sum, st) => sum + (Number(st[1]) || 0), 0);
+    if (seconds > 0) {
+      const late = timeoutSeconds > 0 && seconds > timeoutSeconds;
+      try {
+        await abortableDelay((late ? timeoutSeconds : seconds) * 1000, opts?.signal);
+      } catch {
+        throw cancelled("ExecSync", opts?.signal);
+      }
+      if (late) {
+        throw new CriError(
+          "DeadlineExceeded",
+          "ExecSync",
+          `ExecSync: failed to exec in container: timeout ${timeoutSeconds}s exceeded: context deadline exceeded`,
+        );
+      }
+    }
+    return this.execHandler(c.config, cmd);
+  }
+
+  async reopenContainerLog(id: string, opts?: CallOptions): Promise<void> {
+    await this.#enter("ReopenContainerLog", id, opts);
+    const c = this.#container("ReopenContainerLog", id);
+    if (c.state !== "CONTAINER_RUNNING") {
+      throw new CriError(
+        "Other",
+        "ReopenContainerLog",
+        "ReopenContainerLog: container is not running",
+      );
+    }
+  }
+
+  async imageStatus(
+    image: ImageSpec,
+    opts?: CallOptions,
+  ): Promise<Image | null> {
+    await this.#enter("ImageStatus", image.image, opts);
+    const found = this.#images.get(normalizeImage(image.image));
+    return found ? structuredClone(found) : null;
+  }
+
+  async pullImage(
+    image: ImageSpec,
+    auth?: AuthConfig,
+    _sandboxConfig?: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string> {
+    await this.#enter("PullImage", { image: image.image, auth: auth ?? null }, opts);
+    const ref = normalizeImage(image.image);
+    if (!this.#registry.has(ref) && !this.#images.has(ref)) {
+      throw new CriError(
+        "Other",
+        "PullImage",
+        `PullImage: failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": not found`,
+      );
+    }
+    if (!this.#images.has(ref)) this.addImage(ref);
+    return this.#images.get(ref)?.id ?? "";
+  }
+
+  async listImages(filter?: ImageFilter, opts?: CallOptions): Promise<Image[]> {
+    await this.#enter("ListImages", filter ?? null, opts);
+    const want = filter?.image?.image ? normalizeImage(filter.image.image) : undefined;
+    return [...this.#images.entries()]
+      .filter(([ref]) => !want || ref === want)
+      .map(([, i]) => structuredClone(i));
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}
+
+function cancelled(method: string, signal: AbortSignal | undefined): CriError {
+  return new CriError("Cancelled", method, `${method}: context canceled`, {
+    cause: signal?.reason,
+  });
+}
+
+/**
+ * Waits `ms` (any length, timer-safe; `Infinity`: until `signal` aborts); rejects when
+ * `signal` aborts.
+ */
+function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const cancel = scheduleAfter(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      cancel();
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+const encoder = new TextEncoder();
+
+/** Splits `sh -c "a; b"` into statements; other commands are one statement. */
+function statements(cmd: string[]): string[][] {
+  if ((cmd[0] === "sh" || cmd[0] === "/bin/sh") && cmd[1] === "-c") {
+    return (cmd[2] ?? "").split(/;|&&/).map((s) => s.trim().split(/\s+/).filter(Boolean))
+      .filter((s) => s.length > 0);
+  }
+  return [cmd];
+}
+
+/** The exit code a container's command reaches at once, or undefined while it keeps running. */
+function scriptExitCode(cmd: string[]): number | undefined {
+  const list = statements(cmd);
+  for (const st of list) {
+    switch (st[0]) {
+      case "exit":
+        return Number(st[1] ?? 0);
+      case "true":
+        return 0;
+      case "false":
+        return 1;
+      case "echo":
+        continue;
+      default:
+        return undefined;
+    }
+  }
+  return list.length > 0 ? 0 : undefined;
+}
+
+function defaultExec(_container: ContainerConfig, cmd: string[]): ExecResult {
+  let stdout = "";
+  let stderr = "";
+  for (const st of statements(cmd)) {
+    const [head, ...rest] = st;
+    if (head === "exit") {
+      return {
+        stdout: encoder.encode(stdout),
+        stderr: encoder.encode(stderr),
+        exitCode: Number(rest[0] ?? 0),
+      };
+    }
+    if (head === "false") {
+      return {
+        stdout: encoder.encode(stdout),
+        stderr: encoder.encode(stderr),
+        exitCode: 1,
+      };
+    }
+    if (head === "echo") {
+      const toErr = rest.at(-1) === ">&2";
+      const words = (toErr ? rest.slice(0, -1) : rest).map((w) => w.replace(/^['"]|['"]$/g, ""));
+      if (toErr) stderr += words.join(" ") + "\n";
+      else stdout += words.join(" ") + "\n";
+    }
+  }
+  return {
+    stdout: encoder.encode(stdout),
+    stderr: encoder.encode(stderr),
+    exitCode: 0,
+  };
+}
