@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import {
-  bindSubPath,
   emptyDirPath,
   prepareVolumes,
-  releaseVolumes,
-  resolveSubPath,
-  subPathTarget,
   VolumeError,
   volumeHostPaths,
   type VolumeSource,
 } from "../lib/node/volumes.ts";
+import { releaseVolumes } from "../lib/node/volume_release.ts";
+import { bindSubPath, resolveSubPath, subPathTarget } from "../lib/node/sub_path.ts";
 import { UnsafePathError } from "../lib/node/paths.ts";
 
 const CI = Deno.env.get("CI") === "true";
@@ -69,7 +67,7 @@ interface Mount {
   superOptions: string[];
 }
 
-/** /proc/self/mountinfo, parsed here independently of lib/volumes.ts. */
+/** /proc/self/mountinfo, parsed here independently of lib/node/mount_table.ts. */
 async function mountsUnder(dir: string): Promise<Mount[]> {
   const real = await Deno.realPath(dir);
   const text = await Deno.readTextFile("/proc/self/mountinfo");

@@ -41,7 +41,9 @@ import type { Pod } from "../manifest/pod.ts";
 import type { HandlerSpec } from "../manifest/types.ts";
 import type { ProbeOutcome, ProbeTarget } from "../probe/probes.ts";
 import { runHandler } from "../probe/handlers.ts";
-import { bindSubPath, prepareVolumes, releaseVolumes, subPathTarget } from "../node/volumes.ts";
+import { prepareVolumes } from "../node/volumes.ts";
+import { releaseVolumes } from "../node/volume_release.ts";
+import { bindSubPath, subPathTarget } from "../node/sub_path.ts";
 
 /** Something that happened to a pod, for `describe` and the logs. */
 export interface PodEvent {

@@ -39,7 +39,8 @@ import type {
   VolumeMount,
 } from "../manifest/types.ts";
 import { cpuMillis, memoryBytes } from "../manifest/quantity.ts";
-import { emptyDirPath, subPathTarget, type VolumeSource } from "../node/volumes.ts";
+import { emptyDirPath, type VolumeSource } from "../node/volumes.ts";
+import { subPathTarget } from "../node/sub_path.ts";
 
 /** Agent settings and host facts the translation depends on. */
 export interface TranslateOptions {
