@@ -23,11 +23,8 @@ import { fileURLToPath } from "node:url";
 import { age, table } from "../lib/cmd/pods.ts";
 import { readStatusFile } from "../lib/agent/status_file.ts";
 import { sleep, within } from "../lib/base/timer.ts";
-import {
-  missingPrerequisites,
-  type RealContainerd,
-  startContainerd,
-} from "../testing/containerd_harness.ts";
+import { type RealContainerd, startContainerd } from "../testing/containerd_harness.ts";
+import { missingPrerequisites } from "../testing/host_prerequisites.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const INSTALL =

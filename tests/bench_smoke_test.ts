@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { missingPrerequisites } from "../testing/containerd_harness.ts";
+import { missingPrerequisites } from "../testing/host_prerequisites.ts";
 
 const BENCH = fileURLToPath(new URL("../bench/bench.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

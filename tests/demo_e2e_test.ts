@@ -9,7 +9,7 @@
  * demo's, even after it was reparented.
  */
 import assert from "node:assert/strict";
-import { missingPrerequisites } from "../testing/containerd_harness.ts";
+import { missingPrerequisites } from "../testing/host_prerequisites.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

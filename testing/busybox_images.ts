@@ -1,0 +1,159 @@
+/**
+ * The local images of a private containerd: a busybox image (`sh`) and a
+ * pause image that sleeps forever, built from the host's static busybox into
+ * one docker-archive and imported with `ctr`.
+ *
+ * @module
+ */
+import { BUSYBOX, type Tools } from "./host_prerequisites.ts";
+import { runOk } from "./host_command.ts";
+
+export const BUSYBOX_IMAGE = "docker.io/library/busybox:1.35";
+
+export const PAUSE_IMAGE = "tinylet.local/pause:1";
+
+const CRI_NAMESPACE = "k8s.io";
+
+const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export async function importImages(
+  tools: Tools,
+  socket: string,
+  archive: string,
+  snapshotter: string,
+): Promise<void> {
+  await runOk(tools.ctr, [
+    "--address",
+    socket,
+    "-n",
+    CRI_NAMESPACE,
+    "images",
+    "import",
+    "--snapshotter",
+    snapshotter,
+    archive,
+  ]);
+}
+
+let archiveBytes: Promise<Uint8Array<ArrayBuffer>> | undefined;
+
+/** Writes the image archive into `dir`; built once per process, then copied. */
+export async function imageArchive(dir: string, tools: Tools): Promise<string> {
+  const tarball = `${dir}/images.tar`;
+  archiveBytes ??= buildImageArchive(dir, tools).then((p) => Deno.readFile(p));
+  try {
+    await Deno.writeFile(tarball, await archiveBytes);
+  } catch (err) {
+    archiveBytes = undefined; // let the next start try again
+    throw err;
+  }
+  return tarball;
+}
+
+/**
+ * Builds a docker-archive tar holding the busybox and pause images (one
+ * shared layer: static busybox, its applets, passwd/group, /tmp).
+ */
+async function buildImageArchive(dir: string, tools: Tools): Promise<string> {
+  const rootfs = `${dir}/rootfs`;
+  const archive = `${dir}/archive`;
+  await Promise.all([makeRootfs(rootfs), Deno.mkdir(archive)]);
+  await runOk(tools.tar, [
+    "--numeric-owner",
+    "--owner=0",
+    "--group=0",
+    "--sort=name",
+    "--mtime=@0",
+    "-C",
+    rootfs,
+    "-cf",
+    `${archive}/layer.tar`,
+    ".",
+  ]);
+  const diffId = `sha256:${await sha256(
+    await Deno.readFile(`${archive}/layer.tar`),
+  )}`;
+  const images = [
+    { tag: BUSYBOX_IMAGE, cmd: ["sh"] },
+    { tag: PAUSE_IMAGE, cmd: ["/bin/sleep", "2147483647"] },
+  ];
+  const manifest = [];
+  for (const { tag, cmd } of images) {
+    const config = new TextEncoder().encode(imageConfig(diffId, cmd));
+    const name = `${await sha256(config)}.json`;
+    await Deno.writeFile(`${archive}/${name}`, config);
+    manifest.push({ Config: name, RepoTags: [tag], Layers: ["layer.tar"] });
+  }
+  await Deno.writeTextFile(
+    `${archive}/manifest.json`,
+    JSON.stringify(manifest),
+  );
+  const tarball = `${dir}/images.tar`;
+  const members = [
+    "manifest.json",
+    "layer.tar",
+    ...manifest.map((m) => m.Config),
+  ];
+  await runOk(tools.tar, ["-C", archive, "-cf", tarball, ...members]);
+  return tarball;
+}
+
+async function makeRootfs(rootfs: string): Promise<void> {
+  for (const d of ["bin", "etc", "root", "proc", "sys", "dev", "tmp"]) {
+    await Deno.mkdir(`${rootfs}/${d}`, { recursive: true });
+  }
+  await Deno.chmod(`${rootfs}/tmp`, 0o1777);
+  await Deno.copyFile(BUSYBOX, `${rootfs}/bin/busybox`);
+  await Deno.chmod(`${rootfs}/bin/busybox`, 0o755);
+  const applets = (await busyboxApplets()).filter((a) => a !== "busybox");
+  await Promise.all(
+    applets.map((a) => Deno.symlink("busybox", `${rootfs}/bin/${a}`)),
+  );
+  await Deno.writeTextFile(
+    `${rootfs}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\n" +
+      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+  );
+  await Deno.writeTextFile(
+    `${rootfs}/etc/group`,
+    "root:x:0:\nnobody:x:65534:\n",
+  );
+}
+
+let appletList: Promise<string[]> | undefined;
+
+/** The applets the static busybox provides (`sh`, `sleep`, `httpd`, ...). */
+function busyboxApplets(): Promise<string[]> {
+  appletList ??= runOk(BUSYBOX, ["--list"]).then((out) =>
+    out.split("\n").map((s) => s.trim()).filter((s) => /^[\w.[\]-]+$/.test(s))
+  );
+  return appletList;
+}
+
+function imageConfig(diffId: string, cmd: string[]): string {
+  return JSON.stringify({
+    architecture: goArch(),
+    os: "linux",
+    created: "1970-01-01T00:00:00Z",
+    config: { Cmd: cmd, Env: [PATH_ENV], WorkingDir: "/" },
+    rootfs: { type: "layers", diff_ids: [diffId] },
+  });
+}
+
+function goArch(): string {
+  switch (Deno.build.arch) {
+    case "x86_64":
+      return "amd64";
+    case "aarch64":
+      return "arm64";
+    default:
+      return Deno.build.arch;
+  }
+}
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
