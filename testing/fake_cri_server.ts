@@ -1,23 +1,16 @@
 /**
  * Serves any {@linkcode Cri} (in practice the fake) over gRPC on a unix
- * socket, so tests exercise the real client in `lib/cri_grpc.ts`.
+ * socket, so tests exercise the real client in `lib/runtime/grpc.ts`. A
+ * {@linkcode CriError} goes out as the gRPC status of its kind
+ * (`lib/runtime/grpc_status.ts`), which the client reads back as the same kind.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { criServices } from "../lib/runtime/grpc.ts";
+import { criServices } from "../lib/runtime/grpc_services.ts";
+import { statusOfKind } from "../lib/runtime/grpc_status.ts";
 import type { ContainerState, Cri, PodSandboxStatus, SandboxState } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
-
-const STATUS_OF_KIND: Record<string, grpc.status> = {
-  NotFound: grpc.status.NOT_FOUND,
-  Unavailable: grpc.status.UNAVAILABLE,
-  DeadlineExceeded: grpc.status.DEADLINE_EXCEEDED,
-  AlreadyExists: grpc.status.ALREADY_EXISTS,
-  Cancelled: grpc.status.CANCELLED,
-  Unimplemented: grpc.status.UNIMPLEMENTED,
-  Other: grpc.status.UNKNOWN,
-};
 
 // deno-lint-ignore no-explicit-any
 type Req = any;
@@ -40,9 +33,7 @@ function unary(fn: Handler, calls: Set<AbortController>): grpc.handleUnaryCall<R
     fn(call.request, { signal: controller.signal, timeoutMs }).then(
       (res) => callback(null, res),
       (err: unknown) => {
-        const code = err instanceof CriError
-          ? STATUS_OF_KIND[err.kind] ?? grpc.status.UNKNOWN
-          : grpc.status.UNKNOWN;
+        const code = err instanceof CriError ? statusOfKind(err.kind) : grpc.status.UNKNOWN;
         // Send the runtime's own text, without the client-side method prefix.
         const message = err instanceof Error ? err.message : String(err);
         const details = message.replace(/^[A-Za-z]+: /, "");

@@ -11,7 +11,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Cri } from "../runtime/cri.ts";
 import { CriError } from "../runtime/errors.ts";
-import { grpcHealthCheck } from "../runtime/grpc.ts";
+import { grpcHealthCheck } from "../runtime/grpc_health.ts";
 import type { HandlerSpec } from "../manifest/types.ts";
 import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
 import { scheduleAfter, sleep } from "../base/timer.ts";

@@ -1,12 +1,12 @@
 /**
- * The production implementation of {@linkcode Cri}: gRPC over the runtime's
- * unix socket. This is the only production module that imports `@grpc/*`.
+ * The production implementation of {@linkcode Cri}: a client of the runtime's gRPC services
+ * on its unix socket, with a deadline on every call, cancellation by signal, and failures
+ * turned into {@linkcode CriError}s by gRPC status. With the other `grpc_*.ts` modules of
+ * this folder, the only production code that imports `@grpc/*`.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { fileURLToPath } from "node:url";
 import type {
   AuthConfig,
   CallOptions,
@@ -26,12 +26,19 @@ import type {
   RuntimeStatus,
   VersionInfo,
 } from "./cri.ts";
-import { CriError, type CriErrorKind } from "./errors.ts";
-
-/** Where the CRI definition lives, next to this module (embedded by `deno compile --include`). */
-export const PROTO_PATH = fileURLToPath(
-  new URL("../../proto/cri.proto", import.meta.url),
-);
+import { CriError } from "./errors.ts";
+import { criServices, type ServiceClient } from "./grpc_services.ts";
+import { kindOfStatus } from "./grpc_status.ts";
+import {
+  containerFilterToWire,
+  fromWireContainer,
+  fromWireContainerStatus,
+  fromWireImage,
+  fromWireSandbox,
+  fromWireSandboxStatus,
+  sandboxFilterToWire,
+  type WirePodSandboxStatus,
+} from "./grpc_wire.ts";
 
 /** Default deadline of one call. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -39,56 +46,6 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 /** Extra time a call gets on top of the time it asks the runtime to wait. */
 const GRACE_MARGIN_MS = 10_000;
-
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
-
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type UnaryMethod = (
-  req: unknown,
-  meta: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: Callback,
-) => grpc.ClientUnaryCall;
-type ServiceClient = grpc.Client & Record<string, UnaryMethod>;
-type ServiceClientConstructor = new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ClientOptions,
-) => ServiceClient;
-
-let cachedDefinition: protoLoader.PackageDefinition | undefined;
-
-/** The parsed CRI definition; loaded once per process. */
-export function criPackageDefinition(): protoLoader.PackageDefinition {
-  cachedDefinition ??= protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
-  return cachedDefinition;
-}
-
-/** The service constructors of `runtime.v1`, typed. */
-export function criServices(): {
-  RuntimeService: ServiceClientConstructor & {
-    service: grpc.ServiceDefinition;
-  };
-  ImageService: ServiceClientConstructor & { service: grpc.ServiceDefinition };
-} {
-  const root = grpc.loadPackageDefinition(
-    criPackageDefinition(),
-  ) as unknown as {
-    runtime: {
-      v1: Record<
-        "RuntimeService" | "ImageService",
-        ServiceClientConstructor & { service: grpc.ServiceDefinition }
-      >;
-    };
-  };
-  return root.runtime.v1;
-}
 
 const CHANNEL_OPTIONS: grpc.ClientOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
@@ -112,25 +69,6 @@ export function connectCri(
   options: ConnectOptions = {},
 ): GrpcCri {
   return new GrpcCri(socketPath, options);
-}
-
-function kindOf(code: number | undefined): CriErrorKind {
-  switch (code) {
-    case grpc.status.NOT_FOUND:
-      return "NotFound";
-    case grpc.status.UNAVAILABLE:
-      return "Unavailable";
-    case grpc.status.DEADLINE_EXCEEDED:
-      return "DeadlineExceeded";
-    case grpc.status.ALREADY_EXISTS:
-      return "AlreadyExists";
-    case grpc.status.CANCELLED:
-      return "Cancelled";
-    case grpc.status.UNIMPLEMENTED:
-      return "Unimplemented";
-    default:
-      return "Other";
-  }
 }
 
 /** A CRI client over gRPC. */
@@ -200,7 +138,7 @@ export class GrpcCri implements Cri, Disposable {
           this.#inflight.delete(call);
           for (const s of signals) s.removeEventListener("abort", onAbort);
           if (err) {
-            const kind = kindOf(err.code);
+            const kind = kindOfStatus(err.code);
             const detail = err.details || err.message;
             reject(
               new CriError(kind, method, `${method}: ${detail}`, { cause: err }),
@@ -299,16 +237,9 @@ export class GrpcCri implements Cri, Disposable {
     filter?: PodSandboxFilter,
     opts?: CallOptions,
   ): Promise<PodSandbox[]> {
-    const wire = filter
-      ? {
-        id: filter.id ?? "",
-        state: filter.state ? { state: filter.state } : null,
-        labelSelector: filter.labelSelector ?? {},
-      }
-      : null;
     const r = await this.#rt<{ items: PodSandbox[] }>(
       "ListPodSandbox",
-      { filter: wire },
+      { filter: sandboxFilterToWire(filter) },
       opts,
     );
     return r.items.map(fromWireSandbox);
@@ -359,17 +290,9 @@ export class GrpcCri implements Cri, Disposable {
     filter?: ContainerFilter,
     opts?: CallOptions,
   ): Promise<Container[]> {
-    const wire = filter
-      ? {
-        id: filter.id ?? "",
-        state: filter.state ? { state: filter.state } : null,
-        podSandboxId: filter.podSandboxId ?? "",
-        labelSelector: filter.labelSelector ?? {},
-      }
-      : null;
     const r = await this.#rt<{ containers: Container[] }>(
       "ListContainers",
-      { filter: wire },
+      { filter: containerFilterToWire(filter) },
       opts,
     );
     return r.containers.map(fromWireContainer);
@@ -466,188 +389,4 @@ export class GrpcCri implements Cri, Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-interface WirePodSandboxStatus extends Omit<PodSandboxStatus, "ip" | "additionalIps"> {
-  network: { ip: string; additionalIps: { ip: string }[] } | null;
-}
-
-function fromWireSandbox(s: PodSandbox): PodSandbox {
-  return {
-    id: s.id,
-    metadata: { ...s.metadata },
-    state: s.state,
-    createdAt: s.createdAt,
-    labels: { ...s.labels },
-    annotations: { ...s.annotations },
-    runtimeHandler: s.runtimeHandler,
-  };
-}
-
-function fromWireSandboxStatus(s: WirePodSandboxStatus): PodSandboxStatus {
-  return {
-    id: s.id,
-    metadata: { ...s.metadata },
-    state: s.state,
-    createdAt: s.createdAt,
-    ip: s.network?.ip ?? "",
-    additionalIps: (s.network?.additionalIps ?? []).map((a) => a.ip),
-    labels: { ...s.labels },
-    annotations: { ...s.annotations },
-  };
-}
-
-function fromWireContainer(c: Container): Container {
-  return {
-    id: c.id,
-    podSandboxId: c.podSandboxId,
-    metadata: { name: c.metadata.name, attempt: c.metadata.attempt },
-    image: { image: c.image?.image ?? "" },
-    imageRef: c.imageRef,
-    state: c.state,
-    createdAt: c.createdAt,
-    labels: { ...c.labels },
-    annotations: { ...c.annotations },
-  };
-}
-
-function fromWireContainerStatus(s: ContainerStatus): ContainerStatus {
-  return {
-    id: s.id,
-    metadata: { name: s.metadata.name, attempt: s.metadata.attempt },
-    state: s.state,
-    createdAt: s.createdAt,
-    startedAt: s.startedAt,
-    finishedAt: s.finishedAt,
-    exitCode: s.exitCode,
-    image: { image: s.image?.image ?? "" },
-    imageRef: s.imageRef,
-    reason: s.reason,
-    message: s.message,
-    labels: { ...s.labels },
-    annotations: { ...s.annotations },
-    mounts: s.mounts.map((m) => ({
-      containerPath: m.containerPath,
-      hostPath: m.hostPath,
-      readonly: m.readonly ?? false,
-    })),
-    logPath: s.logPath,
-  };
-}
-
-function fromWireImage(i: Image): Image {
-  return {
-    id: i.id,
-    repoTags: [...i.repoTags],
-    repoDigests: [...i.repoDigests],
-    size: Number(i.size),
-    uid: i.uid ? { value: Number(i.uid.value) } : null,
-    username: i.username,
-  };
-}
-
-// ---- gRPC health checking (probes) ----
-
-/** The method a `grpc` probe calls (the standard gRPC health checking protocol). */
-const HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check";
-
-/** `grpc.health.v1.HealthCheckResponse.ServingStatus`, by number. */
-const HEALTH_STATUS_NAMES = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
-
-/**
- * Calls `grpc.health.v1.Health/Check` for `service` ("" for the whole server) at
- * `address` (`host:port`, IPv6 in brackets), in plaintext, once, within `timeoutMs`
- * (`Infinity`: no deadline). Resolves to the serving status by name (`SERVING`,
- * `NOT_SERVING`, `SERVICE_UNKNOWN`, `UNKNOWN`, or the number of a value this client
- * does not know). Rejects with a {@linkcode CriError} whose `kind` is the gRPC code
- * (`Unavailable` when nothing answers, `Unimplemented` when the server has no health
- * service, `NotFound` for a service the server does not know, `DeadlineExceeded`). The
- * client is closed before the promise settles. `options.signal` cancels the call (kind
- * `Cancelled`); `options.userAgent` is the `user-agent` it announces.
- */
-export function grpcHealthCheck(
-  address: string,
-  service: string,
-  timeoutMs: number,
-  options: { signal?: AbortSignal; userAgent?: string } = {},
-): Promise<{ status: string }> {
-  const method = HEALTH_CHECK_METHOD.slice(1);
-  const { signal } = options;
-  if (signal?.aborted) {
-    return Promise.reject(
-      new CriError("Cancelled", method, `${method}: cancelled`, { cause: signal.reason }),
-    );
-  }
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
-    ...(options.userAgent ? { "grpc.primary_user_agent": options.userAgent } : {}),
-  });
-  return new Promise<{ status: string }>((resolve, reject) => {
-    const onAbort = () => call.cancel();
-    const call = client.makeUnaryRequest(
-      HEALTH_CHECK_METHOD,
-      encodeHealthCheckRequest,
-      decodeHealthCheckResponse,
-      service,
-      new grpc.Metadata(),
-      { deadline: Number.isFinite(timeoutMs) ? Date.now() + timeoutMs : Infinity },
-      (err, res) => {
-        signal?.removeEventListener("abort", onAbort);
-        client.close();
-        if (err || !res) {
-          const detail = err?.details || err?.message || "no response";
-          reject(new CriError(kindOf(err?.code), method, `${method}: ${detail}`, { cause: err }));
-        } else {
-          resolve(res);
-        }
-      },
-    );
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** `HealthCheckRequest { string service = 1; }` on the wire. */
-function encodeHealthCheckRequest(service: string): Buffer {
-  const text = new TextEncoder().encode(service);
-  if (text.length === 0) return Buffer.alloc(0); // proto3 omits default values
-  const length: number[] = [];
-  let n = text.length;
-  while (n >= 0x80) {
-    length.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  length.push(n);
-  const out = Buffer.alloc(1 + length.length + text.length);
-  out[0] = 0x0a; // field 1, length-delimited
-  out.set(length, 1);
-  out.set(text, 1 + length.length);
-  return out;
-}
-
-/** `HealthCheckResponse { ServingStatus status = 1; }` from the wire; skips unknown fields. */
-function decodeHealthCheckResponse(buf: Uint8Array): { status: string } {
-  let i = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 70; shift += 7) {
-      const b = buf[i++];
-      if (b === undefined) break;
-      value += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return value;
-    }
-    throw new Error("Decode HealthCheckResponse: truncated varint");
-  };
-  let status = 0;
-  while (i < buf.length) {
-    const key = varint();
-    const wireType = key % 8;
-    if (wireType === 0) {
-      const v = varint();
-      if (key === 0x08) status = v; // field 1, varint
-    } else if (wireType === 1) i += 8;
-    else if (wireType === 2) i += varint();
-    else if (wireType === 5) i += 4;
-    else throw new Error(`Decode HealthCheckResponse: unsupported wire type ${wireType}`);
-  }
-  if (i > buf.length) throw new Error("Decode HealthCheckResponse: truncated field");
-  return { status: HEALTH_STATUS_NAMES[status] ?? String(status) };
 }
