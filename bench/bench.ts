@@ -27,14 +27,11 @@ import { plan } from "../lib/reconcile/plan.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { readHostResolvConf } from "../lib/translate/dns.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
-import {
-  buildContainerConfig,
-  sandboxForAttempt,
-  translatePod,
-} from "../lib/translate/translate.ts";
+import { sandboxForAttempt, translatePod } from "../lib/translate/desired_pod.ts";
+import { buildContainerConfig } from "../lib/translate/container_config.ts";
 import { hostsFilePath, podLogDirectory } from "../lib/node/paths.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
-import { RUN_PERMISSIONS } from "../testing/agent_process.ts";
+import { RUN_PERMISSIONS } from "../testing/agent_args.ts";
 import { type RealContainerd, startContainerd } from "../testing/containerd_harness.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 

@@ -4,19 +4,8 @@
  *
  * @module
  */
+import { denoRunArgs } from "./agent_args.ts";
 import { waitFor } from "./wait.ts";
-
-/** The permission flags of `deno task start`. */
-export const RUN_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-run",
-];
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** A running agent. */
 export interface AgentProcess extends AsyncDisposable {
@@ -33,7 +22,7 @@ export interface AgentProcess extends AsyncDisposable {
 /** Starts `deno run <permissions> main.ts <args>` in `cwd`. */
 export function startAgent(args: string[], options: { cwd?: string } = {}): AgentProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...RUN_PERMISSIONS, MAIN, ...args],
+    args: denoRunArgs(args),
     cwd: options.cwd ?? Deno.cwd(),
     stdin: "null",
     stdout: "piped",

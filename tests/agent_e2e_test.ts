@@ -7,6 +7,7 @@ import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri, PodSandbox } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -187,18 +188,13 @@ Deno.test("a missing socket gives the clear line once, and the agent keeps runni
   try {
     await Deno.mkdir(`${dir}/manifests`);
     const socket = `${dir}/no/containerd.sock`;
-    await using agent = startAgent([
-      "--socket",
+    await using agent = startAgent(agentFlags({
       socket,
-      "--manifests",
-      `${dir}/manifests`,
-      "--root",
-      `${dir}/root`,
-      "--interval",
-      "100ms",
-      "--log-level",
-      "debug",
-    ]);
+      manifests: `${dir}/manifests`,
+      root: `${dir}/root`,
+      interval: "100ms",
+      logLevel: "debug",
+    }));
     const line = await agent.waitForLine(/Cannot reach/);
     assert.ok(
       line.endsWith(

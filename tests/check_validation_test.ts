@@ -4,7 +4,7 @@
  * codes, the lines printed, and nothing raw from the file on the terminal.
  */
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../testing/agent_process.ts";
+import { RUN_PERMISSIONS } from "../testing/agent_args.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

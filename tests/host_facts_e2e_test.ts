@@ -12,12 +12,12 @@ import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { readHostResolvConf } from "../lib/translate/dns.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
-import { RUN_PERMISSIONS, startAgent } from "../testing/agent_process.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags, denoRunArgs } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const decoder = new TextDecoder();
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** What statfs(2) says /sys/fs/cgroup is, as kubelet asks: `cgroup2fs` on a v2 host. */
 async function statfsType(): Promise<string> {
@@ -77,18 +77,13 @@ containers:
         memory: 64Mi
 `,
         );
-        await using agent = startAgent([
-          "--socket",
-          rc.socket,
-          "--manifests",
-          `${dir}/manifests`,
-          "--instance",
-          "cgroup-e2e",
-          "--root",
-          `${dir}/root`,
-          "--pod-log-root",
-          `${dir}/logs`,
-        ]);
+        await using agent = startAgent(agentFlags({
+          socket: rc.socket,
+          manifests: `${dir}/manifests`,
+          instance: "cgroup-e2e",
+          root: `${dir}/root`,
+          podLogRoot: `${dir}/logs`,
+        }));
         const c = await runningContainer(cri, "cgroup-e2e", "limited");
         const spec = await ociSpec(rc.socket, c.id);
         assert.equal(spec.linux.resources.memory?.limit, 64 * 1024 * 1024);
@@ -242,21 +237,13 @@ containers:
     command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 `,
         );
-        const agentArgs = [
-          "run",
-          ...RUN_PERMISSIONS,
-          MAIN,
-          "--socket",
-          rc.socket,
-          "--manifests",
-          `${dir}/manifests`,
-          "--instance",
-          "etc-resolv",
-          "--root",
-          `${dir}/root`,
-          "--pod-log-root",
-          `${dir}/logs`,
-        ].map((a) => `'${a}'`).join(" ");
+        const agentArgs = denoRunArgs(agentFlags({
+          socket: rc.socket,
+          manifests: `${dir}/manifests`,
+          instance: "etc-resolv",
+          root: `${dir}/root`,
+          podLogRoot: `${dir}/logs`,
+        })).map((a) => `'${a}'`).join(" ");
         const agent = new Deno.Command("unshare", {
           args: [
             "--mount",

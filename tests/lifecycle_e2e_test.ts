@@ -7,6 +7,7 @@ import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Container, Cri } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -40,28 +41,23 @@ realRuntimeTest("pod lifecycle on a real containerd", async (t, rc) => {
   await Deno.mkdir(`${dir}/host`, { recursive: true });
   using cri = connectCri(rc.socket);
   const image = rc.busyboxImage;
-  await using agent = startAgent([
-    "--socket",
-    rc.socket,
-    "--manifests",
+  await using agent = startAgent(agentFlags({
+    socket: rc.socket,
     manifests,
-    "--instance",
-    INSTANCE,
-    "--root",
-    `${dir}/root`,
-    "--pod-log-root",
-    logs,
-    "--interval",
-    "300ms",
-    "--container-log-max-size",
-    "64Ki",
-    "--container-log-monitor-interval",
-    "1s",
-    "--container-log-max-files",
-    "3",
-    "--log-level",
-    "debug",
-  ]);
+    instance: INSTANCE,
+    root: `${dir}/root`,
+    podLogRoot: logs,
+    interval: "300ms",
+    logLevel: "debug",
+    extra: [
+      "--container-log-max-size",
+      "64Ki",
+      "--container-log-monitor-interval",
+      "1s",
+      "--container-log-max-files",
+      "3",
+    ],
+  }));
 
   // The crash loop runs in the background while the other steps go on.
   const crashStarts = new Map<string, number>();

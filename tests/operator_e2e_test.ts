@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
+import { MAIN } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const INSTANCE = "operator-e2e";
 
 async function tinylet(args: string[]) {

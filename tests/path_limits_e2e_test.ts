@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
-import { RUN_PERMISSIONS, startAgent } from "../testing/agent_process.ts";
+import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags, denoRunArgs } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -52,25 +53,20 @@ realRuntimeTest(
     await Deno.writeTextFile(`${manifests}/fits.yaml`, podYaml(FITS, rc.busyboxImage));
     await Deno.writeTextFile(`${manifests}/long.yaml`, podYaml(TOO_LONG, rc.busyboxImage));
 
-    await using agent = startAgent([
-      "--socket",
-      rc.socket,
-      "--manifests",
-      manifests,
-      "--interval",
-      "500ms",
-      "--instance",
-      INSTANCE,
-      "--root",
-      `${dir}/root`,
-      "--pod-log-root",
-      logs,
-      "--insecure-manifest-permissions",
-      "--log-format",
-      "json",
-      "--log-level",
-      "debug",
-    ], { cwd: dir });
+    await using agent = startAgent(
+      agentFlags({
+        socket: rc.socket,
+        manifests,
+        interval: "500ms",
+        instance: INSTANCE,
+        root: `${dir}/root`,
+        podLogRoot: logs,
+        insecureManifestPermissions: true,
+        logFormat: "json",
+        logLevel: "debug",
+      }),
+      { cwd: dir },
+    );
     using cri = connectCri(rc.socket);
     const messages = () =>
       agent.lines.flatMap((l) => {
@@ -99,14 +95,7 @@ realRuntimeTest(
 
     ok &&= await t.step("the 256-byte one is refused with the line check prints", async () => {
       const check = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...RUN_PERMISSIONS,
-          new URL("../main.ts", import.meta.url).pathname,
-          "check",
-          "--insecure-manifest-permissions",
-          `${manifests}/long.yaml`,
-        ],
+        args: denoRunArgs(["check", "--insecure-manifest-permissions", `${manifests}/long.yaml`]),
         env: { NO_COLOR: "1" },
       }).output();
       assert.equal(check.code, 1);

@@ -7,6 +7,7 @@ import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Container, Cri } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -41,20 +42,14 @@ realRuntimeTest("probes and hooks on a real containerd", async (t, rc) => {
   await Deno.mkdir(host, { recursive: true });
   using cri = connectCri(rc.socket);
   const image = rc.busyboxImage;
-  await using agent = startAgent([
-    "--socket",
-    rc.socket,
-    "--manifests",
+  await using agent = startAgent(agentFlags({
+    socket: rc.socket,
     manifests,
-    "--instance",
-    INSTANCE,
-    "--root",
-    `${dir}/root`,
-    "--pod-log-root",
-    `${dir}/logs`,
-    "--interval",
-    "500ms",
-  ]);
+    instance: INSTANCE,
+    root: `${dir}/root`,
+    podLogRoot: `${dir}/logs`,
+    interval: "500ms",
+  }));
 
   await t.step(
     "an httpGet liveness probe against busybox httpd passes and restarts nothing",

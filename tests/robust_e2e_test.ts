@@ -12,6 +12,7 @@ import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { type AgentProcess, startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -184,23 +185,16 @@ realRuntimeTest(
     const manifests = `${dir}/manifests`;
     await Deno.mkdir(manifests, { recursive: true });
     const image = rc.busyboxImage;
-    const args = [
-      "--socket",
-      rc.socket,
-      "--manifests",
+    const args = agentFlags({
+      socket: rc.socket,
       manifests,
-      "--interval",
-      "60s",
-      "--instance",
-      INSTANCE,
-      "--root",
-      `${dir}/root`,
-      "--pod-log-root",
-      `${dir}/logs`,
-      "--insecure-manifest-permissions",
-      "--log-level",
-      "debug",
-    ];
+      interval: "60s",
+      instance: INSTANCE,
+      root: `${dir}/root`,
+      podLogRoot: `${dir}/logs`,
+      insecureManifestPermissions: true,
+      logLevel: "debug",
+    });
     const agents: AgentProcess[] = [];
     const launch = () => {
       const agent = startAgent(args, { cwd: dir });

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { serveCri } from "../testing/fake_cri_server.ts";
 import { waitFor } from "../testing/wait.ts";
@@ -33,18 +34,13 @@ Deno.test("the agent reports a FIFO, a device and a dangling symlink once each, 
     await Deno.symlink(`${dir}/nowhere.yaml`, `${manifests}/gone.yaml`);
     await Deno.writeTextFile(`${dir}/web.yaml`, pod("web"));
     await Deno.symlink(`${dir}/web.yaml`, `${manifests}/web.yaml`);
-    await using agent = startAgent([
-      "--socket",
-      server.socketPath,
-      "--manifests",
+    await using agent = startAgent(agentFlags({
+      socket: server.socketPath,
       manifests,
-      "--root",
-      `${dir}/root`,
-      "--pod-log-root",
-      `${dir}/logs`,
-      "--interval",
-      "200ms",
-    ]);
+      root: `${dir}/root`,
+      podLogRoot: `${dir}/logs`,
+      interval: "200ms",
+    }));
     const ready = async () =>
       (await fake.listPodSandbox({ state: "SANDBOX_READY" })).map((s) => s.id);
     const first = await waitFor("the web pod running", async () => {

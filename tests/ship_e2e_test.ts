@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { agentFlags, denoRunArgs } from "../testing/agent_args.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -23,24 +24,17 @@ realRuntimeTest(
     await Deno.mkdir(`${dir}/manifests`, { recursive: true });
     using cri = connectCri(rc.socket);
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        ...COMPILE_PERMISSIONS,
-        `${ROOT}/main.ts`,
-        "--socket",
-        rc.socket,
-        "--manifests",
-        `${dir}/manifests`,
-        "--root",
-        `${dir}/root`,
-        "--pod-log-root",
-        `${dir}/logs`,
-        "--instance",
-        "perm",
-        "--listen",
-        "127.0.0.1:0",
-      ],
+      args: denoRunArgs(
+        agentFlags({
+          socket: rc.socket,
+          manifests: `${dir}/manifests`,
+          root: `${dir}/root`,
+          podLogRoot: `${dir}/logs`,
+          instance: "perm",
+          listen: "127.0.0.1:0",
+        }),
+        ["--no-prompt", ...COMPILE_PERMISSIONS],
+      ),
       cwd: elsewhere,
       stdin: "null",
       stdout: "piped",

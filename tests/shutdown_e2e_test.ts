@@ -12,6 +12,7 @@ import type { Cri } from "../lib/runtime/cri.ts";
 import { readStatusFile, statusFilePath } from "../lib/agent/status_file.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -132,22 +133,15 @@ spec:
       `${manifests}/pulling.yaml`,
       `name: pulling\nhostNetwork: true\ncontainers: [{name: c, image: "127.0.0.1:${registry.port}/never:1"}]\n`,
     );
-    await using agent = startAgent([
-      "--socket",
-      rc.socket,
-      "--manifests",
+    await using agent = startAgent(agentFlags({
+      socket: rc.socket,
       manifests,
-      "--instance",
-      INSTANCE,
-      "--root",
-      `${dir}/root`,
-      "--pod-log-root",
-      `${dir}/logs`,
-      "--interval",
-      "500ms",
-      "--log-level",
-      "debug",
-    ]);
+      instance: INSTANCE,
+      root: `${dir}/root`,
+      podLogRoot: `${dir}/logs`,
+      interval: "500ms",
+      logLevel: "debug",
+    }));
     const pid = await containerdPid(rc.dir);
     let frozen = false;
     try {

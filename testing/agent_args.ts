@@ -1,0 +1,70 @@
+/**
+ * The command line of an agent under test: `deno run <permissions> main.ts`
+ * and the flags that point it at a runtime, a manifest directory, a state
+ * root and a log root.
+ *
+ * @module
+ */
+
+/** The permission flags of `deno task start`. */
+export const RUN_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-run",
+];
+
+/** Absolute path of the agent's `main.ts`. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** The flags of one agent run; each given field becomes its flag, in this order. */
+export interface AgentFlags {
+  /** `--socket`: the CRI socket. */
+  socket: string;
+  /** `--manifests`: the manifest directory. */
+  manifests: string;
+  /** `--instance`: the name on everything this agent creates. */
+  instance?: string;
+  /** `--root`: where the agent keeps its state. */
+  root?: string;
+  /** `--pod-log-root`: where container logs go. */
+  podLogRoot?: string;
+  /** `--interval`, e.g. `"300ms"`. */
+  interval?: string;
+  /** `--listen`, e.g. `"127.0.0.1:0"`. */
+  listen?: string;
+  /** `--insecure-manifest-permissions` when true. */
+  insecureManifestPermissions?: boolean;
+  /** `--log-format`. */
+  logFormat?: "text" | "json";
+  /** `--log-level`. */
+  logLevel?: "debug" | "info" | "warn" | "error";
+  /** Further flags, appended as given. */
+  extra?: string[];
+}
+
+/** The agent's flags for `flags`, as `main.ts` takes them. */
+export function agentFlags(flags: AgentFlags): string[] {
+  const args = ["--socket", flags.socket, "--manifests", flags.manifests];
+  const valued: [string, string | undefined][] = [
+    ["--instance", flags.instance],
+    ["--root", flags.root],
+    ["--pod-log-root", flags.podLogRoot],
+    ["--interval", flags.interval],
+    ["--listen", flags.listen],
+  ];
+  for (const [flag, value] of valued) {
+    if (value !== undefined) args.push(flag, value);
+  }
+  if (flags.insecureManifestPermissions) args.push("--insecure-manifest-permissions");
+  if (flags.logFormat !== undefined) args.push("--log-format", flags.logFormat);
+  if (flags.logLevel !== undefined) args.push("--log-level", flags.logLevel);
+  return [...args, ...flags.extra ?? []];
+}
+
+/** Arguments of `deno` that run `main.ts <args>` with `permissions` (`deno task start`'s by default). */
+export function denoRunArgs(args: string[], permissions: string[] = RUN_PERMISSIONS): string[] {
+  return ["run", ...permissions, MAIN, ...args];
+}
