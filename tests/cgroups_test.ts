@@ -11,11 +11,8 @@ import { createLogger } from "../lib/base/log.ts";
 import { parseManifest } from "../lib/manifest/parse.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
-import {
-  buildContainerConfig,
-  type TranslateOptions,
-  translatePod,
-} from "../lib/translate/translate.ts";
+import { type TranslateOptions, translatePod } from "../lib/translate/desired_pod.ts";
+import { buildContainerConfig } from "../lib/translate/container_config.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { serveCri } from "../testing/fake_cri_server.ts";

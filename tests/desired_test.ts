@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { desiredState, TranslationCache } from "../lib/reconcile/desired.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
-import { translatePod } from "../lib/translate/translate.ts";
+import { translatePod } from "../lib/translate/desired_pod.ts";
 
 const OPTIONS = {
   instance: "default",

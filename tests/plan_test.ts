@@ -16,7 +16,8 @@ import {
   restartKey,
 } from "../lib/reconcile/plan.ts";
 import type { Pod } from "../lib/manifest/pod.ts";
-import { buildContainerConfig, type DesiredPod, translatePod } from "../lib/translate/translate.ts";
+import { type DesiredPod, translatePod } from "../lib/translate/desired_pod.ts";
+import { buildContainerConfig } from "../lib/translate/container_config.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 
 const SOURCE = "/etc/tinylet/manifests/web.yaml";

@@ -18,11 +18,11 @@
 import assert from "node:assert/strict";
 import { parseManifest } from "../lib/manifest/parse.ts";
 import {
-  buildContainerConfig,
   type RuntimeFacts,
   type TranslateOptions,
   translatePod,
-} from "../lib/translate/translate.ts";
+} from "../lib/translate/desired_pod.ts";
+import { buildContainerConfig } from "../lib/translate/container_config.ts";
 
 const TESTDATA = new URL("../testing/testdata/", import.meta.url);
 

@@ -7,7 +7,7 @@
 import type { Problem } from "../manifest/parse.ts";
 import { DEFAULT_NAMESPACE, type Pod, podKey } from "../manifest/pod.ts";
 import type { Scan } from "../manifest/source.ts";
-import { type DesiredPod, type TranslateOptions, translatePod } from "../translate/translate.ts";
+import { type DesiredPod, type TranslateOptions, translatePod } from "../translate/desired_pod.ts";
 
 /** What the agent wants, as the planner takes it. */
 export interface DesiredState {

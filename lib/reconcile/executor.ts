@@ -22,13 +22,12 @@ import type {
   StartCreated,
 } from "./plan.ts";
 import {
-  buildContainerConfig,
   type DesiredContainer,
   type DesiredPod,
   type RuntimeFacts,
   sandboxForAttempt,
-  volumeBase,
-} from "../translate/translate.ts";
+} from "../translate/desired_pod.ts";
+import { buildContainerConfig, volumeBase } from "../translate/container_config.ts";
 import { hostsFilePath, podLogDirectory } from "../node/paths.ts";
 import {
   checkedPodLogDir,

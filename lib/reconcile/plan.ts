@@ -9,7 +9,7 @@ import type { Container, ContainerStatus } from "../runtime/cri.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
-import type { DesiredContainer, DesiredPod } from "../translate/translate.ts";
+import type { DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
 import { KEYS } from "../runtime/labels.ts";
 
 /** One container to create and start, in a list that runs in order. */

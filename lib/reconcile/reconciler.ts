@@ -20,7 +20,7 @@ import { type PodView, podViews } from "./status.ts";
 import { type ProbedContainer, ProbeManager } from "../probe/probes.ts";
 import { runHandler } from "../probe/handlers.ts";
 import type { AgentMetrics } from "../base/metrics.ts";
-import { SandboxConfigError } from "../translate/translate.ts";
+import { SandboxConfigError } from "../translate/desired_pod.ts";
 import { podStateDir } from "../node/paths.ts";
 import { type StatusFile, writeStatusFile } from "../agent/status_file.ts";
 import { within } from "../base/timer.ts";

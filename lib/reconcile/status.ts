@@ -10,7 +10,7 @@ import type { ProbeStatus } from "../probe/probes.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import { restartKey, shouldRestart } from "./plan.ts";
-import type { ContainerType, DesiredContainer, DesiredPod } from "../translate/translate.ts";
+import type { ContainerType, DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
 import { KEYS } from "../runtime/labels.ts";
 
 /** One container's state, as `kubectl describe` shows it. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Image } from "../runtime/cri.ts";
-import type { DesiredContainer, DesiredPod } from "./translate.ts";
+import type { DesiredContainer, DesiredPod } from "./desired_pod.ts";
 
 /** A container cannot run as configured; the message says why and what to do. */
 export class ContainerConfigError extends Error {

@@ -1,0 +1,210 @@
+/**
+ * A `v1` Pod, translated into the pod tinylet should be running: its identity, state
+ * directory, volumes, restart policy, the sandbox config and one entry per container with
+ * its type, hash and pull policy. Pure: host facts (resolv.conf, the cgroup mode, the node
+ * name) come in as options; the container configs are built from it per attempt
+ * (`container_config.ts`).
+ *
+ * @module
+ */
+import type { PodSandboxConfig } from "../runtime/cri.ts";
+import type { PullPolicy, V1Container } from "../manifest/types.ts";
+import {
+  containerHash,
+  DEFAULT_GRACE_PERIOD_SECONDS,
+  DEFAULT_NAMESPACE,
+  type Pod,
+  podKey,
+  podUid,
+  specHash,
+} from "../manifest/pod.ts";
+import { memoryBytes } from "../manifest/quantity.ts";
+import { podStateDir } from "../node/paths.ts";
+import type { VolumeSource } from "../node/volumes.ts";
+import type { ResolvConf } from "./dns.ts";
+import { buildSandboxConfig, podDns } from "./sandbox_config.ts";
+import { effectiveSecurity } from "./security_context.ts";
+
+/** Agent settings and host facts the translation depends on. */
+export interface TranslateOptions {
+  instance: string;
+  podLogRoot: string;
+  /** The agent's state root (`--root`). */
+  root: string;
+  nodeName: string;
+  /** The host's resolv.conf, for pods without cluster DNS. */
+  hostDns: ResolvConf;
+  /**
+   * Whether the host runs cgroup v2 (the unified hierarchy mounted at /sys/fs/cgroup), as
+   * kubelet's `IsCgroup2UnifiedMode`; absent means cgroup v1 (a hybrid host is v1).
+   */
+  cgroupV2?: boolean;
+}
+
+/** How a container takes part in the pod's life. */
+export type ContainerType = "init" | "sidecar" | "regular";
+
+/** kubelet's default pull policy: `Always` for `:latest` or no tag, else `IfNotPresent`. */
+export function defaultPullPolicy(image: string): PullPolicy {
+  if (image.includes("@")) return "IfNotPresent";
+  const last = image.slice(image.lastIndexOf("/") + 1);
+  const colon = last.lastIndexOf(":");
+  if (colon < 0) return "Always";
+  return last.slice(colon + 1) === "latest" ? "Always" : "IfNotPresent";
+}
+
+/** One container as the runtime will be asked to run it. */
+export interface DesiredContainer {
+  name: string;
+  image: string;
+  hash: string;
+  type: ContainerType;
+  pullPolicy: PullPolicy;
+  spec: V1Container;
+  /** The effective runAsNonRoot and runAsUser, checked against the image's user at creation. */
+  runAsNonRoot: boolean;
+  runAsUser: number | undefined;
+}
+
+/** A pod tinylet should be running. */
+export interface DesiredPod {
+  key: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  hash: string;
+  /** Absolute path of the manifest file. */
+  source: string;
+  pod: Pod;
+  nodeName: string;
+  gracePeriodSeconds: number;
+  hostNetwork: boolean;
+  /** `<root>/pods/<uid>`: volumes and the managed hosts file live here. */
+  podDir: string;
+  volumes: VolumeSource[];
+  hostAliases: { ip: string; hostnames: string[] }[];
+  /** `Always` (the default), `OnFailure` or `Never`. */
+  restartPolicy: "Always" | "OnFailure" | "Never";
+  /** The sandbox config, for attempt 0. */
+  sandbox: PodSandboxConfig;
+  /** Init containers and sidecars first, in order, then the regular containers. */
+  containers: DesiredContainer[];
+  /** Problems found while translating (e.g. DNS entries over kubelet's limits). */
+  warnings: string[];
+  /** Whether the containers are built for a cgroup v2 host (see {@linkcode TranslateOptions}). */
+  cgroupV2: boolean;
+  /**
+   * Why no sandbox can be created for this pod now (the host's resolv.conf is refused); set
+   * only then. A sandbox that runs is kept, but {@linkcode sandboxForAttempt} throws, so no
+   * sandbox or container is created until the cause is fixed, as in kubelet.
+   */
+  sandboxError?: string;
+}
+
+/** The sandbox config of a pod cannot be formed; nothing of it is created. */
+export class SandboxConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SandboxConfigError";
+  }
+}
+
+/** What only exists once the sandbox runs. */
+export interface RuntimeFacts {
+  podIPs: string[];
+  attempt: number;
+}
+
+/** Translates `pod` from `source` into what the runtime runs. */
+export async function translatePod(
+  pod: Pod,
+  source: string,
+  options: TranslateOptions,
+): Promise<DesiredPod> {
+  const s = pod.spec;
+  const name = pod.metadata.name;
+  const namespace = pod.metadata.namespace ?? DEFAULT_NAMESPACE;
+  const hash = await specHash(pod);
+  const uid = await podUid(namespace, name, hash);
+  const gracePeriodSeconds = s.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+  const hostNetwork = s.hostNetwork ?? false;
+  const dns = podDns(pod, options.hostDns);
+  const warnings = [...dns.warnings];
+  const sandbox = buildSandboxConfig(
+    pod,
+    { name, namespace, uid, hash, source },
+    options,
+    dns.config,
+  );
+  const containers: DesiredContainer[] = [];
+  const typed = [
+    ...(s.initContainers ?? []).map((c) =>
+      [c, c.restartPolicy === "Always" ? "sidecar" : "init"] as const
+    ),
+    ...s.containers.map((c) => [c, "regular"] as const),
+  ];
+  for (const [c, type] of typed) {
+    const sc = effectiveSecurity(pod, c);
+    containers.push({
+      name: c.name,
+      image: c.image,
+      hash: await containerHash(c),
+      type,
+      pullPolicy: c.imagePullPolicy ?? defaultPullPolicy(c.image),
+      spec: c,
+      runAsNonRoot: sc.runAsNonRoot ?? false,
+      runAsUser: sc.runAsUser,
+    });
+  }
+  const volumes: VolumeSource[] = (s.volumes ?? [])
+    .filter((v) => v.hostPath || v.emptyDir)
+    .map((v) => {
+      const out: VolumeSource = { name: v.name };
+      if (v.hostPath) {
+        out.hostPath = v.hostPath.type !== undefined
+          ? { path: v.hostPath.path, type: v.hostPath.type }
+          : { path: v.hostPath.path };
+      } else if (v.emptyDir) {
+        out.emptyDir = {};
+        if (v.emptyDir.medium !== undefined) out.emptyDir.medium = v.emptyDir.medium;
+        if (v.emptyDir.sizeLimit !== undefined) {
+          out.emptyDir.sizeLimitBytes = memoryBytes(v.emptyDir.sizeLimit);
+        }
+      }
+      return out;
+    });
+  return {
+    key: podKey(namespace, name),
+    namespace,
+    name,
+    uid,
+    hash,
+    source,
+    pod,
+    // Static pods run on this node: kubelet sets spec.nodeName to its own name.
+    nodeName: options.nodeName,
+    gracePeriodSeconds,
+    hostNetwork,
+    restartPolicy: s.restartPolicy ?? "Always",
+    podDir: podStateDir(options.root, uid),
+    volumes,
+    hostAliases: (s.hostAliases ?? []).map((a) => ({
+      ip: a.ip,
+      hostnames: [...(a.hostnames ?? [])],
+    })),
+    sandbox,
+    containers,
+    warnings,
+    cgroupV2: options.cgroupV2 ?? false,
+    ...(dns.error !== undefined ? { sandboxError: dns.error } : {}),
+  };
+}
+
+/**
+ * The sandbox config for a given attempt, for `RunPodSandbox` and `CreateContainer`. Throws a
+ * {@linkcode SandboxConfigError} when it cannot be formed (see `DesiredPod.sandboxError`).
+ */
+export function sandboxForAttempt(pod: DesiredPod, attempt: number): PodSandboxConfig {
+  if (pod.sandboxError !== undefined) throw new SandboxConfigError(pod.sandboxError);
+  return { ...pod.sandbox, metadata: { ...pod.sandbox.metadata, attempt } };
+}
