@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  followCriLog,
-  formatLogLine,
-  type LogLine,
-  parseCriLog,
-  readCriLog,
-} from "../lib/node/container_log.ts";
+import { formatLogLine, type LogLine, parseCriLog } from "../lib/node/container_log_format.ts";
+import { readCriLog } from "../lib/node/container_log.ts";
+import { followCriLog } from "../lib/node/container_log_follow.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const T1 = "2026-03-04T05:06:07.000000001Z";
