@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TimedEvent } from "../reconcile/reconciler.ts";
+import type { TimedEvent } from "../reconcile/events.ts";
 import type { PodView } from "../reconcile/status.ts";
 
 /** The agent part of the status file. */

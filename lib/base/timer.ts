@@ -54,16 +54,18 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * Waits for `work` for at most `ms` (any length, as {@linkcode scheduleAfter}): true when it
  * resolved in time, false when the time ran out first (the work goes on, unwaited for); rejects
  * when `work` rejects in time. With `from`, the `ms` count from when `from` aborts (at once if
- * it has), and until then the wait is for `work` alone. Leaves no timer or listener behind.
+ * it has), and until then the wait is for `work` alone. The time is counted by `schedule`
+ * (a clock's timer; {@linkcode scheduleAfter} by default). Leaves no timer or listener behind.
  */
 export function within(
   work: Promise<unknown>,
   ms: number,
   from?: AbortSignal,
+  schedule: (fn: () => void, ms: number) => () => void = scheduleAfter,
 ): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
     let cancel: (() => void) | undefined;
-    const arm = () => cancel ??= scheduleAfter(() => resolve(false), ms);
+    const arm = () => cancel ??= schedule(() => resolve(false), ms);
     if (!from || from.aborted) arm();
     else from.addEventListener("abort", arm, { once: true });
     work.then(() => resolve(true), reject).finally(() => {

@@ -1,0 +1,120 @@
+/**
+ * The flights: each pod's planned actions run as one flight, at most `parallel` at once, one
+ * per pod. Planned flights that find no free slot wait in a queue that finishing flights take
+ * from; a new plan replaces the queue.
+ *
+ * @module
+ */
+import type { Action } from "./plan.ts";
+import type { ActionResult } from "./executor.ts";
+
+/** Runs one pod's actions in order and reports them; resolves with their results. */
+export type Fly = (
+  key: string,
+  group: Action[],
+  signal: AbortSignal | undefined,
+) => Promise<ActionResult[]>;
+
+/** The pods' flights in progress and those waiting for a slot. */
+export class Flights {
+  readonly #parallel: number;
+  readonly #fly: Fly;
+  readonly #running = new Map<string, Promise<ActionResult[]>>();
+  /** Planned flights waiting for a slot, in plan order. */
+  readonly #queue = new Map<string, Action[]>();
+  /** How many flights have ended. */
+  #ended = 0;
+  /** Per pod, the value of `#ended` its last flight ended with, until forgotten. */
+  readonly #endedAt = new Map<string, number>();
+  /** Called when a flight ends; `queued` when flights are still waiting for a slot. */
+  onDone: ((queued: boolean) => void) | undefined;
+
+  constructor(parallel: number, fly: Fly) {
+    this.#parallel = parallel;
+    this.#fly = fly;
+  }
+
+  /** Whether every slot is taken. */
+  get full(): boolean {
+    return this.#running.size >= this.#parallel;
+  }
+
+  /** Whether a flight of pod `key` is in progress. */
+  has(key: string): boolean {
+    return this.#running.has(key);
+  }
+
+  /** How many flights have ended so far: a mark to compare with {@linkcode endedSince}. */
+  get ended(): number {
+    return this.#ended;
+  }
+
+  /** Whether the last flight of pod `key` ended after `mark` was taken. */
+  endedSince(key: string, mark: number): boolean {
+    return (this.#endedAt.get(key) ?? 0) > mark;
+  }
+
+  /** Forgets the ends of flights that ended by `mark`. */
+  forgetEndedBy(mark: number): void {
+    for (const [key, ended] of this.#endedAt) if (ended <= mark) this.#endedAt.delete(key);
+  }
+
+  /** Starts pod `key`'s flight. */
+  launch(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
+    const flight = this.#run(key, group, signal);
+    this.#running.set(key, flight);
+    return flight;
+  }
+
+  /** Puts pod `key`'s flight in the queue, behind those already there. */
+  enqueue(key: string, group: Action[]): void {
+    this.#queue.set(key, group);
+  }
+
+  /** Empties the queue: the next pass plans those pods again. */
+  clearQueue(): void {
+    this.#queue.clear();
+  }
+
+  /** How many flights wait for a slot. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** Resolves when every flight in progress has ended. */
+  settled(): Promise<unknown> {
+    return Promise.allSettled([...this.#running.values()]);
+  }
+
+  /**
+   * Starts queued flights while slots are free. A failed flight starts none (the runtime may
+   * be in trouble: the next pass looks first), nor does a stopping agent.
+   */
+  #startQueued(ok: boolean, signal?: AbortSignal) {
+    if (!ok || signal?.aborted) {
+      this.#queue.clear();
+      return;
+    }
+    for (const [key, group] of this.#queue) {
+      if (this.full) break;
+      this.#queue.delete(key);
+      if (this.#running.has(key)) continue;
+      void this.launch(key, group, signal);
+    }
+  }
+
+  /** Runs one flight; then frees its slot, starts queued flights and says it ended. */
+  async #run(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
+    let ok = false;
+    try {
+      const results = await this.#fly(key, group, signal);
+      ok = results.every((r) => !r.error);
+      return results;
+    } finally {
+      this.#running.delete(key);
+      this.#endedAt.set(key, ++this.#ended);
+      this.#startQueued(ok, signal);
+      this.onDone?.(this.#queue.size > 0);
+    }
+  }
+}

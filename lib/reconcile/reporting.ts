@@ -1,0 +1,179 @@
+/**
+ * What the agent tells the log about the state of things, once per change rather than once
+ * per pass: the manifest directory missing or refused, each file's problems, the runtime
+ * unreachable and back, and each pod's failures. It also remembers the last of each, for the
+ * health check and the pods' status.
+ *
+ * @module
+ */
+import type { Logger } from "../base/log.ts";
+import { formatProblem, type Problem } from "../manifest/parse.ts";
+import { ImagePullError } from "../node/images.ts";
+import type { ActionResult } from "./executor.ts";
+import type { Action } from "./plan.ts";
+
+/** A pod's last failure, as its status shows it. */
+export interface PodError {
+  message: string;
+  /** Why a pull failed (`ErrImagePull`, ...). */
+  reason?: string;
+  /** What failed, to tell one kind of failure from another. */
+  text: string;
+  /** When it failed, in wall-clock milliseconds. */
+  at: number;
+}
+
+/** Logs each state once per change and remembers it. */
+export class Reporting {
+  readonly #log: Logger;
+  readonly #dir: string;
+  readonly #socket: string;
+  /** Per file, the text of the problems last logged. */
+  readonly #reported = new Map<string, string>();
+  readonly #podErrors = new Map<string, PodError>();
+  #runtimeDown: string | undefined;
+  #dirMissing = false;
+  #dirRefused: string | undefined;
+
+  /** `dir` is the manifest directory and `socket` the runtime's, for messages. */
+  constructor(options: { log: Logger; dir: string; socket: string }) {
+    this.#log = options.log;
+    this.#dir = options.dir;
+    this.#socket = options.socket;
+  }
+
+  /** Why the runtime is unreachable; undefined while it answers. */
+  get runtimeDown(): string | undefined {
+    return this.#runtimeDown;
+  }
+
+  /** Why the manifest directory is refused; undefined while it is accepted. */
+  get dirRefused(): string | undefined {
+    return this.#dirRefused;
+  }
+
+  /** Whether the manifest directory is missing. */
+  get dirMissing(): boolean {
+    return this.#dirMissing;
+  }
+
+  /** Each failing pod's last failure. */
+  get podErrors(): ReadonlyMap<string, PodError> {
+    return this.#podErrors;
+  }
+
+  /** Logs the manifest directory going missing or refused, and coming back. */
+  directory(present: boolean, refused: string | undefined): void {
+    if (refused !== this.#dirRefused) {
+      if (refused) this.#log.error(refused);
+      else if (this.#dirRefused) {
+        this.#log.info(`Manifest directory ${this.#dir} is accepted again`);
+      }
+      this.#dirRefused = refused;
+    }
+    if (!present && !this.#dirMissing) {
+      this.#log.warn(
+        `Waiting for the manifest directory ${this.#dir}: it does not exist (running pods are kept)`,
+      );
+      this.#dirMissing = true;
+    } else if (present && this.#dirMissing) {
+      this.#log.info(`Manifest directory ${this.#dir} is back`);
+      this.#dirMissing = false;
+    }
+  }
+
+  /** Logs each file's problems once per change. */
+  problems(problems: Problem[]): void {
+    const byFile = new Map<string, Problem[]>();
+    for (const p of problems) {
+      const list = byFile.get(p.file) ?? [];
+      list.push(p);
+      byFile.set(p.file, list);
+    }
+    for (const [file, list] of byFile) {
+      const text = list.map(formatProblem).join("\n");
+      if (this.#reported.get(file) === text) continue;
+      this.#reported.set(file, text);
+      // One line per file and change: the first error (or each warning of a valid file),
+      // and how many more problems `tinylet check` would show.
+      const errors = list.filter((p) => p.severity === "error");
+      if (errors.length > 0) {
+        const more = list.length - 1;
+        this.#log.error(
+          `${formatProblem(errors[0]!)}${
+            more > 0 ? ` (and ${more} more; see tinylet check)` : ""
+          }; ignoring the file until it is fixed, its pods keep running`,
+          { file },
+        );
+      } else {
+        for (const p of list) this.#log.warn(formatProblem(p), { file });
+      }
+    }
+    for (const file of [...this.#reported.keys()]) {
+      if (!byFile.has(file)) this.#reported.delete(file);
+    }
+  }
+
+  /** Logs the runtime becoming unreachable (`reason`) and answering again (undefined). */
+  runtime(reason: string | undefined): void {
+    if (reason === undefined) {
+      if (this.#runtimeDown !== undefined) {
+        this.#log.info(`Container runtime at "${this.#socket}" answers again`);
+        this.#runtimeDown = undefined;
+      }
+      return;
+    }
+    const message =
+      `Cannot reach the container runtime at "${this.#socket}": ${reason} (is containerd running? see --socket)`;
+    // One line per outage; a changing reason while it lasts is only debug detail.
+    if (this.#runtimeDown === undefined) this.#log.error(message);
+    else if (this.#runtimeDown !== message) this.#log.debug(message);
+    this.#runtimeDown = message;
+  }
+
+  /** Logs a pod's failure once per distinct error; successes are logged by the executor. */
+  results(results: ActionResult[], now: number): void {
+    const failed = new Set(results.filter((r) => r.error).map((r) => r.action.key));
+    for (const r of results) {
+      const key = r.action.key;
+      if (!r.error) {
+        if (!failed.has(key)) this.#podErrors.delete(key);
+        continue;
+      }
+      const e = r.error;
+      const reason = e instanceof ImagePullError ? e.reason : undefined;
+      // Log once per kind of failure, not once per retry.
+      const text = e instanceof ImagePullError
+        ? `${r.action.type}: ${e.reason} ${e.image}`
+        : `${r.action.type}: ${e.message}`;
+      const known = this.#podErrors.get(key);
+      this.#podErrors.set(key, {
+        message: e.message,
+        text,
+        at: now,
+        ...(reason ? { reason } : {}),
+      });
+      if (known?.text === text) continue;
+      this.#log.error(`Failed to ${describe(r.action)}: ${e.message}`, {
+        pod: key,
+        reason: r.action.reason,
+      });
+    }
+  }
+}
+
+/** What an action does, as the start of a sentence's object ("Failed to ..."). */
+function describe(a: Action): string {
+  switch (a.type) {
+    case "createPod":
+      return `start pod ${a.key}`;
+    case "deletePod":
+      return `remove pod ${a.key}`;
+    case "startContainers":
+      return `start ${a.start.map((s) => `container ${s.name}`).join(", ")} of pod ${a.key}`;
+    case "startCreated":
+      return `start container ${a.container} of pod ${a.key}`;
+    case "removeContainers":
+      return `remove dead containers of pod ${a.key}`;
+  }
+}
