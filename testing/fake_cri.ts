@@ -40,6 +40,18 @@ export interface RecordedCall {
   arg: unknown;
 }
 
+/** An injected delay or hang that a call waited on, and how the wait ended. */
+export interface InjectedWait {
+  method: string;
+  /** The call's deadline as the fake took it: milliseconds from the call's start. */
+  timeoutMs: number;
+  /**
+   * Unset while the call waits; `elapsed` when the delay ran to its end, `deadline` when the
+   * call's deadline cut it, `cancelled` when the call's signal aborted it.
+   */
+  ended?: "elapsed" | "deadline" | "cancelled";
+}
+
 /** What the fake should do on the next calls of one method. */
 export interface Injection {
   /** Reject with this error. */
@@ -118,6 +130,8 @@ function matchLabels(
 /** The in-memory runtime. */
 export class FakeCri implements Cri {
   readonly calls: RecordedCall[] = [];
+  /** The injected delays and hangs that calls waited on, in order. */
+  readonly waits: InjectedWait[] = [];
   readonly #sandboxes = new Map<string, FakeSandbox>();
   readonly #containers = new Map<string, FakeContainer>();
   readonly #images = new Map<string, Image>();
@@ -245,19 +259,27 @@ export class FakeCri implements Cri {
     // The deadline the real client gives a call that sets none.
     const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (injection.hang) {
+      const wait: InjectedWait = { method, timeoutMs };
+      this.waits.push(wait);
       try {
         await abortableDelay(timeoutMs, opts?.signal);
       } catch {
+        wait.ended = "cancelled";
         throw cancelled(method, opts?.signal);
       }
+      wait.ended = "deadline";
       throw new CriError("DeadlineExceeded", method, `${method}: context deadline exceeded`);
     }
     if (injection.delayMs) {
+      const wait: InjectedWait = { method, timeoutMs };
+      this.waits.push(wait);
       try {
         await abortableDelay(Math.min(injection.delayMs, timeoutMs), opts?.signal);
       } catch {
+        wait.ended = "cancelled";
         throw cancelled(method, opts?.signal);
       }
+      wait.ended = injection.delayMs > timeoutMs ? "deadline" : "elapsed";
       if (injection.delayMs > timeoutMs) {
         throw new CriError(
           "DeadlineExceeded",

@@ -2,17 +2,22 @@ import assert from "node:assert/strict";
 import { formatProblem, parseManifest } from "../lib/manifest/parse.ts";
 
 Deno.test("a document nested 100000 levels deep is refused at once, with its position", () => {
-  const t0 = performance.now();
+  // The duplicate "name" on line 3 is what the YAML parser would report: the one problem
+  // below is the nesting guard's alone, so the text was refused before the parser built it.
   const m = parseManifest(
     "/m/deep.yaml",
-    `name: web\nx: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`,
+    `name: web\nx: ${"[".repeat(100_000)}${"]".repeat(100_000)}\nname: again\n`,
   );
-  const ms = performance.now() - t0;
   assert.deepEqual(m.problems.map(formatProblem), [
     // Line 2 is "x: " then brackets: the 101st "[" is at column 3 + 101 = 104.
     "/m/deep.yaml:2:104: error: Fix the syntax: it nests deeper than 100 levels (a pod needs about 10)",
   ]);
-  assert.ok(ms < 500, `took ${ms} ms`);
+  // The same duplicate, nested within the bound, reaches the parser, which reports it.
+  const shallow = parseManifest(
+    "/m/shallow.yaml",
+    `name: web\nx: ${"[".repeat(99)}${"]".repeat(99)}\nname: again\n`,
+  );
+  assert.deepEqual(shallow.problems.map((p) => `${p.line}:${p.field}`), ["3:name"]);
 });
 
 Deno.test("brackets inside quotes and comments do not count as nesting", () => {
@@ -31,10 +36,12 @@ Deno.test("a billion-laughs alias bomb is refused quickly instead of expanding",
     lines.push(`${cur}: &${cur} [${Array(10).fill(`*${prev}`).join(",")}]`);
   }
   lines.push("name: bomb", "containers: [{name: c, image: busybox}]");
-  const t0 = performance.now();
   const m = parseManifest("/m/bomb.yaml", lines.join("\n") + "\n");
-  const ms = performance.now() - t0;
   assert.equal(m.valid, false);
   assert.match(formatProblem(m.problems[0]!), /^\/m\/bomb\.yaml:\d+:\d+: error: .*alias/i);
-  assert.ok(ms < 1000, `took ${ms} ms`);
+  // Refused by the alias count, a bound on work (100 nodes reached through aliases), not by
+  // running out of time or memory while expanding.
+  assert.match(m.problems[0]!.message, /Excessive alias count/);
+  assert.equal(m.problems.length, 1);
+  assert.deepEqual(m.pods, []);
 });

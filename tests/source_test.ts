@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ManifestSource, type Scan, stampOf } from "../lib/manifest/source.ts";
+import { waitFor } from "../testing/wait.ts";
 
 const MIB = 1024 * 1024;
 
@@ -409,18 +410,31 @@ Deno.test("a file changed just before it was read is read again every pass", asy
   });
 });
 
+/**
+ * Waits, polling with a deadline, until the file system stamps a change in a later second
+ * than `ctimeMs`. Only the kernel sets a change time, to its own clock (no `Deno.utime` can),
+ * and Deno gives it in whole seconds: a rewrite within the same second would look unchanged.
+ */
+async function untilChangeTimePasses(dir: string, ctimeMs: number): Promise<void> {
+  const probe = `${dir}/.ctime-probe`;
+  await waitFor("the file system's change time to pass the file's", async () => {
+    await Deno.writeTextFile(probe, "");
+    return ((await Deno.stat(probe)).ctime?.getTime() ?? 0) > ctimeMs;
+  }, { timeoutMs: 5_000, everyMs: 20 });
+  await Deno.remove(probe);
+}
+
 Deno.test("a rewrite of the same size after a settled read is seen, even with the old mtime put back", async () => {
   await withTempDir(async (dir) => {
     const file = `${dir}/a.yaml`;
     await Deno.writeTextFile(file, podText("a"));
     const before = await Deno.stat(file);
-    // Real time: a read only vouches once the file has been quiet for a while (change times
-    // come in whole seconds).
-    await new Promise((r) => setTimeout(r, 2_100));
-    const { source, reads } = countingSource(dir);
+    // Seen from 5 s later, the file has been quiet long enough for its read to vouch for it.
+    const { source, reads } = countingSource(dir, { clock: () => Date.now() + 5_000 });
     await source.scan();
     await source.scan();
     assert.equal(reads(), 1, "the settled file was read once");
+    await untilChangeTimePasses(dir, before.ctime!.getTime());
     // As "cp -p" or "rsync -t" do: new bytes of the same length, the old mtime.
     await Deno.writeTextFile(file, podText("b"));
     await Deno.utime(file, before.atime!, before.mtime!);
@@ -461,7 +475,6 @@ Deno.test("a chmod after a settled read is checked again", async () => {
     await Deno.chmod(file, 0o644);
     const source = new ManifestSource(dir, { clock: () => Date.now() + 5_000 });
     assert.equal((await source.scan()).manifests[0]?.valid, true);
-    await new Promise((r) => setTimeout(r, 10));
     await Deno.chmod(file, 0o664);
     const scan = await source.scan();
     assert.equal(scan.manifests[0]?.valid, false);
