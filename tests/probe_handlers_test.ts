@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import {
-  MAX_OUTPUT_CHARS,
-  type ProbeHandler,
-  type ProbeOutcome,
-  type ProbeTarget,
-  runHandler,
-} from "../lib/probe/handlers.ts";
+import { type ProbeHandler, runHandler } from "../lib/probe/handlers.ts";
+import type { ProbeOutcome, ProbeTarget } from "../lib/probe/probes.ts";
+import { MAX_OUTPUT_CHARS } from "../lib/probe/handler_output.ts";
 import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { MAX_TIMER_MS } from "../lib/base/duration.ts";
 import { FakeCri } from "../testing/fake_cri.ts";

@@ -1,25 +1,23 @@
 /**
  * Runs one probe or lifecycle handler, once, from the agent, with kubelet's
  * rules (`pkg/probe/{exec,http,tcp,grpc}`): `exec` through the runtime's
- * `ExecSync`; `httpGet`, `tcpSocket` and `grpc` from the node to the pod's
+ * `ExecSync`; `httpGet` (`http_get.ts`), `tcpSocket` and `grpc` from the node to the pod's
  * address; `sleep` (hooks only) in the agent. Every failure, a timeout
  * included, is an outcome, never an exception.
  *
  * @module
  */
-import http from "node:http";
-import https from "node:https";
 import type { Cri } from "../runtime/cri.ts";
 import { CriError } from "../runtime/errors.ts";
 import { grpcHealthCheck } from "../runtime/grpc_health.ts";
 import type { HandlerSpec } from "../manifest/types.ts";
 import type { ProbeOutcome, ProbeTarget } from "./probes.ts";
 import { scheduleAfter, sleep } from "../base/timer.ts";
+import { clipOutcome, decodeBytes, errorText } from "./handler_output.ts";
+import { PROBE_USER_AGENT, probeHeaders, runHttpGet } from "./http_get.ts";
 
 /** A Kubernetes probe or lifecycle handler, as written in a Pod (already validated). */
 export type ProbeHandler = HandlerSpec;
-
-export type { ProbeOutcome, ProbeTarget };
 
 /** What {@linkcode runHandler} needs from the agent. */
 export interface HandlerDeps {
@@ -27,15 +25,6 @@ export interface HandlerDeps {
   /** Cancels the run: it then ends at once with a failed outcome. */
   signal?: AbortSignal;
 }
-
-/** The User-Agent of HTTP and gRPC probes (kubelet sends `kube-probe/<major>.<minor>`). */
-export const PROBE_USER_AGENT = "tinylet-probe/0.1";
-/** Longest `output` kept, in characters. */
-export const MAX_OUTPUT_CHARS = 1024;
-/** How much of an HTTP response body is read before the connection is dropped (as kubelet). */
-const MAX_BODY_BYTES = 10 * 1024;
-/** kubelet's redirect policy stops after 10 requests. */
-const MAX_REDIRECTS = 10;
 
 /**
  * Runs `handler` once against `target` within `timeoutSeconds` (0: no limit but
@@ -66,7 +55,7 @@ export async function runHandler(
       });
     }
     if (scope.signal.aborted) {
-      return clipOutcome({ ok: false, output: `${action.what}: cancelled: ${message(err)}` });
+      return clipOutcome({ ok: false, output: `${action.what}: cancelled: ${errorText(err)}` });
     }
     throw err;
   } finally {
@@ -107,7 +96,7 @@ function prepare(
     } catch (err) {
       return {
         ok: false,
-        output: `Build the probe URL from ${JSON.stringify(path)}: ${message(err)}`,
+        output: `Build the probe URL from ${JSON.stringify(path)}: ${errorText(err)}`,
       };
     }
     const headers = probeHeaders(spec.httpHeaders ?? []);
@@ -190,168 +179,6 @@ async function runExec(
   }
 }
 
-// ---- httpGet ----
-
-type HeaderMap = Record<string, string[]>;
-
-/** The probe's headers, plus kubelet's User-Agent and `Accept: * /*` unless set (an empty Accept removes it). */
-function probeHeaders(list: { name: string; value: string }[]): HeaderMap {
-  const headers: HeaderMap = {};
-  for (const { name, value } of list) {
-    const key = name.toLowerCase();
-    (headers[key] ??= []).push(value);
-  }
-  headers["user-agent"] ??= [PROBE_USER_AGENT];
-  if (!headers["accept"]) headers["accept"] = ["*/*"];
-  else if (headers["accept"][0] === "") delete headers["accept"];
-  // Like Go's Request.Host: the first Host header names the virtual host.
-  const host = headers["host"]?.[0];
-  if (host !== undefined) {
-    if (host === "") delete headers["host"];
-    else headers["host"] = [host];
-  }
-  return headers;
-}
-
-interface HttpReply {
-  status: number;
-  location: string | undefined;
-  body: Uint8Array;
-}
-
-/**
- * GETs `url`; follows redirects to the same host name (at most 10 requests) and stops at
- * a redirect to another host, whose 3xx then counts as success, as kubelet does.
- */
-async function runHttpGet(
-  url: URL,
-  headers: HeaderMap,
-  signal: AbortSignal,
-): Promise<ProbeOutcome> {
-  let current = url;
-  let sent = { ...headers };
-  for (let requests = 1;; requests++) {
-    let reply: HttpReply;
-    try {
-      reply = await getOnce(current, sent, signal);
-    } catch (err) {
-      return { ok: false, output: `Get "${current.href}": ${message(err)}` };
-    }
-    const redirect = [301, 302, 303, 307, 308].includes(reply.status) &&
-      reply.location !== undefined;
-    if (redirect && reply.location !== undefined) {
-      let next: URL;
-      try {
-        next = new URL(reply.location, current);
-      } catch (err) {
-        return {
-          ok: false,
-          output: `Get "${current.href}": failed to parse Location header ${
-            JSON.stringify(reply.location)
-          }: ${message(err)}`,
-        };
-      }
-      if (next.protocol !== "http:" && next.protocol !== "https:") {
-        return {
-          ok: false,
-          output: `Get "${next.href}": unsupported protocol scheme ${
-            JSON.stringify(next.protocol)
-          }`,
-        };
-      }
-      if (next.hostname === url.hostname) {
-        if (requests >= MAX_REDIRECTS) {
-          return {
-            ok: false,
-            output: `Get "${next.href}": stopped after ${MAX_REDIRECTS} redirects`,
-          };
-        }
-        // Go keeps a custom Host header only through a relative redirect.
-        if (/^[a-z][a-z0-9+.-]*:/i.test(reply.location)) {
-          const { host: _dropped, ...rest } = sent;
-          sent = rest;
-        }
-        current = next;
-        continue;
-      }
-    }
-    const body = decodeBytes([reply.body]);
-    if (reply.status >= 200 && reply.status < 400) {
-      if (reply.status >= 300) {
-        return { ok: true, output: `Probe terminated redirects, Response body: ${body}` };
-      }
-      return { ok: true, output: body };
-    }
-    // kubelet leaves the body out of a failure's message (issue 99425).
-    return { ok: false, output: `HTTP probe failed with statuscode: ${reply.status}` };
-  }
-}
-
-/**
- * One GET on its own connection (kubelet disables keep-alive), certificates not verified
- * (kubelet's InsecureSkipVerify; Deno's fetch cannot skip verification, node:https can).
- * Reads at most {@linkcode MAX_BODY_BYTES} of the body, then drops the connection.
- */
-function getOnce(url: URL, headers: HeaderMap, signal: AbortSignal): Promise<HttpReply> {
-  return new Promise<HttpReply>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener("abort", onAbort);
-      fn();
-    };
-    const options: https.RequestOptions = {
-      method: "GET",
-      hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: url.port || (url.protocol === "https:" ? 443 : 80),
-      path: url.pathname + url.search,
-      headers: Object.fromEntries(
-        Object.entries(headers).map(([k, v]) => [k, v.length === 1 ? v[0] ?? "" : v]),
-      ),
-      agent: false,
-      rejectUnauthorized: false,
-    };
-    let req: http.ClientRequest | undefined;
-    const onAbort = () => {
-      settle(() => reject(signal.reason));
-      req?.destroy();
-    };
-    try {
-      req = (url.protocol === "https:" ? https : http).request(options, (res) => {
-        const reply = () => ({
-          status: res.statusCode ?? 0,
-          location: res.headers.location,
-          body: concat(chunks, size),
-        });
-        res.on("data", (chunk: Uint8Array) => {
-          const room = MAX_BODY_BYTES - size;
-          if (room <= 0) return;
-          const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-          chunks.push(part);
-          size += part.length;
-          if (size >= MAX_BODY_BYTES) {
-            settle(() => resolve(reply()));
-            res.destroy();
-          }
-        });
-        res.on("end", () => settle(() => resolve(reply())));
-        res.on("error", (err) => settle(() => reject(err)));
-        res.on("close", () => settle(() => resolve(reply())));
-      });
-    } catch (err) {
-      // Invalid header names or values are refused before anything is sent.
-      return reject(err);
-    }
-    req.on("error", (err) => settle(() => reject(err)));
-    signal.addEventListener("abort", onAbort, { once: true });
-    req.end();
-  });
-}
-
 // ---- tcpSocket ----
 
 async function runTcp(host: string, port: number, signal: AbortSignal): Promise<ProbeOutcome> {
@@ -360,7 +187,7 @@ async function runTcp(host: string, port: number, signal: AbortSignal): Promise<
     conn.close();
     return { ok: true, output: "" };
   } catch (err) {
-    return { ok: false, output: `dial tcp ${joinHostPort(host, port)}: ${message(err)}` };
+    return { ok: false, output: `dial tcp ${joinHostPort(host, port)}: ${errorText(err)}` };
   }
 }
 
@@ -462,41 +289,4 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 /** `host:port`, with an IPv6 address in brackets (Go's net.JoinHostPort). */
 function joinHostPort(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** Text of `parts` joined, invalid UTF-8 replaced, cut well past the output limit. */
-function decodeBytes(parts: Uint8Array[]): string {
-  const limit = MAX_OUTPUT_CHARS * 4;
-  const cut = parts.map((p) => p.subarray(0, limit));
-  return new TextDecoder().decode(concat(cut, cut.reduce((n, p) => n + p.length, 0)));
-}
-
-const TRUNCATED = " [truncated]";
-
-function clipOutcome(outcome: ProbeOutcome): ProbeOutcome {
-  return { ok: outcome.ok, output: clip(outcome.output) };
-}
-
-/** `text`, at most {@linkcode MAX_OUTPUT_CHARS} long, marked when cut. */
-function clip(text: string): string {
-  if (text.length <= MAX_OUTPUT_CHARS) return text;
-  let end = MAX_OUTPUT_CHARS - TRUNCATED.length;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--; // do not split a surrogate pair
-  return text.slice(0, end) + TRUNCATED;
-}
-
-function message(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }
