@@ -4,13 +4,8 @@
  *
  * @module
  */
-import {
-  type AgentConfig,
-  type Command,
-  parseCommandLine,
-  USAGE,
-  UsageError,
-} from "./lib/cmd/cli.ts";
+import { type AgentConfig, type Command, parseCommandLine, UsageError } from "./lib/cmd/cli.ts";
+import { USAGE } from "./lib/cmd/help.ts";
 import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
 import { describeCommand, podsCommand } from "./lib/cmd/pods.ts";
 import { downCommand, execCommand, logsCommand, planCommand } from "./lib/cmd/operate.ts";

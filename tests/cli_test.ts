@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type AgentConfig,
-  type Command,
-  COMMAND_OPTIONS,
-  HELP,
-  parseCommandLine,
-  UsageError,
-} from "../lib/cmd/cli.ts";
+import { type AgentConfig, type Command, parseCommandLine, UsageError } from "../lib/cmd/cli.ts";
+import { COMMAND_OPTIONS } from "../lib/cmd/flags.ts";
+import { HELP } from "../lib/cmd/help.ts";
 
 const ENV = { cwd: "/home/ops", hostname: "node-1" };
 

@@ -1,7 +1,7 @@
 /**
- * Command-line parsing. `node:util` `parseArgs` in strict mode, behind this
- * one module; the original agent's single-dash spelling (`-socket=/path`)
- * is accepted too.
+ * Command-line parsing: the command, its arguments and the agent's settings, from
+ * `node:util` `parseArgs` in strict mode over the flags of `flags.ts`; the original agent's
+ * single-dash spelling (`-socket=/path`) is accepted too.
  *
  * @module
  */
@@ -10,8 +10,14 @@ import { resolve } from "node:path";
 import { durationFlag } from "../base/duration.ts";
 import { parseLogSize } from "../node/log_rotation.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../base/log.ts";
-
-export const VERSION = "0.1.0";
+import { HELP, VERSION } from "./help.ts";
+import {
+  COMMAND_OPTIONS,
+  normalizeArgs,
+  type OptionName,
+  OPTIONS,
+  parseArgsMessage,
+} from "./flags.ts";
 
 /** A command line that cannot be run: print the message and usage, exit 2. */
 export class UsageError extends Error {
@@ -85,148 +91,6 @@ export type Command =
   | { command: "down"; config: AgentConfig; pods: PodRef[]; all: boolean }
   | { command: "convert"; files: string[] };
 
-const OPTIONS = {
-  socket: { type: "string", default: "/run/containerd/containerd.sock" },
-  manifests: { type: "string", default: "/etc/tinylet/manifests" },
-  interval: { type: "string", default: "2s" },
-  instance: { type: "string", default: "default" },
-  "pod-log-root": { type: "string", default: "/var/log/pods" },
-  root: { type: "string", default: "/var/lib/tinylet" },
-  "node-name": { type: "string" },
-  parallel: { type: "string", default: "4" },
-  listen: { type: "string" },
-  "log-format": { type: "string", default: "text" },
-  "log-level": { type: "string", default: "info" },
-  "insecure-manifest-permissions": { type: "boolean", default: false },
-  "registry-config": { type: "string" },
-  "container-log-max-size": { type: "string", default: "10Mi" },
-  "container-log-max-files": { type: "string", default: "5" },
-  "container-log-monitor-interval": { type: "string", default: "10s" },
-  help: { type: "boolean", short: "h", default: false },
-  version: { type: "boolean", default: false },
-  // Options of the operator commands.
-  namespace: { type: "string", short: "n" },
-  output: { type: "string", short: "o" },
-  follow: { type: "boolean", short: "f", default: false },
-  tail: { type: "string" },
-  previous: { type: "boolean", short: "p", default: false },
-  timestamps: { type: "boolean", default: false },
-  strict: { type: "boolean", default: false },
-  all: { type: "boolean", default: false },
-} as const;
-
-type OptionName = keyof typeof OPTIONS;
-
-const AGENT_OPTIONS: OptionName[] = [
-  "socket",
-  "manifests",
-  "interval",
-  "instance",
-  "pod-log-root",
-  "root",
-  "node-name",
-  "parallel",
-  "listen",
-  "log-format",
-  "log-level",
-  "insecure-manifest-permissions",
-  "registry-config",
-  "container-log-max-size",
-  "container-log-max-files",
-  "container-log-monitor-interval",
-];
-/**
- * The agent's flags are common: every command takes them, with the same defaults and the same
- * checks, so one set of flags (an alias, a wrapper, a unit file's) works for every command. A
- * command uses those it needs: `check` the manifest rules and the paths it checks names against,
- * the runtime commands the socket, instance and directories; the rest are checked and ignored.
- */
-export const COMMON_OPTIONS: readonly OptionName[] = AGENT_OPTIONS;
-
-/** Which options each command takes: the common ones and its own. */
-export const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
-  run: COMMON_OPTIONS,
-  check: [...COMMON_OPTIONS, "strict"],
-  plan: COMMON_OPTIONS,
-  pods: [...COMMON_OPTIONS, "namespace", "output"],
-  describe: [...COMMON_OPTIONS, "namespace"],
-  logs: [...COMMON_OPTIONS, "namespace", "follow", "tail", "previous", "timestamps"],
-  exec: [...COMMON_OPTIONS, "namespace"],
-  down: [...COMMON_OPTIONS, "namespace", "all"],
-  convert: COMMON_OPTIONS,
-  version: COMMON_OPTIONS,
-  help: COMMON_OPTIONS,
-};
-
-export const USAGE =
-  "Usage: tinylet [run|check|plan|pods|describe|logs|exec|down|convert|version] [flags] (see tinylet --help)";
-
-export const HELP =
-  `tinylet ${VERSION}: runs pods from YAML files on this host, through the container runtime (CRI).
-
-Usage:
-  tinylet [run] [flags]              run the agent (the default command)
-  tinylet check [PATH...] [--strict] validate manifests, no runtime needed (exit 1 on errors)
-  tinylet plan                       what the next pass would do, and why; changes nothing
-  tinylet pods [-o wide|json] [-n NAMESPACE]
-                                     the pods, like kubectl get pods
-  tinylet describe POD               containers, state, restarts, events, last error
-  tinylet logs POD [CONTAINER] [-f] [--tail N] [--previous] [--timestamps]
-                                     a container's output
-  tinylet exec POD [CONTAINER] -- CMD...
-                                     run a command in a container
-  tinylet down [POD...|--all]        remove tinylet's pods (to uninstall)
-  tinylet convert FILE...            print the v1 Pod YAML of any manifest tinylet accepts
-  tinylet version                    print the version
-  POD is NAMESPACE/NAME, or NAME with -n NAMESPACE (default "default").
-
-Flags (every command takes them, with the same defaults):
-  --socket PATH             the runtime's CRI socket (default /run/containerd/containerd.sock)
-  --manifests DIR           the directory of pod manifests (default /etc/tinylet/manifests)
-  --interval DURATION       time between safety-net passes, Go syntax: 500ms, 2s, 1m30s; from 10ms
-                            to 596h31m23.647s, the longest a timer holds (default 2s)
-  --instance NAME           this agent's name on the runtime; agents with other names are left alone (default "default")
-  --pod-log-root DIR        where container logs are written (default /var/log/pods)
-  --root DIR                the agent's state directory (default /var/lib/tinylet)
-  --node-name NAME          the node name for spec.nodeName (default: the host name)
-  --parallel N              pods changed at once (default 4)
-  --log-format text|json    log lines for a terminal or for log shippers (default text)
-  --log-level LEVEL         debug, info, warn or error (default info)
-  --insecure-manifest-permissions
-                            accept a manifest directory others can write to
-  --container-log-max-size SIZE
-                            rotate a container's log past this size (default 10Mi)
-  --container-log-max-files N
-                            log files kept per container, the current one included (default 5)
-  --container-log-monitor-interval DURATION
-                            how often logs are checked for rotation, from 100ms to 596h31m23.647s
-                            (default 10s)
-  --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
-  --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
-                            $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
-                            /var/lib/kubelet/config.json, /etc/tinylet/config.json)
-  -h, --help                print this help
-  --version                 print the version
-
-Single-dash spellings such as -socket=/path are accepted too.`;
-
-const KNOWN_LONG = new Set(Object.keys(OPTIONS));
-
-/** Rewrites the original's `-flag` / `-flag=value` spelling to `--flag`. */
-export function normalizeArgs(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--") {
-      out.push(...args.slice(i));
-      break;
-    }
-    const m = /^-([a-z][a-z-]+)(=.*)?$/.exec(a);
-    out.push(m && KNOWN_LONG.has(m[1]!) ? `-${a}` : a);
-  }
-  return out;
-}
-
 const INSTANCE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 
 /** Parses `host:port` (`[::1]:10248`, `:10248` for all addresses). */
@@ -244,23 +108,6 @@ function podRef(text: string | undefined, namespace: string | undefined, what: s
   const slash = text.indexOf("/");
   if (slash >= 0) return { namespace: text.slice(0, slash), name: text.slice(slash + 1) };
   return { namespace: namespace ?? "default", name: text };
-}
-
-/** node:util's parseArgs messages, said the way tinylet says the others. */
-function parseArgsMessage(message: string, args: string[]): string {
-  const first = message.split("\n")[0] ?? message;
-  const flag = /'(?:-\w, )?([^' ]+)(?: <value>)?'/.exec(first)?.[1];
-  if (flag === undefined) return first.replace(/\.$/, "");
-  if (first.startsWith("Unknown option")) {
-    return `unknown flag "${flag}" (see tinylet --help)`;
-  }
-  if (first.includes("is ambiguous")) {
-    const value = args[args.indexOf(flag) + 1] ?? "";
-    return `${flag}: "${value}" starts with a dash: write ${flag}=${value}`;
-  }
-  if (first.includes("argument missing")) return `${flag}: the value is missing`;
-  if (first.includes("does not take an argument")) return `${flag} takes no value`;
-  return first.replace(/\.$/, "");
 }
 
 /** Parses the command line; throws {@linkcode UsageError} for anything wrong. */
