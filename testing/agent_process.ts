@@ -9,6 +9,10 @@ import { waitFor } from "./wait.ts";
 
 /** A running agent. */
 export interface AgentProcess extends AsyncDisposable {
+  /** The agent's pid: `deno run main.ts` is the agent. */
+  pid: number;
+  /** True once the process has exited. */
+  readonly exited: boolean;
   /** Every line it wrote to stderr so far. */
   lines: string[];
   /** Waits for a line matching `re` that comes after the first `after` lines. */
@@ -41,6 +45,8 @@ export function startAgent(args: string[], options: { cwd?: string } = {}): Agen
     if (rest) lines.push(rest);
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited = false;
+  child.status.then(() => exited = true);
   let exit: Promise<number> | undefined;
   const finish = async () => {
     exit ??= child.status.then(async (s) => {
@@ -50,6 +56,10 @@ export function startAgent(args: string[], options: { cwd?: string } = {}): Agen
     return await exit;
   };
   return {
+    pid: child.pid,
+    get exited() {
+      return exited;
+    },
     lines,
     waitForLine(re, { after = 0, timeoutMs = 20_000 } = {}) {
       return waitFor(

@@ -11,6 +11,7 @@ import type { Tools } from "./host_prerequisites.ts";
 import { errorMessage, run, runOk } from "./host_command.ts";
 import { readOptional, subdirs } from "./dir_entries.ts";
 import type { Layout } from "./containerd_config.ts";
+import { pool } from "./pool.ts";
 
 const CRI_CALL_TIMEOUT_MS = 120_000;
 
@@ -27,18 +28,15 @@ export async function removeAllSandboxes(socket: string): Promise<void> {
     for (;;) {
       const sandboxes = await cri.listPodSandbox();
       // Four at a time: on two cores, dozens at once make containerd miss its deadlines.
-      const queue = [...sandboxes];
       const errors: string[] = [];
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (let s = queue.shift(); s; s = queue.shift()) {
-          try {
-            await ignoreNotFound(cri.stopPodSandbox(s.id));
-            await ignoreNotFound(cri.removePodSandbox(s.id));
-          } catch (err) {
-            errors.push(errorMessage(err));
-          }
+      await pool(sandboxes, 4, async (s) => {
+        try {
+          await ignoreNotFound(cri.stopPodSandbox(s.id));
+          await ignoreNotFound(cri.removePodSandbox(s.id));
+        } catch (err) {
+          errors.push(errorMessage(err));
         }
-      }));
+      });
       if (errors.length === 0) return;
       if (Date.now() >= deadline) {
         throw new Error(

@@ -1,0 +1,143 @@
+/**
+ * An agent as the bench runs it: `main.ts` in a child process with `--listen` on a free port,
+ * its `/metrics` read back (passes, CRI calls and their latency), its CPU time and memory read
+ * from /proc.
+ *
+ * @module
+ */
+import { type AgentProcess, startAgent } from "../testing/agent_process.ts";
+import { ms } from "./stats.ts";
+import { poll } from "./run_control.ts";
+
+/** What the agent's `/metrics` says about its passes and CRI calls. */
+export interface Metrics {
+  passes: number;
+  criCalls: Map<string, number>;
+  /** Seconds spent in CRI calls, by method (the latency histogram's sum). */
+  criSeconds: Map<string, number>;
+}
+
+/** `main.ts` run as users run it, with `--listen` on a free port for its metrics. */
+export class BenchAgent {
+  readonly instance: string;
+  readonly port: number;
+  readonly #process: AgentProcess;
+
+  constructor(instance: string, port: number, args: string[]) {
+    this.instance = instance;
+    this.port = port;
+    this.#process = startAgent(args);
+  }
+
+  /** The agent's own pid: `deno run main.ts` is the agent. */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** Its last log lines, for error messages. */
+  get tail(): string {
+    return this.#process.lines.slice(-200).join("\n");
+  }
+
+  async metrics(): Promise<Metrics> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/metrics`);
+    const text = await res.text();
+    if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
+    let passes = 0;
+    const criCalls = new Map<string, number>();
+    const criSeconds = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      const pass = /^tinylet_passes_total (\S+)$/.exec(line);
+      if (pass) passes = Number(pass[1]);
+      const call = /^tinylet_cri_calls_total\{method="([^"]+)"\} (\S+)$/.exec(line);
+      if (call) criCalls.set(call[1]!, Number(call[2]));
+      const sum = /^tinylet_cri_call_duration_seconds_sum\{method="([^"]+)"\} (\S+)$/.exec(line);
+      if (sum) criSeconds.set(sum[1]!, Number(sum[2]));
+    }
+    return { passes, criCalls, criSeconds };
+  }
+
+  /** Waits until the agent has run `count` passes in all. */
+  async waitForPasses(count: number, timeoutMs = 30_000): Promise<number> {
+    let passes = 0;
+    await poll(`agent "${this.instance}" to run ${count} passes`, async () => {
+      if (this.#process.exited) {
+        throw new Error(`the agent exited; it logged:\n${this.tail}`);
+      }
+      passes = (await this.metrics()).passes;
+      return passes >= count;
+    }, { everyMs: 20, timeoutMs });
+    return passes;
+  }
+
+  /** SIGTERM, then SIGKILL after 15 s; waits for the exit. */
+  async stop(): Promise<void> {
+    const timer = setTimeout(() => this.#process.kill(), 15_000);
+    try {
+      await this.#process.stop("SIGTERM");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async kill(): Promise<void> {
+    await this.#process.kill();
+  }
+}
+
+/** CRI calls by method, and passes, between two readings of the agent's metrics. */
+export interface CallCounts {
+  passes: number;
+  byMethod: Map<string, number>;
+  /** Seconds spent in the calls, by method. */
+  seconds: Map<string, number>;
+}
+
+export function callsBetween(before: Metrics, after: Metrics): CallCounts {
+  const byMethod = new Map<string, number>();
+  const seconds = new Map<string, number>();
+  for (const [method, count] of after.criCalls) {
+    const delta = count - (before.criCalls.get(method) ?? 0);
+    if (delta <= 0) continue;
+    byMethod.set(method, delta);
+    seconds.set(
+      method,
+      (after.criSeconds.get(method) ?? 0) - (before.criSeconds.get(method) ?? 0),
+    );
+  }
+  return { passes: after.passes - before.passes, byMethod, seconds };
+}
+
+/** "RunPodSandbox 1 (412 ms), ...": calls per pod and their mean latency. */
+export function describeCalls(c: CallCounts, pods: number): string {
+  const per = (count: number) => (count / pods).toFixed(count % pods === 0 ? 0 : 2);
+  const total = [...c.byMethod.values()].reduce((a, b) => a + b, 0);
+  const methods = [...c.byMethod].sort().map(([m, count]) =>
+    `${m} ${per(count)} (${ms(((c.seconds.get(m) ?? 0) * 1000) / count)})`
+  );
+  const passes = c.passes > 0 ? ` in ${c.passes} passes` : "";
+  return `${per(total)} calls per pod${passes}: ${methods.join(", ")}`;
+}
+
+/** CPU seconds (user + system, all threads) the process has used. */
+export async function cpuSeconds(pid: number, ticksPerSecond: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after "(comm)": state is the 3rd field, utime the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM). */
+export async function statusBytes(pid: number, field: string): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kB = new RegExp(`^${field}:\\s*(\\d+) kB`, "m").exec(status)?.[1];
+  if (kB === undefined) throw new Error(`No ${field} in /proc/${pid}/status`);
+  return Number(kB) * 1024;
+}
+
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}

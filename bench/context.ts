@@ -1,0 +1,136 @@
+/**
+ * The bench's context on one private containerd: its CRI client, the agents it started, their
+ * directories, and timing a batch of manifest writes or deletes against the runtime.
+ *
+ * @module
+ */
+import type { GrpcCri } from "../lib/runtime/grpc.ts";
+import { ownedBy } from "../lib/reconcile/observe.ts";
+import { readHostResolvConf } from "../lib/translate/dns.ts";
+import { KEYS } from "../lib/runtime/labels.ts";
+import type { RealContainerd } from "../testing/containerd_harness.ts";
+import { agentFlags } from "../testing/agent_args.ts";
+import type { BenchOptions } from "./flags.ts";
+import { BenchAgent, freePort } from "./agent.ts";
+import { PARALLEL, wallNow } from "./settings.ts";
+import { poll } from "./run_control.ts";
+
+/** One containerd, its CRI client, the options, and the agents running on it. */
+export class Bench {
+  readonly rc: RealContainerd;
+  readonly cri: GrpcCri;
+  readonly options: BenchOptions;
+  /** Clock ticks per second of /proc/<pid>/stat. */
+  readonly ticks: number;
+  readonly agents = new Set<BenchAgent>();
+  /** The host's resolv.conf, as the agent reads it. */
+  readonly hostDns = readHostResolvConf();
+
+  constructor(rc: RealContainerd, cri: GrpcCri, options: BenchOptions, ticks: number) {
+    this.rc = rc;
+    this.cri = cri;
+    this.options = options;
+    this.ticks = ticks;
+  }
+
+  dirs(instance: string) {
+    const base = `${this.rc.dir}/bench/${instance}`;
+    return {
+      base,
+      manifests: `${base}/manifests`,
+      root: `${base}/root`,
+      logs: `${base}/logs`,
+    };
+  }
+
+  /** Starts an agent on a fresh manifest directory and waits until it is idle. */
+  async startAgent(instance: string, interval: string | undefined): Promise<BenchAgent> {
+    const d = this.dirs(instance);
+    await Deno.mkdir(d.manifests, { recursive: true });
+    const port = freePort();
+    const agent = new BenchAgent(
+      instance,
+      port,
+      agentFlags({
+        socket: this.rc.socket,
+        manifests: d.manifests,
+        instance,
+        root: d.root,
+        podLogRoot: d.logs,
+        listen: `127.0.0.1:${port}`,
+        ...(interval ? { interval } : {}),
+        extra: ["--parallel", String(PARALLEL)],
+      }),
+    );
+    this.agents.add(agent);
+    // The first pass, then the one the directory watcher asks for when it is armed.
+    await agent.waitForPasses(2);
+    return agent;
+  }
+
+  async stopAgent(agent: BenchAgent): Promise<void> {
+    await agent.stop();
+    this.agents.delete(agent);
+    await Deno.remove(this.dirs(agent.instance).base, { recursive: true }).catch(() => {});
+  }
+
+  /**
+   * When the last of the instance's (or the pod's) running containers started, in wall-clock
+   * ms: the runtime's own `StartedAt`, so the figure does not depend on when a poll looked.
+   */
+  async lastStarted(instance: string, pod?: string): Promise<number> {
+    let last = 0;
+    for (const c of await this.#runningContainers(instance, pod)) {
+      last = Math.max(last, (await this.cri.containerStatus(c.id)).startedAt / 1e6);
+    }
+    if (last === 0) throw new Error(`No running container of "${instance}" has a StartedAt`);
+    return last;
+  }
+
+  async running(instance: string, pod?: string): Promise<number> {
+    return (await this.#runningContainers(instance, pod)).length;
+  }
+
+  /** The running containers of the instance, or of one of its pods. */
+  #runningContainers(instance: string, pod?: string) {
+    const selector = pod ? { ...ownedBy(instance), [KEYS.podName]: pod } : ownedBy(instance);
+    return this.cri.listContainers({ labelSelector: selector, state: "CONTAINER_RUNNING" });
+  }
+
+  async sandboxes(instance: string): Promise<number> {
+    return (await this.cri.listPodSandbox({ labelSelector: ownedBy(instance) })).length;
+  }
+
+  /**
+   * Writes the files at once; resolves when all `expect` containers run. Returns the ms from
+   * just before the first write to the last container's `StartedAt`.
+   */
+  async writeAndWait(
+    instance: string,
+    files: { path: string; text: string }[],
+    expect: number,
+    pod?: string,
+  ): Promise<number> {
+    const wall0 = wallNow();
+    const t0 = performance.now();
+    await Promise.all(files.map((f) => Deno.writeTextFile(f.path, f.text)));
+    await poll(
+      `${expect} containers of "${instance}" RUNNING`,
+      async () => await this.running(instance, pod) === expect,
+      { timeoutMs: 60_000 + expect * 3_000, since: t0 },
+    );
+    return await this.lastStarted(instance, pod) - wall0;
+  }
+
+  /** Deletes the files at once; resolves when no sandbox of the instance is left. */
+  async deleteAndWait(instance: string, paths: string[]): Promise<number> {
+    const t0 = performance.now();
+    await Promise.all(paths.map((p) => Deno.remove(p)));
+    await poll(
+      `every sandbox of "${instance}" gone`,
+      async () => await this.sandboxes(instance) === 0,
+      { timeoutMs: 60_000 + paths.length * 3_000, since: t0 },
+    );
+    return performance.now() - t0;
+  }
+}

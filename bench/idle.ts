@@ -1,0 +1,81 @@
+/**
+ * Figure 4: an agent's CPU, memory and CRI calls per pass while idle, before any pod and with
+ * its pods converged.
+ *
+ * @module
+ */
+import { type BenchAgent, callsBetween, cpuSeconds, statusBytes } from "./agent.ts";
+import type { Bench } from "./context.ts";
+import { manifest, podName } from "./settings.ts";
+import { pods, range } from "./stats.ts";
+import { progress, sleep } from "./run_control.ts";
+
+export interface IdleWindow {
+  seconds: number;
+  cpuPercent: number;
+  rssBytes: number;
+  passes: number;
+  calls: Map<string, number>;
+}
+
+export interface IdleResult {
+  pods: number;
+  /** The same agent before any pod: what the runtime and the loop cost alone. */
+  empty: IdleWindow;
+  /** The first window after the pods converged (the runtime's and V8's after-work included). */
+  first: IdleWindow;
+  /** The window after that: the steady state. */
+  converged: IdleWindow;
+  /** VmHWM: the peak since the agent started, starting the pods included. */
+  peakRssBytes: number;
+}
+
+/** The agent's CPU, RSS and CRI calls over `seconds` of idling. */
+async function idleWindow(b: Bench, agent: BenchAgent, seconds: number): Promise<IdleWindow> {
+  const m0 = await agent.metrics();
+  const cpu0 = await cpuSeconds(agent.pid, b.ticks);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const cpu1 = await cpuSeconds(agent.pid, b.ticks);
+  const elapsed = (performance.now() - t0) / 1000;
+  const rssBytes = await statusBytes(agent.pid, "VmRSS");
+  const m1 = await agent.metrics(); // after the CPU reading: its own cost stays out
+  const counts = callsBetween(m0, m1);
+  return {
+    seconds: elapsed,
+    cpuPercent: ((cpu1 - cpu0) / elapsed) * 100,
+    rssBytes,
+    passes: counts.passes,
+    calls: counts.byMethod,
+  };
+}
+
+export async function idle(b: Bench): Promise<IdleResult> {
+  const instance = "idle";
+  const n = b.options.idlePods;
+  const seconds = b.options.idleSeconds;
+  const agent = await b.startAgent(instance, undefined); // the default --interval, 2s
+  const d = b.dirs(instance);
+  const files = range(n).map((i) => ({
+    path: `${d.manifests}/${podName("idle", i)}.yaml`,
+    text: manifest(podName("idle", i), b.rc.busyboxImage),
+  }));
+  try {
+    progress(`idle: no pods yet; measuring for ${seconds} s`);
+    const empty = await idleWindow(b, agent, seconds);
+    progress(`idle: starting ${pods(n)}`);
+    await b.writeAndWait(instance, files, n);
+    // Converged: two whole passes after every container runs (the first may still fetch statuses).
+    const now = (await agent.metrics()).passes;
+    await agent.waitForPasses(now + 2);
+    progress(`idle: ${pods(n)} converged; measuring for ${seconds} s, twice`);
+    const first = await idleWindow(b, agent, seconds);
+    const converged = await idleWindow(b, agent, seconds);
+    const peakRssBytes = await statusBytes(agent.pid, "VmHWM");
+    progress(`idle: removing ${pods(n)}`);
+    await b.deleteAndWait(instance, files.map((f) => f.path));
+    return { pods: n, empty, first, converged, peakRssBytes };
+  } finally {
+    await b.stopAgent(agent);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The bench's fixed settings: the agents' width, how the bench polls, the pauses between
+ * figures, the targets printed beside them, and the pod every figure runs.
+ *
+ * @module
+ */
+
+/** `--parallel` of every agent, as the brief and the default have it. */
+export const PARALLEL = 4;
+
+/** The bare client's width: as many pods at once as the agent's `--parallel`. */
+export const BARE_WIDTH = 4;
+
+/** How often the bench asks the runtime whether the pods are up or gone. */
+export const POLL_MS = 20;
+
+/**
+ * Over long waits the poll slows to this share of the time elapsed (at most `POLL_MAX_MS`): a
+ * ListContainers every 10 ms costs containerd most of a core with 50 pods, which would slow what
+ * is measured. The figure is then late by at most 1 % (or 10 ms).
+ */
+export const POLL_FRACTION = 0.01;
+
+export const POLL_MAX_MS = 250;
+
+/** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The pause before the next poll, `elapsedMs` after the clock started. */
+export function pollDelay(elapsedMs: number): number {
+  return Math.min(POLL_MAX_MS, Math.max(POLL_MS, elapsedMs * POLL_FRACTION));
+}
+
+/** Pause after each cleanup, so containerd's and runc's asynchronous work does not leak into the next figure. */
+export const SETTLE_MS = 1_000;
+
+/** The pods' `terminationGracePeriodSeconds`. */
+export const GRACE_SECONDS = 1;
+
+/** How long after a write a file's stat vouches for its content (see lib/source.ts), with margin. */
+export const STAMP_QUIET_MS = 2_100;
+
+/** Samples of each runtime-free pass figure. */
+export const PASS_SAMPLES = 20;
+
+/** Targets printed beside the figures. */
+export const TARGET = {
+  coldRatio: 1.1,
+  reactionOverBareMs: 100,
+  idleCpuPercent: 0.5,
+  idleListCallsPerPass: 2,
+  rssMB: 100,
+  passMs: 20,
+  passTargetPods: 500,
+};
+
+/** A `v1` Pod that sleeps, leaves at once on SIGTERM, and waits at most 1 s for it anyway. */
+export function manifest(name: string, image: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  terminationGracePeriodSeconds: ${GRACE_SECONDS}
+  containers:
+    - name: main
+      image: ${image}
+      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`;
+}
+
+export function podName(prefix: string, i: number): string {
+  return `${prefix}-${String(i).padStart(3, "0")}`;
+}
