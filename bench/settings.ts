@@ -39,7 +39,7 @@ export const SETTLE_MS = 1_000;
 /** The pods' `terminationGracePeriodSeconds`. */
 export const GRACE_SECONDS = 1;
 
-/** How long after a write a file's stat vouches for its content (see lib/source.ts), with margin. */
+/** How long after a write a file's stat vouches for its content (see lib/manifest/source.ts), with margin. */
 export const STAMP_QUIET_MS = 2_100;
 
 /** Samples of each runtime-free pass figure. */
