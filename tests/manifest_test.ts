@@ -4,8 +4,8 @@ import {
   type Manifest,
   parseManifest,
   type Problem,
-  type Severity,
 } from "../lib/manifest/parse.ts";
+import type { Severity } from "../lib/manifest/checker.ts";
 import { type Pod, specHash } from "../lib/manifest/pod.ts";
 
 const FILE = "/etc/tinylet/manifests/web.yaml";

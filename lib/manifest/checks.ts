@@ -1,11 +1,13 @@
 /**
- * Checks that span fields of a Pod: references between volumes and mounts,
- * ports, env sources, security settings. Runs after the per-field schema.
+ * Checks across one container's fields (env sources, ports, mounts, probe ports, resources,
+ * security context), run after the per-field schema, and the rules the pod's checks share:
+ * paths Linux can have, IP addresses, a security context that contradicts itself.
  *
  * @module
  */
-import { dns1123LabelError, NAME_MAX, PATH_MAX } from "./pod.ts";
-import { checkResources, type Reporter, UNSUPPORTED_VOLUME_KINDS } from "./schema.ts";
+import { NAME_MAX, PATH_MAX } from "./pod.ts";
+import { checkResources, type Reporter } from "./schema_check.ts";
+import { isRecord, q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 
 /** Field paths `env[].valueFrom.fieldRef.fieldPath` may name. */
@@ -18,25 +20,7 @@ export const SUPPORTED_FIELD_REFS = [
 ] as const;
 
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const SYSCTL = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function q(v: unknown): string {
-  return JSON.stringify(v) ?? String(v);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function records(v: unknown): [Record<string, unknown>, number][] {
-  return Array.isArray(v)
-    ? v.flatMap((
-      item,
-      i,
-    ) => (isRecord(item) ? [[item, i] as [Record<string, unknown>, number]] : []))
-    : [];
-}
 
 /** True for an IPv4 or IPv6 address. */
 export function isIp(s: string): boolean {
@@ -77,13 +61,12 @@ export function pathLengthError(path: string): string | undefined {
 }
 
 /** Reports `value` at `at` when it is a path Linux cannot have. */
-function checkPathLength(r: Reporter, value: unknown, at: FieldPath, what: string): void {
+export function checkPathLength(r: Reporter, value: unknown, at: FieldPath, what: string): void {
   if (typeof value !== "string") return;
   const bad = pathLengthError(value);
   if (bad) r.error(at, `Shorten the ${what}: ${bad}`);
 }
 
-/** Checks one container's env, ports, mounts, resources and security context. */
 export function checkContainerFields(
   r: Reporter,
   c: Record<string, unknown>,
@@ -283,7 +266,8 @@ function checkProbePort(
   }
 }
 
-function checkSecurity(r: Reporter, sc: unknown, at: FieldPath): void {
+/** Checks a pod's or a container's security context for settings that contradict. */
+export function checkSecurity(r: Reporter, sc: unknown, at: FieldPath): void {
   if (!isRecord(sc)) return;
   if (sc.runAsNonRoot === true && sc.runAsUser === 0) {
     r.error(
@@ -304,178 +288,6 @@ function checkSecurity(r: Reporter, sc: unknown, at: FieldPath): void {
         [...at, "seccompProfile", "localhostProfile"],
         `Remove "localhostProfile": it goes only with type Localhost`,
       );
-    }
-  }
-}
-
-/**
- * Checks a pod's spec across fields: volumes (and what the containers mount
- * of them), ports across containers, DNS, host aliases, sysctls.
- */
-export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: FieldPath): void {
-  const volumes = new Map<string, { kind: string | undefined; index: number }>();
-  for (const [v, i] of records(spec.volumes)) {
-    const p = [...at, "volumes", i];
-    const name = v.name;
-    if (typeof name !== "string" || name === "") continue;
-    if (dns1123LabelError(name)) {
-      r.error([...p, "name"], `Rename volume ${q(name)}: the name must be a DNS-1123 label`);
-    }
-    if (volumes.has(name)) {
-      r.error(
-        [...p, "name"],
-        `Rename volume ${q(name)}: volumes[${volumes.get(name)?.index}] has the same name`,
-      );
-    }
-    const sources = Object.keys(v).filter((k) => k !== "name" && v[k] !== null);
-    const kind = sources[0];
-    if (sources.length === 0) {
-      r.error(p, `Give volume ${q(name)} a source: hostPath or emptyDir`);
-    } else if (sources.length > 1) {
-      r.error(
-        [...p, sources[1]!],
-        `Give volume ${q(name)} one source: it has ${sources.join(" and ")}`,
-      );
-    } else if (kind === "hostPath") {
-      const path = isRecord(v.hostPath) ? v.hostPath.path : undefined;
-      checkPathLength(r, path, [...p, "hostPath", "path"], "hostPath");
-      if (typeof path === "string" && path !== "" && !path.startsWith("/")) {
-        r.error(
-          [...p, "hostPath", "path"],
-          `Make the hostPath ${q(path)} absolute (start it with "/")`,
-        );
-      }
-    }
-    volumes.set(name, { kind, index: i });
-  }
-
-  const mounted = new Set<string>();
-  const hostPorts = new Map<string, string>();
-  const portNames = new Map<string, string>();
-  const hostNetwork = spec.hostNetwork === true;
-  for (const [c, ci] of records(spec.containers)) {
-    const cp = [...at, "containers", ci];
-    for (const [m, mi] of records(c.volumeMounts)) {
-      const name = m.name;
-      if (typeof name !== "string" || name === "") continue;
-      const v = volumes.get(name);
-      const mp = [...cp, "volumeMounts", mi, "name"];
-      if (!v) {
-        r.error(mp, `Declare volume ${q(name)} under spec.volumes, or remove this mount`);
-      } else if (v.kind && v.kind !== "hostPath" && v.kind !== "emptyDir") {
-        r.error(
-          mp,
-          `Replace volume ${q(name)}: tinylet cannot provide ${
-            q(v.kind)
-          } volumes; use hostPath or emptyDir`,
-        );
-      }
-      mounted.add(name);
-    }
-    for (const [port, pi] of records(c.ports)) {
-      const pp = [...cp, "ports", pi];
-      const hostPort = typeof port.hostPort === "number" ? port.hostPort : 0;
-      if (hostNetwork && hostPort !== 0 && hostPort !== port.containerPort) {
-        r.error(
-          [...pp, "hostPort"],
-          `Set "hostPort" to the containerPort (${port.containerPort}) or leave it out: with hostNetwork they are the same port`,
-        );
-      }
-      const effectiveHostPort = hostNetwork ? port.containerPort : hostPort;
-      if (typeof effectiveHostPort === "number" && effectiveHostPort !== 0) {
-        const key = `${port.protocol ?? "TCP"}/${port.hostIP ?? ""}/${effectiveHostPort}`;
-        const first = hostPorts.get(key);
-        if (first) {
-          r.error(
-            [...pp, hostNetwork ? "containerPort" : "hostPort"],
-            `Use another host port: ${effectiveHostPort}/${
-              port.protocol ?? "TCP"
-            } is taken by ${first}`,
-          );
-        }
-        hostPorts.set(key, `containers[${ci}].ports[${pi}]`);
-      }
-      if (typeof port.name === "string" && port.name !== "") {
-        const first = portNames.get(port.name);
-        if (first) {
-          r.error([...pp, "name"], `Rename the port ${q(port.name)}: ${first} has the same name`);
-        }
-        portNames.set(port.name, `containers[${ci}].ports[${pi}]`);
-      }
-    }
-  }
-  for (const [v, i] of records(spec.volumes)) {
-    const name = v.name;
-    const kind = typeof name === "string" ? volumes.get(name)?.kind : undefined;
-    if (
-      typeof name === "string" && kind && UNSUPPORTED_VOLUME_KINDS.includes(kind) &&
-      !mounted.has(name)
-    ) {
-      r.warn(
-        [...at, "volumes", i, kind],
-        `Ignoring volume ${q(name)}: ${q(kind)} volumes are not supported`,
-      );
-    } else if (
-      kind && kind !== "hostPath" && kind !== "emptyDir" && !UNSUPPORTED_VOLUME_KINDS.includes(kind)
-    ) {
-      r.error(
-        [...at, "volumes", i, kind],
-        `Replace ${q(kind)} in volume ${q(name)}: it is not a volume source`,
-      );
-    }
-  }
-
-  const hostname = spec.hostname;
-  if (
-    typeof hostname === "string" && hostname !== "" &&
-    dns1123LabelError(hostname) !== undefined
-  ) {
-    r.error([...at, "hostname"], `Change the hostname ${q(hostname)}: it must be a DNS-1123 label`);
-  }
-  if (spec.shareProcessNamespace === true && spec.hostPID === true) {
-    r.error(
-      [...at, "shareProcessNamespace"],
-      `Choose hostPID or shareProcessNamespace: they cannot both be true`,
-    );
-  }
-  if (spec.dnsPolicy === "None") {
-    const servers = isRecord(spec.dnsConfig) ? spec.dnsConfig.nameservers : undefined;
-    if (!Array.isArray(servers) || servers.length === 0) {
-      r.error(
-        [...at, isRecord(spec.dnsConfig) ? "dnsConfig" : "dnsPolicy"],
-        `Add dnsConfig.nameservers: dnsPolicy "None" takes DNS from dnsConfig only`,
-      );
-    }
-  }
-  if (isRecord(spec.dnsConfig)) {
-    const servers = spec.dnsConfig.nameservers;
-    if (Array.isArray(servers)) {
-      servers.forEach((s, i) => {
-        if (typeof s === "string" && !isIp(s)) {
-          r.error(
-            [...at, "dnsConfig", "nameservers", i],
-            `Write the nameserver as an IP address: it is ${q(s)}`,
-          );
-        }
-      });
-    }
-  }
-  for (const [alias, i] of records(spec.hostAliases)) {
-    if (typeof alias.ip === "string" && alias.ip !== "" && !isIp(alias.ip)) {
-      r.error(
-        [...at, "hostAliases", i, "ip"],
-        `Write the host alias IP as an IP address: it is ${q(alias.ip)}`,
-      );
-    }
-  }
-  const sc = spec.securityContext;
-  if (isRecord(sc)) {
-    checkSecurity(r, sc, [...at, "securityContext"]);
-    for (const [sysctl, i] of records(sc.sysctls)) {
-      const name = sysctl.name;
-      if (typeof name === "string" && (name.length > 253 || !SYSCTL.test(name))) {
-        r.error([...at, "securityContext", "sysctls", i, "name"], `Fix the sysctl name ${q(name)}`);
-      }
     }
   }
 }
