@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { headEnd, parseHead, plain, Refusal, responseHead } from "./http_message.ts";
 
 /** The bounds of {@linkcode serveBounded}. */
 export interface HttpLimits {
@@ -37,17 +38,6 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   maxHeaderBytes: 8 * 1024,
 };
 
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  431: "Request Header Fields Too Large",
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-  505: "HTTP Version Not Supported",
-};
-
 /**
  * Most bytes read and dropped from a peer after the server's last answer, before it closes
  * anyway: a request and a small body, not an upload.
@@ -63,87 +53,6 @@ export const MAX_LINGERING_REFUSALS = 64;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("latin1");
-
-/** A request that cannot be served: answered with `status` and `message`, then closed. */
-class Refusal {
-  constructor(readonly status: number, readonly message: string) {}
-}
-
-interface Parsed {
-  method: string;
-  target: string;
-  keepAlive: boolean;
-  /** The request announces a body, which is not read: the connection closes after the answer. */
-  hasBody: boolean;
-}
-
-/** Parses a request head (the request line and header lines, without the blank line). */
-function parseHead(head: string): Parsed | Refusal {
-  // Empty lines before the request line are ignored (RFC 9112 2.2).
-  const lines = head.replace(/^(?:\r?\n)+/, "").split(/\r?\n/);
-  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0] ?? "");
-  if (!m) return new Refusal(400, "Bad request line");
-  const [, method = "", target = "", major, minor] = m;
-  if (major !== "1") return new Refusal(505, "Use HTTP/1.1");
-  let keepAlive = minor !== "0";
-  let hasBody = false;
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    // No name, whitespace before the colon, or a folded line (RFC 9112 5.1, 5.2).
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) {
-      return new Refusal(400, "Bad header line");
-    }
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === "connection") {
-      const tokens = value.toLowerCase().split(",").map((t) => t.trim());
-      if (tokens.includes("close")) keepAlive = false;
-      if (tokens.includes("keep-alive") && minor === "0") keepAlive = true;
-    } else if (name === "transfer-encoding") {
-      hasBody = true;
-    } else if (name === "content-length") {
-      if (!/^\d+$/.test(value)) return new Refusal(400, "Bad Content-Length");
-      if (Number(value) > 0) hasBody = true;
-    }
-  }
-  // Origin form (`/healthz`), or absolute form (`http://host/healthz`), which RFC 9112 3.2.2
-  // says a server must accept.
-  const absolute = /^https?:\/\/[^/?#]*(.*)$/i.exec(target);
-  const path = absolute ? absolute[1] || "/" : target;
-  if (!path.startsWith("/")) return new Refusal(400, "Use a path that starts with /");
-  return { method, target: path, keepAlive, hasBody };
-}
-
-function head(status: number, headers: Headers, length: number, keepAlive: boolean): string {
-  let out = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\n`;
-  headers.forEach((value, name) => {
-    if (name !== "content-length" && name !== "connection") out += `${name}: ${value}\r\n`;
-  });
-  out += `content-length: ${length}\r\nconnection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-  return out;
-}
-
-function plain(status: number, text: string): Response {
-  return new Response(`${text}\n`, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
-}
-
-/**
- * Where the head in `buf[0..length]` ends: `head`, the end of its last line (its line break
- * excluded), and `next`, the first byte after the blank line; undefined: not all of it is here.
- */
-function headEnd(buf: Uint8Array, length: number): { head: number; next: number } | undefined {
-  for (let i = 0; i < length; i++) {
-    if (buf[i] !== 0x0a) continue;
-    if (buf[i + 1] === 0x0a && i + 1 < length) return { head: i, next: i + 2 };
-    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a && i + 2 < length) {
-      return { head: i > 0 && buf[i - 1] === 0x0d ? i - 1 : i, next: i + 3 };
-    }
-  }
-  return undefined;
-}
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let off = 0;
@@ -241,7 +150,7 @@ class Connection {
         if (draining()) keepAlive = false;
         const body = new Uint8Array(await res.arrayBuffer());
         const isHead = !(parsed instanceof Refusal) && parsed.method === "HEAD";
-        const bytes = encoder.encode(head(res.status, res.headers, body.length, keepAlive));
+        const bytes = encoder.encode(responseHead(res.status, res.headers, body.length, keepAlive));
         this.#arm(this.limits.writeTimeoutMs);
         await writeAll(this.conn, bytes);
         if (!isHead && body.length > 0) await writeAll(this.conn, body);
@@ -282,7 +191,7 @@ class Connection {
     const body = encoder.encode(`${message}\n`);
     const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
     this.#arm(this.limits.writeTimeoutMs);
-    await writeAll(this.conn, encoder.encode(head(status, h, body.length, false)));
+    await writeAll(this.conn, encoder.encode(responseHead(status, h, body.length, false)));
     await writeAll(this.conn, body);
     await this.#linger();
   }
@@ -317,7 +226,7 @@ async function refuse(
   try {
     const body = encoder.encode("Too many connections\n");
     const h = new Headers({ "content-type": "text/plain; charset=utf-8" });
-    await writeAll(conn, encoder.encode(head(503, h, body.length, false)));
+    await writeAll(conn, encoder.encode(responseHead(503, h, body.length, false)));
     await writeAll(conn, body);
     if (linger) {
       clearTimeout(timer);
