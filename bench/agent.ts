@@ -93,6 +93,7 @@ export interface CallCounts {
   seconds: Map<string, number>;
 }
 
+/** The CRI calls and passes between two readings of the metrics. */
 export function callsBetween(before: Metrics, after: Metrics): CallCounts {
   const byMethod = new Map<string, number>();
   const seconds = new Map<string, number>();
@@ -135,6 +136,7 @@ export async function statusBytes(pid: number, field: string): Promise<number> {
   return Number(kB) * 1024;
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;

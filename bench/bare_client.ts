@@ -148,6 +148,7 @@ async function bareDown(b: Bench, instance: string, pods: BarePod[]): Promise<nu
   }
 }
 
+/** Brings `count` pods up with the bare client, waits a quiet second, and removes them: the times of both. */
 export async function bareRun(
   b: Bench,
   instance: string,

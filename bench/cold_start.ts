@@ -11,6 +11,7 @@ import { manifest, podName, SETTLE_MS } from "./settings.ts";
 import { ms, pods, range } from "./stats.ts";
 import { progress, sleep } from "./run_control.ts";
 
+/** The cold-start and teardown figures of one pod count. */
 export interface ColdResult {
   pods: number;
   /** First write to the last container's StartedAt. */
@@ -34,6 +35,7 @@ export interface ColdResult {
   agentCpu: number[];
 }
 
+/** Runs the cold start and teardown of every pod count, `--runs` times each. */
 export async function coldStart(b: Bench): Promise<ColdResult[]> {
   const results: ColdResult[] = b.options.pods.map((pods) => ({
     pods,

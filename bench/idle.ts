@@ -10,6 +10,7 @@ import { manifest, podName } from "./settings.ts";
 import { pods, range } from "./stats.ts";
 import { progress, sleep } from "./run_control.ts";
 
+/** What the agent used over one idle window. */
 export interface IdleWindow {
   seconds: number;
   cpuPercent: number;
@@ -18,6 +19,7 @@ export interface IdleWindow {
   calls: Map<string, number>;
 }
 
+/** The idle figures. */
 export interface IdleResult {
   pods: number;
   /** The same agent before any pod: what the runtime and the loop cost alone. */
@@ -50,6 +52,7 @@ async function idleWindow(b: Bench, agent: BenchAgent, seconds: number): Promise
   };
 }
 
+/** Measures one agent idle before any pod, then twice with `--idle-pods` pods converged. */
 export async function idle(b: Bench): Promise<IdleResult> {
   const instance = "idle";
   const n = b.options.idlePods;

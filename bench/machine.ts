@@ -5,6 +5,7 @@
  * @module
  */
 
+/** The machine the bench ran on. */
 export interface Machine {
   cpu: string;
   /** The 1-minute load average when the runtime benchmarks started. */
@@ -17,6 +18,7 @@ export interface Machine {
   clockTicks: number;
 }
 
+/** Describes this machine; `containerd` is the runtime's version. */
 export async function describeMachine(containerd: string): Promise<Machine> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");

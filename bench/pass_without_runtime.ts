@@ -16,6 +16,7 @@ import { manifest, PASS_SAMPLES, STAMP_QUIET_MS } from "./settings.ts";
 import { range } from "./stats.ts";
 import { sleep } from "./run_control.ts";
 
+/** The runtime-free pass figures of one pod count, in ms. */
 export interface PassResult {
   pods: number;
   cold: number[];
@@ -27,6 +28,7 @@ export interface PassResult {
   actions: number;
 }
 
+/** Times the runtime-free pass over `pods` manifest files written under `dir`. */
 export async function passWithoutRuntime(dir: string, pods: number): Promise<PassResult> {
   const base = `${dir}/pass-${pods}`;
   const manifests = `${base}/manifests`;

@@ -10,6 +10,7 @@ import { manifest, podName, SETTLE_MS } from "./settings.ts";
 import { ms } from "./stats.ts";
 import { progress, sleep } from "./run_control.ts";
 
+/** Samples the reaction time of tinylet and of the bare client, `--reaction-samples` times. */
 export async function reaction(b: Bench): Promise<{ tinylet: number[]; bare: number[] }> {
   const instance = "react";
   const agent = await b.startAgent(instance, "60s");

@@ -14,6 +14,7 @@ import { Table } from "./table.ts";
 import { median, ms, msSpread, percentile, pods, verdict } from "./stats.ts";
 import { PARALLEL, PASS_SAMPLES, POLL_FRACTION, POLL_MAX_MS, POLL_MS, TARGET } from "./settings.ts";
 
+/** Everything one run of the bench measured. */
 export interface Results {
   machine: Machine;
   options: BenchOptions;

@@ -21,6 +21,7 @@ export const POLL_MS = 20;
  */
 export const POLL_FRACTION = 0.01;
 
+/** The longest pause between two polls. */
 export const POLL_MAX_MS = 250;
 
 /** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
@@ -71,6 +72,7 @@ spec:
 `;
 }
 
+/** The name of pod `i` of a batch: `prefix-007`. */
 export function podName(prefix: string, i: number): string {
   return `${prefix}-${String(i).padStart(3, "0")}`;
 }

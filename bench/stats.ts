@@ -4,6 +4,7 @@
  * @module
  */
 
+/** `[0, 1, ..., n - 1]`. */
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
@@ -12,6 +13,7 @@ function sorted(values: number[]): number[] {
   return [...values].sort((a, b) => a - b);
 }
 
+/** The median of `values`. */
 export function median(values: number[]): number {
   const s = sorted(values);
   const mid = Math.floor(s.length / 2);
@@ -24,6 +26,7 @@ export function percentile(values: number[], p: number): number {
   return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
+/** Milliseconds with three significant figures or more: `412 ms`, `20.5 ms`, `1.25 ms`. */
 export function ms(value: number): string {
   if (value >= 100) return `${Math.round(value)} ms`;
   if (value >= 10) return `${value.toFixed(1)} ms`;
@@ -37,6 +40,7 @@ export function msSpread(values: number[]): string {
   return `${ms(median(values))} (${ms(s[0]!)} to ${ms(s.at(-1)!)})`;
 }
 
+/** `ok` when a target is met, else `MISSED`. */
 export function verdict(ok: boolean): string {
   return ok ? "ok" : "MISSED";
 }

@@ -8,14 +8,17 @@
 import { BUSYBOX, type Tools } from "./host_prerequisites.ts";
 import { runOk } from "./host_command.ts";
 
+/** The name the busybox image is imported under; its command is `sh`. */
 export const BUSYBOX_IMAGE = "docker.io/library/busybox:1.35";
 
+/** The name of the sandbox ("pause") image, which sleeps forever. */
 export const PAUSE_IMAGE = "tinylet.local/pause:1";
 
 const CRI_NAMESPACE = "k8s.io";
 
 const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/** Imports the image archive into the CRI namespace of the containerd on `socket`. */
 export async function importImages(
   tools: Tools,
   socket: string,

@@ -65,6 +65,7 @@ async function subnetsOfSiblings(parent: string): Promise<string[]> {
   return subnets;
 }
 
+/** The CNI conflist of `network`: a bridge with host-local IPAM keeping its data in `dataDir`, and loopback. */
 export function cniConflist(network: Network, dataDir: string): string {
   const conflist = {
     cniVersion: "1.0.0",

@@ -24,6 +24,7 @@ export interface Layout {
   opt: string;
 }
 
+/** The layout of an instance whose temp dir is `dir`. */
 export function layoutOf(dir: string): Layout {
   return {
     dir,
@@ -41,6 +42,7 @@ export function layoutOf(dir: string): Layout {
   };
 }
 
+/** Creates the directories of the layout. */
 export async function makeDirs(l: Layout): Promise<void> {
   const dirs = [l.root, l.state, l.tmp, l.cniConf, l.cniIpam, l.images, l.opt];
   await Promise.all(dirs.map((d) => Deno.mkdir(d, { recursive: true })));

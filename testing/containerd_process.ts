@@ -17,6 +17,7 @@ const CRI_READY_TIMEOUT_MS = 20_000;
 
 const STOP_GRACE_MS = 5_000;
 
+/** The version `containerd --version` prints, e.g. `1.6.20~ds1`. */
 export async function containerdVersion(tools: Tools): Promise<string> {
   const out = await runOk(tools.containerd, ["--version"]);
   // "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3"
@@ -35,6 +36,7 @@ export function spawnContainerd(tools: Tools, l: Layout): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Waits until containerd accepts connections on `socket`; throws when it exits first. */
 export async function waitForSocket(
   socket: string,
   child: Deno.ChildProcess,
@@ -101,6 +103,7 @@ function notReady(status: RuntimeStatus): string {
   }).join("; ");
 }
 
+/** Sends `sig` to the child; a child already gone is fine. */
 export function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
   try {
     child.kill(sig);

@@ -21,6 +21,7 @@ const CRI_CALL_TIMEOUT_MS = 120_000;
  */
 const REMOVE_SANDBOXES_MS = 60_000;
 
+/** Stops and removes every pod sandbox through the CRI on `socket`, four at a time, retrying until none fails or the deadline passes. */
 export async function removeAllSandboxes(socket: string): Promise<void> {
   const cri = connectCri(socket, { timeoutMs: CRI_CALL_TIMEOUT_MS });
   try {

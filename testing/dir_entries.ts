@@ -5,6 +5,7 @@
  * @module
  */
 
+/** The text of `path`; `undefined` when it does not exist. */
 export async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await Deno.readTextFile(path);
@@ -38,6 +39,7 @@ export async function entries(dir: string): Promise<string[]> {
   return found;
 }
 
+/** Removes `dir` and everything in it; a missing `dir` is fine. */
 export async function removeDir(dir: string): Promise<void> {
   try {
     await Deno.remove(dir, { recursive: true });

@@ -5,6 +5,7 @@
  * @module
  */
 
+/** How a host program ended and what it printed. */
 export interface RunResult {
   success: boolean;
   code: number;
@@ -12,6 +13,7 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Runs `cmd` with `args` (no stdin) and returns its exit and output. */
 export async function run(cmd: string, args: string[]): Promise<RunResult> {
   const out = await new Deno.Command(cmd, {
     args,
@@ -39,6 +41,7 @@ export async function runOk(cmd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** The message of `err`, or `err` as text. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -7,10 +7,13 @@
  */
 import { errorMessage } from "./host_command.ts";
 
+/** Where Debian's containernetworking-plugins installs the CNI plugins. */
 export const CNI_BIN_DIR = "/usr/lib/cni";
 
+/** The CNI plugins the pod network uses. */
 export const CNI_PLUGINS = ["bridge", "host-local", "loopback"];
 
+/** The static busybox the images are built from. */
 export const BUSYBOX = "/bin/busybox";
 
 /** Host programs the harness runs, and the Debian package of each. */
@@ -26,6 +29,7 @@ const TOOLS = {
 
 type Tool = keyof typeof TOOLS;
 
+/** The path of each host program. */
 export type Tools = Record<Tool, string>;
 
 /**
@@ -36,6 +40,7 @@ export function missingPrerequisites(): Promise<string[]> {
   return Promise.resolve(findMissing());
 }
 
+/** What this machine lacks to run a private containerd, found at once: `[]` when ready. */
 export function findMissing(): string[] {
   const missing: string[] = [];
   if (Deno.uid() !== 0) {
@@ -90,6 +95,7 @@ function hasInterpreter(elf: Uint8Array): boolean {
   return false;
 }
 
+/** The path of the program `name` on `PATH` or in the sbin and bin dirs; `undefined` when absent. */
 export function which(name: string): string | undefined {
   const path = Deno.env.get("PATH") ?? "";
   const dirs = [...path.split(":"), "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
@@ -107,6 +113,7 @@ function isFile(path: string): boolean {
   }
 }
 
+/** The path of each host program (its bare name when not found). */
 export function resolveTools(): Tools {
   const entries = Object.keys(TOOLS).map((tool) => [tool, which(tool) ?? tool]);
   return Object.fromEntries(entries) as Tools;
