@@ -1,11 +1,11 @@
 /**
  * Golden files for the translation of a Pod into CRI configs (STYLE.md rule 7).
  *
- * Each `testdata/NAME.yaml` is a manifest as a user writes it; `testdata/NAME.cri.json`
+ * Each `testing/testdata/NAME.yaml` is a manifest as a user writes it; `testdata/NAME.cri.json`
  * holds `{ sandbox, containers: { <name>: ContainerConfig } }`: the `RunPodSandbox` and
  * `CreateContainer` configs kubelet would send for it. The expected values were worked out
  * by hand from kubelet's rules (the derivations, with their sources, are in
- * `testdata/README.md`), never produced by the code under test. Where tinylet and kubelet
+ * `testing/testdata/README.md`), never produced by the code under test. Where tinylet and kubelet
  * disagree the golden file says what kubelet does, so the test fails until the code does too.
  *
  * Three values are computed by hashes tested elsewhere (`pod_test.ts`); the golden files
@@ -42,7 +42,7 @@ function sourceOf(name: string): string {
 }
 
 /**
- * The cases, with what each one pins down (the derivations are in testdata/README.md).
+ * The cases, with what each one pins down (the derivations are in testing/testdata/README.md).
  * A YAML file in testdata that is not listed here fails the first test below.
  */
 const CASES: Record<string, string> = {

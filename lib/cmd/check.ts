@@ -15,7 +15,7 @@ import { toYaml } from "../manifest/yaml.ts";
 
 /**
  * Checks one file named on the command line, whatever its name, under the agent's rules for
- * reading a file (see lib/safe_read.ts): the same checks, through the same code.
+ * reading a file (see lib/base/safe_read.ts): the same checks, through the same code.
  */
 function checkFile(file: string, insecure: boolean): Manifest {
   const got = readManifestFile(file, { insecure, uid: Deno.uid() ?? 0 });
