@@ -166,6 +166,12 @@ function summary(actions: Action[]): string[] {
         return `startCreated ${a.key} ${a.containerId}`;
       case "removeContainers":
         return `removeContainers ${a.key} ${a.containers.map((c) => c.id).join(",")}`;
+      case "killContainer":
+        return `killContainer ${a.key} ${a.containerId} ${a.reason}`;
+      case "removeOrphan":
+        return `removeOrphan ${a.key} ${a.containerId} sandbox=${a.sandboxId}`;
+      case "rotateLogs":
+        return `rotateLogs ${a.key} ${a.logs.map((l) => l.containerId).join(",")}`;
     }
   });
 }

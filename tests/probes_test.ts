@@ -47,7 +47,7 @@ interface Harness {
   time: ManualTime;
   manager: ProbeManager;
   runs: { kind: string; at: number }[];
-  kills: { reason: string; grace: number; at: number }[];
+  kills: { kind: string; reason: string; grace: number; at: number }[];
   answers: Record<string, boolean[]>;
 }
 
@@ -65,8 +65,8 @@ function setup(): Harness {
       const ok = answers[kind]?.shift() ?? true;
       return Promise.resolve({ ok, output: ok ? "fine" : `${kind} says no` });
     },
-    kill: (_c, grace, reason) => {
-      kills.push({ reason, grace, at: time.now });
+    kill: (_c, kind, grace, reason) => {
+      kills.push({ kind, reason, grace, at: time.now });
       return Promise.resolve();
     },
   });
@@ -112,6 +112,7 @@ Deno.test("the defaults are Kubernetes': period 10 s, failure threshold 3, succe
   assert.deepEqual(h.runs.map((r) => (r.at - 1_000_000) / S), [0, 10, 20]);
   assert.equal(h.kills.length, 1, "killed after the third failure");
   assert.equal(h.kills[0]?.grace, 30, "with the pod's grace period");
+  assert.equal(h.kills[0]?.kind, "liveness", "says the liveness probe failed");
 });
 
 Deno.test("a liveness probe kills only after failureThreshold failures in a row", async () => {
@@ -199,6 +200,7 @@ Deno.test("a startup probe that never succeeds kills the container after its thr
   await h.time.advance(2 * S);
   assert.equal(h.kills.length, 1);
   assert.match(h.kills[0]!.reason, /startup probe 2 times/);
+  assert.equal(h.kills[0]!.kind, "startup", "says the startup probe failed");
   assert.ok(!h.runs.some((r) => r.kind === "liveness"));
 });
 
@@ -251,7 +253,7 @@ Deno.test("stopping the manager cancels the runs and the kill in flight, and res
       return untilAborted(signal);
     },
     // The kill never ends on its own either.
-    kill: (_c, _grace, _reason, signal) => {
+    kill: (_c, _kind, _grace, _reason, signal) => {
       killSignal = signal;
       return untilAborted(signal);
     },

@@ -66,15 +66,17 @@ export interface ProbeDeps {
     signal: AbortSignal,
   ): Promise<ProbeOutcome>;
   /**
-   * Kills the container (liveness or startup failure); the restart policy decides what
-   * follows. `signal` aborts when the manager stops: the kill should give up at once.
+   * Has the container killed: its `kind` probe (liveness or startup) failed; the restart
+   * policy decides what follows. `signal` aborts when the manager stops: a kill still in
+   * hand should give up at once.
    */
   kill(
     c: ProbedContainer,
+    kind: "liveness" | "startup",
     gracePeriodSeconds: number,
     reason: string,
     signal: AbortSignal,
-  ): Promise<void>;
+  ): Promise<void> | void;
   now(): number;
   /** Runs `fn` after `ms`; returns a canceller. Defaults to a timer of any length. */
   schedule?(fn: () => void, ms: number): () => void;
@@ -253,7 +255,7 @@ export class ProbeManager {
         w.spec.failureThreshold ?? PROBE_DEFAULTS.failureThreshold
       } times in a row (${outcome.output || "no output"}); it will be restarted`;
       try {
-        await this.#d.kill(w.c, grace, reason, this.#stopping.signal);
+        await this.#d.kill(w.c, w.kind, grace, reason, this.#stopping.signal);
       } catch {
         // The next pass sees the container as it is and acts on it.
       }

@@ -1,6 +1,9 @@
 /**
  * What the runtime holds of tinylet's: rebuilt from two list calls every
- * pass. The runtime is the source of truth; nothing is remembered.
+ * pass. The runtime is the source of truth for what exists and in which
+ * state; the observer remembers only what does not change while an object
+ * lives (the status of a container in its current state, the IP of a ready
+ * sandbox), so it asks the runtime again only when a state changed.
  *
  * @module
  */
@@ -53,7 +56,10 @@ export interface Refusal {
 export interface ObservedState {
   /** Sandboxes by pod key, oldest first. */
   pods: Map<string, ObservedPod[]>;
-  /** Containers whose sandbox is not listed (left over). */
+  /**
+   * Containers whose sandbox is not listed (left over, or created in a sandbox that appeared
+   * after the sandboxes were listed).
+   */
   orphans: Container[];
   /** The paths from the runtime that tinylet will not build on, each with the reason. */
   refused: Refusal[];
@@ -63,6 +69,11 @@ export interface ObservedState {
   statuses: Map<string, ContainerStatus>;
   /** The pod IP of each ready sandbox, by sandbox id ("" on the host network). */
   ips: Map<string, string>;
+  /**
+   * When the listing began, on the `performance.now()` clock: what happened after it may be
+   * missing from it. Undefined for a state not listed from a runtime.
+   */
+  listedAt?: number;
 }
 
 /** The label selector of one agent instance. */
@@ -102,6 +113,7 @@ export class Observer {
 
   async observe(cri: Cri, instance: string, opts?: CallOptions): Promise<ObservedState> {
     const selector = ownedBy(instance);
+    const listedAt = performance.now();
     const [sandboxes, containers] = await Promise.all([
       cri.listPodSandbox({ labelSelector: selector }, opts),
       cri.listContainers({ labelSelector: selector }, opts),
@@ -136,6 +148,11 @@ export class Observer {
     const state = groupObserved(sandboxes, containers, exited);
     state.statuses = new Map(this.#statuses);
     state.ips = new Map(this.#ips);
+    state.listedAt = listedAt;
+    // Only a container that carries this instance's labels is ever taken for a left-over.
+    state.orphans = state.orphans.filter((c) =>
+      Object.entries(selector).every(([k, v]) => c.labels[k] === v)
+    );
     checkLogPaths(state, this.#podLogRoot);
     this.#report(state.refused);
     return state;

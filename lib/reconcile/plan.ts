@@ -10,7 +10,10 @@ import type { DesiredState } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
 import type { DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
-import { KEYS } from "../runtime/labels.ts";
+import { KEYS, LABEL_INSTANCE, LABEL_MANAGED } from "../runtime/labels.ts";
+import type { KillRequest } from "./kills.ts";
+import type { ContainerLog } from "../node/log_rotation.ts";
+import { podKey } from "../manifest/pod.ts";
 
 /** One container to create and start, in a list that runs in order. */
 export interface ContainerStart {
@@ -84,12 +87,43 @@ export interface DeletePod {
   hostPaths: boolean;
 }
 
+/**
+ * Stop one running container (a failed liveness or startup probe, a failed postStart hook):
+ * its preStop hook first when it has one, then `StopContainer`; the restart policy follows.
+ */
+export interface KillContainer extends KillRequest {
+  type: "killContainer";
+}
+
+/** Rotate the logs of a pod's running containers that reached the size limit. */
+export interface RotateLogs {
+  type: "rotateLogs";
+  key: string;
+  reason: string;
+  logs: ContainerLog[];
+}
+
+/**
+ * Remove a container of ours whose sandbox the runtime did not list, once the runtime says
+ * that sandbox is gone (it may have been created after the sandboxes were listed).
+ */
+export interface RemoveOrphan {
+  type: "removeOrphan";
+  key: string;
+  reason: string;
+  containerId: string;
+  sandboxId: string;
+}
+
 export type Action =
   | CreatePod
   | StartContainers
   | StartCreated
   | RemoveContainers
-  | DeletePod;
+  | DeletePod
+  | KillContainer
+  | RotateLogs
+  | RemoveOrphan;
 
 /** What the planner needs besides the two states. */
 export interface PlanContext {
@@ -97,6 +131,10 @@ export interface PlanContext {
   now: number;
   /** When container `key` (`<uid>/<name>`) may restart again; undefined when not backing off. */
   restartAllowedAt(key: string): number | undefined;
+  /** Containers to kill (failed probes or postStart hooks); none when absent. */
+  kills?: readonly KillRequest[];
+  /** Whether the logs of running containers are to be checked for rotation now. */
+  logCheckDue?: boolean;
 }
 
 /** The plan: actions, and when to look again at the latest (a backoff ending, an init container to watch). */
@@ -397,7 +435,15 @@ function planPod(
       ),
     );
   }
-  if (keep) return planContainers(d, keep, state, ctx, actions);
+  if (keep) {
+    for (const k of ctx.kills ?? []) {
+      const runs = keep.containers.some((c) =>
+        c.id === k.containerId && c.state === "CONTAINER_RUNNING"
+      );
+      if (k.key === d.key && runs) actions.push({ ...k, type: "killContainer" });
+    }
+    return planContainers(d, keep, state, ctx, actions);
+  }
   const attempt = current.reduce((n, o) => Math.max(n, o.sandbox.metadata.attempt + 1), 0);
   const reason = current.length > 0
     ? "its sandbox is not ready"
@@ -442,7 +488,53 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
       actions.push(deletionOf(o, reason));
     }
   }
+  actions.push(...orphanRemovals(observed));
+  if (ctx.logCheckDue) actions.push(...logRotations(observed, actions));
   return { actions: keepSharedState(actions, desired, observed), wakeAt };
+}
+
+/** The removal of each container of ours whose sandbox was not listed. */
+function orphanRemovals(observed: ObservedState): RemoveOrphan[] {
+  const removals: RemoveOrphan[] = [];
+  for (const c of observed.orphans) {
+    // Never a container without the ownership labels, whatever listed it.
+    if (c.labels[LABEL_MANAGED] !== "true" || !c.labels[LABEL_INSTANCE]) continue;
+    const namespace = c.labels[KEYS.podNamespace];
+    const name = c.labels[KEYS.podName];
+    removals.push({
+      type: "removeOrphan",
+      key: namespace && name ? podKey(namespace, name) : `orphan/${c.id}`,
+      reason: `its sandbox ${c.podSandboxId.slice(0, 12)} is not listed`,
+      containerId: c.id,
+      sandboxId: c.podSandboxId,
+    });
+  }
+  return removals;
+}
+
+/**
+ * A log rotation for each pod with running containers that have a log path, except those
+ * being deleted.
+ */
+function logRotations(observed: ObservedState, planned: Action[]): RotateLogs[] {
+  const deleted = new Set(planned.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
+  const byPod = new Map<string, ContainerLog[]>();
+  for (const [key, list] of observed.pods) {
+    for (const o of list) {
+      if (deleted.has(o.sandbox.id)) continue;
+      for (const c of o.containers) {
+        const logPath = observed.statuses.get(c.id)?.logPath;
+        if (c.state !== "CONTAINER_RUNNING" || !logPath) continue;
+        byPod.set(key, [...(byPod.get(key) ?? []), { containerId: c.id, logPath }]);
+      }
+    }
+  }
+  return [...byPod].map(([key, logs]) => ({
+    type: "rotateLogs",
+    key,
+    reason: "the log check is due",
+    logs,
+  }));
 }
 
 /**

@@ -8,10 +8,12 @@
 import { Backoff, type BackoffPolicy, KUBELET_BACKOFF } from "../base/backoff.ts";
 import type { AuthConfig, Cri } from "../runtime/cri.ts";
 import { type DesiredState, desiredState, TranslationCache } from "./desired.ts";
-import { type ActionResult, execute, type PodEvent } from "./executor.ts";
+import { type ActionResult, execute } from "./executor.ts";
+import type { PodEvent } from "./executor_options.ts";
+import { KillRequests } from "./kills.ts";
 import { ImagePuller, ImagePullError } from "../node/images.ts";
 import type { Logger } from "../base/log.ts";
-import { DEFAULT_ROTATION, rotateLogs, type RotationPolicy } from "../node/log_rotation.ts";
+import type { RotationPolicy } from "../node/log_rotation.ts";
 import { formatProblem, type Problem } from "../manifest/parse.ts";
 import { type ObservedState, Observer } from "./observe.ts";
 import { describeEndpoint } from "../runtime/endpoint.ts";
@@ -140,6 +142,10 @@ export class Reconciler {
   readonly #endedAt = new Map<string, number>();
   #lastPublishedAt = 0;
   #lastGoodPassAt = 0;
+  /** Containers to kill (failed probes and postStart hooks), planned by the next pass. */
+  readonly #kills = new KillRequests();
+  /** Wakes the loop for a pass; set while `run` runs. */
+  #poke: (() => void) | undefined;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -150,7 +156,7 @@ export class Reconciler {
       now: this.#now,
       run: (spec, target, timeout, signal) =>
         runHandler(spec, target, timeout, { cri: options.cri, signal }),
-      kill: (c, grace, reason, signal) => this.#killForProbe(c, grace, reason, signal),
+      kill: (c, kind, grace, reason) => this.#killForProbe(c, kind, grace, reason),
       onResult: (c, kind, outcome) => {
         const [namespace = "", pod = ""] = c.pod.split("/");
         options.metrics?.probeResults.inc({
@@ -189,30 +195,27 @@ export class Reconciler {
     return this.#lastPods;
   }
 
-  /** A liveness or startup probe failed: run the preStop hook, stop the container; the restart policy follows. */
-  async #killForProbe(
+  /**
+   * A liveness or startup probe failed: records the container to be killed (its preStop hook,
+   * then a stop) and wakes the loop, whose next pass plans the kill.
+   */
+  #killForProbe(
     c: ProbedContainer,
+    kind: "liveness" | "startup",
     grace: number,
-    reason: string,
-    signal: AbortSignal,
-  ): Promise<void> {
-    this.#o.log.warn(reason, { pod: c.pod });
-    this.#event({ pod: c.pod, type: "Warning", reason: "Unhealthy", message: reason });
-    const t0 = this.#now();
-    if (c.preStop) {
-      await runHandler(c.preStop, c.target, grace, { cri: this.#o.cri, signal })
-        .catch(() => undefined);
-    }
-    // A stopping agent leaves the container as it is.
-    signal.throwIfAborted();
-    const left = Math.max(2, grace - Math.floor((this.#now() - t0) / 1000));
-    await this.#o.cri.stopContainer(c.containerId, left, { signal });
-    this.#event({
-      pod: c.pod,
-      type: "Normal",
-      reason: "Killing",
-      message: `Stopped container ${c.container}`,
+    message: string,
+  ): void {
+    this.#kills.record({
+      key: c.pod,
+      containerId: c.containerId,
+      container: c.container,
+      reason: kind === "liveness" ? "LivenessProbe" : "StartupProbe",
+      message,
+      gracePeriodSeconds: grace,
+      target: c.target,
+      ...(c.preStop ? { preStop: c.preStop } : {}),
     });
+    this.#poke?.();
   }
 
   /** Gives the probe manager the running containers of the desired pods that have probes. */
@@ -308,6 +311,9 @@ export class Reconciler {
         parallel: 1,
         onEvent: (e) => this.#event(e),
         onSandboxIp: (id, ip) => this.#observer.rememberIp(id, ip),
+        kills: this.#kills,
+        now: this.#now,
+        ...(o.logRotation ? { logRotation: o.logRotation } : {}),
         ...(signal ? { signal } : {}),
       });
       // Results cut short by a stopping agent are cancellations, not failures.
@@ -424,7 +430,12 @@ export class Reconciler {
     await this.#applyRecordedSources(desired, observed);
     const now = this.#now();
     this.#recordFailures(desired, observed);
-    const ctx = { now, restartAllowedAt: (key: string) => this.#crash.until(key) };
+    const ctx = {
+      now,
+      restartAllowedAt: (key: string) => this.#crash.until(key),
+      kills: this.#kills.pending(observed),
+      logCheckDue: this.#logCheckDue(now),
+    };
     if (signal?.aborted) {
       // A stopping agent starts nothing more.
       return {
@@ -437,8 +448,11 @@ export class Reconciler {
       };
     }
     const planned = plan(desired, observed, ctx);
-    const held = planned.actions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
-    const ready = planned.actions.filter((a) =>
+    // Log rotations change no pod: they run within the pass, not as pod flights.
+    const rotations = planned.actions.filter((a) => a.type === "rotateLogs");
+    const podActions = planned.actions.filter((a) => a.type !== "rotateLogs");
+    const held = podActions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
+    const ready = podActions.filter((a) =>
       !held.includes(a) && !this.#flights.has(a.key) &&
       (this.#endedAt.get(a.key) ?? 0) <= listedAfter
     );
@@ -460,7 +474,7 @@ export class Reconciler {
     }
     const results = detach ? [] : (await Promise.all(started)).flat();
     this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
-    await this.#rotateLogs(observed, signal);
+    await this.#rotateLogs(rotations, signal);
     const errors = new Map<string, { message: string; reason?: string }>();
     for (const [key, e] of this.#podErrors) {
       // While a failed pull waits for its next try (after the pass that failed), kubelet
@@ -569,34 +583,33 @@ export class Reconciler {
   }
 
   /**
-   * Rotates the logs that reached their limit, at most once per `logCheckIntervalMs` (the
-   * next pass after that much time): a stat of every running container's log each pass
-   * would be most of an idle pass's cost.
+   * Whether this pass checks the logs for rotation: at most once per `logCheckIntervalMs`
+   * (the next pass after that much time), since a stat of every running container's log
+   * each pass would be most of an idle pass's cost.
    */
-  async #rotateLogs(observed: ObservedState, signal: AbortSignal | undefined) {
-    const now = this.#now();
-    if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) return;
+  #logCheckDue(now: number): boolean {
+    if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) {
+      return false;
+    }
     this.#logsCheckedAt = now;
-    const logs = [];
-    for (const list of observed.pods.values()) {
-      for (const o of list) {
-        for (const c of o.containers) {
-          const logPath = observed.statuses.get(c.id)?.logPath;
-          if (c.state === "CONTAINER_RUNNING" && logPath) logs.push({ containerId: c.id, logPath });
-        }
-      }
-    }
-    if (logs.length === 0) return;
-    const { rotated, errors } = await rotateLogs(
-      logs,
-      this.#o.logRotation ?? DEFAULT_ROTATION,
-      (id) => this.#o.cri.reopenContainerLog(id, signal ? { signal } : {}),
-      new Date(this.#now()),
-    );
-    for (const r of rotated) this.#o.log.debug(`Rotated ${r.rotatedTo}`);
-    for (const e of errors) {
-      this.#o.log.warn(`Cannot rotate the log of container ${e.containerId}: ${e.error.message}`);
-    }
+    return true;
+  }
+
+  /** Runs the planned log rotations; a log that cannot be rotated is logged by the executor. */
+  async #rotateLogs(rotations: Action[], signal: AbortSignal | undefined) {
+    if (rotations.length === 0) return;
+    const o = this.#o;
+    await execute(rotations, {
+      cri: o.cri,
+      log: o.log,
+      images: this.#images,
+      root: o.root,
+      podLogRoot: o.podLogRoot,
+      parallel: 1,
+      now: this.#now,
+      ...(o.logRotation ? { logRotation: o.logRotation } : {}),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /**
@@ -678,6 +691,7 @@ export class Reconciler {
     };
     signal.addEventListener("abort", onAbort);
     this.#onFlightDone = (queued) => wake.poke(queued ? QUEUED_PASS_DELAY_MS : 0);
+    this.#poke = () => wake.poke();
     let backoff = RUNTIME_BACKOFF_MIN_MS;
     try {
       while (!signal.aborted) {
@@ -705,6 +719,7 @@ export class Reconciler {
       // In-flight work was cancelled through the signal; let it unwind, within a bound.
       await within(Promise.allSettled([...this.#flights.values(), probesDone]), STOP_GRACE_MS);
       this.#onFlightDone = undefined;
+      this.#poke = undefined;
       await this.#publish(this.#lastPods, true);
     }
   }
@@ -831,6 +846,12 @@ function describe(a: Action): string {
       return `start container ${a.container} of pod ${a.key}`;
     case "removeContainers":
       return `remove dead containers of pod ${a.key}`;
+    case "killContainer":
+      return `kill container ${a.container} of pod ${a.key}`;
+    case "removeOrphan":
+      return `remove left-over container ${a.containerId.slice(0, 12)}`;
+    case "rotateLogs":
+      return `rotate the logs of pod ${a.key}`;
   }
 }
 
