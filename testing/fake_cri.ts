@@ -1,7 +1,7 @@
 /**
  * One stateful in-memory container runtime, used by every test that does not
  * need the real containerd. It behaves as containerd 1.6 does where tests can
- * see it (the contract suite in `cri_contract_test.ts` runs against both), and
+ * see it (the contract suite in `cri_contract.ts` runs against both), and
  * adds what tests need: recorded calls, injectable errors and delays per
  * method, deterministic ids, an injectable clock, and hooks to make a
  * container exit.
@@ -30,44 +30,20 @@ import type {
   VersionInfo,
 } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
-import { DEFAULT_TIMEOUT_MS } from "../lib/runtime/grpc.ts";
-import { scheduleAfter } from "../lib/base/timer.ts";
+import { defaultExec, scriptExitCode, statements } from "./fake_exec.ts";
+import {
+  abortableDelay,
+  cancelled,
+  type InjectedWait,
+  type Injection,
+  Injections,
+} from "./fake_injections.ts";
 
 /** A call the fake received, in order. */
 export interface RecordedCall {
   method: string;
   /** The id, image or config the call was about. */
   arg: unknown;
-}
-
-/** An injected delay or hang that a call waited on, and how the wait ended. */
-export interface InjectedWait {
-  method: string;
-  /** The call's deadline as the fake took it: milliseconds from the call's start. */
-  timeoutMs: number;
-  /**
-   * Unset while the call waits; `elapsed` when the delay ran to its end, `deadline` when the
-   * call's deadline cut it, `cancelled` when the call's signal aborted it.
-   */
-  ended?: "elapsed" | "deadline" | "cancelled";
-}
-
-/** What the fake should do on the next calls of one method. */
-export interface Injection {
-  /** Reject with this error. */
-  error?: Error;
-  /**
-   * Answer after this many milliseconds; past the call's deadline (its `timeoutMs`, else the
-   * real client's default, {@linkcode DEFAULT_TIMEOUT_MS}), DeadlineExceeded at the deadline.
-   */
-  delayMs?: number;
-  /**
-   * Never answer: the call waits until its signal aborts (then Cancelled) or until its
-   * deadline passes, as `delayMs` (then DeadlineExceeded).
-   */
-  hang?: boolean;
-  /** How many calls this applies to (default 1; Infinity for all). */
-  times?: number;
 }
 
 interface FakeSandbox {
@@ -130,13 +106,11 @@ function matchLabels(
 /** The in-memory runtime. */
 export class FakeCri implements Cri {
   readonly calls: RecordedCall[] = [];
-  /** The injected delays and hangs that calls waited on, in order. */
-  readonly waits: InjectedWait[] = [];
   readonly #sandboxes = new Map<string, FakeSandbox>();
   readonly #containers = new Map<string, FakeContainer>();
   readonly #images = new Map<string, Image>();
   readonly #registry = new Set<string>();
-  readonly #injections = new Map<string, Injection[]>();
+  readonly #injections = new Injections();
   readonly #now: () => number;
   #nextId = 1;
   #closed = false;
@@ -180,14 +154,17 @@ export class FakeCri implements Cri {
 
   /** The next calls of `method` (a CRI method name such as `RunPodSandbox`) fail or wait. */
   inject(method: string, injection: Injection): void {
-    const list = this.#injections.get(method) ?? [];
-    list.push({ times: 1, ...injection });
-    this.#injections.set(method, list);
+    this.#injections.add(method, injection);
   }
 
   /** Removes every pending injection. */
   clearInjections(): void {
     this.#injections.clear();
+  }
+
+  /** The injected delays and hangs that calls waited on, in order. */
+  get waits(): readonly InjectedWait[] {
+    return this.#injections.waits;
   }
 
   /** The running container's process ends with `exitCode`. */
@@ -251,44 +228,7 @@ export class FakeCri implements Cri {
       );
     }
     if (opts?.signal?.aborted) throw cancelled(method, opts.signal);
-    const list = this.#injections.get(method);
-    const injection = list?.[0];
-    if (!list || !injection) return;
-    injection.times = (injection.times ?? 1) - 1;
-    if (injection.times <= 0) list.shift();
-    // The deadline the real client gives a call that sets none.
-    const timeoutMs = opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (injection.hang) {
-      const wait: InjectedWait = { method, timeoutMs };
-      this.waits.push(wait);
-      try {
-        await abortableDelay(timeoutMs, opts?.signal);
-      } catch {
-        wait.ended = "cancelled";
-        throw cancelled(method, opts?.signal);
-      }
-      wait.ended = "deadline";
-      throw new CriError("DeadlineExceeded", method, `${method}: context deadline exceeded`);
-    }
-    if (injection.delayMs) {
-      const wait: InjectedWait = { method, timeoutMs };
-      this.waits.push(wait);
-      try {
-        await abortableDelay(Math.min(injection.delayMs, timeoutMs), opts?.signal);
-      } catch {
-        wait.ended = "cancelled";
-        throw cancelled(method, opts?.signal);
-      }
-      wait.ended = injection.delayMs > timeoutMs ? "deadline" : "elapsed";
-      if (injection.delayMs > timeoutMs) {
-        throw new CriError(
-          "DeadlineExceeded",
-          method,
-          `${method}: context deadline exceeded`,
-        );
-      }
-    }
-    if (injection.error) throw injection.error;
+    await this.#injections.apply(method, opts);
   }
 
   #sandbox(method: string, id: string): FakeSandbox {
@@ -663,93 +603,4 @@ export class FakeCri implements Cri {
   close(): void {
     this.#closed = true;
   }
-}
-
-function cancelled(method: string, signal: AbortSignal | undefined): CriError {
-  return new CriError("Cancelled", method, `${method}: context canceled`, {
-    cause: signal?.reason,
-  });
-}
-
-/**
- * Waits `ms` (any length, timer-safe; `Infinity`: until `signal` aborts); rejects when
- * `signal` aborts.
- */
-function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const cancel = scheduleAfter(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      cancel();
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-const encoder = new TextEncoder();
-
-/** Splits `sh -c "a; b"` into statements; other commands are one statement. */
-function statements(cmd: string[]): string[][] {
-  if ((cmd[0] === "sh" || cmd[0] === "/bin/sh") && cmd[1] === "-c") {
-    return (cmd[2] ?? "").split(/;|&&/).map((s) => s.trim().split(/\s+/).filter(Boolean))
-      .filter((s) => s.length > 0);
-  }
-  return [cmd];
-}
-
-/** The exit code a container's command reaches at once, or undefined while it keeps running. */
-function scriptExitCode(cmd: string[]): number | undefined {
-  const list = statements(cmd);
-  for (const st of list) {
-    switch (st[0]) {
-      case "exit":
-        return Number(st[1] ?? 0);
-      case "true":
-        return 0;
-      case "false":
-        return 1;
-      case "echo":
-        continue;
-      default:
-        return undefined;
-    }
-  }
-  return list.length > 0 ? 0 : undefined;
-}
-
-function defaultExec(_container: ContainerConfig, cmd: string[]): ExecResult {
-  let stdout = "";
-  let stderr = "";
-  for (const st of statements(cmd)) {
-    const [head, ...rest] = st;
-    if (head === "exit") {
-      return {
-        stdout: encoder.encode(stdout),
-        stderr: encoder.encode(stderr),
-        exitCode: Number(rest[0] ?? 0),
-      };
-    }
-    if (head === "false") {
-      return {
-        stdout: encoder.encode(stdout),
-        stderr: encoder.encode(stderr),
-        exitCode: 1,
-      };
-    }
-    if (head === "echo") {
-      const toErr = rest.at(-1) === ">&2";
-      const words = (toErr ? rest.slice(0, -1) : rest).map((w) => w.replace(/^['"]|['"]$/g, ""));
-      if (toErr) stderr += words.join(" ") + "\n";
-      else stdout += words.join(" ") + "\n";
-    }
-  }
-  return {
-    stdout: encoder.encode(stdout),
-    stderr: encoder.encode(stderr),
-    exitCode: 0,
-  };
 }

@@ -30,7 +30,8 @@ import { DEFAULT_NAMESPACE, podKey, specHash } from "../lib/manifest/pod.ts";
 import { type PassResult, Reconciler } from "../lib/reconcile/reconciler.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
-import { FakeCri, type Injection } from "../testing/fake_cri.ts";
+import { FakeCri } from "../testing/fake_cri.ts";
+import type { Injection } from "../testing/fake_injections.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const MINUTE = 60_000;

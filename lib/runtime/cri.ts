@@ -3,8 +3,8 @@
  * (`runtime.v1`) that tinylet uses, in plain TypeScript types.
  *
  * Field names follow the wire messages in `proto/cri.proto`, camel-cased.
- * Production code talks to containerd through `cri_grpc.ts`; tests use the
- * in-memory fake in `tests/fake_cri.ts`. Both implement {@linkcode Cri}.
+ * Production code talks to containerd through `grpc.ts`; tests use the
+ * in-memory fake in `testing/fake_cri.ts`. Both implement {@linkcode Cri}.
  *
  * @module
  */
