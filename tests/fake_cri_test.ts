@@ -55,6 +55,27 @@ Deno.test("an injected error crosses gRPC with its kind and keeps the transport 
   });
 });
 
+Deno.test("every error kind of the fake reaches the real client over gRPC as the same kind", async () => {
+  await withServedFake(async (fake, socket) => {
+    using cri = connectCri(socket);
+    const kinds = [
+      "NotFound",
+      "Unavailable",
+      "DeadlineExceeded",
+      "AlreadyExists",
+      "Cancelled",
+      "Unimplemented",
+      "Other",
+    ] as const;
+    for (const kind of kinds) {
+      fake.inject("RemoveContainer", { error: new CriError(kind, "RemoveContainer", "refused") });
+      const err = await cri.removeContainer("c").then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof CriError, String(err));
+      assert.equal(err.kind, kind);
+    }
+  });
+});
+
 Deno.test("an aborted signal cancels a call in flight", async () => {
   await withServedFake(async (fake, socket) => {
     using cri = connectCri(socket);
