@@ -23,7 +23,8 @@ import { ImagePuller } from "../node/images.ts";
 import { silentLogger } from "../base/log.ts";
 import { containerLogPathProblem } from "../node/paths.ts";
 import { type ObservedState, Observer } from "../reconcile/observe.ts";
-import { type Action, deletionOf, plan } from "../reconcile/plan.ts";
+import { type Action, plan } from "../reconcile/plan.ts";
+import { deletionOf } from "../reconcile/deletion_plan.ts";
 import { readHostResolvConf } from "../translate/dns.ts";
 import { ManifestSource } from "../manifest/source.ts";
 import { readAgentState, statusFilePath } from "../agent/status_file.ts";
@@ -39,6 +40,12 @@ function describeAction(a: Action): string {
     case "startCreated":
       return `start    ${a.key}: ${a.reason}`;
     case "removeContainers":
+      return `clean    ${a.key}: ${a.reason}`;
+    case "killContainer":
+      return `kill     ${a.key}: container "${a.container}": ${a.message}`;
+    case "rotateLogs":
+      return `rotate   ${a.key}: ${a.reason}`;
+    case "removeOrphan":
       return `clean    ${a.key}: ${a.reason}`;
   }
 }
