@@ -15,7 +15,7 @@ import {
   resolveBelow,
   UnsafePathError,
 } from "../lib/node/paths.ts";
-import type { DeletePod, RemoveContainers } from "../lib/reconcile/plan.ts";
+import type { DeletePod, RemoveContainers } from "../lib/reconcile/actions.ts";
 import { podUid } from "../lib/manifest/pod.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { FakeCri } from "../testing/fake_cri.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { KillContainer } from "./plan.ts";
+import type { KillContainer } from "./actions.ts";
 import {
   callOptions,
   event,

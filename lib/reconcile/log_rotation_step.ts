@@ -7,7 +7,7 @@
  * @module
  */
 import { DEFAULT_ROTATION, rotateLogs } from "../node/log_rotation.ts";
-import type { RotateLogs } from "./plan.ts";
+import type { RotateLogs } from "./actions.ts";
 import { callOptions, type ExecutorOptions, idempotent } from "./executor_options.ts";
 
 /** Rotates the logs of `a` that reached the size limit; returns how many were rotated. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { isNotFound } from "../runtime/errors.ts";
-import type { RemoveOrphan } from "./plan.ts";
+import type { RemoveOrphan } from "./actions.ts";
 import { callOptions, type ExecutorOptions, idempotent } from "./executor_options.ts";
 
 /**

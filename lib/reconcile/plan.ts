@@ -8,113 +8,24 @@
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
-import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
 import type { DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
-import { KEYS, LABEL_INSTANCE, LABEL_MANAGED } from "../runtime/labels.ts";
+import { KEYS } from "../runtime/labels.ts";
 import type { KillRequest } from "./kills.ts";
-import type { ContainerLog } from "../node/log_rotation.ts";
-import { podKey } from "../manifest/pod.ts";
+import type {
+  ContainerStart,
+  CreatePod,
+  DeletePod,
+  KillContainer,
+  RemoveContainers,
+  RemoveOrphan,
+  RotateLogs,
+  StartContainers,
+  StartCreated,
+} from "./actions.ts";
+import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
+import { deletionOf } from "./deletion_plan.ts";
 
-/** One container to create and start, in a list that runs in order. */
-export interface ContainerStart {
-  name: string;
-  /** The CRI attempt: 0 for the first instance, one more for each restart. */
-  restartCount: number;
-}
-
-/** Run a new sandbox, then create and start `start` in order. */
-export interface CreatePod {
-  type: "createPod";
-  key: string;
-  reason: string;
-  pod: DesiredPod;
-  attempt: number;
-  start: ContainerStart[];
-}
-
-/** Create and start containers, in order, in a running sandbox. */
-export interface StartContainers {
-  type: "startContainers";
-  key: string;
-  reason: string;
-  pod: DesiredPod;
-  sandboxId: string;
-  attempt: number;
-  start: ContainerStart[];
-}
-
-/** Start a container that was created but never started. */
-export interface StartCreated {
-  type: "startCreated";
-  key: string;
-  reason: string;
-  containerId: string;
-  container: string;
-}
-
-/** Remove dead container instances beyond the newest one of each container, with their logs. */
-export interface RemoveContainers {
-  type: "removeContainers";
-  key: string;
-  reason: string;
-  containers: { id: string; logPath: string }[];
-}
-
-/** Stop the containers gracefully (in groups, in order), then stop and remove the sandbox. */
-export interface DeletePod {
-  type: "deletePod";
-  key: string;
-  reason: string;
-  sandboxId: string;
-  namespace: string;
-  name: string;
-  uid: string;
-  /** Container ids in stop order: regular containers, then sidecars in reverse order. */
-  stopGroups: string[][];
-  /** The name of each container id, for its preStop hook. */
-  containerNames: Record<string, string>;
-  gracePeriodSeconds: number;
-  /**
-   * Also remove the pod's state and log directories. False when another
-   * sandbox of the same pod UID stays or replaces this one.
-   */
-  removeState: boolean;
-  /**
-   * The observer found the pod's identity fit to name host paths (its state directory, read
-   * for preStop hooks, and its directories). False for a sandbox tinylet did not make: it is
-   * stopped and removed by id only.
-   */
-  hostPaths: boolean;
-}
-
-/**
- * Stop one running container (a failed liveness or startup probe, a failed postStart hook):
- * its preStop hook first when it has one, then `StopContainer`; the restart policy follows.
- */
-export interface KillContainer extends KillRequest {
-  type: "killContainer";
-}
-
-/** Rotate the logs of a pod's running containers that reached the size limit. */
-export interface RotateLogs {
-  type: "rotateLogs";
-  key: string;
-  reason: string;
-  logs: ContainerLog[];
-}
-
-/**
- * Remove a container of ours whose sandbox the runtime did not list, once the runtime says
- * that sandbox is gone (it may have been created after the sandboxes were listed).
- */
-export interface RemoveOrphan {
-  type: "removeOrphan";
-  key: string;
-  reason: string;
-  containerId: string;
-  sandboxId: string;
-}
-
+/** Any action of a plan. */
 export type Action =
   | CreatePod
   | StartContainers
@@ -149,56 +60,6 @@ export const INIT_POLL_MS = 250;
 /** The crash-loop backoff key of a container. */
 export function restartKey(uid: string, name: string): string {
   return `${uid}/${name}`;
-}
-
-function gracePeriodOf(containers: Container[]): number {
-  let grace: number | undefined;
-  for (const c of containers) {
-    const v = Number(c.annotations[KEYS.gracePeriod]);
-    if (Number.isFinite(v) && v >= 0) grace = Math.max(grace ?? 0, v);
-  }
-  return grace ?? DEFAULT_GRACE_PERIOD_SECONDS;
-}
-
-/** Regular containers first, all at once; then each sidecar, the last started first. */
-function stopGroups(containers: Container[]): string[][] {
-  const sidecars = new Map<string, string[]>();
-  const order: string[] = [];
-  const regular: string[] = [];
-  for (const c of containers) {
-    if (c.state === "CONTAINER_EXITED") continue;
-    if (c.annotations[KEYS.containerType] === "sidecar") {
-      const name = c.metadata.name;
-      if (!sidecars.has(name)) order.push(name);
-      sidecars.set(name, [...(sidecars.get(name) ?? []), c.id]);
-    } else {
-      regular.push(c.id);
-    }
-  }
-  const groups = regular.length > 0 ? [regular] : [];
-  for (const name of order.reverse()) groups.push(sidecars.get(name) ?? []);
-  return groups;
-}
-
-/**
- * The graceful removal of one sandbox and what belongs to it. The pod's directories go with
- * it only when its identity can name them.
- */
-export function deletionOf(o: ObservedPod, reason: string, removeState = true): DeletePod {
-  return {
-    type: "deletePod",
-    key: o.key,
-    reason,
-    sandboxId: o.sandbox.id,
-    namespace: o.sandbox.metadata.namespace,
-    name: o.sandbox.metadata.name,
-    uid: o.sandbox.metadata.uid,
-    stopGroups: stopGroups(o.containers),
-    containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
-    gracePeriodSeconds: gracePeriodOf(o.containers),
-    removeState: removeState && o.unsafeIdentity === undefined,
-    hostPaths: o.unsafeIdentity === undefined,
-  };
 }
 
 function unsafeReason(why: string): string {
@@ -489,52 +350,11 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
     }
   }
   actions.push(...orphanRemovals(observed));
-  if (ctx.logCheckDue) actions.push(...logRotations(observed, actions));
+  if (ctx.logCheckDue) {
+    const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
+    actions.push(...logRotations(observed, deleted));
+  }
   return { actions: keepSharedState(actions, desired, observed), wakeAt };
-}
-
-/** The removal of each container of ours whose sandbox was not listed. */
-function orphanRemovals(observed: ObservedState): RemoveOrphan[] {
-  const removals: RemoveOrphan[] = [];
-  for (const c of observed.orphans) {
-    // Never a container without the ownership labels, whatever listed it.
-    if (c.labels[LABEL_MANAGED] !== "true" || !c.labels[LABEL_INSTANCE]) continue;
-    const namespace = c.labels[KEYS.podNamespace];
-    const name = c.labels[KEYS.podName];
-    removals.push({
-      type: "removeOrphan",
-      key: namespace && name ? podKey(namespace, name) : `orphan/${c.id}`,
-      reason: `its sandbox ${c.podSandboxId.slice(0, 12)} is not listed`,
-      containerId: c.id,
-      sandboxId: c.podSandboxId,
-    });
-  }
-  return removals;
-}
-
-/**
- * A log rotation for each pod with running containers that have a log path, except those
- * being deleted.
- */
-function logRotations(observed: ObservedState, planned: Action[]): RotateLogs[] {
-  const deleted = new Set(planned.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
-  const byPod = new Map<string, ContainerLog[]>();
-  for (const [key, list] of observed.pods) {
-    for (const o of list) {
-      if (deleted.has(o.sandbox.id)) continue;
-      for (const c of o.containers) {
-        const logPath = observed.statuses.get(c.id)?.logPath;
-        if (c.state !== "CONTAINER_RUNNING" || !logPath) continue;
-        byPod.set(key, [...(byPod.get(key) ?? []), { containerId: c.id, logPath }]);
-      }
-    }
-  }
-  return [...byPod].map(([key, logs]) => ({
-    type: "rotateLogs",
-    key,
-    reason: "the log check is due",
-    logs,
-  }));
 }
 
 /**

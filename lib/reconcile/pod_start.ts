@@ -8,7 +8,7 @@
 import { checkNonRoot } from "../translate/non_root.ts";
 import type { Image, PodSandboxConfig } from "../runtime/cri.ts";
 import { hostNetworkHostsFile, podHostsFile } from "../translate/hosts.ts";
-import type { ContainerStart, CreatePod, StartContainers, StartCreated } from "./plan.ts";
+import type { ContainerStart, CreatePod, StartContainers, StartCreated } from "./actions.ts";
 import {
   type DesiredContainer,
   type DesiredPod,

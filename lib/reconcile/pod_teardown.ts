@@ -7,7 +7,7 @@
  * @module
  */
 import { removeLogFiles } from "../node/log_rotation.ts";
-import type { DeletePod, RemoveContainers } from "./plan.ts";
+import type { DeletePod, RemoveContainers } from "./actions.ts";
 import {
   checkedPodLogDir,
   checkedPodStateDir,

@@ -1,0 +1,61 @@
+/**
+ * Planning the removal of one sandbox: its containers in stop order, its grace period, and
+ * whether its directories go with it. Pure.
+ *
+ * @module
+ */
+import type { Container } from "../runtime/cri.ts";
+import type { ObservedPod } from "./observe.ts";
+import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
+import { KEYS } from "../runtime/labels.ts";
+import type { DeletePod } from "./actions.ts";
+
+function gracePeriodOf(containers: Container[]): number {
+  let grace: number | undefined;
+  for (const c of containers) {
+    const v = Number(c.annotations[KEYS.gracePeriod]);
+    if (Number.isFinite(v) && v >= 0) grace = Math.max(grace ?? 0, v);
+  }
+  return grace ?? DEFAULT_GRACE_PERIOD_SECONDS;
+}
+
+/** Regular containers first, all at once; then each sidecar, the last started first. */
+function stopGroups(containers: Container[]): string[][] {
+  const sidecars = new Map<string, string[]>();
+  const order: string[] = [];
+  const regular: string[] = [];
+  for (const c of containers) {
+    if (c.state === "CONTAINER_EXITED") continue;
+    if (c.annotations[KEYS.containerType] === "sidecar") {
+      const name = c.metadata.name;
+      if (!sidecars.has(name)) order.push(name);
+      sidecars.set(name, [...(sidecars.get(name) ?? []), c.id]);
+    } else {
+      regular.push(c.id);
+    }
+  }
+  const groups = regular.length > 0 ? [regular] : [];
+  for (const name of order.reverse()) groups.push(sidecars.get(name) ?? []);
+  return groups;
+}
+
+/**
+ * The graceful removal of one sandbox and what belongs to it. The pod's directories go with
+ * it only when its identity can name them.
+ */
+export function deletionOf(o: ObservedPod, reason: string, removeState = true): DeletePod {
+  return {
+    type: "deletePod",
+    key: o.key,
+    reason,
+    sandboxId: o.sandbox.id,
+    namespace: o.sandbox.metadata.namespace,
+    name: o.sandbox.metadata.name,
+    uid: o.sandbox.metadata.uid,
+    stopGroups: stopGroups(o.containers),
+    containerNames: Object.fromEntries(o.containers.map((c) => [c.id, c.metadata.name])),
+    gracePeriodSeconds: gracePeriodOf(o.containers),
+    removeState: removeState && o.unsafeIdentity === undefined,
+    hostPaths: o.unsafeIdentity === undefined,
+  };
+}
