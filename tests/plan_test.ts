@@ -16,6 +16,7 @@ import {
   restartKey,
 } from "../lib/reconcile/plan.ts";
 import type { Pod } from "../lib/manifest/pod.ts";
+import type { KillRequest } from "../lib/reconcile/kills.ts";
 import { type DesiredPod, translatePod } from "../lib/translate/desired_pod.ts";
 import { buildContainerConfig } from "../lib/translate/container_config.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
@@ -638,4 +639,151 @@ Deno.test("plan leaves the directories of a UID that a sandbox which stays still
   desired.keepSources.add(keptSource);
   const { actions } = plan(desired, observedOf(kept, twin), ctx());
   assert.deepEqual(summary(actions), ["deletePod default/twin twin removeState=false"]);
+});
+
+// ---- kills, left-over containers and log rotation ----
+
+function killRequest(
+  pod: DesiredPod,
+  containerId: string,
+  reason: KillRequest["reason"],
+): KillRequest {
+  return {
+    key: pod.key,
+    containerId,
+    container: "app",
+    reason,
+    message: `kill app: ${reason}`,
+    gracePeriodSeconds: 7,
+  };
+}
+
+for (const reason of ["LivenessProbe", "StartupProbe", "FailedPostStartHook"] as const) {
+  Deno.test(`plan kills a running container asked to be killed, with reason ${reason}`, async () => {
+    const pod = await web();
+    const rt = baseRuntime(pod);
+    const id = `sb-${pod.uid.slice(0, 8)}-app-0`;
+    const request: KillRequest = {
+      ...killRequest(pod, id, reason),
+      ...(reason === "FailedPostStartHook" ? {} : {
+        preStop: { exec: { command: ["sh", "-c", "sleep 1"] } },
+        target: { containerId: id, host: "10.0.0.9", namedPorts: {} },
+      }),
+    };
+    const { actions } = plan(desiredOf(pod), observedOf(rt), { ...ctx(), kills: [request] });
+    assert.deepEqual(actions, [{ type: "killContainer", ...request }]);
+  });
+}
+
+Deno.test("plan drops a kill request whose container is no longer running or gone", async () => {
+  const pod = await web();
+  const sb = `sb-${pod.uid.slice(0, 8)}`;
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "app", state: "CONTAINER_EXITED", exitCode: 137 },
+      { name: "side", state: "CONTAINER_RUNNING" },
+    ],
+  });
+  const kills = [
+    killRequest(pod, `${sb}-app-0`, "LivenessProbe"),
+    killRequest(pod, `${sb}-gone-0`, "StartupProbe"),
+  ];
+  assert.deepEqual(summary(plan(desiredOf(pod), observedOf(rt), { ...ctx(), kills }).actions), [
+    "startContainers default/web app#1",
+  ]);
+});
+
+Deno.test("plan kills only within the pod the request names", async () => {
+  const pod = await web();
+  const id = `sb-${pod.uid.slice(0, 8)}-app-0`;
+  const request = { ...killRequest(pod, id, "LivenessProbe"), key: "default/other" };
+  const { actions } = plan(desiredOf(pod), observedOf(baseRuntime(pod)), {
+    ...ctx(),
+    kills: [request],
+  });
+  assert.deepEqual(actions, []);
+});
+
+Deno.test("plan removes a container of ours whose sandbox is not listed", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod);
+  const observed = groupObserved([], rt.containers);
+  const { actions } = plan(desiredOf(), observed, ctx());
+  const sb = `sb-${pod.uid.slice(0, 8)}`;
+  assert.deepEqual(summary(actions), [
+    `removeOrphan default/web ${sb}-app-0 sandbox=${sb}`,
+    `removeOrphan default/web ${sb}-side-0 sandbox=${sb}`,
+  ]);
+});
+
+Deno.test("plan never removes a container without the ownership labels, orphaned or not", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod);
+  const [managed, instance] = rt.containers.map((c) => ({ ...c, labels: { ...c.labels } }));
+  delete managed!.labels["tinylet"];
+  delete instance!.labels["tinylet/instance"];
+  assert.deepEqual(plan(desiredOf(), groupObserved([], [managed!, instance!]), ctx()).actions, []);
+});
+
+function withLogPaths(observed: ObservedState): ObservedState {
+  for (const list of observed.pods.values()) {
+    for (const o of list) {
+      for (const c of o.containers) {
+        if (c.state !== "CONTAINER_RUNNING") continue;
+        observed.statuses.set(c.id, {
+          id: c.id,
+          metadata: c.metadata,
+          state: c.state,
+          createdAt: 1,
+          startedAt: 2,
+          finishedAt: 0,
+          exitCode: 0,
+          image: { image: IMAGE },
+          imageRef: "sha256:1",
+          reason: "",
+          message: "",
+          labels: {},
+          annotations: {},
+          mounts: [],
+          logPath: `/var/log/pods/x/${c.metadata.name}/0.log`,
+        });
+      }
+    }
+  }
+  return observed;
+}
+
+Deno.test("plan rotates the logs of running containers only when the log check is due", async () => {
+  const pod = await web();
+  const rt = baseRuntime(pod, {
+    instances: [
+      { name: "app", state: "CONTAINER_RUNNING" },
+      { name: "side", state: "CONTAINER_EXITED", exitCode: 0 },
+    ],
+  });
+  const observed = withLogPaths(observedOf(rt));
+  // side exited with 0 under restartPolicy Always: it restarts, before the rotation.
+  const sb = `sb-${pod.uid.slice(0, 8)}`;
+  assert.deepEqual(
+    summary(plan(desiredOf(pod), observed, { ...ctx(), logCheckDue: true }).actions),
+    [
+      "startContainers default/web side#1",
+      `rotateLogs default/web ${sb}-app-0`,
+    ],
+  );
+  const [, rotation] = plan(desiredOf(pod), observed, { ...ctx(), logCheckDue: true }).actions;
+  assert.deepEqual(rotation?.type === "rotateLogs" && rotation.logs, [
+    { containerId: `${sb}-app-0`, logPath: "/var/log/pods/x/app/0.log" },
+  ]);
+  assert.deepEqual(summary(plan(desiredOf(pod), observed, ctx()).actions), [
+    "startContainers default/web side#1",
+  ]);
+});
+
+Deno.test("plan rotates no log of a sandbox it deletes", async () => {
+  const pod = await web();
+  const observed = withLogPaths(observedOf(baseRuntime(pod)));
+  assert.deepEqual(summary(plan(desiredOf(), observed, { ...ctx(), logCheckDue: true }).actions), [
+    `deletePod default/web sb-${pod.uid.slice(0, 8)} removeState=true`,
+  ]);
 });
