@@ -8,7 +8,10 @@ import { type AgentConfig, type Command, parseCommandLine, UsageError } from "./
 import { USAGE } from "./lib/cmd/help.ts";
 import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
 import { describeCommand, podsCommand } from "./lib/cmd/pods.ts";
-import { downCommand, execCommand, logsCommand, planCommand } from "./lib/cmd/operate.ts";
+import { downCommand } from "./lib/cmd/down.ts";
+import { execCommand } from "./lib/cmd/exec.ts";
+import { logsCommand } from "./lib/cmd/logs.ts";
+import { planCommand } from "./lib/cmd/plan.ts";
 import { connectCri } from "./lib/runtime/grpc.ts";
 import { meteredCri } from "./lib/agent/metered_cri.ts";
 import { formatDuration } from "./lib/base/duration.ts";

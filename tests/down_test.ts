@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { parseCommandLine } from "../lib/cmd/cli.ts";
-import { downCommand } from "../lib/cmd/operate.ts";
+import { downCommand } from "../lib/cmd/down.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseCommandLine } from "../lib/cmd/cli.ts";
-import { logsCommand } from "../lib/cmd/operate.ts";
+import { logsCommand } from "../lib/cmd/logs.ts";
 import { execute } from "../lib/reconcile/executor.ts";
 import type { ExecutorOptions } from "../lib/reconcile/executor_options.ts";
 import { ImagePuller } from "../lib/node/images.ts";

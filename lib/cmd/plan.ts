@@ -1,0 +1,78 @@
+/**
+ * `tinylet plan`: reads the manifests and the runtime, and prints what the next pass would do,
+ * each action with its reason. Changes nothing.
+ *
+ * What it prints goes through `printableIo`, so names and messages from the runtime or the
+ * manifests show their control characters escaped.
+ *
+ * @module
+ */
+import type { AgentConfig } from "./cli.ts";
+import type { Io } from "./io.ts";
+import type { Cri } from "../runtime/cri.ts";
+import { printableIo } from "../base/escape.ts";
+import { desiredState } from "../reconcile/desired.ts";
+import { Observer } from "../reconcile/observe.ts";
+import { type Action, plan } from "../reconcile/plan.ts";
+import { readHostResolvConf } from "../translate/dns.ts";
+import { ManifestSource } from "../manifest/source.ts";
+
+function describeAction(a: Action): string {
+  switch (a.type) {
+    case "createPod":
+      return `create   ${a.key}: ${a.reason} (starts ${a.start.map((s) => s.name).join(", ")})`;
+    case "deletePod":
+      return `${a.reason.startsWith("replace:") ? "replace" : "delete "}  ${a.key}: ${a.reason}`;
+    case "startContainers":
+      return `start    ${a.key}: ${a.reason}`;
+    case "startCreated":
+      return `start    ${a.key}: ${a.reason}`;
+    case "removeContainers":
+      return `clean    ${a.key}: ${a.reason}`;
+    case "killContainer":
+      return `kill     ${a.key}: container "${a.container}": ${a.message}`;
+    case "rotateLogs":
+      return `rotate   ${a.key}: ${a.reason}`;
+    case "removeOrphan":
+      return `clean    ${a.key}: ${a.reason}`;
+  }
+}
+
+/** `tinylet plan`: what the next pass would do, each with its reason. Changes nothing. */
+export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promise<number> {
+  const io = printableIo(raw);
+  const scan = await new ManifestSource(config.manifests, {
+    insecurePermissions: config.insecureManifestPermissions,
+  }).scan();
+  if (scan.refused) io.err(scan.refused);
+  if (!scan.present) io.err(`The manifest directory ${config.manifests} does not exist`);
+  const desired = await desiredState(scan, {
+    instance: config.instance,
+    podLogRoot: config.podLogRoot,
+    root: config.root,
+    nodeName: config.nodeName,
+    hostDns: await readHostResolvConf(),
+  });
+  for (const m of scan.manifests) {
+    if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
+  }
+  const observed = await new Observer({ podLogRoot: config.podLogRoot }).observe(
+    cri,
+    config.instance,
+  );
+  const { actions } = plan(desired, observed, {
+    now: Date.now(),
+    restartAllowedAt: () => undefined,
+  });
+  if (actions.length === 0) {
+    io.out(
+      `Nothing to do: ${desired.pods.size} pod${desired.pods.size === 1 ? "" : "s"} as declared`,
+    );
+    return 0;
+  }
+  for (const a of actions) io.out(describeAction(a));
+  io.err(
+    "Backoffs live in the running agent: it may wait before some of these (see tinylet describe)",
+  );
+  return 0;
+}
