@@ -20,20 +20,34 @@ import { silentLogger } from "../base/log.ts";
 import { type ObservedState, Observer } from "../reconcile/observe.ts";
 import { deletionOf } from "../reconcile/deletion_plan.ts";
 import { readAgentState, statusFilePath } from "../agent/status_file.ts";
+import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 
 /** How long `down` keeps trying a pod whose removal failed. */
 const DOWN_RETRY_MS = 10_000;
 /** How often `down` tries such a pod again. */
 const DOWN_RETRY_EVERY_MS = 250;
 
+/** What `down` removes, and how long and on which clock it keeps trying. */
+export interface DownOptions {
+  /** The pods named on the command line. */
+  pods: PodRef[];
+  /** Every pod of this instance, named or not. */
+  all: boolean;
+  /** How long to keep trying a pod whose removal failed (default 10 000 ms). */
+  retryForMs?: number;
+  /** The clock of that window and of the waits between tries (default the system's). */
+  clock?: Clock;
+}
+
 /** `tinylet down`: removes tinylet's pods gracefully, for uninstalling. */
 export async function downCommand(
   config: AgentConfig,
   cri: Cri,
-  options: { pods: PodRef[]; all: boolean; retryForMs?: number },
+  options: DownOptions,
   raw: Io,
 ): Promise<number> {
   const io = printableIo(raw);
+  const clock = options.clock ?? SYSTEM_CLOCK;
   const ours = await listOurs(cri, config.instance);
   const chosen = options.all
     ? ours
@@ -57,7 +71,7 @@ export async function downCommand(
   const executorOptions = {
     cri,
     log: silentLogger,
-    images: new ImagePuller({ cri, now: Date.now }),
+    images: new ImagePuller({ cri, now: () => clock.epochMs() }),
     root: config.root,
     podLogRoot: config.podLogRoot,
     parallel: config.parallel,
@@ -66,7 +80,7 @@ export async function downCommand(
   // is looked at and tried again until the deadline: the runtime cannot remove a container it
   // is still starting (an agent stopped while a start was in flight), which ends on its own.
   const outcome = new Map<string, Error | undefined>();
-  const deadline = Date.now() + (options.retryForMs ?? DOWN_RETRY_MS);
+  const deadline = clock.now() + (options.retryForMs ?? DOWN_RETRY_MS);
   let todo = deletions(
     chosen.map((o) => o.key),
     await observer.observe(cri, config.instance),
@@ -77,8 +91,8 @@ export async function downCommand(
       if (r.error && !failed.has(r.action.key)) failed.set(r.action.key, r.error);
       outcome.set(r.action.key, failed.get(r.action.key));
     }
-    if (failed.size === 0 || Date.now() >= deadline) break;
-    await new Promise((r) => setTimeout(r, DOWN_RETRY_EVERY_MS));
+    if (failed.size === 0 || clock.now() >= deadline) break;
+    await new Promise<void>((r) => clock.schedule(r, DOWN_RETRY_EVERY_MS));
     const again = await observer.observe(cri, config.instance);
     for (const key of failed.keys()) if (!again.pods.has(key)) outcome.set(key, undefined);
     todo = deletions(failed.keys(), again);
@@ -91,7 +105,7 @@ export async function downCommand(
       io.out(`pod ${key} removed`);
     }
   }
-  const state = await readAgentState(statusFilePath(config.root), Date.now());
+  const state = await readAgentState(statusFilePath(config.root), clock.epochMs());
   if (state.running && outcome.size > 0) {
     io.err(
       "The agent is running: it starts these pods again while their files exist. Remove the files, or stop the agent first",
