@@ -20,7 +20,10 @@ import { printable } from "./lib/base/escape.ts";
 import { serveHttp } from "./lib/agent/routes.ts";
 import { createLogger } from "./lib/base/log.ts";
 import { AgentMetrics } from "./lib/base/metrics.ts";
-import { Reconciler, STOP_GRACE_MS } from "./lib/reconcile/reconciler.ts";
+import { Reconciler } from "./lib/reconcile/reconciler.ts";
+import { STOP_GRACE_MS } from "./lib/reconcile/loop.ts";
+import { StatusHeartbeat } from "./lib/agent/heartbeat.ts";
+import { SYSTEM_CLOCK } from "./lib/base/clock.ts";
 import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/node/registry_auth.ts";
 import { ManifestSource } from "./lib/manifest/source.ts";
 import { statusFilePath } from "./lib/agent/status_file.ts";
@@ -117,12 +120,14 @@ async function runAgent(config: AgentConfig): Promise<number> {
     }
     return credentials.forImage(image);
   };
+  const source = new ManifestSource(config.manifests, {
+    insecurePermissions: config.insecureManifestPermissions,
+  });
   const reconciler = new Reconciler({
     registryAuth,
     cri,
-    source: new ManifestSource(config.manifests, {
-      insecurePermissions: config.insecureManifestPermissions,
-    }),
+    clock: SYSTEM_CLOCK,
+    source,
     log,
     socket: config.socket,
     instance: config.instance,
@@ -136,7 +141,14 @@ async function runAgent(config: AgentConfig): Promise<number> {
       maxFiles: config.containerLogMaxFiles,
     },
     logCheckIntervalMs: config.containerLogMonitorIntervalMs,
-    statusFile: statusFilePath(config.root),
+    status: new StatusHeartbeat({
+      file: statusFilePath(config.root),
+      instance: config.instance,
+      socket: config.socket,
+      manifests: source.dir,
+      log,
+      clock: SYSTEM_CLOCK,
+    }),
     metrics,
   });
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;

@@ -3,13 +3,10 @@
  * `nameserver` line) keeps every new sandbox from being created, with an event that says
  * why, and never tears down a pod that runs. Through the reconciler, on the fake runtime.
  */
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import assert from "node:assert/strict";
 import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
-import { createLogger } from "../lib/base/log.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { readHostResolvConf } from "../lib/translate/dns.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
-import { FakeCri } from "../testing/fake_cri.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const GOOD = "nameserver 192.0.2.53\nsearch corp.example\n";
@@ -27,59 +24,28 @@ ${extra}  containers:
 `;
 }
 
-interface Setup extends AsyncDisposable {
-  clock: { now: number };
-  dir: string;
+interface Setup extends ReconcilerFixture {
   resolvConf: string;
-  cri: FakeCri;
-  reconciler: Reconciler;
-  lines: string[];
-  write(name: string, text: string): Promise<void>;
 }
 
 async function setup(resolv: string): Promise<Setup> {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-hostdns-" });
-  await Deno.mkdir(`${dir}/manifests`);
-  const resolvConf = `${dir}/resolv.conf`;
-  await Deno.writeTextFile(resolvConf, resolv);
-  const clock = { now: Date.UTC(2026, 10, 29, 12, 0, 0) };
-  const cri = new FakeCri({ images: [IMAGE], now: () => clock.now });
-  const lines: string[] = [];
-  const reconciler = new Reconciler({
-    cri,
-    clock: () => clock.now,
-    source: new ManifestSource(`${dir}/manifests`),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
+  let resolvConf = "";
+  const s = await reconcilerFixture({
+    prefix: "tinylet-hostdns-",
+    epochMs: Date.UTC(2026, 10, 29, 12, 0, 0),
     readHostDns: () => readHostResolvConf(resolvConf),
     detectCgroupV2: () => Promise.resolve(false),
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
   });
-  return {
-    clock,
-    dir,
-    resolvConf,
-    cri,
-    reconciler,
-    lines,
-    write: (name, text) => Deno.writeTextFile(`${dir}/manifests/${name}`, text),
-    [Symbol.asyncDispose]: async () => {
-      await reconciler.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+  resolvConf = `${s.dir}/resolv.conf`;
+  await Deno.writeTextFile(resolvConf, resolv);
+  return Object.assign(s, { resolvConf });
 }
 
 function refusal(file: string): string {
   return `Fix ${file}: line 2: add an address to this "nameserver" line or remove it; until then no pod sandbox can be created`;
 }
 
-function errorLines(s: Setup): string[] {
+function errorLines(s: ReconcilerFixture): string[] {
   return s.lines.filter((l) => / (ERROR|WARN) /.test(l));
 }
 
@@ -104,7 +70,7 @@ Deno.test("a bare nameserver line keeps a new pod from starting: nothing is crea
   assert.equal(view?.phase, "Pending");
 
   // Tried again after its backoff, still refused: reported once, not on every try.
-  s.clock.now += 10_000;
+  await s.clock.advance(10_000);
   const second = await s.reconciler.pass();
   assert.equal(second.results[0]?.error?.message, refusal(s.resolvConf));
   assert.equal(s.cri.sandboxCount, 0);
@@ -143,12 +109,12 @@ Deno.test("once the file is fixed, a refused pod starts at the next pass with th
   // Fail a few times, so the pod's backoff has grown.
   for (let i = 0; i < 4; i++) {
     await s.reconciler.pass();
-    s.clock.now += 300_000;
+    await s.clock.advance(300_000);
   }
   await s.reconciler.pass(); // the last failure: its backoff runs for minutes
   assert.equal(s.cri.sandboxCount, 0);
   await Deno.writeTextFile(s.resolvConf, "nameserver 203.0.113.9\n");
-  s.clock.now += 1_000;
+  await s.clock.advance(1_000);
   const r = await s.reconciler.pass();
   assert.deepEqual(r.results.map((x) => [x.action.type, x.error?.message]), [[
     "createPod",
@@ -178,7 +144,7 @@ Deno.test("a running pod is kept when the file turns bad; an exited container wa
   s.cri.exitContainer(container.id, 1);
   const seen = await s.reconciler.pass();
   // The restart waits for the crash backoff first.
-  s.clock.now = seen.wakeAt ?? s.clock.now;
+  await s.clock.advanceTo(seen.wakeAt ?? s.clock.epochMs());
   s.cri.calls.length = 0;
   const waiting = await s.reconciler.pass();
   assert.deepEqual(
@@ -193,7 +159,7 @@ Deno.test("a running pod is kept when the file turns bad; an exited container wa
   );
 
   await Deno.writeTextFile(s.resolvConf, GOOD);
-  s.clock.now += 20_000;
+  await s.clock.advance(20_000);
   const resumed = await s.reconciler.pass();
   assert.deepEqual(resumed.results.map((r) => [r.action.type, r.error?.message]), [[
     "startContainers",

@@ -2,54 +2,15 @@
  * The lifecycle against the fake runtime, with the clock driven by hand:
  * crash-loop and image-pull backoff, init progress and the status they show.
  */
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import assert from "node:assert/strict";
-import { createLogger } from "../lib/base/log.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
-import { FakeCri } from "../testing/fake_cri.ts";
+import type { FakeCri } from "../testing/fake_cri.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 const S = 1000;
 
-interface Setup extends AsyncDisposable {
-  manifests: string;
-  cri: FakeCri;
-  reconciler: Reconciler;
-  lines: string[];
-  clock: { now: number };
-  write(name: string, text: string): Promise<void>;
-}
-
-async function setup(parallel = 4): Promise<Setup> {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-life-" });
-  const manifests = `${dir}/manifests`;
-  await Deno.mkdir(manifests);
-  const clock = { now: Date.UTC(2026, 10, 27, 12, 0, 0) };
-  const cri = new FakeCri({ images: [IMAGE], now: () => clock.now });
-  const lines: string[] = [];
-  const reconciler = new Reconciler({
-    cri,
-    source: new ManifestSource(manifests),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    clock: () => clock.now,
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel,
-    intervalMs: 2000,
-  });
-  return {
-    manifests,
-    cri,
-    reconciler,
-    lines,
-    clock,
-    write: (name, text) => Deno.writeTextFile(`${manifests}/${name}`, text),
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+function setup(parallel = 4): Promise<ReconcilerFixture> {
+  return reconcilerFixture({ prefix: "tinylet-life-", parallel, dnsServers: [] });
 }
 
 function crashing(policy = "Always"): string {
@@ -70,7 +31,7 @@ async function appInstances(cri: FakeCri) {
     .map((c) => ({ id: c.id, attempt: c.metadata.attempt, state: c.state }));
 }
 
-async function crashLatest(s: Setup, exitCode = 1) {
+async function crashLatest(s: ReconcilerFixture, exitCode = 1) {
   const running = (await s.cri.listContainers({ state: "CONTAINER_RUNNING" }))
     .filter((c) => c.metadata.name === "app");
   assert.equal(running.length, 1);
@@ -82,22 +43,22 @@ Deno.test("a crashing container restarts after 10 s, then 20 s, then 40 s, showi
   await s.write("crash.yaml", crashing());
   await s.reconciler.pass();
   const restartsAt: number[] = [];
-  const t0 = s.clock.now;
+  const t0 = s.clock.epochMs();
   for (const delay of [10, 20, 40]) {
     await crashLatest(s);
     const r = await s.reconciler.pass();
     const starts = r.actions.filter((a) => a.type !== "removeContainers");
     assert.deepEqual(starts, [], "no restart before the backoff ends");
-    if (r.actions.length === 0) assert.equal(r.wakeAt, s.clock.now + delay * S);
+    if (r.actions.length === 0) assert.equal(r.wakeAt, s.clock.epochMs() + delay * S);
     const view = r.pods[0]!;
     assert.equal(view.status, "CrashLoopBackOff");
     assert.equal(view.containers[0]?.reason, "CrashLoopBackOff");
-    s.clock.now += delay * S - 1;
+    await s.clock.advance(delay * S - 1);
     assert.deepEqual((await s.reconciler.pass()).actions, [], "still waiting 1 ms before");
-    s.clock.now += 1;
+    await s.clock.advance(1);
     const restart = await s.reconciler.pass();
     assert.deepEqual(restart.actions.map((a) => a.type), ["startContainers"]);
-    restartsAt.push((s.clock.now - t0) / S);
+    restartsAt.push((s.clock.epochMs() - t0) / S);
   }
   assert.deepEqual(restartsAt, [10, 30, 70]);
   const instances = await appInstances(s.cri);
@@ -122,18 +83,18 @@ Deno.test("the crash-loop backoff starts over after 10 minutes without a failure
   await s.reconciler.pass();
   await crashLatest(s);
   await s.reconciler.pass();
-  s.clock.now += 10 * S;
+  await s.clock.advance(10 * S);
   await s.reconciler.pass(); // restart 1
-  s.clock.now += 11 * 60 * S; // runs for 11 minutes
+  await s.clock.advance(11 * 60 * S); // runs for 11 minutes
   await crashLatest(s);
   await s.reconciler.pass();
-  s.clock.now += 10 * S - 1;
+  await s.clock.advance(10 * S - 1);
   assert.equal(await startsIn(s), 0, "not before 10 s");
-  s.clock.now += 1;
+  await s.clock.advance(1);
   assert.equal(await startsIn(s), 1, "10 s again, not 20 s");
 });
 
-async function startsIn(s: Setup): Promise<number> {
+async function startsIn(s: ReconcilerFixture): Promise<number> {
   const r = await s.reconciler.pass();
   return r.actions.filter((a) => a.type === "startContainers").length;
 }
@@ -158,14 +119,14 @@ Deno.test("an image that cannot be pulled shows ErrImagePull, then ImagePullBack
   );
   const first = await s.reconciler.pass();
   assert.equal(first.pods[0]?.status, "ErrImagePull");
-  assert.equal(first.wakeAt, s.clock.now + 10 * S);
+  assert.equal(first.wakeAt, s.clock.epochMs() + 10 * S);
   assert.match(first.pods[0]?.lastError ?? "", /Failed to pull image "registry\.invalid\/app:1"/);
   s.cri.calls.length = 0;
-  s.clock.now += 5 * S;
+  await s.clock.advance(5 * S);
   const second = await s.reconciler.pass();
   assert.equal(second.pods[0]?.status, "ImagePullBackOff");
   assert.ok(!s.cri.methods().includes("PullImage"));
-  s.clock.now += 5 * S;
+  await s.clock.advance(5 * S);
   s.cri.addToRegistry("registry.invalid/app:1");
   const third = await s.reconciler.pass();
   assert.ok(s.cri.methods().includes("PullImage"));
@@ -261,7 +222,7 @@ spec:
   assert.deepEqual(r.actions, []);
   assert.equal(r.pods[0]?.status, "Init:Error");
   assert.equal(r.pods[0]?.phase, "Failed");
-  s.clock.now += 3600 * S;
+  await s.clock.advance(3600 * S);
   assert.deepEqual((await s.reconciler.pass()).actions, []);
 });
 
@@ -285,7 +246,11 @@ Deno.test("the status file says what runs, for the operator commands", async () 
   await s.write("crash.yaml", crashing());
   const first = await s.reconciler.pass();
   assert.equal(first.pods[0]?.status, "ContainerCreating");
-  assert.equal(first.wakeAt, s.clock.now, "a pass that changed something asks for another at once");
+  assert.equal(
+    first.wakeAt,
+    s.clock.epochMs(),
+    "a pass that changed something asks for another at once",
+  );
   await s.reconciler.pass();
   const views = s.reconciler.pods;
   assert.deepEqual(views.map((v) => [v.namespace, v.name, v.status, v.ready]), [

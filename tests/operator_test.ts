@@ -3,14 +3,13 @@
  * against the fake runtime served over gRPC, and the HTTP endpoint's
  * handlers.
  */
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import assert from "node:assert/strict";
 import { handler } from "../lib/agent/routes.ts";
-import { createLogger } from "../lib/base/log.ts";
 import { parseManifest } from "../lib/manifest/parse.ts";
 import { AgentMetrics } from "../lib/base/metrics.ts";
 import { specHash } from "../lib/manifest/pod.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
+import type { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { ownedBy } from "../lib/reconcile/observe.ts";
 import {
   readStatusFile,
@@ -47,25 +46,16 @@ interface World extends AsyncDisposable {
 }
 
 async function world(): Promise<World> {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-op-" });
-  const manifests = `${dir}/manifests`;
-  await Deno.mkdir(manifests);
-  const fake = new FakeCri({ images: [IMAGE] });
-  const server = await serveCri(fake, `${dir}/cri.sock`);
-  const reconciler = new Reconciler({
-    cri: fake,
-    source: new ManifestSource(manifests),
-    log: createLogger({ write: () => {} }),
-    socket: `${dir}/cri.sock`,
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
-    statusFile: statusFilePath(`${dir}/root`),
+  const s = await reconcilerFixture({
+    prefix: "tinylet-op-",
+    time: "system",
+    dnsServers: [],
+    statusFile: true,
+    socket: (dir) => `${dir}/cri.sock`,
+    fake: () => new FakeCri({ images: [IMAGE] }),
   });
+  const { dir, manifests, cri: fake, reconciler } = s;
+  const server = await serveCri(fake, `${dir}/cri.sock`);
   return {
     dir,
     manifests,
@@ -83,7 +73,7 @@ async function world(): Promise<World> {
     ],
     async [Symbol.asyncDispose]() {
       await server.close();
-      await Deno.remove(dir, { recursive: true });
+      await s[Symbol.asyncDispose]();
     },
   };
 }

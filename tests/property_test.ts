@@ -27,9 +27,11 @@ import { CriError } from "../lib/runtime/errors.ts";
 import { createLogger } from "../lib/base/log.ts";
 import { parseManifest } from "../lib/manifest/parse.ts";
 import { DEFAULT_NAMESPACE, podKey, specHash } from "../lib/manifest/pod.ts";
-import { type PassResult, Reconciler } from "../lib/reconcile/reconciler.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import type { PassResult } from "../lib/reconcile/pass.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
+import { HandClock } from "../testing/hand_clock.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import type { Injection } from "../testing/fake_injections.ts";
 
@@ -818,12 +820,12 @@ async function runSeed(seed: number): Promise<void> {
     const manifests = `${tmp}/manifests`;
     await Deno.mkdir(manifests);
     await Deno.chmod(manifests, 0o755);
-    const clock = { now: Date.UTC(2026, 10, 27, 12, 0, 0) };
-    const cri = new RecordingCri({ images: [IMAGE], now: () => clock.now });
+    const clock = new HandClock(Date.UTC(2026, 10, 27, 12, 0, 0));
+    const cri = new RecordingCri({ images: [IMAGE], now: () => clock.epochMs() });
     const run: Run = new Run(seed, manifests, cri);
     const reconciler = new Reconciler({
       cri,
-      clock: () => clock.now,
+      clock,
       source: new ManifestSource(manifests),
       log: createLogger({ write: () => {} }),
       socket: "/run/fake.sock",
@@ -850,7 +852,7 @@ async function runSeed(seed: number): Promise<void> {
         [...cri.sandboxes.values()].filter((s) => s.ready).map((s) => s.id),
       );
       const step = await run.step();
-      clock.now += run.rng.int(0, 15) * 1000;
+      await clock.advance(run.rng.int(0, 15) * 1000);
       const from = cri.calls.length;
       const r = await pass();
       run.steps.push(`${step.text} ⇒ ${summary(r)}`);
@@ -870,7 +872,7 @@ async function runSeed(seed: number): Promise<void> {
     const limit = SETTLE_PASSES + run.files.reduce((n, f) => n + f.lastValid.size, 0) +
       cri.sandboxes.size;
     for (let i = 1; i <= limit && !settled; i++) {
-      clock.now += 10 * MINUTE;
+      await clock.advance(10 * MINUTE);
       const readyBefore = new Set(
         [...cri.sandboxes.values()].filter((s) => s.ready).map((s) => s.id),
       );

@@ -1,10 +1,14 @@
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import assert from "node:assert/strict";
 import { CriError } from "../lib/runtime/errors.ts";
 import { createLogger } from "../lib/base/log.ts";
-import { isFinished, Reconciler } from "../lib/reconcile/reconciler.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { isFinished } from "../lib/reconcile/watcher.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { readStatusFile, type StatusFile, writeStatusFile } from "../lib/agent/status_file.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
+import { StatusHeartbeat } from "../lib/agent/heartbeat.ts";
+import { SYSTEM_CLOCK } from "../lib/base/clock.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -18,49 +22,8 @@ containers:
     command: ["sh", "-c", "sleep 3600"]
 `;
 
-interface Setup extends AsyncDisposable {
-  clock: { now: number };
-  dir: string;
-  manifests: string;
-  root: string;
-  cri: FakeCri;
-  reconciler: Reconciler;
-  lines: string[];
-  write(name: string, text: string): Promise<void>;
-}
-
-async function setup(instance = "default"): Promise<Setup> {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
-  const manifests = `${dir}/manifests`;
-  await Deno.mkdir(manifests);
-  const clock = { now: Date.UTC(2026, 10, 27, 12, 0, 0) };
-  const cri = new FakeCri({ images: [IMAGE], now: () => clock.now });
-  const lines: string[] = [];
-  const reconciler = new Reconciler({
-    cri,
-    clock: () => clock.now,
-    source: new ManifestSource(manifests),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance,
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
-  });
-  return {
-    clock,
-    dir,
-    manifests,
-    root: `${dir}/root`,
-    cri,
-    reconciler,
-    lines,
-    write: (name, text) => Deno.writeTextFile(`${manifests}/${name}`, text),
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+function setup(instance = "default"): Promise<ReconcilerFixture> {
+  return reconcilerFixture({ instance });
 }
 
 async function runningPods(cri: FakeCri): Promise<string[]> {
@@ -306,11 +269,11 @@ Deno.test("a failing call is recorded, and the next pass converges", async () =>
     s.lines.some((l) => l.includes("Failed to start pod default/hello: boom")),
   );
   // The pod backs off instead of looping hot: 10 s before the next try.
-  assert.equal(first.wakeAt, s.clock.now + 10_000);
+  assert.equal(first.wakeAt, s.clock.epochMs() + 10_000);
   const held = await s.reconciler.pass();
   assert.deepEqual(held.actions, []);
   assert.equal(s.cri.methods().filter((m) => m === "RunPodSandbox").length, 1);
-  s.clock.now += 10_000;
+  await s.clock.advance(10_000);
   const second = await s.reconciler.pass();
   assert.deepEqual(second.results.map((x) => x.error), [undefined]);
   assert.deepEqual(await runningPods(s.cri), ["default/hello"]);
@@ -323,7 +286,7 @@ Deno.test("a container that failed to start is started by the next pass", async 
   await s.reconciler.pass();
   const [created] = await s.cri.listContainers();
   assert.equal(created?.state, "CONTAINER_CREATED");
-  s.clock.now += 10_000;
+  await s.clock.advance(10_000);
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => a.type), ["startCreated"]);
   assert.equal((await s.cri.listContainers())[0]?.state, "CONTAINER_RUNNING");
@@ -335,7 +298,7 @@ Deno.test("a start the runtime accepts but does not carry out fails and backs of
   s.cri.inject("StartContainer", { error: new Error("start failed") });
   await s.reconciler.pass();
   s.cri.startContainer = () => Promise.resolve(); // accepted, not done
-  s.clock.now += 10_000;
+  await s.clock.advance(10_000);
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => a.type), ["startCreated"]);
   assert.equal(
@@ -344,7 +307,7 @@ Deno.test("a start the runtime accepts but does not carry out fails and backs of
   );
   const held = await s.reconciler.pass();
   assert.deepEqual(held.actions, []);
-  assert.deepEqual(held.wakeAt, s.clock.now + 20_000);
+  assert.deepEqual(held.wakeAt, s.clock.epochMs() + 20_000);
 });
 
 Deno.test("sandboxes without this instance's labels are never touched", async () => {
@@ -455,7 +418,7 @@ Deno.test("a file that breaks stands for its last valid content: a pod it droppe
   assert.deepEqual(await runningPods(s.cri), ["default/p1", "default/p2"]);
   // The file breaks before the next try: p1 stays, p2 still goes.
   await s.write("pods.yaml", "containers: [\n");
-  s.clock.now += 10_000;
+  await s.clock.advance(10_000);
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => [a.type, a.key]), [["deletePod", "default/p2"]]);
   assert.deepEqual(await runningPods(s.cri), ["default/p1"]);
@@ -490,10 +453,10 @@ Deno.test("logs are checked for rotation once per log check interval, not every 
   };
   // The first check was at the first pass; a log past 10Mi waits for the next check, 10 s later.
   await Deno.writeTextFile(logPath, "x".repeat(10 * 1024 * 1024));
-  s.clock.now += 9_000;
+  await s.clock.advance(9_000);
   await s.reconciler.pass();
   assert.deepEqual(await rotatedNames(), []);
-  s.clock.now += 1_000;
+  await s.clock.advance(1_000);
   await s.reconciler.pass();
   assert.deepEqual(await rotatedNames(), ["0.log.20261127-120010"]);
   assert.ok(s.cri.methods().includes("ReopenContainerLog"));
@@ -622,10 +585,11 @@ spec:
   );
   const statusFile = `${dir}/root/status.json`;
   const lines: string[] = [];
+  const log = createLogger({ write: (l) => lines.push(l) });
   const reconciler = new Reconciler({
     cri,
     source: new ManifestSource(manifests),
-    log: createLogger({ write: (l) => lines.push(l) }),
+    log,
     socket: "/run/fake.sock",
     nodeName: "node1",
     readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
@@ -634,7 +598,14 @@ spec:
     podLogRoot: `${dir}/logs`,
     parallel: 4,
     intervalMs: 100,
-    statusFile,
+    status: new StatusHeartbeat({
+      file: statusFile,
+      instance: "default",
+      socket: "/run/fake.sock",
+      manifests,
+      log,
+      clock: SYSTEM_CLOCK,
+    }),
   });
   const controller = new AbortController();
   const loop = reconciler.run(controller.signal);
@@ -673,32 +644,19 @@ spec:
 });
 
 Deno.test("a status write in progress when the agent stops lands first: the stopped write is never overtaken", async () => {
-  await using s = await setup();
-  await s.write("hello.yaml", HELLO);
-  const statusFile = `${s.root}/status.json`;
   /** The `stoppedAt` of each write, in the order they landed. */
   const landed: (string | null)[] = [];
   let writes = 0;
-  const reconciler = new Reconciler({
-    cri: s.cri,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: (l) => s.lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: `${s.dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
-    statusFile,
+  await using s = await reconcilerFixture({
     // The first write is slow (a busy disk): the stop comes while it is in progress.
-    writeStatusFile: async (file: string, status: StatusFile) => {
+    statusFile: async (file: string, status: StatusFile) => {
       if (++writes === 1) await new Promise((r) => setTimeout(r, 200));
       await writeStatusFile(file, status);
       landed.push(status.agent.stoppedAt);
     },
   });
+  await s.write("hello.yaml", HELLO);
+  const { reconciler, statusFile } = s;
   const pass = reconciler.pass();
   await waitFor("the pass's status write in progress", () => writes === 1);
   await Promise.all([reconciler.publishStopped(), pass]);
@@ -707,7 +665,7 @@ Deno.test("a status write in progress when the agent stops lands first: the stop
     "stopped",
   ]);
   // A pass after the stop writes nothing that takes stoppedAt out.
-  s.clock.now += 20_000;
+  await s.clock.advance(20_000);
   await reconciler.pass();
   const status = await readStatusFile(statusFile);
   assert.ok(status?.agent.stoppedAt, `stoppedAt in ${JSON.stringify(status?.agent)}`);
@@ -716,28 +674,15 @@ Deno.test("a status write in progress when the agent stops lands first: the stop
 });
 
 Deno.test("a failed status write is logged once and the next write still lands", async () => {
-  await using s = await setup();
-  await s.write("hello.yaml", HELLO);
-  const statusFile = `${s.root}/status.json`;
   let writes = 0;
-  const reconciler = new Reconciler({
-    cri: s.cri,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: (l) => s.lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: `${s.dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
-    statusFile,
-    writeStatusFile: (file: string, status: StatusFile) =>
+  await using s = await reconcilerFixture({
+    statusFile: (file: string, status: StatusFile) =>
       ++writes === 1
         ? Promise.reject(new Error("No space left on device"))
         : writeStatusFile(file, status),
   });
+  await s.write("hello.yaml", HELLO);
+  const { reconciler, statusFile } = s;
   await reconciler.pass();
   await reconciler.publishStopped();
   assert.equal(writes, 2);
@@ -879,12 +824,12 @@ Deno.test("a removal the runtime accepts but does not carry out backs off like a
   );
   // Passes during the backoff plan the removal again but hold it.
   for (let i = 0; i < 5; i++) {
-    s.clock.now += 1_000;
+    await s.clock.advance(1_000);
     const r = await s.reconciler.pass();
     assert.deepEqual(r.actions, []);
   }
   assert.equal(removals(), 1);
-  s.clock.now += 5_000; // 10 s after the failure: one more try, failing the same way
+  await s.clock.advance(5_000); // 10 s after the failure: one more try, failing the same way
   await s.reconciler.pass();
   assert.equal(removals(), 2);
   const failed = s.lines.filter((l) => l.includes("Failed to remove pod default/stuck"));
@@ -892,7 +837,7 @@ Deno.test("a removal the runtime accepts but does not carry out backs off like a
   assert.equal(s.lines.filter((l) => l.includes("Removed pod")).length, 0);
   // The runtime carries removals out again: the next try after the doubled backoff succeeds.
   s.cri.removePodSandbox = remove;
-  s.clock.now += 20_000;
+  await s.clock.advance(20_000);
   await s.reconciler.pass();
   assert.deepEqual(await s.cri.listPodSandbox(), []);
   assert.equal(s.lines.filter((l) => l.includes("Removed pod default/stuck")).length, 1);

@@ -1,11 +1,9 @@
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import assert from "node:assert/strict";
 import { closeSync, constants, lchownSync, openSync } from "node:fs";
-import { createLogger } from "../lib/base/log.ts";
 import type { Manifest } from "../lib/manifest/parse.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { MAX_MANIFEST_BYTES, readManifestFile } from "../lib/base/safe_read.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
-import { FakeCri } from "../testing/fake_cri.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 /** Tests that change owners need root; under CI they must run, not skip. */
@@ -500,23 +498,7 @@ Deno.test("a symlink loop and a file used as a directory are invalid files with 
 const IMAGE = "docker.io/library/busybox:1.35";
 
 async function agent(dir: string) {
-  const manifests = `${dir}/manifests`;
-  await Deno.mkdir(manifests, { mode: 0o755 });
-  const cri = new FakeCri({ images: [IMAGE] });
-  const lines: string[] = [];
-  const reconciler = new Reconciler({
-    cri,
-    source: new ManifestSource(manifests),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 2000,
-  });
+  const { manifests, cri, lines, reconciler } = await reconcilerFixture({ dir, time: "system" });
   const sandboxes = async () =>
     (await cri.listPodSandbox({ state: "SANDBOX_READY" })).map((s) => `${s.metadata.name} ${s.id}`);
   return { manifests, cri, lines, reconciler, sandboxes };

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { LAST_WRITE_MS, STOP_DEADLINE_MS } from "../main.ts";
-import { STOP_GRACE_MS } from "../lib/reconcile/reconciler.ts";
+import { STOP_GRACE_MS } from "../lib/reconcile/loop.ts";
 import { readStatusFile, statusFilePath } from "../lib/agent/status_file.ts";
 import { startAgent } from "../testing/agent_process.ts";
 import { FakeCri } from "../testing/fake_cri.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PodEvent } from "./executor.ts";
+import type { PodEvent } from "./executor_options.ts";
 
 /** An event with its time, as `describe` lists them. */
 export interface TimedEvent extends PodEvent {

@@ -59,8 +59,8 @@ export interface LoopOptions {
   onWatchEvent?: () => void;
   /** Stops the probes; resolves when they have unwound. */
   stopProbes(): Promise<void>;
-  /** The loop starts. */
-  onStart?: () => void;
+  /** The loop starts; `poke` wakes it for a pass, until it ends. */
+  onStart?: (poke: () => void) => void;
   /** The loop ended, its work unwound (or the grace over): resolves when that is published. */
   onStopped?: () => Promise<void>;
 }
@@ -68,8 +68,8 @@ export interface LoopOptions {
 /** Runs passes until `signal` aborts: one at start, then on file events, ticks and wake times. */
 export async function runLoop(o: LoopOptions, signal: AbortSignal): Promise<void> {
   const { clock, flights } = o;
-  o.onStart?.();
   const wake = new Wake(clock);
+  o.onStart?.(() => wake.poke());
   let cancelTick = () => {};
   const tick = () => {
     cancelTick = clock.schedule(() => {

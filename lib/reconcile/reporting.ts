@@ -57,9 +57,43 @@ export class Reporting {
     return this.#dirMissing;
   }
 
-  /** Each failing pod's last failure. */
-  get podErrors(): ReadonlyMap<string, PodError> {
-    return this.#podErrors;
+  /**
+   * Whether the agent is healthy: the runtime answered, the manifest directory could be read
+   * (it exists and its permissions are accepted), and a pass completed (at `lastGoodPassAt`,
+   * 0 for never) within three intervals (at least 10 s) of `now`.
+   */
+  health(lastGoodPassAt: number, now: number, intervalMs: number): { ok: boolean; reason: string } {
+    const limit = Math.max(3 * intervalMs, 10_000);
+    if (this.#runtimeDown !== undefined) return { ok: false, reason: this.#runtimeDown };
+    if (this.#dirRefused !== undefined) return { ok: false, reason: this.#dirRefused };
+    if (this.#dirMissing) {
+      return {
+        ok: false,
+        reason: `Cannot read the manifest directory ${this.#dir}: it does not exist`,
+      };
+    }
+    if (lastGoodPassAt === 0) return { ok: false, reason: "No pass has completed yet" };
+    const age = now - lastGoodPassAt;
+    if (age > limit) {
+      return { ok: false, reason: `The last pass completed ${Math.round(age / 1000)} s ago` };
+    }
+    return { ok: true, reason: "" };
+  }
+
+  /**
+   * Each failing pod's error as its status shows it at `now`: while a failed pull waits for
+   * its next try (`retryAt`, after the pass that failed), kubelet shows ImagePullBackOff.
+   */
+  statusErrors(
+    now: number,
+    retryAt: (key: string) => number | undefined,
+  ): Map<string, { message: string; reason?: string }> {
+    const errors = new Map<string, { message: string; reason?: string }>();
+    for (const [key, e] of this.#podErrors) {
+      const waiting = e.at < now && (retryAt(key) ?? 0) > now && e.reason === "ErrImagePull";
+      errors.set(key, waiting ? { ...e, reason: "ImagePullBackOff" } : e);
+    }
+    return errors;
   }
 
   /** Logs the manifest directory going missing or refused, and coming back. */
@@ -175,5 +209,11 @@ function describe(a: Action): string {
       return `start container ${a.container} of pod ${a.key}`;
     case "removeContainers":
       return `remove dead containers of pod ${a.key}`;
+    case "killContainer":
+      return `kill container ${a.container} of pod ${a.key}`;
+    case "removeOrphan":
+      return `remove left-over container ${a.containerId.slice(0, 12)}`;
+    case "rotateLogs":
+      return `rotate the logs of pod ${a.key}`;
   }
 }

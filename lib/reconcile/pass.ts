@@ -1,0 +1,401 @@
+/**
+ * The pass: reads the manifest directory (desired), lists the runtime (observed), plans,
+ * starts each pod's actions as a flight, and computes the pods' status. It keeps what passes
+ * share: backoffs, kill requests, events, probes and the last status. Never throws for runtime
+ * or manifest trouble.
+ *
+ * @module
+ */
+import { Backoff, type BackoffPolicy, KUBELET_BACKOFF } from "../base/backoff.ts";
+import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
+import type { Logger } from "../base/log.ts";
+import type { AgentMetrics } from "../base/metrics.ts";
+import type { Problem } from "../manifest/parse.ts";
+import type { ManifestSource } from "../manifest/source.ts";
+import { detectCgroupV2 } from "../node/cgroups.ts";
+import { ImagePuller } from "../node/images.ts";
+import type { RotationPolicy } from "../node/log_rotation.ts";
+import type { ProbeManager } from "../probe/probes.ts";
+import type { AuthConfig, Cri } from "../runtime/cri.ts";
+import { describeEndpoint } from "../runtime/endpoint.ts";
+import { readHostResolvConf, type ResolvConf } from "../translate/dns.ts";
+import { SandboxConfigError } from "../translate/desired_pod.ts";
+import { CrashLoop } from "./crash_loop.ts";
+import { desiredState, TranslationCache } from "./desired.ts";
+import { EventStore, type TimedEvent } from "./events.ts";
+import type { AgentState, StatusSink } from "./agent_state.ts";
+import { countPass } from "./pass_metrics.ts";
+import { type ActionResult, execute } from "./executor.ts";
+import { Flights } from "./flights.ts";
+import { KillRequests } from "./kills.ts";
+import { type ObservedState, Observer } from "./observe.ts";
+import { type Action, plan } from "./plan.ts";
+import { probedContainers, probeManager } from "./probing.ts";
+import { RecordedSources } from "./recorded_sources.ts";
+import { Reporting } from "./reporting.ts";
+import { type PodView, podViews } from "./status.ts";
+
+/** Everything the passes work with. */
+export interface PassOptions {
+  cri: Cri;
+  /** The node name, for `spec.nodeName` and its field references. */
+  nodeName: string;
+  /** Registry credentials for an image, asked for when a pull is needed. */
+  registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
+  /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
+  readHostDns?: () => Promise<ResolvConf>;
+  /** Whether the host runs cgroup v2; asked once. Defaults to reading /proc/self/mountinfo. */
+  detectCgroupV2?: () => Promise<boolean>;
+  /** The time and the timers; defaults to {@linkcode SYSTEM_CLOCK}. */
+  clock?: Clock;
+  source: ManifestSource;
+  log: Logger;
+  /** The runtime socket, for messages. */
+  socket: string;
+  instance: string;
+  root: string;
+  podLogRoot: string;
+  parallel: number;
+  /** Milliseconds between safety-net passes. */
+  intervalMs: number;
+  /** Container log rotation; defaults to 10Mi and 5 files. */
+  logRotation?: RotationPolicy;
+  /** Milliseconds between checks of the logs' sizes; defaults to 10 s, as kubelet's. */
+  logCheckIntervalMs?: number;
+  /** Where the agent's state goes after each pass and when the loop ends; nowhere when absent. */
+  status?: StatusSink;
+  /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
+  failureBackoff?: BackoffPolicy;
+  /** Where passes, pods and watch events are counted. */
+  metrics?: AgentMetrics;
+}
+
+/** What one pass did. */
+export interface PassResult {
+  /** False when the runtime could not be listed; nothing was changed then. */
+  runtimeReachable: boolean;
+  actions: Action[];
+  results: ActionResult[];
+  problems: Problem[];
+  /** The pods' status after the pass. */
+  pods: PodView[];
+  /** When the pass wants to run again at the latest (a backoff ending, an init to watch). */
+  wakeAt: number | undefined;
+}
+
+/** How often container logs are checked for rotation, unless told otherwise: kubelet's default. */
+const LOG_CHECK_INTERVAL_MS = 10_000;
+
+/** The passes and the state they share. */
+export class ReconcilePass {
+  readonly #o: PassOptions;
+  /** Wall-clock milliseconds. */
+  readonly #now: () => number;
+  readonly #clock: Clock;
+  readonly #observer: Observer;
+  readonly #translations = new TranslationCache();
+  #cgroupV2: Promise<boolean> | undefined;
+  /** Pods whose last try failed on a refused host resolv.conf: they retry once it is fixed. */
+  readonly #waitingForHostDns = new Set<string>();
+  readonly #crash = new CrashLoop();
+  /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
+  readonly #failing: Backoff;
+  readonly #images: ImagePuller;
+  readonly #events: EventStore;
+  readonly #report: Reporting;
+  readonly #probes: ProbeManager;
+  readonly #sources: RecordedSources;
+  /** The pods' flights, started by the passes. */
+  readonly flights: Flights;
+  /** Containers to kill (failed probes and postStart hooks), planned by the next pass. */
+  readonly #kills = new KillRequests();
+  /** Wakes the loop for a pass; set while a loop runs. */
+  poke: (() => void) | undefined;
+  #lastPods: PodView[] = [];
+  #lastGoodPassAt = 0;
+  #logsCheckedAt = -Infinity;
+
+  constructor(options: PassOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#now = () => this.#clock.epochMs();
+    this.#observer = new Observer({ podLogRoot: options.podLogRoot, log: options.log });
+    this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
+    this.#events = new EventStore(this.#now);
+    this.#report = new Reporting({
+      log: options.log,
+      dir: options.source.dir,
+      socket: options.socket,
+    });
+    this.#sources = new RecordedSources(options.root);
+    this.flights = new Flights(options.parallel, (_key, group, signal) => this.#fly(group, signal));
+    this.#probes = probeManager({
+      cri: options.cri,
+      log: options.log,
+      now: this.#now,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      kill: (request) => {
+        this.#kills.record(request);
+        this.poke?.();
+      },
+    });
+    this.#images = new ImagePuller({
+      cri: options.cri,
+      now: this.#now,
+      ...(options.registryAuth ? { auth: options.registryAuth } : {}),
+      onPull: (image, outcome, detail) => {
+        if (outcome === "started") options.log.info(`Pulling image ${image}`);
+        else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
+        else options.log.warn(`Failed to pull image ${image}: ${detail}`);
+      },
+    });
+  }
+
+  /** Stops the probes; resolves when they have unwound. */
+  stopProbes(): Promise<void> {
+    return this.#probes.stop();
+  }
+
+  /** The pods' status after the last pass. */
+  get pods(): PodView[] {
+    return this.#lastPods;
+  }
+
+  /** Recent events of a pod (`namespace/name`), oldest first. */
+  events(key: string): TimedEvent[] {
+    return this.#events.of(key);
+  }
+
+  /** What the agent knows now, as published. */
+  state(): AgentState {
+    return {
+      pods: this.#lastPods,
+      runtimeError: this.#report.runtimeDown,
+      events: this.#events.snapshot(),
+    };
+  }
+
+  /**
+   * Whether the agent is healthy: the runtime answered, the manifest directory could be read
+   * (it exists and its permissions are accepted), and a pass completed recently.
+   */
+  health(): { ok: boolean; reason: string } {
+    return this.#report.health(this.#lastGoodPassAt, this.#now(), this.#o.intervalMs);
+  }
+
+  /** Runs one pod's actions in order and reports them. */
+  async #fly(group: Action[], signal: AbortSignal | undefined): Promise<ActionResult[]> {
+    const o = this.#o;
+    const results = await execute(group, {
+      cri: o.cri,
+      log: o.log,
+      images: this.#images,
+      root: o.root,
+      podLogRoot: o.podLogRoot,
+      parallel: 1,
+      onEvent: (e) => this.#events.add(e),
+      onSandboxIp: (id, ip) => this.#observer.rememberIp(id, ip),
+      kills: this.#kills,
+      now: this.#now,
+      ...(o.logRotation ? { logRotation: o.logRotation } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    // Results cut short by a stopping agent are cancellations, not failures.
+    if (!signal?.aborted) this.#recordResults(results, this.#now());
+    return results;
+  }
+
+  /** A failed pod backs off (and waits for the host's DNS when that was refused); a pod that succeeded does not. */
+  #recordResults(results: ActionResult[], now: number) {
+    const failed = new Set(results.filter((r) => r.error).map((r) => r.action.key));
+    for (const r of results) {
+      const key = r.action.key;
+      if (!r.error) {
+        if (!failed.has(key)) this.#failing.reset(key);
+        continue;
+      }
+      this.#failing.fail(key, now, `${now}`);
+      if (r.error instanceof SandboxConfigError) this.#waitingForHostDns.add(key);
+    }
+    this.#report.results(results, now);
+  }
+
+  /**
+   * One pass: read, list, plan, start the actions, report. Each pod's actions run as one
+   * flight; with `detach`, the pass does not wait for the flights (the loop does this, so a
+   * slow pod never delays the others); without, it returns their results.
+   */
+  async run(
+    signal?: AbortSignal,
+    { detach = false }: { detach?: boolean } = {},
+  ): Promise<PassResult> {
+    const t0 = this.#clock.now();
+    const r = await this.#pass(signal, detach);
+    if (this.#o.metrics) countPass(this.#o.metrics, r, (this.#clock.now() - t0) / 1000);
+    if (r.runtimeReachable) this.#lastGoodPassAt = this.#now();
+    return r;
+  }
+
+  /** Publishes the agent's state, when it has somewhere to go. */
+  async #publish(): Promise<void> {
+    const sink = this.#o.status;
+    if (sink) await sink.publish(this.state());
+  }
+
+  async #pass(signal: AbortSignal | undefined, detach: boolean): Promise<PassResult> {
+    const o = this.#o;
+    const flights = this.flights;
+    const scan = await o.source.scan();
+    this.#report.directory(scan.present, scan.refused);
+    const hostDns = await (o.readHostDns ?? readHostResolvConf)();
+    if (!hostDns.errors) {
+      for (const key of this.#waitingForHostDns) this.#failing.reset(key);
+      this.#waitingForHostDns.clear();
+    }
+    const desired = await desiredState(scan, {
+      instance: o.instance,
+      podLogRoot: o.podLogRoot,
+      root: o.root,
+      nodeName: o.nodeName,
+      hostDns,
+      cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
+    }, this.#translations);
+    const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
+    this.#report.problems(problems);
+    const opts = signal ? { signal } : {};
+    // A flight that ends after this point changed what the listing shows of its pod: the pass
+    // plans that pod no further (the flight's end asks for a new pass, which sees the change).
+    const listedAfter = flights.ended;
+    let observed: ObservedState;
+    try {
+      observed = await this.#observer.observe(o.cri, o.instance, opts);
+    } catch (err) {
+      const down = {
+        runtimeReachable: false,
+        actions: [],
+        results: [],
+        problems,
+        wakeAt: undefined,
+      };
+      if (signal?.aborted) return { ...down, pods: this.#lastPods };
+      this.#report.runtime(await describeEndpoint(o.socket, err));
+      await this.#publish();
+      return { ...down, pods: this.#lastPods };
+    }
+    this.#report.runtime(undefined);
+    await this.#sources.apply(desired, observed);
+    const now = this.#now();
+    this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e));
+    const ctx = {
+      now,
+      restartAllowedAt: (key: string) => this.#crash.until(key),
+      kills: this.#kills.pending(observed),
+      logCheckDue: this.#logCheckDue(now),
+    };
+    if (signal?.aborted) {
+      // A stopping agent starts nothing more.
+      return {
+        runtimeReachable: true,
+        actions: [],
+        results: [],
+        problems,
+        pods: this.#lastPods,
+        wakeAt: undefined,
+      };
+    }
+    const planned = plan(desired, observed, ctx);
+    // Log rotations change no pod: they run within the pass, not as pod flights.
+    const rotations = planned.actions.filter((a) => a.type === "rotateLogs");
+    const podActions = planned.actions.filter((a) => a.type !== "rotateLogs");
+    const held = podActions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
+    const ready = podActions.filter((a) =>
+      !held.includes(a) && !flights.has(a.key) && !flights.endedSince(a.key, listedAfter)
+    );
+    flights.forgetEndedBy(listedAfter);
+    const actions: Action[] = [];
+    const started: Promise<ActionResult[]>[] = [];
+    flights.clearQueue();
+    for (const [key, group] of groupByPod(ready)) {
+      // One flight per pod; at most --parallel at once. In the loop (detached), the rest wait
+      // in a queue that finishing flights take from, until the next pass plans again from the
+      // newest state; otherwise the next pass plans them again.
+      if (flights.full) {
+        if (detach) flights.enqueue(key, group);
+        else break;
+        continue;
+      }
+      actions.push(...group);
+      started.push(flights.launch(key, group, signal));
+    }
+    const results = detach ? [] : (await Promise.all(started)).flat();
+    this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
+    await this.#rotateLogs(rotations, signal);
+    const errors = this.#report.statusErrors(now, (key) => this.#failing.until(key));
+    if (!signal?.aborted) this.#probes.sync(probedContainers(desired, observed, this.#now));
+    const pods = podViews(desired, observed, {
+      now,
+      restartAllowedAt: ctx.restartAllowedAt,
+      errors,
+      ips: observed.ips,
+      ready: (id) => this.#probes.ready(id),
+      probes: (id) => this.#probes.statuses(id),
+    });
+    this.#lastPods = pods;
+    await this.#publish();
+    // After a change, look again at once: the status then shows what the change did.
+    // (Detached flights ask for that themselves when they finish.)
+    const changed = results.some((r) => !r.error);
+    const next = [
+      planned.wakeAt,
+      this.#images.nextRetryAt(now),
+      ...held.map((a) => this.#failing.until(a.key)),
+      ...results.filter((r) => r.error).map((r) => this.#failing.until(r.action.key)),
+      changed ? now : undefined,
+    ].filter((x) => x !== undefined);
+    o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
+    return {
+      runtimeReachable: true,
+      actions,
+      results,
+      problems,
+      pods,
+      wakeAt: next.length > 0 ? Math.min(...next) : undefined,
+    };
+  }
+
+  /** Runs the planned log rotations; a log that cannot be rotated is logged by the executor. */
+  async #rotateLogs(rotations: Action[], signal: AbortSignal | undefined) {
+    if (rotations.length === 0) return;
+    const o = this.#o;
+    await execute(rotations, {
+      cri: o.cri,
+      log: o.log,
+      images: this.#images,
+      root: o.root,
+      podLogRoot: o.podLogRoot,
+      parallel: 1,
+      now: this.#now,
+      ...(o.logRotation ? { logRotation: o.logRotation } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /**
+   * Whether this pass checks the logs for rotation: at most once per `logCheckIntervalMs`
+   * (the next pass after that much time), since a stat of every running container's log
+   * each pass would be most of an idle pass's cost.
+   */
+  #logCheckDue(now: number): boolean {
+    if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) {
+      return false;
+    }
+    this.#logsCheckedAt = now;
+    return true;
+  }
+}
+
+function groupByPod(actions: Action[]): Map<string, Action[]> {
+  const groups = new Map<string, Action[]>();
+  for (const a of actions) groups.set(a.key, [...(groups.get(a.key) ?? []), a]);
+  return groups;
+}
