@@ -117,3 +117,35 @@ Deno.test("a container where tinylet put it keeps its log path", async () => {
   assert.equal(state.statuses.get(cid)?.logPath, `/var/log/pods/default_web_${UID}/app/0.log`);
   assert.deepEqual(lines, []);
 });
+
+Deno.test("a container of ours whose sandbox is not listed is an orphan; a container without our labels never is", async () => {
+  /** A runtime that ignores the label selector of ListContainers. */
+  class LooseCri extends FakeCri {
+    override listContainers(_filter?: unknown, opts?: Parameters<FakeCri["listContainers"]>[1]) {
+      return super.listContainers(undefined, opts);
+    }
+  }
+  const cri = new LooseCri({ images: [IMAGE] });
+  // A sandbox of another instance: not listed for this one.
+  const config = { ...sandboxConfig("web", UID), labels: ownedBy("other") };
+  const sandbox = await cri.runPodSandbox(config);
+  const ids: Record<string, string> = {};
+  for (
+    const [name, labels] of [["ours", ownedBy("default")], ["theirs", ownedBy("other")]] as const
+  ) {
+    ids[name] = await cri.createContainer(sandbox, {
+      metadata: { name, attempt: 0 },
+      image: { image: IMAGE },
+      labels: { ...labels },
+    }, config);
+  }
+  const before = performance.now();
+  const state = await observer([]).observe(cri, "default");
+  const after = performance.now();
+  assert.deepEqual(state.orphans.map((c) => c.id), [ids.ours]);
+  assert.deepEqual([...state.pods.keys()], []);
+  assert.ok(
+    state.listedAt !== undefined && before <= state.listedAt && state.listedAt <= after,
+    `the listing began within the call (${before} ≤ ${state.listedAt} ≤ ${after})`,
+  );
+});
