@@ -61,8 +61,10 @@ export interface RotationError {
  *
  * 1. renames `<log>` to `<log>.<timestamp>`, the timestamp being `now` in UTC in
  *    kubelet's format `20060102-150405` (kubelet uses the node's local time);
- * 2. calls `reopen(containerId)` (wire it to `cri.reopenContainerLog`) so the
- *    runtime opens a fresh `<log>`; tinylet never creates that file itself. If
+ * 2. calls `reopen(containerId)` so the runtime opens a fresh `<log>` (the
+ *    executor's `rotateLogs` action passes the CRI `ReopenContainerLog` call,
+ *    with a container already gone counting as reopened; this module makes no
+ *    runtime call itself); tinylet never creates that file itself. If
  *    `reopen` rejects, the file is renamed back, as kubelet does, so the next
  *    pass rotates it again, and the container is reported in `errors`;
  * 3. deletes the oldest rotated files (files named `<basename>.` + anything in the

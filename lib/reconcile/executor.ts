@@ -1,8 +1,11 @@
 /**
  * The executor: applies a plan, pod by pod (in order within a pod, concurrently across
  * pods), and records one result per action instead of stopping at the first failure. Each
- * action's steps live in their own module; together with the probe and hook handlers they
- * run, these are the reconcile loop's only changes to the runtime.
+ * action's steps live in their own module (`pod_start.ts`, `pod_teardown.ts`,
+ * `container_kill.ts`, `orphan_removal.ts`, `log_rotation_step.ts`). Those steps, with the
+ * image puller and the hook handlers they call, are the only code of the reconcile loop that
+ * creates, starts, stops or removes anything on the runtime; the observer only lists and
+ * asks for statuses, and the probes only run their handlers.
  *
  * @module
  */
