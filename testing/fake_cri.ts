@@ -4,7 +4,9 @@
  * see it (the contract suite in `cri_contract.ts` runs against both), and
  * adds what tests need: recorded calls, injectable errors and delays per
  * method, deterministic ids, an injectable clock, and hooks to make a
- * container exit.
+ * container exit. Its images are in `fake_images.ts`, the records of its sandboxes and
+ * containers and the answers built from them in `fake_records.ts`, injections in
+ * `fake_injections.ts`, and what commands do in `fake_exec.ts`.
  *
  * @module
  */
@@ -14,7 +16,6 @@ import type {
   Container,
   ContainerConfig,
   ContainerFilter,
-  ContainerState,
   ContainerStatus,
   Cri,
   ExecResult,
@@ -26,45 +27,30 @@ import type {
   PodSandboxFilter,
   PodSandboxStatus,
   RuntimeStatus,
-  SandboxState,
   VersionInfo,
 } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
-import { defaultExec, scriptExitCode, statements } from "./fake_exec.ts";
+import { defaultExec, scriptExitCode, sleepsOf } from "./fake_exec.ts";
+import { cancelled, type InjectedWait, type Injection, Injections } from "./fake_injections.ts";
+import { FakeImages } from "./fake_images.ts";
 import {
-  abortableDelay,
-  cancelled,
-  type InjectedWait,
-  type Injection,
-  Injections,
-} from "./fake_injections.ts";
+  containerPasses,
+  containerStatus,
+  type FakeContainer,
+  type FakeSandbox,
+  listedContainer,
+  listedSandbox,
+  refuseTakenContainerName,
+  refuseTakenSandboxName,
+  sandboxPasses,
+  sandboxStatus,
+} from "./fake_records.ts";
 
 /** A call the fake received, in order. */
 export interface RecordedCall {
   method: string;
   /** The id, image or config the call was about. */
   arg: unknown;
-}
-
-interface FakeSandbox {
-  id: string;
-  config: PodSandboxConfig;
-  state: SandboxState;
-  createdAt: number;
-  ip: string;
-}
-
-interface FakeContainer {
-  id: string;
-  sandboxId: string;
-  config: ContainerConfig;
-  state: ContainerState;
-  createdAt: number;
-  startedAt: number;
-  finishedAt: number;
-  exitCode: number;
-  reason: string;
-  imageRef: string;
 }
 
 /** Options of {@linkcode FakeCri}. */
@@ -79,37 +65,12 @@ export interface FakeCriOptions {
 
 const PAUSE_IP_PREFIX = "198.18.0.";
 
-/** Normalises an image name as containerd does: `busybox` → `docker.io/library/busybox:latest`. */
-export function normalizeImage(name: string): string {
-  let ref = name;
-  const slash = ref.indexOf("/");
-  const first = slash < 0 ? "" : ref.slice(0, slash);
-  if (
-    slash < 0 ||
-    !(first.includes(".") || first.includes(":") || first === "localhost")
-  ) {
-    ref = `docker.io/${slash < 0 ? `library/${ref}` : ref}`;
-  }
-  const lastSegment = ref.slice(ref.lastIndexOf("/") + 1);
-  if (!lastSegment.includes(":") && !ref.includes("@")) ref += ":latest";
-  return ref;
-}
-
-function matchLabels(
-  labels: Record<string, string> | undefined,
-  selector?: Record<string, string>,
-) {
-  if (!selector) return true;
-  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
-}
-
 /** The in-memory runtime. */
 export class FakeCri implements Cri {
   readonly calls: RecordedCall[] = [];
   readonly #sandboxes = new Map<string, FakeSandbox>();
   readonly #containers = new Map<string, FakeContainer>();
-  readonly #images = new Map<string, Image>();
-  readonly #registry = new Set<string>();
+  readonly #images = new FakeImages(() => this.#id("image"));
   readonly #injections = new Injections();
   readonly #now: () => number;
   #nextId = 1;
@@ -125,31 +86,19 @@ export class FakeCri implements Cri {
   constructor(options: FakeCriOptions = {}) {
     this.#now = options.now ?? Date.now;
     for (const image of options.images ?? []) this.addImage(image);
-    for (const image of options.registry ?? []) {
-      this.#registry.add(normalizeImage(image));
-    }
+    for (const image of options.registry ?? []) this.#images.addToRegistry(image);
   }
 
   // ---- test controls ----
 
   /** Makes `image` present, as if pulled. */
   addImage(image: string, user = ""): void {
-    const ref = normalizeImage(image);
-    const id = `sha256:${this.#id("image").padStart(64, "0")}`;
-    const numeric = /^\d+$/.test(user);
-    this.#images.set(ref, {
-      id,
-      repoTags: [ref],
-      repoDigests: [],
-      size: 1024,
-      uid: numeric ? { value: Number(user) } : null,
-      username: numeric ? "" : user,
-    });
+    this.#images.add(image, user);
   }
 
   /** Makes `image` pullable. */
   addToRegistry(image: string): void {
-    this.#registry.add(normalizeImage(image));
+    this.#images.addToRegistry(image);
   }
 
   /** The next calls of `method` (a CRI method name such as `RunPodSandbox`) fail or wait. */
@@ -214,18 +163,10 @@ export class FakeCri implements Cri {
     c.reason = reason ?? (exitCode === 0 ? "Completed" : "Error");
   }
 
-  async #enter(
-    method: string,
-    arg: unknown,
-    opts?: CallOptions,
-  ): Promise<void> {
+  async #enter(method: string, arg: unknown, opts?: CallOptions): Promise<void> {
     this.calls.push({ method, arg });
     if (this.#closed) {
-      throw new CriError(
-        "Cancelled",
-        method,
-        `Call ${method}: the client is closed`,
-      );
+      throw new CriError("Cancelled", method, `Call ${method}: the client is closed`);
     }
     if (opts?.signal?.aborted) throw cancelled(method, opts.signal);
     await this.#injections.apply(method, opts);
@@ -277,25 +218,9 @@ export class FakeCri implements Cri {
     };
   }
 
-  async runPodSandbox(
-    config: PodSandboxConfig,
-    opts?: CallOptions,
-  ): Promise<string> {
+  async runPodSandbox(config: PodSandboxConfig, opts?: CallOptions): Promise<string> {
     await this.#enter("RunPodSandbox", config, opts);
-    const m = config.metadata;
-    for (const s of this.#sandboxes.values()) {
-      const o = s.config.metadata;
-      if (
-        o.name === m.name && o.namespace === m.namespace && o.uid === m.uid &&
-        o.attempt === m.attempt
-      ) {
-        throw new CriError(
-          "Other",
-          "RunPodSandbox",
-          `RunPodSandbox: failed to reserve sandbox name "${m.name}_${m.namespace}_${m.uid}_${m.attempt}": name is reserved for "${s.id}"`,
-        );
-      }
-    }
+    refuseTakenSandboxName(this.#sandboxes.values(), config);
     const id = this.#id("sandbox");
     const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === "NODE";
     this.#sandboxes.set(id, {
@@ -329,45 +254,15 @@ export class FakeCri implements Cri {
     this.#sandboxes.delete(id);
   }
 
-  async podSandboxStatus(
-    id: string,
-    opts?: CallOptions,
-  ): Promise<PodSandboxStatus> {
+  async podSandboxStatus(id: string, opts?: CallOptions): Promise<PodSandboxStatus> {
     await this.#enter("PodSandboxStatus", id, opts);
-    const s = this.#sandbox("PodSandboxStatus", id);
-    return {
-      id: s.id,
-      metadata: { ...s.config.metadata },
-      state: s.state,
-      createdAt: s.createdAt * 1e6,
-      ip: s.state === "SANDBOX_READY" ? s.ip : "",
-      additionalIps: [],
-      labels: { ...s.config.labels },
-      annotations: { ...s.config.annotations },
-    };
+    return sandboxStatus(this.#sandbox("PodSandboxStatus", id));
   }
 
-  async listPodSandbox(
-    filter?: PodSandboxFilter,
-    opts?: CallOptions,
-  ): Promise<PodSandbox[]> {
+  async listPodSandbox(filter?: PodSandboxFilter, opts?: CallOptions): Promise<PodSandbox[]> {
     await this.#enter("ListPodSandbox", filter ?? null, opts);
-    const out: PodSandbox[] = [];
-    for (const s of this.#sandboxes.values()) {
-      if (filter?.id && !s.id.startsWith(filter.id)) continue;
-      if (filter?.state && s.state !== filter.state) continue;
-      if (!matchLabels(s.config.labels, filter?.labelSelector)) continue;
-      out.push({
-        id: s.id,
-        metadata: { ...s.config.metadata },
-        state: s.state,
-        createdAt: s.createdAt * 1e6,
-        labels: { ...s.config.labels },
-        annotations: { ...s.config.annotations },
-        runtimeHandler: "",
-      });
-    }
-    return out;
+    return [...this.#sandboxes.values()].filter((s) => sandboxPasses(s, filter))
+      .map(listedSandbox);
   }
 
   async createContainer(
@@ -376,14 +271,9 @@ export class FakeCri implements Cri {
     sandboxConfig: PodSandboxConfig,
     opts?: CallOptions,
   ): Promise<string> {
-    await this.#enter("CreateContainer", {
-      podSandboxId,
-      config,
-      sandboxConfig,
-    }, opts);
+    await this.#enter("CreateContainer", { podSandboxId, config, sandboxConfig }, opts);
     const s = this.#sandbox("CreateContainer", podSandboxId);
-    const image = this.#images.get(normalizeImage(config.image.image)) ??
-      [...this.#images.values()].find((i) => i.id === config.image.image);
+    const image = this.#images.find(config.image.image);
     if (!image) {
       throw new CriError(
         "NotFound",
@@ -391,19 +281,7 @@ export class FakeCri implements Cri {
         `CreateContainer: failed to get image "${config.image.image}": not found`,
       );
     }
-    for (const c of this.#containers.values()) {
-      if (
-        c.sandboxId === s.id &&
-        c.config.metadata.name === config.metadata.name &&
-        c.config.metadata.attempt === config.metadata.attempt
-      ) {
-        throw new CriError(
-          "Other",
-          "CreateContainer",
-          `CreateContainer: failed to reserve container name "${config.metadata.name}_${config.metadata.attempt}": name is reserved for "${c.id}"`,
-        );
-      }
-    }
+    refuseTakenContainerName(this.#containers.values(), s.id, config);
     const id = this.#id("container");
     this.#containers.set(id, {
       id,
@@ -445,11 +323,7 @@ export class FakeCri implements Cri {
     if (exit !== undefined) this.#exit(c, exit);
   }
 
-  async stopContainer(
-    id: string,
-    timeoutSeconds: number,
-    opts?: CallOptions,
-  ): Promise<void> {
+  async stopContainer(id: string, timeoutSeconds: number, opts?: CallOptions): Promise<void> {
     await this.#enter("StopContainer", { id, timeoutSeconds }, opts);
     const c = this.#container("StopContainer", id);
     if (c.state === "CONTAINER_RUNNING") this.#exit(c, 137);
@@ -460,61 +334,16 @@ export class FakeCri implements Cri {
     this.#containers.delete(id);
   }
 
-  async listContainers(
-    filter?: ContainerFilter,
-    opts?: CallOptions,
-  ): Promise<Container[]> {
+  async listContainers(filter?: ContainerFilter, opts?: CallOptions): Promise<Container[]> {
     await this.#enter("ListContainers", filter ?? null, opts);
-    const out: Container[] = [];
-    for (const c of this.#containers.values()) {
-      if (filter?.id && !c.id.startsWith(filter.id)) continue;
-      if (filter?.state && c.state !== filter.state) continue;
-      if (filter?.podSandboxId && c.sandboxId !== filter.podSandboxId) continue;
-      if (!matchLabels(c.config.labels, filter?.labelSelector)) continue;
-      out.push({
-        id: c.id,
-        podSandboxId: c.sandboxId,
-        metadata: { ...c.config.metadata },
-        image: { image: c.config.image.image },
-        imageRef: c.imageRef,
-        state: c.state,
-        createdAt: c.createdAt * 1e6,
-        labels: { ...c.config.labels },
-        annotations: { ...c.config.annotations },
-      });
-    }
-    return out;
+    return [...this.#containers.values()].filter((c) => containerPasses(c, filter))
+      .map(listedContainer);
   }
 
-  async containerStatus(
-    id: string,
-    opts?: CallOptions,
-  ): Promise<ContainerStatus> {
+  async containerStatus(id: string, opts?: CallOptions): Promise<ContainerStatus> {
     await this.#enter("ContainerStatus", id, opts);
     const c = this.#container("ContainerStatus", id);
-    const sandbox = this.#sandboxes.get(c.sandboxId);
-    return {
-      id: c.id,
-      metadata: { ...c.config.metadata },
-      state: c.state,
-      createdAt: c.createdAt * 1e6,
-      startedAt: c.startedAt * 1e6,
-      finishedAt: c.finishedAt * 1e6,
-      exitCode: c.exitCode,
-      image: { image: c.config.image.image },
-      imageRef: c.imageRef,
-      reason: c.reason,
-      message: "",
-      labels: { ...c.config.labels },
-      annotations: { ...c.config.annotations },
-      mounts: (c.config.mounts ?? []).map((m) => ({
-        ...m,
-        readonly: m.readonly ?? false,
-      })),
-      logPath: sandbox?.config.logDirectory && c.config.logPath
-        ? `${sandbox.config.logDirectory}/${c.config.logPath}`
-        : "",
-    };
+    return containerStatus(c, this.#sandboxes.get(c.sandboxId));
   }
 
   async execSync(
@@ -526,29 +355,9 @@ export class FakeCri implements Cri {
     await this.#enter("ExecSync", { id, cmd, timeoutSeconds }, opts);
     const c = this.#container("ExecSync", id);
     if (c.state !== "CONTAINER_RUNNING") {
-      throw new CriError(
-        "Other",
-        "ExecSync",
-        `ExecSync: container "${id}" is not running`,
-      );
+      throw new CriError("Other", "ExecSync", `ExecSync: container "${id}" is not running`);
     }
-    const seconds = statements(cmd).filter((st) => st[0] === "sleep")
-      .reduce((sum, st) => sum + (Number(st[1]) || 0), 0);
-    if (seconds > 0) {
-      const late = timeoutSeconds > 0 && seconds > timeoutSeconds;
-      try {
-        await abortableDelay((late ? timeoutSeconds : seconds) * 1000, opts?.signal);
-      } catch {
-        throw cancelled("ExecSync", opts?.signal);
-      }
-      if (late) {
-        throw new CriError(
-          "DeadlineExceeded",
-          "ExecSync",
-          `ExecSync: failed to exec in container: timeout ${timeoutSeconds}s exceeded: context deadline exceeded`,
-        );
-      }
-    }
+    await sleepsOf(cmd, timeoutSeconds, opts?.signal);
     return this.execHandler(c.config, cmd);
   }
 
@@ -564,13 +373,9 @@ export class FakeCri implements Cri {
     }
   }
 
-  async imageStatus(
-    image: ImageSpec,
-    opts?: CallOptions,
-  ): Promise<Image | null> {
+  async imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null> {
     await this.#enter("ImageStatus", image.image, opts);
-    const found = this.#images.get(normalizeImage(image.image));
-    return found ? structuredClone(found) : null;
+    return this.#images.status(image.image);
   }
 
   async pullImage(
@@ -580,24 +385,12 @@ export class FakeCri implements Cri {
     opts?: CallOptions,
   ): Promise<string> {
     await this.#enter("PullImage", { image: image.image, auth: auth ?? null }, opts);
-    const ref = normalizeImage(image.image);
-    if (!this.#registry.has(ref) && !this.#images.has(ref)) {
-      throw new CriError(
-        "Other",
-        "PullImage",
-        `PullImage: failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": not found`,
-      );
-    }
-    if (!this.#images.has(ref)) this.addImage(ref);
-    return this.#images.get(ref)?.id ?? "";
+    return this.#images.pull(image.image);
   }
 
   async listImages(filter?: ImageFilter, opts?: CallOptions): Promise<Image[]> {
     await this.#enter("ListImages", filter ?? null, opts);
-    const want = filter?.image?.image ? normalizeImage(filter.image.image) : undefined;
-    return [...this.#images.entries()]
-      .filter(([ref]) => !want || ref === want)
-      .map(([, i]) => structuredClone(i));
+    return this.#images.list(filter?.image?.image);
   }
 
   close(): void {

@@ -2,11 +2,13 @@
  * The fake runtime's stand-in for a shell: what a container's command does when it starts
  * (`exit N`, `true`, `false` end it at once; anything else keeps it running) and what an
  * `ExecSync` prints and exits with (`echo`, `true`, `false`, `exit N`, alone or in
- * `sh -c "a; b"` lists).
+ * `sh -c "a; b"` lists), and how long an `ExecSync` takes (the `sleep N` in its command).
  *
  * @module
  */
 import type { ContainerConfig, ExecResult } from "../lib/runtime/cri.ts";
+import { CriError } from "../lib/runtime/errors.ts";
+import { abortableDelay, cancelled } from "./fake_injections.ts";
 
 const encoder = new TextEncoder();
 
@@ -71,4 +73,32 @@ export function defaultExec(_container: ContainerConfig, cmd: string[]): ExecRes
     stderr: encoder.encode(stderr),
     exitCode: 0,
   };
+}
+
+/**
+ * Waits as long as the `sleep N` statements of an `ExecSync` command add up to, as a real
+ * container would. Past `timeoutSeconds` (0: none) it stops at the timeout and throws
+ * DeadlineExceeded; when `signal` aborts, it throws Cancelled.
+ */
+export async function sleepsOf(
+  cmd: string[],
+  timeoutSeconds: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const seconds = statements(cmd).filter((st) => st[0] === "sleep")
+    .reduce((sum, st) => sum + (Number(st[1]) || 0), 0);
+  if (seconds <= 0) return;
+  const late = timeoutSeconds > 0 && seconds > timeoutSeconds;
+  try {
+    await abortableDelay((late ? timeoutSeconds : seconds) * 1000, signal);
+  } catch {
+    throw cancelled("ExecSync", signal);
+  }
+  if (late) {
+    throw new CriError(
+      "DeadlineExceeded",
+      "ExecSync",
+      `ExecSync: failed to exec in container: timeout ${timeoutSeconds}s exceeded: context deadline exceeded`,
+    );
+  }
 }
