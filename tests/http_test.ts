@@ -14,9 +14,31 @@ import { startAgent } from "../testing/agent_process.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { serveCri } from "../testing/fake_cri_server.ts";
 import { waitFor } from "../testing/wait.ts";
+import { HandDrivenTime } from "../testing/hand_time.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** The real timer and clock, which hand-driven time leaves alone: deadlines of the test's waits. */
+const realSetTimeout = globalThis.setTimeout;
+const realNow = performance.now.bind(performance);
+
+/** Calls `probe` every 5 ms of real time until it returns a value; throws after `timeoutMs`. */
+async function poll<T>(
+  what: () => string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = realNow() + timeoutMs;
+  while (true) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (realNow() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what()}`);
+    }
+    await new Promise((r) => realSetTimeout(r, 5));
+  }
+}
 
 const HANDLERS: HttpHandlers = {
   health: () => ({ ok: true, reason: "" }),
@@ -58,15 +80,18 @@ function serve(limits: HttpLimits = FAST, handlers = HANDLERS): Served {
   };
 }
 
-/** A client connection that reads what the server sends and knows when the server closed it. */
+/**
+ * A client connection that reads what the server sends and knows when the server closed it.
+ * Its times are `performance.now()`, hand-driven where the test drives time by hand.
+ */
 class Client {
   #got = new Uint8Array(0);
   /** performance.now() when the server closed the connection (EOF or reset). */
   closedAt: number | undefined;
-  readonly openedAt = performance.now();
   readonly #reading: Promise<void>;
 
-  constructor(readonly conn: Deno.TcpConn) {
+  /** `openedAt`: performance.now() before connecting, so no earlier than the server's accept. */
+  constructor(readonly conn: Deno.TcpConn, readonly openedAt: number) {
     this.#reading = (async () => {
       const buf = new Uint8Array(4096);
       try {
@@ -86,7 +111,8 @@ class Client {
   }
 
   static async open(port: number): Promise<Client> {
-    return new Client(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const before = performance.now();
+    return new Client(await Deno.connect({ hostname: "127.0.0.1", port }), before);
   }
 
   get text(): string {
@@ -99,7 +125,7 @@ class Client {
 
   /** Waits until `n` whole responses have arrived; returns them as [head, body]. */
   async responses(n: number, timeoutMs = 5_000): Promise<[string, string][]> {
-    return await waitFor(() => `${n} responses; got ${JSON.stringify(this.text)}`, () => {
+    return await poll(() => `${n} responses; got ${JSON.stringify(this.text)}`, () => {
       const out: [string, string][] = [];
       let rest = this.text;
       while (out.length < n) {
@@ -112,15 +138,19 @@ class Client {
         rest = rest.slice(end + 4 + length);
       }
       return out;
-    }, { timeoutMs, everyMs: 5 });
+    }, timeoutMs);
   }
 
-  /** Waits (with a deadline) until the server closed the connection; returns after how long. */
+  /**
+   * Waits (`timeoutMs` of real time at most) until the server closed the connection; returns
+   * after how long, on the clock of `performance.now()`.
+   */
   async closed(timeoutMs: number, from = this.openedAt): Promise<number> {
-    await waitFor("the server to close the connection", () => this.closedAt !== undefined, {
+    await poll(
+      () => "the server to close the connection",
+      () => this.closedAt !== undefined,
       timeoutMs,
-      everyMs: 5,
-    });
+    );
     return this.closedAt! - from;
   }
 
@@ -134,17 +164,41 @@ class Client {
   }
 }
 
+/**
+ * One request answered (or refused) on a new connection, after which the server has accepted
+ * every connection opened before it (it accepts in order) and armed their timers; and any
+ * connection it closed before has seen its end (the answer came through the same event loop).
+ */
+async function roundTrip(port: number): Promise<void> {
+  const w = await Client.open(port);
+  try {
+    await w.send("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    await w.responses(1);
+  } finally {
+    await w.close();
+  }
+}
+
 Deno.test("connections that sent partial headers are closed at the header timeout", async () => {
+  using time = new HandDrivenTime();
   await using s = serve();
   const clients = await Promise.all(Array.from({ length: 5 }, () => Client.open(s.port)));
   try {
     for (const c of clients.slice(0, 3)) await c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
-    // The cap is 3: the two others were answered 503 at once.
+    await roundTrip(s.port);
+    // The cap is 3: the two others are answered 503 and ended at once.
+    await poll(
+      () => "two connections refused",
+      () => clients.filter((c) => c.closedAt !== undefined).length === 2,
+    );
+    await time.advance(FAST.headerTimeoutMs - 1);
+    await roundTrip(s.port);
+    assert.equal(clients.filter((c) => c.closedAt === undefined).length, 3);
+    await time.advance(1);
     for (const c of clients) {
-      const took = await c.closed(FAST.headerTimeoutMs + 2_000);
+      const took = await c.closed(5_000);
       if (c.text === "") {
-        assert.ok(took >= FAST.headerTimeoutMs - 50, `closed after ${took} ms`);
-        assert.ok(took < FAST.headerTimeoutMs + 1_000, `closed after ${took} ms`);
+        assert.equal(took, FAST.headerTimeoutMs);
       } else {
         assert.match(c.text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
         assert.match(c.text, /\r\n\r\nToo many connections\n$/);
@@ -157,11 +211,16 @@ Deno.test("connections that sent partial headers are closed at the header timeou
 });
 
 Deno.test("a connection that sends nothing is closed at the header timeout", async () => {
+  using time = new HandDrivenTime();
   await using s = serve();
   const c = await Client.open(s.port);
   try {
-    const took = await c.closed(FAST.headerTimeoutMs + 2_000);
-    assert.ok(took >= FAST.headerTimeoutMs - 50 && took < FAST.headerTimeoutMs + 1_000, `${took}`);
+    await roundTrip(s.port);
+    await time.advance(FAST.headerTimeoutMs - 1);
+    await roundTrip(s.port);
+    assert.equal(c.closedAt, undefined);
+    await time.advance(1);
+    assert.equal(await c.closed(5_000), FAST.headerTimeoutMs);
     assert.equal(c.text, "");
   } finally {
     await c.close();
@@ -169,17 +228,22 @@ Deno.test("a connection that sends nothing is closed at the header timeout", asy
 });
 
 Deno.test("headers trickled a byte at a time are still due at the header timeout", async () => {
+  using time = new HandDrivenTime();
   await using s = serve();
   const c = await Client.open(s.port);
   try {
+    await roundTrip(s.port);
     const request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(500);
     for (const ch of request) {
       if (c.closedAt !== undefined) break;
       await c.send(ch).catch(() => {});
-      await new Promise((r) => setTimeout(r, 20)); // the pace of the trickle
+      // The pace of the trickle; each byte is seen before the clock moves on.
+      await roundTrip(s.port);
+      await time.advance(20);
     }
-    const took = await c.closed(FAST.headerTimeoutMs + 2_000);
-    assert.ok(took < FAST.headerTimeoutMs + 1_000, `closed after ${took} ms`);
+    await roundTrip(s.port);
+    // Every byte came before the timeout fired, and the end right after it.
+    assert.equal(await c.closed(5_000), FAST.headerTimeoutMs);
     assert.equal(c.text, "");
   } finally {
     await c.close();
@@ -187,6 +251,7 @@ Deno.test("headers trickled a byte at a time are still due at the header timeout
 });
 
 Deno.test("a kept-alive connection is served again, then closed at the idle timeout", async () => {
+  using time = new HandDrivenTime();
   await using s = serve();
   const c = await Client.open(s.port);
   try {
@@ -199,8 +264,11 @@ Deno.test("a kept-alive connection is served again, then closed at the idle time
     assert.match(first![0], /\r\nconnection: keep-alive/);
     assert.equal(first![1], "ok\n");
     assert.deepEqual(JSON.parse(second![1]), [{ name: "web" }]);
-    const took = await c.closed(FAST.idleTimeoutMs + 2_000, answeredAt);
-    assert.ok(took >= FAST.idleTimeoutMs - 50 && took < FAST.idleTimeoutMs + 1_000, `${took}`);
+    await time.advance(FAST.idleTimeoutMs - 1);
+    await roundTrip(s.port);
+    assert.equal(c.closedAt, undefined);
+    await time.advance(1);
+    assert.equal(await c.closed(5_000, answeredAt), FAST.idleTimeoutMs);
   } finally {
     await c.close();
   }
@@ -641,7 +709,7 @@ async function stillOpen(conn: Deno.TcpConn): Promise<boolean> {
   try {
     await conn.write(enc.encode("x"));
     // A write to a closed peer succeeds once (the peer answers with a reset); the next fails.
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => realSetTimeout(r, 5));
     await conn.write(enc.encode("x"));
     return true;
   } catch {
