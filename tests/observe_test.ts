@@ -3,6 +3,7 @@ import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { createLogger } from "../lib/base/log.ts";
 import { Observer, ownedBy } from "../lib/reconcile/observe.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
+import { CriError } from "../lib/runtime/errors.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 
 const UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
@@ -118,20 +119,36 @@ Deno.test("a container where tinylet put it keeps its log path", async () => {
   assert.deepEqual(lines, []);
 });
 
-Deno.test("a container of ours whose sandbox is not listed is an orphan; a container without our labels never is", async () => {
-  /** A runtime that ignores the label selector of ListContainers. */
+Deno.test("an orphan is a container of ours whose sandbox the runtime says is gone; not one without our labels, nor one whose sandbox exists", async () => {
+  /** A runtime that ignores the label selector of ListContainers and has lost some sandboxes. */
   class LooseCri extends FakeCri {
+    readonly gone = new Set<string>();
     override listContainers(_filter?: unknown, opts?: Parameters<FakeCri["listContainers"]>[1]) {
       return super.listContainers(undefined, opts);
     }
+    override podSandboxStatus(id: string, opts?: Parameters<FakeCri["podSandboxStatus"]>[1]) {
+      if (this.gone.has(id)) {
+        return Promise.reject(new CriError("NotFound", "PodSandboxStatus", "not found"));
+      }
+      return super.podSandboxStatus(id, opts);
+    }
   }
   const cri = new LooseCri({ images: [IMAGE] });
-  // A sandbox of another instance: not listed for this one.
+  // Sandboxes of another instance: not listed for this one. The runtime lost the first.
   const config = { ...sandboxConfig("web", UID), labels: ownedBy("other") };
-  const sandbox = await cri.runPodSandbox(config);
+  const lost = await cri.runPodSandbox(config);
+  const kept = await cri.runPodSandbox({
+    ...config,
+    metadata: { ...config.metadata, attempt: 1 },
+  });
+  cri.gone.add(lost);
   const ids: Record<string, string> = {};
   for (
-    const [name, labels] of [["ours", ownedBy("default")], ["theirs", ownedBy("other")]] as const
+    const [name, sandbox, labels] of [
+      ["ours", lost, ownedBy("default")],
+      ["theirs", lost, ownedBy("other")],
+      ["ours-kept", kept, ownedBy("default")],
+    ] as const
   ) {
     ids[name] = await cri.createContainer(sandbox, {
       metadata: { name, attempt: 0 },

@@ -57,8 +57,9 @@ export interface ObservedState {
   /** Sandboxes by pod key, oldest first. */
   pods: Map<string, ObservedPod[]>;
   /**
-   * Containers whose sandbox is not listed (left over, or created in a sandbox that appeared
-   * after the sandboxes were listed).
+   * Containers whose sandbox is not listed. From {@linkcode Observer.observe}: only those of
+   * this instance whose sandbox the runtime says is gone (left over), not those of a sandbox
+   * created after the sandboxes were listed.
    */
   orphans: Container[];
   /** The paths from the runtime that tinylet will not build on, each with the reason. */
@@ -84,7 +85,8 @@ export function ownedBy(instance: string): Record<string, string> {
 /**
  * Lists the runtime (one `ListPodSandbox`, one `ListContainers`) and groups
  * what this instance owns. A container's status is asked for only when its
- * state changed since it was last asked; a sandbox's IP once.
+ * state changed since it was last asked; a sandbox's IP once; the status of a
+ * sandbox that containers of ours name but the listing lacks, every time.
  */
 export class Observer {
   readonly #statuses = new Map<string, ContainerStatus>();
@@ -149,13 +151,36 @@ export class Observer {
     state.statuses = new Map(this.#statuses);
     state.ips = new Map(this.#ips);
     state.listedAt = listedAt;
-    // Only a container that carries this instance's labels is ever taken for a left-over.
-    state.orphans = state.orphans.filter((c) =>
-      Object.entries(selector).every(([k, v]) => c.labels[k] === v)
-    );
+    state.orphans = await this.#orphans(cri, state.orphans, selector, opts);
     checkLogPaths(state, this.#podLogRoot);
     this.#report(state.refused);
     return state;
+  }
+
+  /**
+   * The containers of `candidates` (their sandbox was not listed) that carry this instance's
+   * labels and whose sandbox the runtime says is gone. A sandbox created after the sandboxes
+   * were listed, or one the runtime has but not under this instance's labels, keeps its
+   * containers out; so does a sandbox the runtime cannot tell about now.
+   */
+  async #orphans(
+    cri: Cri,
+    candidates: Container[],
+    selector: Record<string, string>,
+    opts: CallOptions | undefined,
+  ): Promise<Container[]> {
+    const ours = candidates.filter((c) =>
+      Object.entries(selector).every(([k, v]) => c.labels[k] === v)
+    );
+    const gone = new Set<string>();
+    for (const id of new Set(ours.map((c) => c.podSandboxId))) {
+      try {
+        await cri.podSandboxStatus(id, opts);
+      } catch (err) {
+        if (isNotFound(err)) gone.add(id);
+      }
+    }
+    return ours.filter((c) => gone.has(c.podSandboxId));
   }
 
   #report(refused: Refusal[]) {
