@@ -20,7 +20,7 @@ Deno.test("a manifest directory the agent's user cannot read is refused once wit
     assert.ok(copy.success, new TextDecoder().decode(copy.stderr));
     await Deno.writeTextFile(
       `${tmp}/scan.ts`,
-      `import { ManifestSource } from "${REPO}lib/source.ts";\n` +
+      `import { ManifestSource } from "${REPO}lib/manifest/source.ts";\n` +
         `const scan = await new ManifestSource(Deno.args[0]).scan();\n` +
         `console.log(JSON.stringify({ present: scan.present, refused: scan.refused ?? null }));\n`,
     );
