@@ -774,16 +774,15 @@ Deno.test("parseManifest reports an alias bomb instead of expanding it", () => {
     const refs = Array.from({ length: 9 }, () => `*${prev}`).join(",");
     lines.push(`${letters[i]}: &${letters[i]} [${refs}]`);
   }
-  const started = performance.now();
   const m = parseManifest(FILE, lines.join("\n") + "\n");
-  const elapsed = performance.now() - started;
   assert.equal(m.valid, false);
   assert.deepEqual(m.pods, []);
   assert.equal(m.problems.length, 1);
   assert.equal(m.problems[0]?.severity, "error");
   assert.match(m.problems[0]!.message, /alias/i);
-  // 9^9 strings would take minutes and gigabytes; a bounded parse is instant.
-  assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+  // 9^9 strings would take minutes and gigabytes: the parse stopped on its bound on work (the
+  // count of nodes reached through aliases), not by expanding until time or memory ran out.
+  assert.match(m.problems[0]!.message, /Excessive alias count/);
 });
 
 Deno.test("parseManifest accepts a single alias used as intended", () => {
