@@ -122,11 +122,8 @@ export class ReconcilePass {
     this.#observer = new Observer({ podLogRoot: options.podLogRoot, log: options.log });
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#events = new EventStore(this.#now);
-    this.#report = new Reporting({
-      log: options.log,
-      dir: options.source.dir,
-      socket: options.socket,
-    });
+    const { log, socket } = options;
+    this.#report = new Reporting({ log, dir: options.source.dir, socket });
     this.#sources = new RecordedSources(options.root);
     this.flights = new Flights(options.parallel, (_key, group, signal) => this.#fly(group, signal));
     this.#probes = probeManager({
@@ -238,8 +235,7 @@ export class ReconcilePass {
 
   /** Publishes the agent's state, when it has somewhere to go. */
   async #publish(): Promise<void> {
-    const sink = this.#o.status;
-    if (sink) await sink.publish(this.state());
+    if (this.#o.status) await this.#o.status.publish(this.state());
   }
 
   async #pass(signal: AbortSignal | undefined, detach: boolean): Promise<PassResult> {
