@@ -303,7 +303,11 @@ export class ReconcilePass {
     // Log rotations change no pod: they run within the pass, not as pod flights.
     const rotations = planned.actions.filter((a) => a.type === "rotateLogs");
     const podActions = planned.actions.filter((a) => a.type !== "rotateLogs");
-    const held = podActions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
+    // A kill asked for by a probe or a failed postStart hook does not wait for the pod's
+    // failure backoff: the container is unhealthy now.
+    const held = podActions.filter((a) =>
+      a.type !== "killContainer" && (this.#failing.until(a.key) ?? 0) > now
+    );
     const ready = podActions.filter((a) =>
       !held.includes(a) && !flights.has(a.key) && !flights.endedSince(a.key, listedAfter)
     );
@@ -324,7 +328,12 @@ export class ReconcilePass {
       started.push(flights.launch(key, group, signal));
     }
     const results = detach ? [] : (await Promise.all(started)).flat();
-    this.#failing.prune((key) => desired.pods.has(key) || observed.pods.has(key));
+    // A failure is forgotten once nothing is left to do under its key (a left-over container's
+    // removal has a key no pod is desired or observed under: it keeps its backoff while planned).
+    const plannedKeys = new Set(planned.actions.map((a) => a.key));
+    this.#failing.prune((key) =>
+      desired.pods.has(key) || observed.pods.has(key) || plannedKeys.has(key)
+    );
     await this.#rotateLogs(rotations, signal);
     const errors = this.#report.statusErrors(now, (key) => this.#failing.until(key));
     if (!signal?.aborted) this.#probes.sync(probedContainers(desired, observed, this.#now));
