@@ -633,9 +633,15 @@ function started(
   return run;
 }
 
+/** How long, in real time, a handler may take to settle once its timeout has fallen due. */
+const SETTLE_MS = 2_000;
+
 /**
  * Runs `handler` on hand-driven time: it must still be running 1 ms before `timeoutSeconds`,
- * and have ended when the timeout falls due; returns its outcome.
+ * and have ended when the timeout falls due; returns its outcome. The hand clock stays at
+ * the timeout while real event-loop turns let the handler settle (its socket or call closing),
+ * for at most {@linkcode SETTLE_MS} of wall-clock time (`Date.now`, which the hand clock
+ * leaves alone); a handler still running then fails the test instead of hanging it.
  */
 async function outcomeAtTimeout(
   handler: ProbeHandler,
@@ -645,14 +651,25 @@ async function outcomeAtTimeout(
 ): Promise<ProbeOutcome> {
   using time = new HandDrivenTime();
   let outcome: ProbeOutcome | undefined;
-  const done = runHandler(handler, target, timeoutSeconds, deps).then((o) => {
-    outcome = o;
-  });
+  let failure: unknown;
+  runHandler(handler, target, timeoutSeconds, deps).then(
+    (o) => outcome = o,
+    (err) => failure = err ?? new Error("the handler rejected"),
+  );
   await time.advance(timeoutSeconds * 1000 - 1);
   assert.equal(outcome, undefined, "the handler ended before its timeout");
+  assert.equal(failure, undefined, "the handler threw before its timeout");
   await time.advance(1);
-  await done;
-  assert.ok(outcome !== undefined, "the handler did not end at its timeout");
+  const deadline = Date.now() + SETTLE_MS;
+  while (outcome === undefined && failure === undefined && Date.now() < deadline) {
+    await time.advance(0);
+  }
+  if (failure !== undefined) throw failure;
+  if (outcome === undefined) {
+    assert.fail(
+      `the handler did not end at its ${timeoutSeconds}s timeout: still running ${SETTLE_MS} ms of real time after the clock reached it`,
+    );
+  }
   return outcome;
 }
 
