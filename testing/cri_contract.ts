@@ -9,7 +9,7 @@
  * @module
  */
 import type { Cri } from "../lib/runtime/cri.ts";
-import { containerCases } from "./cri_contract_containers.ts";
+import { containerCases, containerLifeCase } from "./cri_contract_containers.ts";
 import { errorCases } from "./cri_contract_errors.ts";
 import { execCases } from "./cri_contract_exec.ts";
 import { type ContractEnv, sandboxConfig } from "./cri_contract_fixtures.ts";
@@ -18,8 +18,8 @@ import { sandboxCases, sandboxRemovalCase } from "./cri_contract_sandboxes.ts";
 
 /**
  * Runs every contract case as a step of `t`: the runtime, its images and sandboxes of their
- * own first; then the container, ExecSync and error cases in one shared sandbox, which the
- * last case stops and removes.
+ * own first; then, in one shared sandbox, a container's life, ExecSync, exit codes, list
+ * filters and a name taken twice, and the error cases; the last case stops and removes it.
  */
 export async function runContract(
   t: Deno.TestContext,
@@ -30,8 +30,9 @@ export async function runContract(
   await sandboxCases(t, cri, env);
   const config = sandboxConfig("main", env, true);
   const pod = { config, id: await cri.runPodSandbox(config) };
-  await containerCases(t, cri, env, pod);
+  await containerLifeCase(t, cri, env, pod);
   await execCases(t, cri, env, pod);
+  await containerCases(t, cri, env, pod);
   await errorCases(t, cri, env, pod);
   await sandboxRemovalCase(t, cri, env, pod);
 }

@@ -16,16 +16,14 @@ import {
 } from "./cri_contract_fixtures.ts";
 import { waitFor } from "./wait.ts";
 
-/** Runs the container cases in the shared sandbox `pod` as steps of `t`. */
-export async function containerCases(
+/** Runs the case on one container's life in the shared sandbox `pod` as a step of `t`. */
+export async function containerLifeCase(
   t: Deno.TestContext,
   cri: Cri,
   env: ContractEnv,
   pod: ContractPod,
 ): Promise<void> {
   const { config, id: sandboxId } = pod;
-  const settle = { timeoutMs: env.settleMs };
-
   await t.step(
     "a container is created, started, listed and stopped",
     async () => {
@@ -59,6 +57,20 @@ export async function containerCases(
       );
     },
   );
+}
+
+/**
+ * Runs the cases on exit codes and reasons, list filters and a name taken twice in the shared
+ * sandbox `pod` as steps of `t`.
+ */
+export async function containerCases(
+  t: Deno.TestContext,
+  cri: Cri,
+  env: ContractEnv,
+  pod: ContractPod,
+): Promise<void> {
+  const { config, id: sandboxId } = pod;
+  const settle = { timeoutMs: env.settleMs };
 
   await t.step(
     "an exited container reports its exit code and reason",
