@@ -31,7 +31,7 @@ function container(id: string, state: ContainerState): Container {
   };
 }
 
-/** A listing that began at `listedAt` (on the `performance.now()` clock). */
+/** A listing that began at `listedAt` (on the clock the requests are timed on). */
 function listing(listedAt: number, ...containers: Container[]): ObservedState {
   return { ...groupObserved([SANDBOX], containers), listedAt };
 }
@@ -47,32 +47,47 @@ function request(containerId: string, message = "first"): KillRequest {
   };
 }
 
+/** Kill requests timed on a clock moved by hand, starting at `start` milliseconds. */
+function timed(start: number): { kills: KillRequests; time: { now: number } } {
+  const time = { now: start };
+  return { kills: new KillRequests(() => time.now), time };
+}
+
 Deno.test("a kill request is kept while its container runs; the first one for a container wins", () => {
-  const kills = new KillRequests();
+  const { kills } = timed(100);
   kills.record(request("c1"));
   kills.record(request("c1", "second"));
-  const later = listing(performance.now() + 1, container("c1", "CONTAINER_RUNNING"));
+  const later = listing(101, container("c1", "CONTAINER_RUNNING"));
   assert.deepEqual(kills.pending(later), [request("c1")]);
   assert.deepEqual(kills.pending(later), [request("c1")]);
 });
 
 Deno.test("a kill request is forgotten once a later listing shows its container stopped or gone", () => {
-  const kills = new KillRequests();
+  const { kills } = timed(100);
   kills.record(request("c1"));
   kills.record(request("c2"));
-  const later = listing(performance.now() + 1, container("c1", "CONTAINER_EXITED"));
+  const later = listing(101, container("c1", "CONTAINER_EXITED"));
   assert.deepEqual(kills.pending(later), []);
   assert.deepEqual(
-    kills.pending(listing(performance.now() + 1, container("c1", "CONTAINER_RUNNING"))),
+    kills.pending(listing(102, container("c1", "CONTAINER_RUNNING"))),
     [],
     "forgotten for good",
   );
 });
 
 Deno.test("a kill request recorded after a listing began is kept, whatever that listing shows", () => {
-  const kills = new KillRequests();
-  const earlier = listing(performance.now() - 1);
+  const { kills } = timed(100);
+  const earlier = listing(99);
   kills.record(request("c1"));
   assert.deepEqual(kills.pending(earlier), [request("c1")]);
-  assert.deepEqual(kills.pending(listing(performance.now() + 1)), []);
+  assert.deepEqual(kills.pending(listing(101)), []);
+});
+
+Deno.test("a kill request is timed on the clock it is given, not the system's", () => {
+  // The clock stands at 5 s while the system's monotonic clock is elsewhere.
+  const { kills, time } = timed(5_000);
+  kills.record(request("c1"));
+  assert.deepEqual(kills.pending(listing(4_999)), [request("c1")], "recorded after 4.999 s");
+  time.now = 7_000;
+  assert.deepEqual(kills.pending(listing(5_001)), [], "recorded before 5.001 s");
 });

@@ -121,13 +121,16 @@ spec:
   // The pod is no longer declared and the runtime lost its sandbox: its container is left over.
   await Deno.remove(`${s.manifests}/web.yaml`);
   const [sandbox] = await cri.listPodSandbox();
-  assert.ok(sandbox);
+  const [app] = await cri.listContainers();
+  assert.ok(sandbox && app);
   cri.lose(sandbox.id);
   cri.inject("RemoveContainer", {
     error: new CriError("Unavailable", "RemoveContainer", "runtime busy"),
   });
   const failed = await s.reconciler.pass();
-  assert.deepEqual(failed.actions.map((a) => [a.type, a.key]), [["removeOrphan", "default/web"]]);
+  assert.deepEqual(failed.actions.map((a) => [a.type, a.key]), [
+    ["removeOrphan", `orphan/${app.id}`],
+  ]);
   assert.match(failed.results[0]?.error?.message ?? "", /runtime busy/);
   assert.equal(callsOf(cri, "RemoveContainer"), 1);
   assert.deepEqual(await containers(cri), ["app 0 CONTAINER_RUNNING"]);
@@ -143,7 +146,9 @@ spec:
   // Once the backoff ends, the removal is tried again, and succeeds.
   await s.clock.advance(10_000);
   const retried = await s.reconciler.pass();
-  assert.deepEqual(retried.actions.map((a) => [a.type, a.key]), [["removeOrphan", "default/web"]]);
+  assert.deepEqual(retried.actions.map((a) => [a.type, a.key]), [
+    ["removeOrphan", `orphan/${app.id}`],
+  ]);
   assert.deepEqual(retried.results.map((r) => r.error?.message), [undefined]);
   assert.equal(callsOf(cri, "RemoveContainer"), 2);
   assert.deepEqual(await containers(cri), []);

@@ -711,9 +711,17 @@ Deno.test("plan removes a container of ours whose sandbox is not listed", async 
   const { actions } = plan(desiredOf(), observed, ctx());
   const sb = `sb-${pod.uid.slice(0, 8)}`;
   assert.deepEqual(summary(actions), [
-    `removeOrphan default/web ${sb}-app-0 sandbox=${sb}`,
-    `removeOrphan default/web ${sb}-side-0 sandbox=${sb}`,
+    `removeOrphan orphan/${sb}-app-0 ${sb}-app-0 sandbox=${sb}`,
+    `removeOrphan orphan/${sb}-side-0 ${sb}-side-0 sandbox=${sb}`,
   ]);
+  // Each removal has a key of its own; the pod it belonged to is named in its reason.
+  assert.deepEqual(
+    actions.map((a) => a.reason),
+    [
+      `its sandbox ${sb.slice(0, 12)} of pod default/web is not listed`,
+      `its sandbox ${sb.slice(0, 12)} of pod default/web is not listed`,
+    ],
+  );
 });
 
 Deno.test("plan never removes a container without the ownership labels, orphaned or not", async () => {

@@ -44,8 +44,10 @@ Deno.test("a failed liveness probe becomes a planned kill with reason LivenessPr
   await s.write("web.yaml", LIVENESS);
   await s.reconciler.pass();
   assert.deepEqual(await instances(s.cri), ["0 CONTAINER_RUNNING"]);
-  // The probes start once a pass sees the container running; the probe fails at once.
+  // The probes start once a pass sees the container running; the probe's first run is due at
+  // once on the agent's clock, and fails.
   const kill = await waitFor("a pass that kills the container", async () => {
+    await s.clock.advance(0);
     const r = await s.reconciler.pass();
     assert.deepEqual(r.results.map((x) => x.error?.message), r.results.map(() => undefined));
     return r.actions.find((a): a is Extract<Action, { type: "killContainer" }> =>

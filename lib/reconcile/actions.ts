@@ -107,3 +107,29 @@ export interface RemoveOrphan {
   containerId: string;
   sandboxId: string;
 }
+
+/** The actions whose success moves their pod forward: only these reset its failure backoff and clear its error. */
+const POD_STEPS: ReadonlySet<string> = new Set([
+  "createPod",
+  "startContainers",
+  "startCreated",
+  "deletePod",
+  "removeContainers",
+]);
+
+/**
+ * Whether an action of type `type` moves its pod forward (`createPod`, `startContainers`,
+ * `startCreated`, `deletePod`, `removeContainers`); a kill, a left-over container's removal
+ * and a log rotation do not.
+ */
+export function movesPod(type: string): boolean {
+  return POD_STEPS.has(type);
+}
+
+/**
+ * What an upkeep action (a kill, a left-over container's removal, a log rotation) works on,
+ * as a key of its own: `kill/<containerId>` for a kill, the action's key otherwise.
+ */
+export function upkeepTarget(a: { type: string; key: string; containerId?: string }): string {
+  return a.type === "killContainer" ? `kill/${a.containerId}` : a.key;
+}

@@ -1,7 +1,8 @@
 /**
  * The flights: each pod's planned actions run as one flight, at most `parallel` at once, one
  * per pod. Planned flights that find no free slot wait in a queue that finishing flights take
- * from; a new plan replaces the queue.
+ * from; a new plan replaces the queue. Work launched outside the slots (a kill, under a key of
+ * its own) is a flight too, so it runs once per key and a stopping agent waits for it.
  *
  * @module
  */
@@ -20,6 +21,8 @@ export class Flights {
   readonly #parallel: number;
   readonly #fly: Fly;
   readonly #running = new Map<string, Promise<ActionResult[]>>();
+  /** The keys of the running flights that take a slot. */
+  readonly #slotted = new Set<string>();
   /** Planned flights waiting for a slot, in plan order. */
   readonly #queue = new Map<string, Action[]>();
   /** How many flights have ended. */
@@ -36,7 +39,7 @@ export class Flights {
 
   /** Whether every slot is taken. */
   get full(): boolean {
-    return this.#running.size >= this.#parallel;
+    return this.#slotted.size >= this.#parallel;
   }
 
   /** Whether a flight of pod `key` is in progress. */
@@ -59,8 +62,17 @@ export class Flights {
     for (const [key, ended] of this.#endedAt) if (ended <= mark) this.#endedAt.delete(key);
   }
 
-  /** Starts pod `key`'s flight. */
-  launch(key: string, group: Action[], signal?: AbortSignal): Promise<ActionResult[]> {
+  /**
+   * Starts the flight of `key` (a pod's key; with `slot` false, a key of its own, and the
+   * flight takes no slot).
+   */
+  launch(
+    key: string,
+    group: Action[],
+    signal?: AbortSignal,
+    { slot = true }: { slot?: boolean } = {},
+  ): Promise<ActionResult[]> {
+    if (slot) this.#slotted.add(key);
     const flight = this.#run(key, group, signal);
     this.#running.set(key, flight);
     return flight;
@@ -112,9 +124,17 @@ export class Flights {
       return results;
     } finally {
       this.#running.delete(key);
+      this.#slotted.delete(key);
       this.#endedAt.set(key, ++this.#ended);
       this.#startQueued(ok, signal);
       this.onDone?.(this.#queue.size > 0);
     }
   }
+}
+
+/** The actions of each pod, by key, in plan order: one flight's worth each. */
+export function groupByPod(actions: Action[]): Map<string, Action[]> {
+  const groups = new Map<string, Action[]>();
+  for (const a of actions) groups.set(a.key, [...(groups.get(a.key) ?? []), a]);
+  return groups;
 }

@@ -34,11 +34,20 @@ export interface KillRequest {
 /** The kill requests not yet carried out, one per container (the first recorded wins). */
 export class KillRequests {
   readonly #byId = new Map<string, { request: KillRequest; at: number }>();
+  readonly #now: () => number;
+
+  /**
+   * `now` is the monotonic clock the listings' `listedAt` is read on (the agent's clock's
+   * `now`), so a request can be told to come before or after a listing.
+   */
+  constructor(now: () => number) {
+    this.#now = now;
+  }
 
   /** Records a request; a second one for the same container is ignored. */
   record(request: KillRequest): void {
     if (this.#byId.has(request.containerId)) return;
-    this.#byId.set(request.containerId, { request, at: performance.now() });
+    this.#byId.set(request.containerId, { request, at: this.#now() });
   }
 
   /**

@@ -11,6 +11,7 @@ import type { CallOptions, Container, ContainerStatus, Cri, PodSandbox } from ".
 import { LABEL_INSTANCE, LABEL_MANAGED } from "../runtime/labels.ts";
 import { isNotFound } from "../runtime/errors.ts";
 import type { Logger } from "../base/log.ts";
+import { SYSTEM_CLOCK } from "../base/clock.ts";
 import {
   containerLogPathProblem,
   type PodIdentity,
@@ -71,7 +72,7 @@ export interface ObservedState {
   /** The pod IP of each ready sandbox, by sandbox id ("" on the host network). */
   ips: Map<string, string>;
   /**
-   * When the listing began, on the `performance.now()` clock: what happened after it may be
+   * When the listing began, on the observer's monotonic clock: what happened after it may be
    * missing from it. Undefined for a state not listed from a runtime.
    */
   listedAt?: number;
@@ -95,14 +96,18 @@ export class Observer {
   readonly #log: Logger | undefined;
   /** What was refused and logged, by id: each refusal is logged once, again when it changes. */
   readonly #refusalsLogged = new Map<string, string>();
+  /** The monotonic clock `listedAt` is read on. */
+  readonly #now: () => number;
 
   /**
    * With `podLogRoot`, a container's log path must lie below it; with `log`, each refusal
-   * is logged once (a warning), and again only when it changes.
+   * is logged once (a warning), and again only when it changes. `now` is the monotonic clock
+   * a listing's start is read on (default: the system's).
    */
-  constructor(options: { podLogRoot?: string; log?: Logger } = {}) {
+  constructor(options: { podLogRoot?: string; log?: Logger; now?: () => number } = {}) {
     this.#podLogRoot = options.podLogRoot;
     this.#log = options.log;
+    this.#now = options.now ?? SYSTEM_CLOCK.now;
   }
 
   /**
@@ -115,7 +120,7 @@ export class Observer {
 
   async observe(cri: Cri, instance: string, opts?: CallOptions): Promise<ObservedState> {
     const selector = ownedBy(instance);
-    const listedAt = performance.now();
+    const listedAt = this.#now();
     const [sandboxes, containers] = await Promise.all([
       cri.listPodSandbox({ labelSelector: selector }, opts),
       cri.listContainers({ labelSelector: selector }, opts),

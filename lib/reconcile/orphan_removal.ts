@@ -8,11 +8,12 @@
  */
 import { isNotFound } from "../runtime/errors.ts";
 import type { RemoveOrphan } from "./actions.ts";
-import { callOptions, type ExecutorOptions, idempotent } from "./executor_options.ts";
+import { callOptions, type ExecutorOptions } from "./executor_options.ts";
 
 /**
- * Removes the container of `a` when its sandbox is gone; returns false (and changes
- * nothing) when the sandbox exists. A container already gone counts as removed.
+ * Removes the container of `a` when its sandbox is gone; returns whether it removed it: false
+ * (changing nothing) when the sandbox exists, and when the runtime no longer has the container
+ * (the removal is done all the same).
  */
 export async function removeOrphan(a: RemoveOrphan, o: ExecutorOptions): Promise<boolean> {
   const opts = callOptions(o);
@@ -22,6 +23,11 @@ export async function removeOrphan(a: RemoveOrphan, o: ExecutorOptions): Promise
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  await idempotent(o.cri.removeContainer(a.containerId, opts));
+  try {
+    await o.cri.removeContainer(a.containerId, opts);
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
   return true;
 }

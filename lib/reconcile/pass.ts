@@ -26,8 +26,12 @@ import { EventStore, type TimedEvent } from "./events.ts";
 import type { AgentState, StatusSink } from "./agent_state.ts";
 import { countPass } from "./pass_metrics.ts";
 import { type ActionResult, execute } from "./executor.ts";
-import { Flights } from "./flights.ts";
+import { Flights, groupByPod } from "./flights.ts";
 import { KillRequests } from "./kills.ts";
+import { KillFlights } from "./kill_flights.ts";
+import { type KillContainer, movesPod, type RotateLogs } from "./actions.ts";
+import type { ExecutorOptions } from "./executor_options.ts";
+import { LogChecks, runRotations } from "./log_checks.ts";
 import { type ObservedState, Observer } from "./observe.ts";
 import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
@@ -83,9 +87,6 @@ export interface PassResult {
   wakeAt: number | undefined;
 }
 
-/** How often container logs are checked for rotation, unless told otherwise: kubelet's default. */
-const LOG_CHECK_INTERVAL_MS = 10_000;
-
 /** The passes and the state they share. */
 export class ReconcilePass {
   readonly #o: PassOptions;
@@ -108,28 +109,35 @@ export class ReconcilePass {
   /** The pods' flights, started by the passes. */
   readonly flights: Flights;
   /** Containers to kill (failed probes and postStart hooks), planned by the next pass. */
-  readonly #kills = new KillRequests();
+  readonly #kills: KillRequests;
+  /** The planned kills' flights and backoff. */
+  readonly #killFlights: KillFlights;
   /** Wakes the loop for a pass; set while a loop runs. */
   poke: (() => void) | undefined;
   #lastPods: PodView[] = [];
   #lastGoodPassAt = 0;
-  #logsCheckedAt = -Infinity;
+  readonly #logChecks: LogChecks;
 
   constructor(options: PassOptions) {
     this.#o = options;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#now = () => this.#clock.epochMs();
-    this.#observer = new Observer({ podLogRoot: options.podLogRoot, log: options.log });
+    const monotonic = () => this.#clock.now();
+    this.#kills = new KillRequests(monotonic);
+    const { podLogRoot, log, socket } = options;
+    this.#observer = new Observer({ podLogRoot, log, now: monotonic });
+    this.#logChecks = new LogChecks(options.logCheckIntervalMs);
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#events = new EventStore(this.#now);
-    const { log, socket } = options;
     this.#report = new Reporting({ log, dir: options.source.dir, socket });
     this.#sources = new RecordedSources(options.root);
     this.flights = new Flights(options.parallel, (_key, group, signal) => this.#fly(group, signal));
+    this.#killFlights = new KillFlights(this.flights, options.failureBackoff ?? KUBELET_BACKOFF);
     this.#probes = probeManager({
       cri: options.cri,
       log: options.log,
       now: this.#now,
+      schedule: (fn, ms) => this.#clock.schedule(fn, ms),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       kill: (request) => {
         this.#kills.record(request);
@@ -180,10 +188,10 @@ export class ReconcilePass {
     return this.#report.health(this.#lastGoodPassAt, this.#now(), this.#o.intervalMs);
   }
 
-  /** Runs one pod's actions in order and reports them. */
-  async #fly(group: Action[], signal: AbortSignal | undefined): Promise<ActionResult[]> {
+  /** What the executor works with, one action at a time, cancelled by `signal`. */
+  #executorOptions(signal: AbortSignal | undefined): ExecutorOptions {
     const o = this.#o;
-    const results = await execute(group, {
+    return {
       cri: o.cri,
       log: o.log,
       images: this.#images,
@@ -196,19 +204,31 @@ export class ReconcilePass {
       now: this.#now,
       ...(o.logRotation ? { logRotation: o.logRotation } : {}),
       ...(signal ? { signal } : {}),
-    });
+    };
+  }
+
+  /** Runs one flight's actions in order and reports them. */
+  async #fly(group: Action[], signal: AbortSignal | undefined): Promise<ActionResult[]> {
+    const results = await execute(group, this.#executorOptions(signal));
     // Results cut short by a stopping agent are cancellations, not failures.
     if (!signal?.aborted) this.#recordResults(results, this.#now());
     return results;
   }
 
-  /** A failed pod backs off (and waits for the host's DNS when that was refused); a pod that succeeded does not. */
+  /**
+   * A failed pod backs off (and waits for the host's DNS when that was refused); a pod whose
+   * actions moved it forward does not. A kill backs off on its own, apart from its pod; a
+   * left-over container's removal, under its own key.
+   */
   #recordResults(results: ActionResult[], now: number) {
-    const failed = new Set(results.filter((r) => r.error).map((r) => r.action.key));
-    for (const r of results) {
+    this.#killFlights.record(results, now);
+    const backed = results.filter((r) => r.action.type !== "killContainer");
+    const failed = new Set(backed.filter((r) => r.error).map((r) => r.action.key));
+    for (const r of backed) {
       const key = r.action.key;
       if (!r.error) {
-        if (!failed.has(key)) this.#failing.reset(key);
+        const resets = movesPod(r.action.type) || r.action.type === "removeOrphan";
+        if (resets && !failed.has(key)) this.#failing.reset(key);
         continue;
       }
       this.#failing.fail(key, now, `${now}`);
@@ -266,54 +286,43 @@ export class ReconcilePass {
     try {
       observed = await this.#observer.observe(o.cri, o.instance, opts);
     } catch (err) {
-      const down = {
-        runtimeReachable: false,
-        actions: [],
-        results: [],
-        problems,
-        wakeAt: undefined,
-      };
-      if (signal?.aborted) return { ...down, pods: this.#lastPods };
+      if (signal?.aborted) return idle(false, problems, this.#lastPods);
       this.#report.runtime(await describeEndpoint(o.socket, err));
       await this.#publish();
-      return { ...down, pods: this.#lastPods };
+      return idle(false, problems, this.#lastPods);
     }
     this.#report.runtime(undefined);
     await this.#sources.apply(desired, observed);
     const now = this.#now();
     this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e));
+    const kills = this.#kills.pending(observed);
+    if (signal?.aborted) {
+      // A stopping agent starts nothing more.
+      return idle(true, problems, this.#lastPods);
+    }
     const ctx = {
       now,
       restartAllowedAt: (key: string) => this.#crash.until(key),
-      kills: this.#kills.pending(observed),
-      logCheckDue: this.#logCheckDue(now),
+      kills,
+      logCheckDue: this.#logChecks.due(now),
     };
-    if (signal?.aborted) {
-      // A stopping agent starts nothing more.
-      return {
-        runtimeReachable: true,
-        actions: [],
-        results: [],
-        problems,
-        pods: this.#lastPods,
-        wakeAt: undefined,
-      };
-    }
     const planned = plan(desired, observed, ctx);
-    // Log rotations change no pod: they run within the pass, not as pod flights.
-    const rotations = planned.actions.filter((a) => a.type === "rotateLogs");
-    const podActions = planned.actions.filter((a) => a.type !== "rotateLogs");
-    // A kill asked for by a probe or a failed postStart hook does not wait for the pod's
-    // failure backoff: the container is unhealthy now.
-    const held = podActions.filter((a) =>
-      a.type !== "killContainer" && (this.#failing.until(a.key) ?? 0) > now
+    // Log rotations change no pod: they run within the pass, not as pod flights. A kill asked
+    // for by a probe or a failed postStart hook runs on its own, apart from its pod's flight
+    // and failure backoff: the container is unhealthy now.
+    const rotations = planned.actions.filter((a): a is RotateLogs => a.type === "rotateLogs");
+    const killed = planned.actions.filter((a): a is KillContainer => a.type === "killContainer");
+    const podActions = planned.actions.filter((a) =>
+      a.type !== "rotateLogs" && a.type !== "killContainer"
     );
+    const held = podActions.filter((a) => (this.#failing.until(a.key) ?? 0) > now);
     const ready = podActions.filter((a) =>
       !held.includes(a) && !flights.has(a.key) && !flights.endedSince(a.key, listedAfter)
     );
+    const kill = this.#killFlights.launch(killed, now, listedAfter, signal);
     flights.forgetEndedBy(listedAfter);
-    const actions: Action[] = [];
-    const started: Promise<ActionResult[]>[] = [];
+    const actions: Action[] = [...kill.launched];
+    const started: Promise<ActionResult[]>[] = [...kill.flights];
     flights.clearQueue();
     for (const [key, group] of groupByPod(ready)) {
       // One flight per pod; at most --parallel at once. In the loop (detached), the rest wait
@@ -334,7 +343,9 @@ export class ReconcilePass {
     this.#failing.prune((key) =>
       desired.pods.has(key) || observed.pods.has(key) || plannedKeys.has(key)
     );
-    await this.#rotateLogs(rotations, signal);
+    this.#killFlights.prune(kills);
+    this.#report.forgetUpkeep(planned.actions, kills);
+    await runRotations(rotations, this.#executorOptions(signal));
     const errors = this.#report.statusErrors(now, (key) => this.#failing.until(key));
     if (!signal?.aborted) this.#probes.sync(probedContainers(desired, observed, this.#now));
     const pods = podViews(desired, observed, {
@@ -354,7 +365,8 @@ export class ReconcilePass {
       planned.wakeAt,
       this.#images.nextRetryAt(now),
       ...held.map((a) => this.#failing.until(a.key)),
-      ...results.filter((r) => r.error).map((r) => this.#failing.until(r.action.key)),
+      ...kill.heldUntil,
+      ...results.filter((r) => r.error).map((r) => this.#retryAt(r.action)),
       changed ? now : undefined,
     ].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
@@ -368,39 +380,15 @@ export class ReconcilePass {
     };
   }
 
-  /** Runs the planned log rotations; a log that cannot be rotated is logged by the executor. */
-  async #rotateLogs(rotations: Action[], signal: AbortSignal | undefined) {
-    if (rotations.length === 0) return;
-    const o = this.#o;
-    await execute(rotations, {
-      cri: o.cri,
-      log: o.log,
-      images: this.#images,
-      root: o.root,
-      podLogRoot: o.podLogRoot,
-      parallel: 1,
-      now: this.#now,
-      ...(o.logRotation ? { logRotation: o.logRotation } : {}),
-      ...(signal ? { signal } : {}),
-    });
-  }
-
-  /**
-   * Whether this pass checks the logs for rotation: at most once per `logCheckIntervalMs`
-   * (the next pass after that much time), since a stat of every running container's log
-   * each pass would be most of an idle pass's cost.
-   */
-  #logCheckDue(now: number): boolean {
-    if (now - this.#logsCheckedAt < (this.#o.logCheckIntervalMs ?? LOG_CHECK_INTERVAL_MS)) {
-      return false;
-    }
-    this.#logsCheckedAt = now;
-    return true;
+  /** When a failed action may be tried again: a kill's own backoff, else its key's. */
+  #retryAt(a: Action): number | undefined {
+    return a.type === "killContainer"
+      ? this.#killFlights.retryAt(a.containerId)
+      : this.#failing.until(a.key);
   }
 }
 
-function groupByPod(actions: Action[]): Map<string, Action[]> {
-  const groups = new Map<string, Action[]>();
-  for (const a of actions) groups.set(a.key, [...(groups.get(a.key) ?? []), a]);
-  return groups;
+/** The result of a pass that started nothing. */
+function idle(runtimeReachable: boolean, problems: Problem[], pods: PodView[]): PassResult {
+  return { runtimeReachable, actions: [], results: [], problems, pods, wakeAt: undefined };
 }

@@ -296,15 +296,7 @@ function planPod(
       ),
     );
   }
-  if (keep) {
-    for (const k of ctx.kills ?? []) {
-      const runs = keep.containers.some((c) =>
-        c.id === k.containerId && c.state === "CONTAINER_RUNNING"
-      );
-      if (k.key === d.key && runs) actions.push({ ...k, type: "killContainer" });
-    }
-    return planContainers(d, keep, state, ctx, actions);
-  }
+  if (keep) return planContainers(d, keep, state, ctx, actions);
   const attempt = current.reduce((n, o) => Math.max(n, o.sandbox.metadata.attempt + 1), 0);
   const reason = current.length > 0
     ? "its sandbox is not ready"
@@ -349,12 +341,28 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
       actions.push(deletionOf(o, reason));
     }
   }
+  const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
+  actions.push(...killsOf(observed, ctx.kills ?? [], deleted));
   actions.push(...orphanRemovals(observed));
-  if (ctx.logCheckDue) {
-    const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
-    actions.push(...logRotations(observed, deleted));
-  }
+  if (ctx.logCheckDue) actions.push(...logRotations(observed, deleted));
   return { actions: keepSharedState(actions, desired, observed), wakeAt };
+}
+
+/**
+ * A kill for each request whose container `observed` lists running, in its pod, in a sandbox
+ * this plan does not delete (`deleted`, by id), whether the pod is desired or not.
+ */
+function killsOf(
+  observed: ObservedState,
+  kills: readonly KillRequest[],
+  deleted: ReadonlySet<string>,
+): KillContainer[] {
+  return kills.filter((k) =>
+    (observed.pods.get(k.key) ?? []).some((o) =>
+      !deleted.has(o.sandbox.id) &&
+      o.containers.some((c) => c.id === k.containerId && c.state === "CONTAINER_RUNNING")
+    )
+  ).map((k) => ({ ...k, type: "killContainer" }));
 }
 
 /**

@@ -67,7 +67,8 @@ export async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void>
     ? { state: checkedPodStateDir(o.root, id), log: checkedPodLogDir(o.podLogRoot, id) }
     : undefined;
   const hooks = await preStopHooks(a, dirs?.state, o);
-  const t0 = performance.now();
+  const now = o.now ?? Date.now;
+  const t0 = now();
   for (const group of a.stopGroups) {
     await Promise.all(group.map(async (id) => {
       const hook = hooks.get(id);
@@ -84,7 +85,7 @@ export async function deletePod(a: DeletePod, o: ExecutorOptions): Promise<void>
         }
       }
       // What is left of the grace period, at least 2 s, as kubelet gives.
-      const left = Math.max(2, a.gracePeriodSeconds - Math.floor((performance.now() - t0) / 1000));
+      const left = Math.max(2, a.gracePeriodSeconds - Math.floor((now() - t0) / 1000));
       await idempotent(o.cri.stopContainer(id, hook ? left : a.gracePeriodSeconds, opts));
     }));
   }

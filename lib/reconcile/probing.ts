@@ -67,6 +67,8 @@ export interface ProbingOptions {
   log: Logger;
   /** Wall-clock milliseconds. */
   now: () => number;
+  /** Runs `fn` after `ms` on the agent's clock; returns a canceller. The probes' timers run on it. */
+  schedule: (fn: () => void, ms: number) => () => void;
   /** Where probe results are counted. */
   metrics?: AgentMetrics;
   /** A liveness or startup probe failed: its container is to be killed. */
@@ -77,6 +79,7 @@ export interface ProbingOptions {
 export function probeManager(o: ProbingOptions): ProbeManager {
   return new ProbeManager({
     now: o.now,
+    schedule: o.schedule,
     run: (spec, target, timeout, signal) =>
       runHandler(spec, target, timeout, { cri: o.cri, signal }),
     kill: (c, kind, grace, message) =>

@@ -11,6 +11,8 @@ import { formatProblem, type Problem } from "../manifest/parse.ts";
 import { ImagePullError } from "../node/images.ts";
 import type { ActionResult } from "./executor.ts";
 import type { Action } from "./plan.ts";
+import { movesPod, upkeepTarget } from "./actions.ts";
+import type { KillRequest } from "./kills.ts";
 
 /** A pod's last failure, as its status shows it. */
 export interface PodError {
@@ -31,6 +33,8 @@ export class Reporting {
   /** Per file, the text of the problems last logged. */
   readonly #reported = new Map<string, string>();
   readonly #podErrors = new Map<string, PodError>();
+  /** The last failure of each upkeep target (`kill/<id>`, `orphan/<id>`) still failing. */
+  readonly #upkeepErrors = new Map<string, string>();
   #runtimeDown: string | undefined;
   #dirMissing = false;
   #dirRefused: string | undefined;
@@ -165,10 +169,21 @@ export class Reporting {
     this.#runtimeDown = message;
   }
 
-  /** Logs a pod's failure once per distinct error; successes are logged by the executor. */
+  /**
+   * Logs a pod's failure once per distinct error; successes are logged by the executor. Only
+   * the success of an action that moves its pod forward clears the pod's error. A kill, a
+   * left-over container's removal or a log rotation leaves the pod's error as it is: its
+   * failure is logged once per distinct error of what it works on, forgotten when it succeeds.
+   */
   results(results: ActionResult[], now: number): void {
-    const failed = new Set(results.filter((r) => r.error).map((r) => r.action.key));
+    const failed = new Set(
+      results.filter((r) => r.error && movesPod(r.action.type)).map((r) => r.action.key),
+    );
     for (const r of results) {
+      if (!movesPod(r.action.type)) {
+        this.#upkeepResult(r);
+        continue;
+      }
       const key = r.action.key;
       if (!r.error) {
         if (!failed.has(key)) this.#podErrors.delete(key);
@@ -188,11 +203,42 @@ export class Reporting {
         ...(reason ? { reason } : {}),
       });
       if (known?.text === text) continue;
-      this.#log.error(`Failed to ${describe(r.action)}: ${e.message}`, {
-        pod: key,
-        reason: r.action.reason,
-      });
+      this.#logFailure(r.action, e);
     }
+  }
+
+  /**
+   * Forgets the upkeep failures of targets no longer worked on: neither `planned` nor a
+   * pending kill request (`kills`) names them.
+   */
+  forgetUpkeep(planned: readonly Action[], kills: readonly KillRequest[]): void {
+    const live = new Set([
+      ...planned.map(upkeepTarget),
+      ...kills.map((k) => upkeepTarget({ ...k, type: "killContainer" })),
+    ]);
+    for (const target of [...this.#upkeepErrors.keys()]) {
+      if (!live.has(target)) this.#upkeepErrors.delete(target);
+    }
+  }
+
+  /** How many upkeep targets have a failure remembered. */
+  get upkeepFailures(): number {
+    return this.#upkeepErrors.size;
+  }
+
+  #upkeepResult(r: ActionResult): void {
+    const target = upkeepTarget(r.action);
+    if (!r.error) {
+      this.#upkeepErrors.delete(target);
+      return;
+    }
+    if (this.#upkeepErrors.get(target) === r.error.message) return;
+    this.#upkeepErrors.set(target, r.error.message);
+    this.#logFailure(r.action, r.error);
+  }
+
+  #logFailure(a: Action, e: Error): void {
+    this.#log.error(`Failed to ${describe(a)}: ${e.message}`, { pod: a.key, reason: a.reason });
   }
 }
 

@@ -10,7 +10,12 @@ import type { RemoveOrphan, RotateLogs } from "./actions.ts";
 import { KEYS, LABEL_INSTANCE, LABEL_MANAGED } from "../runtime/labels.ts";
 import { podKey } from "../manifest/pod.ts";
 
-/** The removal of each container of ours whose sandbox was not listed. */
+/** The key of the removal of left-over container `containerId`: its own, never a pod's. */
+export function orphanKey(containerId: string): string {
+  return `orphan/${containerId}`;
+}
+
+/** The removal of each container of ours whose sandbox was not listed, each under its own key. */
 export function orphanRemovals(observed: ObservedState): RemoveOrphan[] {
   const removals: RemoveOrphan[] = [];
   for (const c of observed.orphans) {
@@ -18,10 +23,11 @@ export function orphanRemovals(observed: ObservedState): RemoveOrphan[] {
     if (c.labels[LABEL_MANAGED] !== "true" || !c.labels[LABEL_INSTANCE]) continue;
     const namespace = c.labels[KEYS.podNamespace];
     const name = c.labels[KEYS.podName];
+    const of = namespace && name ? ` of pod ${podKey(namespace, name)}` : "";
     removals.push({
       type: "removeOrphan",
-      key: namespace && name ? podKey(namespace, name) : `orphan/${c.id}`,
-      reason: `its sandbox ${c.podSandboxId.slice(0, 12)} is not listed`,
+      key: orphanKey(c.id),
+      reason: `its sandbox ${c.podSandboxId.slice(0, 12)}${of} is not listed`,
       containerId: c.id,
       sandboxId: c.podSandboxId,
     });
