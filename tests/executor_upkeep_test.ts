@@ -199,6 +199,7 @@ Deno.test("a left-over container is removed once the runtime says its sandbox is
   assert.equal(r?.error, undefined);
   assert.deepEqual(w.cri.methods(), ["PodSandboxStatus", "RemoveContainer"]);
   assert.deepEqual(await w.cri.listContainers(), []);
+  assert.equal(w.lines.filter((l) => l.includes("Removed left-over container")).length, 1);
 });
 
 Deno.test("a container whose sandbox the runtime still has is left alone", async () => {
@@ -219,6 +220,11 @@ Deno.test("a left-over container the runtime no longer has is removed already", 
   });
   const [r] = await execute([orphan(containerId, "sandbox-gone")], w.options);
   assert.equal(r?.error, undefined);
+  assert.deepEqual(
+    w.lines.filter((l) => l.includes("Removed left-over container")),
+    [],
+    "nothing was removed: nothing is logged as removed",
+  );
 });
 
 Deno.test("a left-over container is kept when the runtime cannot say whether its sandbox is gone", async () => {

@@ -152,4 +152,49 @@ spec:
   assert.deepEqual(retried.results.map((r) => r.error?.message), [undefined]);
   assert.equal(callsOf(cri, "RemoveContainer"), 2);
   assert.deepEqual(await containers(cri), []);
+  assert.equal(s.lines.filter((l) => l.includes("Removed left-over container")).length, 1);
+});
+
+Deno.test("a left-over container whose removal backs off does not hold a pod of the same name", async () => {
+  let cri: LosingCri | undefined;
+  await using s = await reconcilerFixture({
+    failureBackoff: BACKOFF,
+    fake: (clock) => {
+      cri = new LosingCri({ images: [FIXTURE_IMAGE], now: () => clock.epochMs() });
+      return cri;
+    },
+  });
+  assert.ok(cri);
+  const pod = `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - name: app
+      image: ${FIXTURE_IMAGE}
+      command: ["sleep", "3600"]
+`;
+  await s.write("web.yaml", pod);
+  await s.reconciler.pass();
+  const [sandbox] = await cri.listPodSandbox();
+  const [app] = await cri.listContainers();
+  assert.ok(sandbox && app);
+  // The pod is no longer declared and the runtime lost its sandbox; the removal of its
+  // container fails and backs off.
+  await Deno.remove(`${s.manifests}/web.yaml`);
+  cri.lose(sandbox.id);
+  cri.inject("RemoveContainer", {
+    error: new CriError("Unavailable", "RemoveContainer", "runtime busy"),
+  });
+  const failed = await s.reconciler.pass();
+  assert.deepEqual(failed.actions.map((a) => [a.type, a.key]), [
+    ["removeOrphan", `orphan/${app.id}`],
+  ]);
+  assert.match(failed.results[0]?.error?.message ?? "", /runtime busy/);
+  // A pod of the same name is declared again: its creation is not held by the removal's
+  // backoff, which is held alone.
+  await s.write("web.yaml", pod.replace("3600", "7200"));
+  const declared = await s.reconciler.pass();
+  assert.deepEqual(declared.actions.map((a) => [a.type, a.key]), [["createPod", "default/web"]]);
+  assert.equal(callsOf(cri, "RemoveContainer"), 1, "the removal still backs off");
 });
