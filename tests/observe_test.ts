@@ -166,3 +166,10 @@ Deno.test("an orphan is a container of ours whose sandbox the runtime says is go
     `the listing began within the call (${before} ≤ ${state.listedAt} ≤ ${after})`,
   );
 });
+
+Deno.test("the observer reads when a listing began on the clock it is given", async () => {
+  const cri = new FakeCri({ images: [IMAGE] });
+  // A monotonic clock that stands at 42 s, far from the system's.
+  const state = await new Observer({ now: () => 42_000 }).observe(cri, "default");
+  assert.equal(state.listedAt, 42_000);
+});
