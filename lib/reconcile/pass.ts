@@ -32,7 +32,7 @@ import { KillFlights } from "./kill_flights.ts";
 import { type KillContainer, movesPod, type RotateLogs } from "./actions.ts";
 import type { ExecutorOptions } from "./executor_options.ts";
 import { LogChecks, runRotations } from "./log_checks.ts";
-import { type ObservedState, Observer } from "./observe.ts";
+import { Observer } from "./observe.ts";
 import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
@@ -261,6 +261,15 @@ export class ReconcilePass {
   async #pass(signal: AbortSignal | undefined, detach: boolean): Promise<PassResult> {
     const o = this.#o;
     const flights = this.flights;
+    // A flight that ends after this point changed what the listing shows of its pod: the pass
+    // plans that pod no further (the flight's end asks for a new pass, which sees the change).
+    const listedAfter = flights.ended;
+    // The runtime is listed while the files are read and translated: neither waits for the
+    // other. Settled here, so a pass that throws before awaiting it leaves no rejection.
+    const listing = this.#observer.observe(o.cri, o.instance, signal ? { signal } : {}).then(
+      (state) => ({ state, error: undefined }),
+      (error: unknown) => ({ state: undefined, error }),
+    );
     const scan = await o.source.scan();
     this.#report.directory(scan.present, scan.refused);
     const hostDns = await (o.readHostDns ?? readHostResolvConf)();
@@ -278,19 +287,14 @@ export class ReconcilePass {
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(problems);
-    const opts = signal ? { signal } : {};
-    // A flight that ends after this point changed what the listing shows of its pod: the pass
-    // plans that pod no further (the flight's end asks for a new pass, which sees the change).
-    const listedAfter = flights.ended;
-    let observed: ObservedState;
-    try {
-      observed = await this.#observer.observe(o.cri, o.instance, opts);
-    } catch (err) {
+    const listed = await listing;
+    if (!listed.state) {
       if (signal?.aborted) return idle(false, problems, this.#lastPods);
-      this.#report.runtime(await describeEndpoint(o.socket, err));
+      this.#report.runtime(await describeEndpoint(o.socket, listed.error));
       await this.#publish();
       return idle(false, problems, this.#lastPods);
     }
+    const observed = listed.state;
     this.#report.runtime(undefined);
     await this.#sources.apply(desired, observed);
     const now = this.#now();
