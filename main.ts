@@ -14,6 +14,7 @@ import { logsCommand } from "./lib/cmd/logs.ts";
 import { planCommand } from "./lib/cmd/plan.ts";
 import { connectCri } from "./lib/runtime/grpc.ts";
 import { meteredCri } from "./lib/agent/metered_cri.ts";
+import { warmUp } from "./lib/agent/warm_up.ts";
 import { formatDuration } from "./lib/base/duration.ts";
 import { checkRuntime, RuntimeUnreachableError } from "./lib/runtime/endpoint.ts";
 import { printable } from "./lib/base/escape.ts";
@@ -141,6 +142,22 @@ async function runAgent(config: AgentConfig): Promise<number> {
       maxFiles: config.containerLogMaxFiles,
     },
     logCheckIntervalMs: config.containerLogMonitorIntervalMs,
+    // Once the agent is first idle, the code of a pod's parse, translation and runtime
+    // messages is run on a sample, so the next pod's file does not wait for its compilation.
+    // Not before the first pass: pods already declared would wait for it.
+    onFirstIdle: async () => {
+      try {
+        await warmUp({
+          instance: config.instance,
+          podLogRoot: config.podLogRoot,
+          root: config.root,
+          nodeName: config.nodeName,
+          hostDns: { servers: [], searches: [], options: [] },
+        });
+      } catch (err) {
+        log.debug(`Warm-up failed: ${(err as Error).message}`);
+      }
+    },
     status: new StatusHeartbeat({
       file: statusFilePath(config.root),
       instance: config.instance,

@@ -37,6 +37,10 @@ function start(options: {
   fly?: (key: string) => Promise<ActionResult[]>;
   /** Called by each pass with the flights, before it ends. */
   plan?: (n: number, flights: Flights) => void;
+  /** The loop's work after its first idle pass. */
+  onFirstIdle?: () => Promise<void>;
+  /** Where the loop's log lines go. */
+  write?: (line: string) => void;
 } = {}): Harness {
   const clock = new HandClock();
   const passes: number[] = [];
@@ -49,7 +53,7 @@ function start(options: {
   const controller = new AbortController();
   const loop = runLoop({
     clock,
-    log: createLogger({ write: () => {} }),
+    log: createLogger({ level: "debug", write: options.write ?? (() => {}) }),
     intervalMs: options.intervalMs ?? 60_000,
     pass: async () => {
       passes.push(clock.now());
@@ -66,6 +70,7 @@ function start(options: {
       stopped++;
       return Promise.resolve();
     },
+    ...(options.onFirstIdle ? { onFirstIdle: options.onFirstIdle } : {}),
   }, controller.signal);
   const stop = async () => {
     controller.abort();
@@ -291,4 +296,92 @@ Deno.test("a flight that ignores the stop holds the loop for the stop grace at m
   await h.clock.advance(1);
   assert.ok(await stopping);
   assert.equal(h.stopped(), 1);
+});
+
+Deno.test("with nothing to do at start, the work after the first idle pass runs once, right after the first pass", async () => {
+  const ranAfter: number[] = [];
+  let h: Harness | undefined = undefined;
+  await using started = start({
+    onFirstIdle: () => {
+      ranAfter.push(h?.passes.length ?? -1);
+      return Promise.resolve();
+    },
+  });
+  h = started;
+  await h.clock.settle();
+  assert.deepEqual(ranAfter, [1], "not run once, after the first pass");
+  h.emit("access");
+  await h.clock.settle();
+  await h.clock.advance(60_000);
+  assert.ok(h.passes.length >= 3);
+  assert.deepEqual(ranAfter, [1], "run again after a later idle pass");
+});
+
+Deno.test("the work after the first idle pass waits while a pass starts flights, and runs after the pass that follows the last one's end", async () => {
+  const ranAfter: number[] = [];
+  const ends = new Map<string, ReturnType<typeof deferred<ActionResult[]>>>();
+  let h: Harness | undefined = undefined;
+  await using started = start({
+    parallel: 1,
+    fly: (key) => {
+      const d = deferred<ActionResult[]>();
+      ends.set(key, d);
+      return d.promise;
+    },
+    plan: (n, flights) => {
+      if (n !== 1) return;
+      void flights.launch("default/a", group("default/a"));
+      flights.enqueue("default/b", group("default/b"));
+    },
+    outcome: (n) => n === 1 ? { ...IDLE, actions: group("default/a") } : IDLE,
+    onFirstIdle: () => {
+      ranAfter.push(h?.passes.length ?? -1);
+      return Promise.resolve();
+    },
+  });
+  h = started;
+  await h.clock.settle();
+  assert.deepEqual(ranAfter, [], "run before the first pass's flight ended");
+  ends.get("default/a")?.resolve([]);
+  await h.clock.settle();
+  // The ending flight started b and asked for a pass, which came while b flies: not idle.
+  assert.equal(h.passes.length, 2);
+  assert.deepEqual(ranAfter, [], "run while a flight was running");
+  ends.get("default/b")?.resolve([]);
+  await h.clock.settle();
+  assert.equal(h.passes.length, 3);
+  assert.deepEqual(ranAfter, [3], "not run after the first idle pass");
+});
+
+Deno.test("a pass that started actions, or found the runtime down, is not idle; a failing work after idle is logged at debug and the loop goes on", async () => {
+  const ranAfter: number[] = [];
+  const lines: string[] = [];
+  let h: Harness | undefined = undefined;
+  await using started = start({
+    outcome: (n) =>
+      n === 1
+        ? { runtimeReachable: false, wakeAt: undefined }
+        : n === 2
+        ? { ...IDLE, actions: group("default/a") }
+        : IDLE,
+    onFirstIdle: () => {
+      ranAfter.push(h?.passes.length ?? -1);
+      return Promise.reject(new Error("no codecs"));
+    },
+    write: (line) => lines.push(line),
+  });
+  h = started;
+  await h.clock.settle();
+  assert.deepEqual(ranAfter, []);
+  assert.ok(await h.clock.fireNext(), "no retry after the runtime was down");
+  assert.deepEqual(h.passes.length, 2);
+  assert.deepEqual(ranAfter, [], "run after a pass that started actions");
+  h.emit("access");
+  await h.clock.settle();
+  assert.deepEqual(ranAfter, [3]);
+  assert.ok(lines.some((l) => l.includes("no codecs")), lines.join("\n"));
+  h.emit("access");
+  await h.clock.settle();
+  assert.equal(h.passes.length, 4, "the loop stopped after the failure");
+  assert.deepEqual(ranAfter, [3]);
 });

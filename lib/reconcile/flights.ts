@@ -42,6 +42,11 @@ export class Flights {
     return this.#slotted.size >= this.#parallel;
   }
 
+  /** Whether no flight runs and none waits for a slot. */
+  get idle(): boolean {
+    return this.#running.size === 0 && this.#queue.size === 0;
+  }
+
   /** Whether a flight of pod `key` is in progress. */
   has(key: string): boolean {
     return this.#running.has(key);

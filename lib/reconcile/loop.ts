@@ -41,6 +41,8 @@ export interface PassOutcome {
   runtimeReachable: boolean;
   /** When the pass wants to run again at the latest, in wall-clock milliseconds. */
   wakeAt: number | undefined;
+  /** The actions the pass started; none when absent. */
+  actions?: readonly unknown[];
 }
 
 /** What the loop runs and waits with. */
@@ -63,6 +65,12 @@ export interface LoopOptions {
   onStart?: (poke: () => void) => void;
   /** The loop ended, its work unwound (or the grace over): resolves when that is published. */
   onStopped?: () => Promise<void>;
+  /**
+   * Run once, after the first pass that left the agent idle: the runtime answered, the pass
+   * started nothing, and no flight runs or waits for a slot. The loop waits for it before it
+   * sleeps; a failure is logged at debug and ignored.
+   */
+  onFirstIdle?: () => Promise<void>;
 }
 
 /** Runs passes until `signal` aborts: one at start, then on file events, ticks and wake times. */
@@ -93,11 +101,22 @@ export async function runLoop(o: LoopOptions, signal: AbortSignal): Promise<void
   signal.addEventListener("abort", onAbort);
   flights.onDone = (queued) => wake.poke(queued ? QUEUED_PASS_DELAY_MS : 0);
   let backoff = RUNTIME_BACKOFF_MIN_MS;
+  let onFirstIdle = o.onFirstIdle;
   try {
     while (!signal.aborted) {
       await watcher.ensure();
       const r = await o.pass(signal);
       if (signal.aborted) break;
+      if (onFirstIdle && r.runtimeReachable && !r.actions?.length && flights.idle) {
+        const run = onFirstIdle;
+        onFirstIdle = undefined;
+        try {
+          await run();
+        } catch (err) {
+          o.log.debug(`Work after the first idle pass failed: ${(err as Error)?.message ?? err}`);
+        }
+        if (signal.aborted) break;
+      }
       if (r.runtimeReachable) {
         backoff = RUNTIME_BACKOFF_MIN_MS;
         if (r.wakeAt === undefined) await wake.wait();

@@ -14,7 +14,13 @@ import type { PodView } from "./status.ts";
 import { DirectoryWatcher } from "./watcher.ts";
 
 /** Everything the reconciler works with. */
-export type ReconcilerOptions = PassOptions;
+export interface ReconcilerOptions extends PassOptions {
+  /**
+   * Run once by the loop, after the first pass that left the agent idle (nothing started, no
+   * flight running or waiting); a failure is logged at debug and ignored.
+   */
+  onFirstIdle?: () => Promise<void>;
+}
 
 /** The agent's passes and its loop. */
 export class Reconciler {
@@ -57,6 +63,7 @@ export class Reconciler {
         pass.poke = undefined;
         return this.publishStopped();
       },
+      ...(o.onFirstIdle ? { onFirstIdle: o.onFirstIdle } : {}),
     }, signal);
   }
 
