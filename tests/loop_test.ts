@@ -214,10 +214,13 @@ Deno.test("with pods queued for a slot, an ending flight starts the next and ask
   ends.get("default/b")?.resolve([]);
   await h.clock.settle();
   assert.deepEqual(flown, ["default/a", "default/b", "default/c"]);
-  assert.deepEqual(h.passes, [0, 1_000, 1_000], "the queue is empty: a pass at once");
+  await h.clock.advance(999);
+  assert.deepEqual(h.passes, [0, 1_000], "c still flies: the pass b asked for waits");
+  await h.clock.advance(1);
+  assert.deepEqual(h.passes, [0, 1_000, 2_000]);
   ends.get("default/c")?.resolve([]);
   await h.clock.settle();
-  assert.deepEqual(h.passes, [0, 1_000, 1_000, 1_000], "the last flight's end asks for a pass");
+  assert.deepEqual(h.passes, [0, 1_000, 2_000, 2_000], "the last flight's end asks for a pass");
   assert.equal(h.flights.queued, 0);
 });
 
@@ -344,7 +347,9 @@ Deno.test("the work after the first idle pass waits while a pass starts flights,
   assert.deepEqual(ranAfter, [], "run before the first pass's flight ended");
   ends.get("default/a")?.resolve([]);
   await h.clock.settle();
-  // The ending flight started b and asked for a pass, which came while b flies: not idle.
+  // The ending flight started b and asked for a pass (1 s later, as b flies), which came
+  // while b flies: not idle.
+  await h.clock.advance(1_000);
   assert.equal(h.passes.length, 2);
   assert.deepEqual(ranAfter, [], "run while a flight was running");
   ends.get("default/b")?.resolve([]);

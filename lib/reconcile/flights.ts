@@ -29,8 +29,13 @@ export class Flights {
   #ended = 0;
   /** Per pod, the value of `#ended` its last flight ended with, until forgotten. */
   readonly #endedAt = new Map<string, number>();
-  /** Called when a flight ends; `queued` when flights are still waiting for a slot. */
-  onDone: ((queued: boolean) => void) | undefined;
+  /**
+   * Called when a flight ends. `later` when the pass it asks for may wait a little: flights
+   * still wait for a slot, or other pods' flights still run and this one succeeded and left its
+   * pod nothing to do next (no init container started, no kill). The last flight to end, a failed
+   * one, and one after which its pod goes on ask for a pass at once.
+   */
+  onDone: ((later: boolean) => void) | undefined;
 
   constructor(parallel: number, fly: Fly) {
     this.#parallel = parallel;
@@ -132,9 +137,23 @@ export class Flights {
       this.#slotted.delete(key);
       this.#endedAt.set(key, ++this.#ended);
       this.#startQueued(ok, signal);
-      this.onDone?.(this.#queue.size > 0);
+      const othersRun = ok && this.#slotted.size > 0 && !goesOn(group);
+      this.onDone?.(this.#queue.size > 0 || othersRun);
     }
   }
+}
+
+/**
+ * Whether the pod has a next step soon after this flight: a kill (its container may restart),
+ * or a start of an init container (the next one starts when it has exited, or a sidecar has
+ * started), so the pass after it should not wait for other pods' flights.
+ */
+function goesOn(group: Action[]): boolean {
+  return group.some((a) =>
+    a.type === "killContainer" ||
+    ((a.type === "createPod" || a.type === "startContainers") &&
+      a.start.some((s) => a.pod.containers.find((c) => c.name === s.name)?.type !== "regular"))
+  );
 }
 
 /** The actions of each pod, by key, in plan order: one flight's worth each. */

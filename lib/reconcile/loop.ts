@@ -21,7 +21,8 @@ import { Wake } from "./wake.ts";
 export const DEBOUNCE_MS = 50;
 /**
  * While pods wait for a free flight slot, a finishing flight starts the next one itself, and
- * asks for a pass (to publish the new state) at most this often.
+ * asks for a pass (to publish the new state) at most this often; so does a flight that ends
+ * while other pods' flights still run and leaves its own pod nothing to do next.
  */
 export const QUEUED_PASS_DELAY_MS = 1_000;
 /** While the runtime is unreachable, the first retry waits this long, doubling each time... */
@@ -99,7 +100,7 @@ export async function runLoop(o: LoopOptions, signal: AbortSignal): Promise<void
     wake.poke();
   };
   signal.addEventListener("abort", onAbort);
-  flights.onDone = (queued) => wake.poke(queued ? QUEUED_PASS_DELAY_MS : 0);
+  flights.onDone = (later) => wake.poke(later ? QUEUED_PASS_DELAY_MS : 0);
   let backoff = RUNTIME_BACKOFF_MIN_MS;
   let onFirstIdle = o.onFirstIdle;
   try {
