@@ -1,7 +1,9 @@
 /**
  * The status file's heartbeat: after each pass the agent's state is written to the status
- * file when it changed, and at least every 10 s while the agent runs; when the agent stops,
- * once more with `stoppedAt`. Writes take turns, so the last one started is the last to land.
+ * file when it changed, and at least every 10 s while the agent runs, passes or not (with a
+ * long `--interval` an idle agent passes less often than the commands' 30 s staleness limit);
+ * when the agent stops, once more with `stoppedAt`. Writes take turns, so the last one started
+ * is the last to land.
  *
  * @module
  */
@@ -38,6 +40,10 @@ export class StatusHeartbeat implements StatusSink {
   #lastPublishedAt = 0;
   /** When the agent stopped, once `stopped` said so. */
   #stoppedAt: number | undefined;
+  /** The state last published, written again by the timer when no pass publishes it. */
+  #last: AgentState | undefined;
+  /** Cancels the timer that writes the last state again. */
+  #cancelRefresh: (() => void) | undefined;
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
@@ -68,6 +74,15 @@ export class StatusHeartbeat implements StatusSink {
   #publish(state: AgentState, stopped: boolean): Promise<void> {
     const o = this.#o;
     if (this.#stoppedAt !== undefined && !stopped) return Promise.resolve();
+    this.#cancelRefresh?.();
+    this.#cancelRefresh = undefined;
+    this.#last = state;
+    if (!stopped) {
+      this.#cancelRefresh = o.clock.schedule(() => {
+        this.#cancelRefresh = undefined;
+        if (this.#last) void this.#publish(this.#last, false);
+      }, HEARTBEAT_MS);
+    }
     const now = o.clock.epochMs();
     if (stopped) this.#stoppedAt ??= now;
     const body = JSON.stringify(state.pods);
