@@ -1,11 +1,13 @@
 /**
  * Timers past 2^31−1 ms: Deno fires them after 1 ms, so a delay that long is waited for in
- * segments. Real time, with deadlines; the long delays are checked not to fire early.
+ * segments. When timers fire, sleeps end and waits give up is checked on hand-driven time; the
+ * raw timer's overflow and the probe's long period on real time, with deadlines.
  */
 import assert from "node:assert/strict";
 import { MAX_TIMER_MS } from "../lib/base/duration.ts";
 import { type ProbedContainer, ProbeManager } from "../lib/probe/probes.ts";
 import { scheduleAfter, sleep, within } from "../lib/base/timer.ts";
+import { HandDrivenTime } from "../testing/hand_time.ts";
 import { waitFor } from "../testing/wait.ts";
 
 /** Resolves after `ms` on one plain timer: how long the test watches for an early firing. */
@@ -33,32 +35,30 @@ Deno.test("scheduleAfter waits out a delay past 2^31-1 ms instead of firing at o
 });
 
 Deno.test("scheduleAfter chains segments: a 150 ms delay in 40 ms segments fires once, on time", async () => {
-  const t0 = performance.now();
-  let firedAt: number | undefined;
+  using time = new HandDrivenTime();
   let fired = 0;
-  scheduleAfter(
-    () => {
-      fired++;
-      firedAt = performance.now() - t0;
-    },
-    150,
-    40,
-  );
-  await waitFor("the timer", () => firedAt !== undefined, { timeoutMs: 2_000 });
-  assert.ok(firedAt! >= 149, `fired after ${firedAt} ms`);
-  await watch(100);
-  assert.equal(fired, 1);
+  scheduleAfter(() => fired++, 150, 40);
+  await time.advance(149);
+  assert.equal(fired, 0, "it fired before 150 ms");
+  await time.advance(1);
+  assert.equal(fired, 1, "it did not fire at 150 ms");
+  await time.advance(1_000);
+  assert.equal(fired, 1, "it fired again");
 });
 
 Deno.test("scheduleAfter's canceller stops it before it fires, also between segments", async () => {
+  using time = new HandDrivenTime();
   let fired = 0;
+  let kept = 0;
   const early = scheduleAfter(() => fired++, 100, 30);
   early();
   const between = scheduleAfter(() => fired++, 100, 30);
-  await watch(45); // past the first segment
+  scheduleAfter(() => kept++, 100, 30);
+  await time.advance(45); // past the first segment
   between();
-  await watch(120);
-  assert.equal(fired, 0);
+  await time.advance(120);
+  assert.equal(fired, 0, "a cancelled timer fired");
+  assert.equal(kept, 1, "the timer left alone did not fire");
 });
 
 Deno.test("scheduleAfter fires a zero or negative delay at the next turn", async () => {
@@ -99,25 +99,72 @@ Deno.test("a probe with periodSeconds past 24.8 days runs once, not every millis
 });
 
 Deno.test("sleep waits its time, ends at once when the signal aborts, and past 2^31-1 ms does not end early", async () => {
+  using time = new HandDrivenTime();
   const never = new AbortController();
-  const t0 = performance.now();
-  await sleep(60, never.signal);
-  assert.ok(performance.now() - t0 >= 59, `slept ${performance.now() - t0} ms`);
+  let slept = false;
+  const short = sleep(60, never.signal).then(() => slept = true);
+  await time.advance(59);
+  assert.equal(slept, false, "a 60 ms sleep ended before 60 ms");
+  await time.advance(1);
+  assert.equal(slept, true, "a 60 ms sleep did not end at 60 ms");
+  await short;
 
   const stop = new AbortController();
   let ended = false;
   const long = sleep(MAX_TIMER_MS + 1, stop.signal).then(() => ended = true);
-  await watch(100);
+  await time.advance(MAX_TIMER_MS);
   assert.equal(ended, false, "a sleep past 2^31-1 ms ended early");
-  const t1 = performance.now();
   stop.abort();
+  await time.advance(0);
+  assert.equal(ended, true, "the abort did not end the sleep at once");
   await long;
-  assert.ok(performance.now() - t1 < 50, "the abort did not end the sleep at once");
 
-  const t2 = performance.now();
-  await sleep(10_000, stop.signal);
-  assert.ok(performance.now() - t2 < 50, "a sleep on an aborted signal did not end at once");
+  let onAborted = false;
+  const none = sleep(10_000, stop.signal).then(() => onAborted = true);
+  await time.advance(0);
+  assert.equal(onAborted, true, "a sleep on an aborted signal did not end at once");
+  await none;
 });
+
+/**
+ * Keeps the ids of the timers set and neither fired nor cleared (`setTimeout` and
+ * `clearTimeout` are wrapped until disposed).
+ */
+class LiveTimers implements Disposable {
+  readonly #ids = new Set<ReturnType<typeof setTimeout>>();
+  readonly #real = { setTimeout: globalThis.setTimeout, clearTimeout: globalThis.clearTimeout };
+
+  constructor() {
+    const real = this.#real;
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const id = real.setTimeout(() => {
+        this.#ids.delete(id);
+        fn();
+      }, ms);
+      this.#ids.add(id);
+      return id;
+    }) as unknown as typeof setTimeout;
+    globalThis.clearTimeout = ((id?: ReturnType<typeof setTimeout>) => {
+      if (id !== undefined) this.#ids.delete(id);
+      real.clearTimeout(id);
+    }) as unknown as typeof clearTimeout;
+  }
+
+  /** The ids of the timers still pending. */
+  get pending(): ReturnType<typeof setTimeout>[] {
+    return [...this.#ids];
+  }
+
+  /** Lets promise callbacks run (one turn of the event loop, on an unwatched timer). */
+  settle(): Promise<void> {
+    return new Promise((resolve) => this.#real.setTimeout(resolve, 0));
+  }
+
+  [Symbol.dispose](): void {
+    globalThis.setTimeout = this.#real.setTimeout;
+    globalThis.clearTimeout = this.#real.clearTimeout;
+  }
+}
 
 /** A promise and its resolvers, for work the test finishes by hand. */
 function work<T = void>() {
@@ -131,40 +178,40 @@ function work<T = void>() {
 }
 
 Deno.test("within: true when the work ends in time, at once", async () => {
+  using time = new HandDrivenTime();
   const w = work();
-  const waited = within(w.promise, 10_000);
-  const t0 = performance.now();
+  let result: boolean | undefined;
+  const waited = within(w.promise, 10_000).then((r) => result = r);
+  await time.advance(100);
+  assert.equal(result, undefined, "it ended before the work");
   w.resolve();
-  assert.equal(await waited, true);
-  assert.ok(performance.now() - t0 < 1_000, `took ${performance.now() - t0} ms`);
+  await time.advance(0);
+  assert.equal(result, true, "it did not end with the work");
+  await waited;
 });
 
-Deno.test("within leaves no timer behind: a process that waited on it exits at once", async () => {
-  // A pending timer keeps a process alive (the test runner does not say so): this one waits
+Deno.test("within leaves no timer behind: a process that waited on it can exit at once", async () => {
+  // A pending timer keeps a process alive (the test runner does not say so): this waits
   // twice for work done in time, with a 20 s allowance each, once counted from an abort.
-  const timer = new URL("../lib/base/timer.ts", import.meta.url).href;
-  const script = `import { within } from "${timer}";
-const from = new AbortController();
-from.abort();
-console.log(await within(Promise.resolve(), 20_000), await within(Promise.resolve(), 20_000, from.signal));`;
-  const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--no-check", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const ms = performance.now() - t0;
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.equal(new TextDecoder().decode(out.stdout).trim(), "true true");
-  assert.ok(ms < 10_000, `the process exited ${Math.round(ms)} ms after it started`);
+  using timers = new LiveTimers();
+  const from = new AbortController();
+  from.abort();
+  assert.equal(await within(Promise.resolve(), 20_000), true);
+  assert.equal(await within(Promise.resolve(), 20_000, from.signal), true);
+  await timers.settle();
+  assert.deepEqual(timers.pending, [], "a timer of the allowance is still pending");
 });
 
 Deno.test("within: false when the time runs out first, and the work goes on", async () => {
+  using time = new HandDrivenTime();
   const w = work<string>();
-  const t0 = performance.now();
-  assert.equal(await within(w.promise, 50), false);
-  const ms = performance.now() - t0;
-  assert.ok(ms >= 49 && ms < 2_000, `gave up after ${ms} ms`);
+  let result: boolean | undefined;
+  const waited = within(w.promise, 50).then((r) => result = r);
+  await time.advance(49);
+  assert.equal(result, undefined, "it gave up before 50 ms");
+  await time.advance(1);
+  assert.equal(result, false, "it did not give up at 50 ms");
+  await waited;
   w.resolve("later");
   assert.equal(await w.promise, "later");
 });
@@ -177,23 +224,28 @@ Deno.test("within: rejects with the work's error when it fails in time", async (
 });
 
 Deno.test("within: the time counts from when the signal aborts, at once when it has", async () => {
+  using time = new HandDrivenTime();
   const from = new AbortController();
   const w = work();
   let result: boolean | undefined;
   const waited = within(w.promise, 50, from.signal).then((r) => result = r);
-  await watch(150);
+  await time.advance(150);
   assert.equal(result, undefined, "it gave up before the signal aborted");
-  const t0 = performance.now();
   from.abort();
+  await time.advance(49);
+  assert.equal(result, undefined, "it gave up before 50 ms after the abort");
+  await time.advance(1);
+  assert.equal(result, false, "it did not give up 50 ms after the abort");
   await waited;
-  const ms = performance.now() - t0;
-  assert.equal(result, false);
-  assert.ok(ms >= 49 && ms < 2_000, `gave up ${ms} ms after the abort`);
   w.resolve();
 
-  const t1 = performance.now();
-  assert.equal(await within(new Promise(() => {}), 50, from.signal), false);
-  assert.ok(performance.now() - t1 < 2_000);
+  let late: boolean | undefined;
+  const aborted = within(new Promise(() => {}), 50, from.signal).then((r) => late = r);
+  await time.advance(49);
+  assert.equal(late, undefined, "on an aborted signal, it gave up before 50 ms");
+  await time.advance(1);
+  assert.equal(late, false, "on an aborted signal, it did not give up at 50 ms");
+  await aborted;
 
   const done = new AbortController();
   assert.equal(await within(Promise.resolve(), 50, done.signal), true, "before any abort");
