@@ -5,6 +5,7 @@
  * never wedge, and converge.
  */
 import assert from "node:assert/strict";
+import type { Clock } from "../lib/base/clock.ts";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 import { createLogger } from "../lib/base/log.ts";
@@ -12,17 +13,32 @@ import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { serveCri } from "../testing/fake_cri_server.ts";
+import { HandClock } from "../testing/hand_clock.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
+/** How a test's loop differs from the usual. */
+interface LoopOptions {
+  /** The runtime served (default: a fake with {@linkcode IMAGE}). */
+  fake?: FakeCri;
+  /** The loop's clock (default: the system's). */
+  clock?: Clock;
+  /** Manifest files (name to text) written before the loop starts, so no file event follows. */
+  files?: Record<string, string>;
+}
+
 async function withLoop(
   fn: (s: { fake: FakeCri; manifests: string; lines: string[] }) => Promise<void>,
+  options: LoopOptions = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "tinylet-faults-" });
   const manifests = `${dir}/manifests`;
   await Deno.mkdir(manifests);
-  const fake = new FakeCri({ images: [IMAGE] });
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    await Deno.writeTextFile(`${manifests}/${name}`, text);
+  }
+  const fake = options.fake ?? new FakeCri({ images: [IMAGE] });
   const lines: string[] = [];
   const controller = new AbortController();
   let loop: Promise<void> | undefined;
@@ -43,6 +59,7 @@ async function withLoop(
       parallel: 4,
       intervalMs: 200,
       failureBackoff: { initialMs: 50, maxMs: 400, resetAfterMs: 5_000 },
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     loop = reconciler.run(controller.signal);
     await fn({ fake, manifests, lines });
@@ -139,23 +156,68 @@ Deno.test("a storm of Unavailable is logged once and the loop converges when it 
 });
 
 Deno.test("a pod that keeps failing does not delay the others, and backs off", async () => {
-  await withLoop(async ({ fake, manifests }) => {
-    await Deno.writeTextFile(
-      `${manifests}/broken.yaml`,
-      `name: broken\ncontainers: [{name: c, image: "registry.invalid/none:1"}]\n`,
+  const broken = "registry.invalid/none:1";
+  const hand = new HandClock();
+  /** The timers the loop asked for: when it asked, and when each is due (hand-clock ms). */
+  const asked: { at: number; due: number }[] = [];
+  const clock: Clock = {
+    now: () => hand.now(),
+    epochMs: () => hand.epochMs(),
+    schedule: (fn, ms) => {
+      asked.push({ at: hand.now(), due: hand.now() + ms });
+      return hand.schedule(fn, ms);
+    },
+  };
+  const fake = new FakeCri({ images: [IMAGE], now: () => hand.epochMs() });
+  /** When the broken pod was tried (its image looked up), in hand-clock ms. */
+  const tries: number[] = [];
+  const lookUp = fake.imageStatus.bind(fake);
+  fake.imageStatus = (image, opts) => {
+    if (image.image === broken) tries.push(hand.now());
+    return lookUp(image, opts);
+  };
+  /** Waits, the clock standing still, until the loop has asked for a timer at `at` due at `due`. */
+  const asleepUntil = (at: number, due: number) =>
+    waitFor(
+      () => `a timer asked for at ${at} ms, due at ${due} ms: ${JSON.stringify(asked)}`,
+      async () => {
+        await hand.advance(0);
+        return asked.some((a) => a.at === at && a.due === due);
+      },
+      { timeoutMs: 10_000 },
     );
-    await Deno.writeTextFile(`${manifests}/fine.yaml`, manifest("fine"));
-    await waitFor("the good pod running", async () => (await runningPods(fake)).includes("fine"), {
-      timeoutMs: 10_000,
-    });
-    const t0 = performance.now();
-    const before = fake.methods().filter((m) => m === "PullImage").length;
-    await waitFor("a second", () => performance.now() - t0 > 1_000);
-    const pulls = fake.methods().filter((m) => m === "PullImage").length - before;
-    // 200 ms ticks for a second would be 5 tries; the backoff (50 ms doubling to 400 ms) allows
-    // at most 4.
-    assert.ok(pulls <= 4, `${pulls} pulls in a second`);
-    assert.ok(!(await runningPods(fake)).includes("broken"));
+  await withLoop(async ({ fake }) => {
+    await waitFor("the good pod running", async () => {
+      await hand.advance(0);
+      return (await runningPods(fake)).includes("fine");
+    }, { timeoutMs: 10_000 });
+    // The pod's backoff (50 ms doubling, at most 400 ms) sets each next try: failed at 0 ms,
+    // tried again at 50, 150, 350 and 750 ms, while the loop also looks every 200 ms.
+    let at = 0;
+    for (const delay of [50, 100, 200, 400]) {
+      await asleepUntil(at, at + delay);
+      await hand.advance(at + delay - hand.now());
+      at += delay;
+      await waitFor(`the try at ${at} ms`, async () => {
+        await hand.advance(0);
+        return tries.includes(at);
+      }, { timeoutMs: 10_000 });
+    }
+    await asleepUntil(750, 1_150);
+    // The looks at 800 and 1000 ms hold it until 1150 ms.
+    await hand.advance(1_000 - hand.now());
+    await asleepUntil(1_000, 1_150);
+    assert.deepEqual(tries, [0, 50, 150, 350, 750], "the tries in the first second");
+    // The image's own backoff (kubelet's: 10 s) holds the pulls meanwhile.
+    assert.equal(fake.methods().filter((m) => m === "PullImage").length, 1);
+    assert.deepEqual(await runningPods(fake), ["fine"]);
+  }, {
+    fake,
+    clock,
+    files: {
+      "broken.yaml": `name: broken\ncontainers: [{name: c, image: "${broken}"}]\n`,
+      "fine.yaml": manifest("fine"),
+    },
   });
 });
 
