@@ -2,13 +2,12 @@ import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler
 import assert from "node:assert/strict";
 import { CriError } from "../lib/runtime/errors.ts";
 import { createLogger } from "../lib/base/log.ts";
+import { AgentMetrics } from "../lib/base/metrics.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { isFinished } from "../lib/reconcile/watcher.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { readStatusFile, type StatusFile, writeStatusFile } from "../lib/agent/status_file.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
-import { StatusHeartbeat } from "../lib/agent/heartbeat.ts";
-import { SYSTEM_CLOCK } from "../lib/base/clock.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -574,15 +573,12 @@ Deno.test("a finished write, a rename into place and a delete are acted on at on
 });
 
 Deno.test("stopping the loop cancels hooks, probes and pulls that hang: it ends at once, writes stoppedAt and stops no container", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
-  const manifests = `${dir}/manifests`;
-  await Deno.mkdir(manifests);
-  const cri = new FakeCri({ images: [IMAGE] });
+  await using s = await reconcilerFixture({ statusFile: true, intervalMs: 100 });
   // Every exec (the hook and the probe) and every pull waits until it is cancelled.
-  cri.inject("ExecSync", { hang: true, times: Infinity });
-  cri.inject("PullImage", { hang: true, times: Infinity });
-  await Deno.writeTextFile(
-    `${manifests}/hooked.yaml`,
+  s.cri.inject("ExecSync", { hang: true, times: Infinity });
+  s.cri.inject("PullImage", { hang: true, times: Infinity });
+  await s.write(
+    "hooked.yaml",
     `apiVersion: v1
 kind: Pod
 metadata: {name: hooked}
@@ -595,8 +591,8 @@ spec:
         postStart: {exec: {command: [sh, -c, "sleep 3600"]}}
 `,
   );
-  await Deno.writeTextFile(
-    `${manifests}/probed.yaml`,
+  await s.write(
+    "probed.yaml",
     `apiVersion: v1
 kind: Pod
 metadata: {name: probed}
@@ -608,67 +604,56 @@ spec:
       livenessProbe: {exec: {command: [sh, -c, "sleep 3600"]}, periodSeconds: 1, timeoutSeconds: 600}
 `,
   );
-  await Deno.writeTextFile(
-    `${manifests}/pulling.yaml`,
+  await s.write(
+    "pulling.yaml",
     `name: pulling\ncontainers: [{name: c, image: "registry.example/slow:1"}]\n`,
   );
-  const statusFile = `${dir}/root/status.json`;
-  const lines: string[] = [];
-  const log = createLogger({ write: (l) => lines.push(l) });
-  const reconciler = new Reconciler({
-    cri,
-    source: new ManifestSource(manifests),
-    log,
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 100,
-    status: new StatusHeartbeat({
-      file: statusFile,
-      instance: "default",
-      socket: "/run/fake.sock",
-      manifests,
-      log,
-      clock: SYSTEM_CLOCK,
-    }),
-  });
   const controller = new AbortController();
-  const loop = reconciler.run(controller.signal);
+  const loop = s.reconciler.run(controller.signal);
+  /** The methods of the injected hangs still waiting. */
+  const hanging = () =>
+    s.cri.waits.filter((w) => w.ended === undefined).map((w) => w.method).sort();
   try {
-    const deadline = Date.now() + 10_000;
-    // The postStart hook of hooked, the liveness probe of probed, and the pull are all in flight.
-    while (
-      cri.methods().filter((m) => m === "ExecSync").length < 2 ||
-      !cri.methods().includes("PullImage")
-    ) {
-      assert.ok(Date.now() < deadline, `no hook, probe and pull in flight: ${cri.methods()}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const from = cri.calls.length;
-    const t0 = performance.now();
+    // The postStart hook of hooked, the liveness probe of probed, and the pull are all in
+    // flight; the loop's clock moves a tick at each look.
+    await waitFor(
+      () => `a hook, a probe and a pull in flight: ${s.cri.methods()}`,
+      async () => {
+        const methods = hanging();
+        if (methods.filter((m) => m === "ExecSync").length >= 2 && methods.includes("PullImage")) {
+          return true;
+        }
+        await s.clock.advance(100);
+        return false;
+      },
+      { timeoutMs: 10_000 },
+    );
+    const from = s.cri.calls.length;
+    const waits = s.cri.waits.length;
+    // From here the loop's clock stands still: the grace it gives work to unwind (on that
+    // clock) never runs out, so the loop ends only once the cancelled work has unwound.
     controller.abort();
-    const ended = await endsWithin(loop, 10_000);
-    const ms = performance.now() - t0;
-    assert.ok(ended, "the loop was still running 10 s after the stop");
-    // Cancelled, not waited out: well inside the grace the loop gives work to unwind.
-    assert.ok(ms < 1_000, `the loop took ${Math.round(ms)} ms to stop`);
-    const after = cri.calls.slice(from).map((c) => c.method);
+    assert.ok(
+      await endsWithin(loop, 10_000),
+      `the loop did not end without waiting out its grace; still hanging: ${hanging()}`,
+    );
+    assert.deepEqual(
+      s.cri.waits.slice(0, waits).map((w) => [w.method, w.ended]),
+      s.cri.waits.slice(0, waits).map((w) => [w.method, "cancelled"]),
+      "each hook, probe and pull in flight was cancelled",
+    );
+    const after = s.cri.calls.slice(from).map((c) => c.method);
     assert.ok(!after.includes("StopContainer"), `a container was stopped: ${after}`);
-    const status = JSON.parse(await Deno.readTextFile(statusFile));
+    const status = JSON.parse(await Deno.readTextFile(s.statusFile));
     assert.ok(status.agent.stoppedAt, JSON.stringify(status.agent));
     assert.deepEqual(
-      lines.filter((l) => /ERROR|WARN/.test(l)),
+      s.lines.filter((l) => /ERROR|WARN/.test(l)),
       [],
       "a stop is no failure: nothing is reported as one",
     );
   } finally {
     controller.abort();
     await endsWithin(loop, 10_000);
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -941,40 +926,34 @@ Deno.test("log rotation follows only log paths below --pod-log-root where tinyle
 });
 
 Deno.test("in the loop, a sandbox that stays listed after its removal is tried once, not in a hot loop", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tinylet-rec-" });
-  await Deno.mkdir(`${dir}/manifests`);
-  const cri = new FakeCri({ images: [IMAGE] });
-  await runtimePod(cri, "stuck", "../../victim");
-  cri.removePodSandbox = () => Promise.resolve();
-  const lines: string[] = [];
-  const reconciler = new Reconciler({
-    cri,
-    source: new ManifestSource(`${dir}/manifests`),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
-    instance: "default",
-    root: `${dir}/root`,
-    podLogRoot: `${dir}/logs`,
-    parallel: 4,
-    intervalMs: 100,
-  });
+  const metrics = new AgentMetrics();
+  await using s = await reconcilerFixture({ intervalMs: 100, metrics });
+  await runtimePod(s.cri, "stuck", "../../victim");
+  s.cri.removePodSandbox = () => Promise.resolve();
   const controller = new AbortController();
-  const loop = reconciler.run(controller.signal);
+  const loop = s.reconciler.run(controller.signal);
   try {
+    await waitFor(
+      () => `the failed removal reported: ${s.lines.join("\n")}`,
+      () => s.lines.some((l) => l.includes("Failed to remove pod")),
+      { timeoutMs: 10_000 },
+    );
     // Ten ticks of the interval: each looks again, none may act before the backoff ends.
-    const deadline = performance.now() + 1_000;
-    while (performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(cri.methods().filter((m) => m === "StopPodSandbox").length, 1);
-    assert.equal(lines.filter((l) => l.includes("Removed pod")).length, 0);
-    assert.equal(lines.filter((l) => l.includes("Failed to remove pod")).length, 1);
-    assert.equal(lines.filter((l) => l.includes("Leaving the host directories")).length, 1);
-    assert.ok(lines.length <= 3, lines.join("\n"));
+    for (let tick = 1; tick <= 10; tick++) {
+      const passes = metrics.passes.get();
+      await s.clock.advance(100);
+      await waitFor(`the pass of tick ${tick}`, async () => {
+        await s.clock.advance(0);
+        return metrics.passes.get() > passes;
+      }, { timeoutMs: 10_000 });
+    }
+    assert.equal(s.cri.methods().filter((m) => m === "StopPodSandbox").length, 1);
+    assert.equal(s.lines.filter((l) => l.includes("Removed pod")).length, 0);
+    assert.equal(s.lines.filter((l) => l.includes("Failed to remove pod")).length, 1);
+    assert.equal(s.lines.filter((l) => l.includes("Leaving the host directories")).length, 1);
+    assert.ok(s.lines.length <= 3, s.lines.join("\n"));
   } finally {
     controller.abort();
     await loop;
-    cri.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
