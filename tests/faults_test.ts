@@ -179,7 +179,10 @@ Deno.test("a pod that keeps failing does not delay the others, and backs off", a
   /** Waits, the clock standing still, until the loop has asked for a timer at `at` due at `due`. */
   const asleepUntil = (at: number, due: number) =>
     waitFor(
-      () => `a timer asked for at ${at} ms, due at ${due} ms: ${JSON.stringify(asked)}`,
+      () =>
+        `a timer asked for at ${at} ms, due at ${due} ms; the last ones asked for: ${
+          JSON.stringify(asked.slice(-10))
+        }`,
       async () => {
         await hand.advance(0);
         return asked.some((a) => a.at === at && a.due === due);
