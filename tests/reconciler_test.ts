@@ -527,11 +527,9 @@ Deno.test("in the loop, a finishing flight starts the next queued pod without wa
   const controller = new AbortController();
   const loop = reconciler.run(controller.signal);
   try {
-    const deadline = Date.now() + 10_000;
-    while ((await runningPods(cri)).length < 4) {
-      assert.ok(Date.now() < deadline, "the four pods did not all start");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor("the four pods to start", async () => (await runningPods(cri)).length >= 4, {
+      timeoutMs: 10_000,
+    });
     const methods = cri.methods();
     assert.equal(methods.filter((m) => m === "RunPodSandbox").length, 4, methods.join(" "));
     // Two slots: the passes launched a and b; c and d were taken from the queue by the
