@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "../lib/base/log.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import type { ContainerConfig, Cri } from "../lib/runtime/cri.ts";
+import type { ContainerConfig, Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -50,12 +50,19 @@ Deno.test("a pod's next init container starts soon after the previous one exits,
   const manifests = `${dir}/manifests`;
   await Deno.mkdir(manifests);
   const fake = new FakeCri({ images: [IMAGE] });
-  // The first sandbox started (a-slow's, planned first) takes 5 s.
-  fake.inject("RunPodSandbox", { delayMs: 5_000 });
+  // a-slow's sandbox is not made until the test ends: its flight runs all along.
+  let releaseSlow!: () => void;
+  const slowGate = new Promise<void>((resolve) => releaseSlow = resolve);
   /** When each container was created, by name, in milliseconds of `performance.now`. */
   const createdAt = new Map<string, number>();
   const cri = new Proxy(fake, {
     get(target, prop, receiver) {
+      if (prop === "runPodSandbox") {
+        return async (config: PodSandboxConfig, ...rest: unknown[]) => {
+          if (config.metadata.name === "a-slow") await slowGate;
+          return (target.runPodSandbox as (...a: unknown[]) => unknown)(config, ...rest);
+        };
+      }
       if (prop === "createContainer") {
         return (id: string, config: ContainerConfig, ...rest: unknown[]) => {
           createdAt.set(config.metadata.name, performance.now());
@@ -106,6 +113,7 @@ Deno.test("a pod's next init container starts soon after the previous one exits,
     assert.ok(two - one < 900, `init container two created ${Math.round(two - one)} ms after one`);
   } finally {
     controller.abort();
+    releaseSlow();
     await loop;
     fake.close();
     await Deno.remove(dir, { recursive: true });

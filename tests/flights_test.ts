@@ -84,3 +84,29 @@ Deno.test("while flights wait for a slot, a finishing flight asks for its pass l
   assert.equal(await end("default/b"), true, "c runs");
   assert.equal(await end("default/c"), false);
 });
+
+Deno.test("a flight whose pod got more work planned while it ran asks for a pass at once", async () => {
+  const { f, end } = flights();
+  for (const key of ["default/a", "default/b"]) {
+    void f.launch(key, [createPod(key, REGULAR, ["app"])], undefined);
+  }
+  // A pass planned a's replacement (its file changed) while a's flight ran.
+  f.want("default/a");
+  assert.equal(await end("default/a"), false, "a's replacement waits for this pass");
+  void f.launch("default/a", [createPod("default/a", REGULAR, ["app"])], undefined);
+  assert.equal(await end("default/a"), true, "wanted once, not for every later flight");
+});
+
+Deno.test("a flight that started a created container asks for a pass at once, though others run", async () => {
+  const { f, end } = flights();
+  const startCreated = {
+    type: "startCreated",
+    key: "default/a",
+    reason: "test",
+    containerId: "c1",
+    container: "one",
+  } as unknown as Action;
+  void f.launch("default/a", [startCreated], undefined);
+  void f.launch("default/b", [createPod("default/b", REGULAR, ["app"])], undefined);
+  assert.equal(await end("default/a"), false, "it may be an init container the next waits for");
+});

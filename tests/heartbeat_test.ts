@@ -78,3 +78,15 @@ Deno.test("after the stop, the heartbeat writes nothing more and leaves no timer
   await clock.settle();
   assert.equal(writes.length, 2);
 });
+
+Deno.test("a pass that writes nothing new does not put off the heartbeat", async () => {
+  const { clock, writes, beat } = heartbeat();
+  await beat.publish(IDLE);
+  await clock.advance(HEARTBEAT_MS - 100);
+  await beat.publish(IDLE);
+  assert.equal(writes.length, 1, "unchanged, and the heartbeat is not due");
+  await clock.advance(100);
+  await clock.settle();
+  assert.equal(writes.length, 2, "written 10 s after the last write, not after the last pass");
+  await beat.stopped(IDLE);
+});

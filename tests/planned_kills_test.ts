@@ -8,6 +8,7 @@ import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.
 import { waitFor } from "../testing/wait.ts";
 import type { Action } from "../lib/reconcile/plan.ts";
 import type { FakeCri } from "../testing/fake_cri.ts";
+import type { Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
 
 function podWith(container: string): string {
   return `apiVersion: v1
@@ -98,4 +99,46 @@ Deno.test("a failed postStart hook becomes a planned kill with reason FailedPost
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => a.type), ["startContainers"]);
   assert.deepEqual(await instances(s.cri), ["0 CONTAINER_EXITED", "1 CONTAINER_RUNNING"]);
+});
+
+Deno.test("a failed postStart hook wakes the loop: its kill runs while another pod's flight still runs", async () => {
+  // slow's sandbox is not made until the test ends, so its flight runs all along, and web's
+  // flight, ending while it runs, asks for its pass only later (1 s on a clock that stands
+  // still): only the kill request's own wake-up brings the pass that kills web's container.
+  let releaseSlow!: () => void;
+  const slowGate = new Promise<void>((resolve) => releaseSlow = resolve);
+  await using s = await reconcilerFixture({
+    cri: (_dir, fake) =>
+      new Proxy(fake, {
+        get(target, prop, receiver) {
+          if (prop === "runPodSandbox") {
+            return async (config: PodSandboxConfig, ...rest: unknown[]) => {
+              if (config.metadata.name === "slow") await slowGate;
+              return (target.runPodSandbox as (...a: unknown[]) => unknown)(config, ...rest);
+            };
+          }
+          const value = Reflect.get(target, prop, receiver);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }) as Cri,
+  });
+  await s.write("slow.yaml", podWith("").replace("{name: web}", "{name: slow}"));
+  await s.write("web.yaml", POST_START);
+  const controller = new AbortController();
+  const loop = s.reconciler.run(controller.signal);
+  try {
+    await waitFor("web's container killed", () => s.cri.methods().includes("StopContainer"), {
+      timeoutMs: 5_000,
+    });
+    assert.equal(s.clock.now(), 0, "no time passed");
+    assert.ok(
+      s.lines.some((l) => l.includes("PostStart hook of container app")),
+      s.lines.join("\n"),
+    );
+    assert.deepEqual(await instances(s.cri), ["0 CONTAINER_EXITED"], "web's container, killed");
+  } finally {
+    controller.abort();
+    releaseSlow();
+    await loop;
+  }
 });

@@ -74,14 +74,10 @@ export class StatusHeartbeat implements StatusSink {
   #publish(state: AgentState, stopped: boolean): Promise<void> {
     const o = this.#o;
     if (this.#stoppedAt !== undefined && !stopped) return Promise.resolve();
-    this.#cancelRefresh?.();
-    this.#cancelRefresh = undefined;
     this.#last = state;
-    if (!stopped) {
-      this.#cancelRefresh = o.clock.schedule(() => {
-        this.#cancelRefresh = undefined;
-        if (this.#last) void this.#publish(this.#last, false);
-      }, HEARTBEAT_MS);
+    if (stopped) {
+      this.#cancelRefresh?.();
+      this.#cancelRefresh = undefined;
     }
     const now = o.clock.epochMs();
     if (stopped) this.#stoppedAt ??= now;
@@ -91,6 +87,12 @@ export class StatusHeartbeat implements StatusSink {
     }
     this.#lastPublished = body;
     this.#lastPublishedAt = now;
+    // The next write comes HEARTBEAT_MS after this one at the latest, pass or not.
+    this.#cancelRefresh?.();
+    this.#cancelRefresh = stopped ? undefined : o.clock.schedule(() => {
+      this.#cancelRefresh = undefined;
+      if (this.#last) void this.#publish(this.#last, false);
+    }, HEARTBEAT_MS);
     const status: StatusFile = {
       version: 1,
       agent: {

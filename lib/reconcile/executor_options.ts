@@ -13,7 +13,7 @@ import type { RotationPolicy } from "../node/log_rotation.ts";
 import type { HandlerSpec } from "../manifest/types.ts";
 import type { ProbeOutcome, ProbeTarget } from "../probe/probes.ts";
 import { runHandler } from "../probe/handlers.ts";
-import type { KillRequests } from "./kills.ts";
+import type { KillRequest } from "./kills.ts";
 
 /** Something that happened to a pod, for `describe` and the logs. */
 export interface PodEvent {
@@ -44,7 +44,7 @@ export interface ExecutorOptions {
     timeoutSeconds: number,
   ) => Promise<ProbeOutcome>;
   /** Where a container whose postStart hook failed is recorded to be killed; not killed without. */
-  kills?: KillRequests;
+  kills?: { record(request: KillRequest): void };
   /** Container log rotation; defaults to 10Mi and 5 files. */
   logRotation?: RotationPolicy;
   /** Milliseconds since the epoch, for rotated log names and the grace left after a preStop hook; defaults to `Date.now`. */

@@ -23,6 +23,8 @@ export class Flights {
   readonly #running = new Map<string, Promise<ActionResult[]>>();
   /** The keys of the running flights that take a slot. */
   readonly #slotted = new Set<string>();
+  /** Pods whose flight was running when a pass planned more for them. */
+  readonly #wanted = new Set<string>();
   /** Planned flights waiting for a slot, in plan order. */
   readonly #queue = new Map<string, Action[]>();
   /** How many flights have ended. */
@@ -88,6 +90,11 @@ export class Flights {
     return flight;
   }
 
+  /** A pass planned more for pod `key` while its flight runs: its end asks for a pass at once. */
+  want(key: string): void {
+    this.#wanted.add(key);
+  }
+
   /** Puts pod `key`'s flight in the queue, behind those already there. */
   enqueue(key: string, group: Action[]): void {
     this.#queue.set(key, group);
@@ -137,7 +144,8 @@ export class Flights {
       this.#slotted.delete(key);
       this.#endedAt.set(key, ++this.#ended);
       this.#startQueued(ok, signal);
-      const othersRun = ok && this.#slotted.size > 0 && !goesOn(group);
+      const wanted = this.#wanted.delete(key);
+      const othersRun = ok && this.#slotted.size > 0 && !wanted && !goesOn(group);
       this.onDone?.(this.#queue.size > 0 || othersRun);
     }
   }
@@ -145,12 +153,13 @@ export class Flights {
 
 /**
  * Whether the pod has a next step soon after this flight: a kill (its container may restart),
- * or a start of an init container (the next one starts when it has exited, or a sidecar has
- * started), so the pass after it should not wait for other pods' flights.
+ * a start of an init container (the next one starts when it has exited, or a sidecar has
+ * started), or a created container started (it may be one of those), so the pass after it
+ * should not wait for other pods' flights.
  */
 function goesOn(group: Action[]): boolean {
   return group.some((a) =>
-    a.type === "killContainer" ||
+    a.type === "killContainer" || a.type === "startCreated" ||
     ((a.type === "createPod" || a.type === "startContainers") &&
       a.start.some((s) => a.pod.containers.find((c) => c.name === s.name)?.type !== "regular"))
   );

@@ -27,7 +27,7 @@ import type { AgentState, StatusSink } from "./agent_state.ts";
 import { countPass } from "./pass_metrics.ts";
 import { type ActionResult, execute } from "./executor.ts";
 import { Flights, groupByPod } from "./flights.ts";
-import { KillRequests } from "./kills.ts";
+import { type KillRequest, KillRequests } from "./kills.ts";
 import { KillFlights } from "./kill_flights.ts";
 import { type KillContainer, movesPod, type RotateLogs } from "./actions.ts";
 import type { ExecutorOptions } from "./executor_options.ts";
@@ -114,6 +114,8 @@ export class ReconcilePass {
   readonly #killFlights: KillFlights;
   /** Wakes the loop for a pass; set while a loop runs. */
   poke: (() => void) | undefined;
+  /** Records a kill (a failed probe, or postStart hook during a flight) and wakes the loop. */
+  readonly #requestKill = (request: KillRequest) => (this.#kills.record(request), this.poke?.());
   #lastPods: PodView[] = [];
   #lastGoodPassAt = 0;
   readonly #logChecks: LogChecks;
@@ -139,10 +141,7 @@ export class ReconcilePass {
       now: this.#now,
       schedule: (fn, ms) => this.#clock.schedule(fn, ms),
       ...(options.metrics ? { metrics: options.metrics } : {}),
-      kill: (request) => {
-        this.#kills.record(request);
-        this.poke?.();
-      },
+      kill: this.#requestKill,
     });
     this.#images = new ImagePuller({
       cri: options.cri,
@@ -200,7 +199,7 @@ export class ReconcilePass {
       parallel: 1,
       onEvent: (e) => this.#events.add(e),
       onSandboxIp: (id, ip) => this.#observer.rememberIp(id, ip),
-      kills: this.#kills,
+      kills: { record: this.#requestKill },
       now: this.#now,
       ...(o.logRotation ? { logRotation: o.logRotation } : {}),
       ...(signal ? { signal } : {}),
@@ -323,6 +322,8 @@ export class ReconcilePass {
     const ready = podActions.filter((a) =>
       !held.includes(a) && !flights.has(a.key) && !flights.endedSince(a.key, listedAfter)
     );
+    // A pod with work planned while its flight still runs asks for a pass at once when it ends.
+    for (const a of podActions) if (flights.has(a.key)) flights.want(a.key);
     const kill = this.#killFlights.launch(killed, now, listedAfter, signal);
     flights.forgetEndedBy(listedAfter);
     const actions: Action[] = [...kill.launched];
