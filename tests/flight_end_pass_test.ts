@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { createLogger } from "../lib/base/log.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import type { ContainerConfig, Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import type { ContainerConfig, Cri } from "../lib/runtime/cri.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
+import { holdSandbox } from "../testing/held_sandbox.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
@@ -51,18 +52,11 @@ Deno.test("a pod's next init container starts soon after the previous one exits,
   await Deno.mkdir(manifests);
   const fake = new FakeCri({ images: [IMAGE] });
   // a-slow's sandbox is not made until the test ends: its flight runs all along.
-  let releaseSlow!: () => void;
-  const slowGate = new Promise<void>((resolve) => releaseSlow = resolve);
+  const held = holdSandbox(fake, "a-slow");
   /** When each container was created, by name, in milliseconds of `performance.now`. */
   const createdAt = new Map<string, number>();
-  const cri = new Proxy(fake, {
+  const cri = new Proxy(held.cri, {
     get(target, prop, receiver) {
-      if (prop === "runPodSandbox") {
-        return async (config: PodSandboxConfig, ...rest: unknown[]) => {
-          if (config.metadata.name === "a-slow") await slowGate;
-          return (target.runPodSandbox as (...a: unknown[]) => unknown)(config, ...rest);
-        };
-      }
       if (prop === "createContainer") {
         return (id: string, config: ContainerConfig, ...rest: unknown[]) => {
           createdAt.set(config.metadata.name, performance.now());
@@ -113,7 +107,7 @@ Deno.test("a pod's next init container starts soon after the previous one exits,
     assert.ok(two - one < 900, `init container two created ${Math.round(two - one)} ms after one`);
   } finally {
     controller.abort();
-    releaseSlow();
+    held.release();
     await loop;
     fake.close();
     await Deno.remove(dir, { recursive: true });

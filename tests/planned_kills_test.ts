@@ -8,7 +8,7 @@ import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.
 import { waitFor } from "../testing/wait.ts";
 import type { Action } from "../lib/reconcile/plan.ts";
 import type { FakeCri } from "../testing/fake_cri.ts";
-import type { Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import { holdSandbox } from "../testing/held_sandbox.ts";
 
 function podWith(container: string): string {
   return `apiVersion: v1
@@ -105,22 +105,9 @@ Deno.test("a failed postStart hook wakes the loop: its kill runs while another p
   // slow's sandbox is not made until the test ends, so its flight runs all along, and web's
   // flight, ending while it runs, asks for its pass only later (1 s on a clock that stands
   // still): only the kill request's own wake-up brings the pass that kills web's container.
-  let releaseSlow!: () => void;
-  const slowGate = new Promise<void>((resolve) => releaseSlow = resolve);
+  let slow: ReturnType<typeof holdSandbox> | undefined;
   await using s = await reconcilerFixture({
-    cri: (_dir, fake) =>
-      new Proxy(fake, {
-        get(target, prop, receiver) {
-          if (prop === "runPodSandbox") {
-            return async (config: PodSandboxConfig, ...rest: unknown[]) => {
-              if (config.metadata.name === "slow") await slowGate;
-              return (target.runPodSandbox as (...a: unknown[]) => unknown)(config, ...rest);
-            };
-          }
-          const value = Reflect.get(target, prop, receiver);
-          return typeof value === "function" ? value.bind(target) : value;
-        },
-      }) as Cri,
+    cri: (_dir, fake) => (slow = holdSandbox(fake, "slow")).cri,
   });
   await s.write("slow.yaml", podWith("").replace("{name: web}", "{name: slow}"));
   await s.write("web.yaml", POST_START);
@@ -138,7 +125,7 @@ Deno.test("a failed postStart hook wakes the loop: its kill runs while another p
     assert.deepEqual(await instances(s.cri), ["0 CONTAINER_EXITED"], "web's container, killed");
   } finally {
     controller.abort();
-    releaseSlow();
+    slow?.release();
     await loop;
   }
 });
