@@ -111,6 +111,13 @@ realRuntimeTest(
       await waitFor(() => failed("no sandbox of this instance left"), async () => {
         return (await ours(cri)).length === 0;
       }, { timeoutMs: 30_000 });
+      // The agent says "Removed pod" once its teardown has finished, which is after the
+      // runtime stops listing the sandbox.
+      await waitFor(() => failed("both removals said"), () => {
+        const said = (name: string) =>
+          agent.lines.some((l) => l.includes(`Removed pod default/${name}`));
+        return said("evil") && said("linked");
+      }, { timeoutMs: 10_000 });
       assert.ok(
         !(await cri.listPodSandbox()).some((s) => s.id === evil || s.id === linked),
         failed("the forged sandboxes are gone"),
