@@ -146,11 +146,7 @@ Deno.test("a pull carries the registry credentials for the image's host", async 
     readHostDns: () => Promise.resolve({ servers: [], searches: [], options: [] }),
     registryAuth: (image) => {
       asked.push(image);
-      return Promise.resolve({
-        username: "alice",
-        password: "s3cret",
-        serverAddress: "registry.example.com:5000",
-      });
+      return Promise.resolve([{ username: "alice", password: "s3cret" }]);
     },
     instance: "default",
     root: `${s.dir}/root`,
@@ -166,7 +162,7 @@ Deno.test("a pull carries the registry credentials for the image's host", async 
   assert.deepEqual(asked, ["registry.example.com:5000/team/app:2"]);
   assert.deepEqual(s.cri.calls.find((c) => c.method === "PullImage")?.arg, {
     image: "registry.example.com:5000/team/app:2",
-    auth: { username: "alice", password: "s3cret", serverAddress: "registry.example.com:5000" },
+    auth: { username: "alice", password: "s3cret" },
   });
   assert.deepEqual(await runningPods(s.cri), ["default/app"]);
 });

@@ -1,12 +1,16 @@
 /**
  * Getting images as kubelet does: the pull policy, one pull of an image at a
- * time however many pods want it, and a backoff after a failed pull.
+ * time however many pods want it, each matching credential tried in turn, and
+ * a backoff after a failed pull. No secret of the credentials reaches an
+ * error, a log line or the backoff's record.
  *
  * @module
  */
 import { Backoff } from "../base/backoff.ts";
 import type { AuthConfig, CallOptions, Cri, Image } from "../runtime/cri.ts";
+import { CriError } from "../runtime/errors.ts";
 import type { PullPolicy } from "../manifest/types.ts";
+import { redactCredentials } from "./registry_auth.ts";
 
 /** Why a container could not get its image, with kubelet's reasons. */
 export class ImagePullError extends Error {
@@ -30,8 +34,11 @@ export interface ImagePullerOptions {
   cri: Cri;
   /** Milliseconds since the epoch. */
   now: () => number;
-  /** Registry credentials for an image. */
-  auth?: (image: string) => Promise<AuthConfig | undefined>;
+  /**
+   * The registry credentials to try for an image, in order (empty: pull without any). The
+   * first pull that succeeds ends the tries; the image fails when every one failed.
+   */
+  auth?: (image: string) => Promise<AuthConfig[]>;
   /**
    * Told when a pull starts and ends; a pull cancelled through its signal ends with neither
    * "pulled" nor "failed".
@@ -98,8 +105,7 @@ export class ImagePuller {
   async #doPull(image: string, opts: CallOptions): Promise<void> {
     this.#o.onPull?.(image, "started", "");
     try {
-      const auth = await this.#o.auth?.(image);
-      await this.#o.cri.pullImage({ image }, auth, undefined, opts);
+      await this.#pullWithEach(image, opts);
     } catch (err) {
       // A pull cancelled (the agent stops) did not fail: no backoff, no error, nothing to report.
       if (opts.signal?.aborted) throw err;
@@ -121,6 +127,39 @@ export class ImagePuller {
     this.#o.onPull?.(image, "pulled", "");
   }
 
+  /**
+   * Pulls `image` with each of its credentials in turn until one succeeds, or once without any
+   * when it has none. Throws the one failure, or an AggregateError of all of them whose
+   * message names each try; errors of tries with credentials are copies with every secret of
+   * the credentials replaced by `***` (a runtime error keeps its kind, not its transport's
+   * error, which may quote the request).
+   */
+  async #pullWithEach(image: string, opts: CallOptions): Promise<void> {
+    const auths = (await this.#o.auth?.(image)) ?? [];
+    if (auths.length === 0) {
+      await this.#o.cri.pullImage({ image }, undefined, undefined, opts);
+      return;
+    }
+    const failures: Error[] = [];
+    for (const auth of auths) {
+      try {
+        await this.#o.cri.pullImage({ image }, auth, undefined, opts);
+        return;
+      } catch (err) {
+        const safe = redactedError(err, auths);
+        if (opts.signal?.aborted) throw safe;
+        failures.push(safe);
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    throw new AggregateError(
+      failures,
+      failures.map((e, i) =>
+        `with credentials ${i + 1} of ${failures.length} (${describe(auths[i])}): ${e.message}`
+      ).join("; "),
+    );
+  }
+
   /** When the earliest image backoff ends; undefined when none. */
   nextRetryAt(now: number): number | undefined {
     this.#backoff.expire(now);
@@ -131,4 +170,21 @@ export class ImagePuller {
     }
     return at;
   }
+}
+
+/** `err` as an Error whose message holds no secret of `auths`, of the same kind. */
+function redactedError(err: unknown, auths: readonly AuthConfig[]): Error {
+  const message = redactCredentials(err instanceof Error ? err.message : String(err), auths);
+  if (err instanceof CriError) return new CriError(err.kind, err.method, message);
+  const copy = new Error(message);
+  if (err instanceof Error) copy.name = err.name;
+  return copy;
+}
+
+/** Which credentials a try used, without their secret: the user name, else the kind of token. */
+function describe(auth: AuthConfig | undefined): string {
+  if (auth?.username) return `user ${JSON.stringify(auth.username)}`;
+  if (auth?.identityToken) return "an identity token";
+  if (auth?.registryToken) return "a registry token";
+  return "no user name";
 }

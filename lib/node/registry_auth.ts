@@ -1,19 +1,35 @@
 /**
- * Registry credentials for `PullImage`, read from a Docker-style
- * `config.json` and matched by registry host, as kubelet and crictl do.
+ * Registry credentials for `PullImage`, read from a Docker-style `config.json` and matched to
+ * images as kubelet's credential keyring matches them (the rules are in `registry_keys.ts`).
  *
- * Only the `"auths"` section is used. Credential helpers (`"credsStore"`,
- * `"credHelpers"`) are not run; their presence gives a warning, not an error.
+ * Only the `"auths"` section is used. Credential helpers (`"credsStore"`, `"credHelpers"`) are
+ * not run; their presence gives a warning, not an error.
+ *
+ * What an image gets, in the order a pull tries them: the credentials of every key that
+ * matches it, keys taken in reverse lexicographic order (so `quay.io/team` comes before
+ * `quay.io`); when none matches and the image is on Docker Hub, those of the key
+ * `index.docker.io` (what `https://index.docker.io/v1/`, the key `docker login` writes,
+ * becomes), as kubelet does, then those of `registry-1.docker.io`. That last one is tinylet's
+ * own addition, so that the keys `docker.io` (which matches Docker Hub's images by the common
+ * rules), `index.docker.io` and `registry-1.docker.io` all mean Docker Hub; image names on
+ * `index.docker.io` and `registry-1.docker.io` are on Docker Hub too.
+ *
+ * The credentials are sent as kubelet sends those of a Docker config: user name and password,
+ * identity token, registry token, and no server address (containerd 1.6 reads a server address
+ * as a URL and drops credentials whose address does not name the registry it pulls from).
+ * containerd 1.6 logs in with the user name and password, else with the identity token; it
+ * does not use a registry token.
  *
  * @module
  */
 import type { AuthConfig } from "../runtime/cri.ts";
+import { imageRepository, isDockerHub, RegistryKey, RegistryKeyError } from "./registry_keys.ts";
 
-/** The host Docker gives an image with no registry in its name. */
-const DOCKER_HUB = "docker.io";
-
-/** Other names of Docker Hub, as they appear in image names and `"auths"` keys. */
-const DOCKER_HUB_ALIASES = new Set(["index.docker.io", "registry-1.docker.io"]);
+/**
+ * The keys whose credentials a Docker Hub image gets when no key matched it, in order:
+ * kubelet's (`https://index.docker.io/v1/` becomes `index.docker.io`), then tinylet's.
+ */
+const DOCKER_HUB_FALLBACK_KEYS = ["index.docker.io", "registry-1.docker.io"];
 
 /**
  * The places a `config.json` is looked for, in order; the first that exists
@@ -51,26 +67,6 @@ export class RegistryConfigError extends Error {
 }
 
 /**
- * The registry host of an image reference, lower-cased, with Docker's
- * normalisation: the first path component is the host only when it contains
- * "." or ":" or is "localhost"; otherwise the image is on "docker.io".
- * "index.docker.io" and "registry-1.docker.io" also give "docker.io".
- *
- * `registryHostOf("busybox:1.35")` is "docker.io";
- * `registryHostOf("localhost:5000/app:1")` is "localhost:5000".
- */
-export function registryHostOf(image: string): string {
-  const slash = image.indexOf("/");
-  // Without a "/" the whole reference is a repository (and tag or digest) on Docker Hub.
-  if (slash === -1) return DOCKER_HUB;
-  const first = image.slice(0, slash);
-  if (!first.includes(".") && !first.includes(":") && first !== "localhost") {
-    return DOCKER_HUB;
-  }
-  return canonicalHost(first);
-}
-
-/**
  * Credentials loaded from one `config.json`, by registry host.
  *
  * Secrets are kept in private fields, so logging an instance shows only its
@@ -82,34 +78,43 @@ export class RegistryCredentials {
    * never a secret (e.g. `"credsStore"` is present but not supported).
    */
   readonly warnings: readonly string[];
-  /** Credentials by exact host (`registry.example.com:5000`). */
-  readonly #byHost: ReadonlyMap<string, AuthConfig>;
-  /** Credentials for `*.example.com` keys, in file order, by the part after `*`. */
-  readonly #byGlob: ReadonlyArray<readonly [suffix: string, auth: AuthConfig]>;
+  /** Each usable key with its credentials (file order), in the order keys are tried. */
+  readonly #index: readonly { readonly key: RegistryKey; readonly auths: AuthConfig[] }[];
 
   /**
-   * Credentials for the given `"auths"`-style keys (normalised as in a
-   * file: scheme and path dropped, lower-cased, Docker Hub aliases merged;
-   * the first key for a host wins). Without arguments: no credentials.
+   * Credentials for the given `"auths"`-style keys, read as a file's keys are. Credentials of
+   * keys that come to the same key (`quay.io` and `https://quay.io/`) are all kept, in the
+   * order given. A key that cannot be used is skipped with a warning naming `file` (default
+   * "registry credentials") and the key. `warnings` are kept before those. Without arguments:
+   * no credentials.
    */
   constructor(
     entries: Iterable<readonly [key: string, auth: AuthConfig]> = [],
-    warnings: readonly string[] = [],
+    options: { file?: string; warnings?: readonly string[] } = {},
   ) {
-    const byHost = new Map<string, AuthConfig>();
-    const byGlob: [string, AuthConfig][] = [];
-    for (const [key, auth] of entries) {
-      const host = normaliseKey(key);
-      if (host.startsWith("*.")) {
-        if (!byGlob.some(([suffix]) => suffix === host.slice(1))) {
-          byGlob.push([host.slice(1), { ...auth }]);
-        }
-      } else if (!byHost.has(host)) {
-        byHost.set(host, { ...auth });
+    const warnings = [...(options.warnings ?? [])];
+    const byKey = new Map<string, { key: RegistryKey; auths: AuthConfig[] }>();
+    for (const [raw, auth] of entries) {
+      let key: RegistryKey;
+      try {
+        key = new RegistryKey(raw);
+      } catch (err) {
+        if (!(err instanceof RegistryKeyError)) throw err;
+        warnings.push(
+          `${
+            options.file ?? "registry credentials"
+          }: skipped "auths" key "${raw}": ${err.message} (write the registry as host[:port][/path], such as "registry.example.com:5000/team")`,
+        );
+        continue;
       }
+      const same = byKey.get(key.key);
+      if (same) same.auths.push({ ...auth });
+      else byKey.set(key.key, { key, auths: [{ ...auth }] });
     }
-    this.#byHost = byHost;
-    this.#byGlob = byGlob;
+    // Reverse lexicographic order, as kubelet's keyring: a longer path before its prefix.
+    this.#index = [...byKey.values()].sort((a, b) =>
+      a.key.key < b.key.key ? 1 : a.key.key > b.key.key ? -1 : 0
+    );
     this.warnings = warnings;
   }
 
@@ -125,7 +130,8 @@ export class RegistryCredentials {
    * `"password"` in the same entry, as in Docker); else `"username"` and
    * `"password"`; plus `"identitytoken"` and `"registrytoken"`. Entries with
    * none of these (Docker Desktop writes `{}` next to `"credsStore"`) are
-   * skipped. `serverAddress` is set to the registry host.
+   * skipped. No `serverAddress` is set. A key that cannot be used gives a
+   * warning naming `file` and the key, and is skipped.
    */
   static parse(file: string, text: string): RegistryCredentials {
     let doc: unknown;
@@ -160,7 +166,9 @@ export class RegistryCredentials {
 
     const auths = doc["auths"];
     // A null section or entry is an empty one, as Go's encoding/json reads it for Docker.
-    if (auths === undefined || auths === null) return new RegistryCredentials([], warnings);
+    if (auths === undefined || auths === null) {
+      return new RegistryCredentials([], { file, warnings });
+    }
     if (!isObject(auths)) {
       throw new RegistryConfigError(
         file,
@@ -172,7 +180,7 @@ export class RegistryCredentials {
       const auth = parseEntry(file, key, entry);
       if (auth) entries.push([key, auth]);
     }
-    return new RegistryCredentials(entries, warnings);
+    return new RegistryCredentials(entries, { file, warnings });
   }
 
   /**
@@ -202,26 +210,24 @@ export class RegistryCredentials {
   }
 
   /**
-   * The credentials for pulling `image`, or undefined when no entry matches
-   * its registry host (see {@linkcode registryHostOf}). An exact host match
-   * wins; otherwise a `*.example.com` key matches a host with exactly one
-   * more label in front (`a.example.com`, not `example.com` nor
-   * `b.a.example.com`), with the same port. The path of the image plays no
-   * part. Each call returns a fresh object.
+   * The credentials to try, in order, when pulling `image`; empty when none applies. Every key
+   * that matches the image's repository gives its credentials, keys in reverse lexicographic
+   * order (`quay.io/team` before `quay.io`); when none matches and the image is on Docker Hub,
+   * the keys `index.docker.io` and then `registry-1.docker.io` give theirs (see the module's
+   * doc). No entry has a `serverAddress`. Each call returns fresh objects.
    */
-  forImage(image: string): AuthConfig | undefined {
-    const host = registryHostOf(image);
-    const exact = this.#byHost.get(host);
-    if (exact) return { ...exact, serverAddress: host };
-    const dot = host.indexOf(".");
-    if (dot <= 0) return undefined;
-    const suffix = host.slice(dot);
-    const colon = host.indexOf(":");
-    if (colon !== -1 && colon < dot) return undefined;
-    for (const [globSuffix, auth] of this.#byGlob) {
-      if (globSuffix === suffix) return { ...auth, serverAddress: host };
+  forImage(image: string): AuthConfig[] {
+    const repository = imageRepository(image);
+    const found: AuthConfig[] = [];
+    for (const { key, auths } of this.#index) {
+      if (key.matches(repository)) found.push(...auths);
     }
-    return undefined;
+    if (found.length === 0 && isDockerHub(repository)) {
+      for (const fallback of DOCKER_HUB_FALLBACK_KEYS) {
+        found.push(...(this.#index.find(({ key }) => key.key === fallback)?.auths ?? []));
+      }
+    }
+    return found.map((auth) => ({ ...auth }));
   }
 }
 
@@ -290,22 +296,31 @@ function decodeAuth(encoded: string): { username: string; password: string } | u
 }
 
 /**
- * The bare host of an `"auths"` key: lower-cased, without scheme or path,
- * with Docker Hub's aliases (and `https://index.docker.io/v1/`) as "docker.io".
+ * `text` with every secret of `auths` replaced by `***`: each password, identity token,
+ * registry token and `auth` string, and the base64 of "user:password" (what an `"auth"` field
+ * and a Basic authorization header hold). Longer secrets are replaced first, so a secret that
+ * holds another is hidden whole. Use it on any error text of a pull before it is kept, logged
+ * or thrown.
  */
-function normaliseKey(key: string): string {
-  let host = key.trim().toLowerCase();
-  const scheme = host.indexOf("://");
-  if (scheme !== -1) host = host.slice(scheme + 3);
-  const slash = host.indexOf("/");
-  if (slash !== -1) host = host.slice(0, slash);
-  return canonicalHost(host);
+export function redactCredentials(text: string, auths: readonly AuthConfig[]): string {
+  const secrets = new Set<string>();
+  for (const auth of auths) {
+    for (const secret of [auth.password, auth.identityToken, auth.registryToken, auth.auth]) {
+      if (secret) secrets.add(secret);
+    }
+    if (auth.password) secrets.add(encodeAuth(auth.username ?? "", auth.password));
+  }
+  let redacted = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    redacted = redacted.replaceAll(secret, "***");
+  }
+  return redacted;
 }
 
-/** `host` lower-cased, with Docker Hub's aliases as "docker.io". */
-function canonicalHost(host: string): string {
-  const lower = host.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(lower) ? DOCKER_HUB : lower;
+/** Base64 of "user:password" in UTF-8, as Docker writes an `"auth"` field. */
+function encodeAuth(username: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${username}:${password}`);
+  return btoa(String.fromCharCode(...bytes));
 }
 
 /** The text of `file`, or undefined when it does not exist. */

@@ -44,8 +44,8 @@ export interface PassOptions {
   cri: Cri;
   /** The node name, for `spec.nodeName` and its field references. */
   nodeName: string;
-  /** Registry credentials for an image, asked for when a pull is needed. */
-  registryAuth?: (image: string) => Promise<AuthConfig | undefined>;
+  /** Registry credentials for an image, to try in order, asked for when a pull is needed. */
+  registryAuth?: (image: string) => Promise<AuthConfig[]>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
   readHostDns?: () => Promise<ResolvConf>;
   /** Whether the host runs cgroup v2; asked once. Defaults to reading /proc/self/mountinfo. */
