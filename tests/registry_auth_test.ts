@@ -352,9 +352,9 @@ Deno.test("inspecting credentials does not show secrets", () => {
   assert.ok(!shown.includes("ip5000-pw"), shown);
 });
 
-Deno.test("credentials built directly read their keys as a file's", () => {
+Deno.test("credentials built directly read their keys as a file's and drop a server address", () => {
   const credentials = new RegistryCredentials([
-    ["https://Registry.Example.com/v1/", { username: "u", password: "p" }],
+    ["https://Registry.Example.com/v1/", { username: "u", password: "p", serverAddress: "x" }],
   ]);
   assert.deepEqual(credentials.forImage("registry.example.com/app"), [{
     username: "u",

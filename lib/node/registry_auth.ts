@@ -67,7 +67,7 @@ export class RegistryConfigError extends Error {
 }
 
 /**
- * Credentials loaded from one `config.json`, by registry host.
+ * Credentials loaded from one `config.json`, by `"auths"` key.
  *
  * Secrets are kept in private fields, so logging an instance shows only its
  * warnings.
@@ -85,8 +85,8 @@ export class RegistryCredentials {
    * Credentials for the given `"auths"`-style keys, read as a file's keys are. Credentials of
    * keys that come to the same key (`quay.io` and `https://quay.io/`) are all kept, in the
    * order given. A key that cannot be used is skipped with a warning naming `file` (default
-   * "registry credentials") and the key. `warnings` are kept before those. Without arguments:
-   * no credentials.
+   * "registry credentials") and the key. `warnings` are kept before those. A `serverAddress`
+   * given is dropped. Without arguments: no credentials.
    */
   constructor(
     entries: Iterable<readonly [key: string, auth: AuthConfig]> = [],
@@ -107,9 +107,11 @@ export class RegistryCredentials {
         );
         continue;
       }
+      // A server address is never sent (see the module's doc).
+      const { serverAddress: _, ...sent } = auth;
       const same = byKey.get(key.key);
-      if (same) same.auths.push({ ...auth });
-      else byKey.set(key.key, { key, auths: [{ ...auth }] });
+      if (same) same.auths.push(sent);
+      else byKey.set(key.key, { key, auths: [sent] });
     }
     // Reverse lexicographic order, as kubelet's keyring: a longer path before its prefix.
     this.#index = [...byKey.values()].sort((a, b) =>
