@@ -12,6 +12,8 @@ import { downCommand } from "./lib/cmd/down.ts";
 import { execCommand } from "./lib/cmd/exec.ts";
 import { logsCommand } from "./lib/cmd/logs.ts";
 import { planCommand } from "./lib/cmd/plan.ts";
+import { autoUpdateCommand } from "./lib/cmd/auto_update.ts";
+import { ImagePuller } from "./lib/node/images.ts";
 import { connectCri } from "./lib/runtime/grpc.ts";
 import { meteredCri } from "./lib/agent/metered_cri.ts";
 import { warmUp } from "./lib/agent/warm_up.ts";
@@ -85,6 +87,26 @@ function interrupted(stop: Stop): number {
   return stop.received === "SIGTERM" ? 143 : 130;
 }
 
+/**
+ * The registry credentials to try for an image, from `--registry-config` or the usual places.
+ * The file is read at each pull, so edited credentials apply without a restart; each warning
+ * about it is said once.
+ */
+function registryAuthOf(config: AgentConfig, warn: (line: string) => void) {
+  const paths = config.registryConfig
+    ? [config.registryConfig]
+    : defaultDockerConfigPaths(Deno.env);
+  const said = new Set<string>();
+  return async (image: string) => {
+    const { credentials } = await RegistryCredentials.loadFirst(paths);
+    for (const w of credentials.warnings) {
+      if (!said.has(w)) warn(w);
+      said.add(w);
+    }
+    return credentials.forImage(image);
+  };
+}
+
 /** Runs the agent until SIGINT or SIGTERM; pods keep running after it exits. */
 async function runAgent(config: AgentConfig): Promise<number> {
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
@@ -108,19 +130,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
   } catch {
     // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
   }
-  const registryPaths = config.registryConfig
-    ? [config.registryConfig]
-    : defaultDockerConfigPaths(Deno.env);
-  const reportedWarnings = new Set<string>();
-  const registryAuth = async (image: string) => {
-    // Read at each pull, so edited credentials apply without a restart.
-    const { credentials } = await RegistryCredentials.loadFirst(registryPaths);
-    for (const w of credentials.warnings) {
-      if (!reportedWarnings.has(w)) log.warn(w);
-      reportedWarnings.add(w);
-    }
-    return credentials.forImage(image);
-  };
+  const registryAuth = registryAuthOf(config, (w) => log.warn(w));
   const source = new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   });
@@ -142,6 +152,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       maxFiles: config.containerLogMaxFiles,
     },
     logCheckIntervalMs: config.containerLogMonitorIntervalMs,
+    autoUpdateIntervalMs: config.autoUpdateIntervalMs,
     // Once the agent is first idle, the code of a pod's parse, translation and runtime
     // messages is run on a sample, so the next pod's file does not wait for its compilation.
     // Not before the first pass: pods already declared would wait for it.
@@ -168,6 +179,15 @@ async function runAgent(config: AgentConfig): Promise<number> {
     }),
     metrics,
   });
+  // `tinylet auto-update` asks the running agent to check the annotated pods' images now.
+  const checkImages = () => {
+    log.info("Checking the images of auto-update pods now (SIGUSR1)");
+    reconciler.checkImagesNow();
+  };
+  Deno.addSignalListener("SIGUSR1", checkImages);
+  using _checkImages = {
+    [Symbol.dispose]: () => Deno.removeSignalListener("SIGUSR1", checkImages),
+  };
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (config.listen) {
     try {
@@ -289,6 +309,17 @@ async function dispatch(command: Command): Promise<number> {
         command.config,
         (cri) => downCommand(command.config, cri, command, io),
       );
+    case "auto-update": {
+      const auth = registryAuthOf(command.config, (w) => io.err(printable(w)));
+      return await withRuntime(command.config, (cri) => {
+        const images = new ImagePuller({ cri, now: () => Date.now(), auth });
+        return autoUpdateCommand(command.config, cri, {
+          dryRun: command.dryRun,
+          timeoutMs: command.timeoutMs,
+          resolve: (image) => images.refresh(image),
+        }, io);
+      });
+    }
   }
 }
 

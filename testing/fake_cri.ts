@@ -101,6 +101,11 @@ export class FakeCri implements Cri {
     this.#images.addToRegistry(image);
   }
 
+  /** Pushes a new image under `image`'s tag to the registry; returns its id. */
+  pushToRegistry(image: string): string {
+    return this.#images.push(image);
+  }
+
   /** The next calls of `method` (a CRI method name such as `RunPodSandbox`) fail or wait. */
   inject(method: string, injection: Injection): void {
     this.#injections.add(method, injection);

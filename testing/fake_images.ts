@@ -26,7 +26,8 @@ export function normalizeImage(name: string): string {
 /** The images present and the images pullable, by normalised name. */
 export class FakeImages {
   readonly #present = new Map<string, Image>();
-  readonly #registry = new Set<string>();
+  /** What the registry serves: each tag's image id. */
+  readonly #registry = new Map<string, string>();
   readonly #newId: () => string;
 
   /** `newId` gives each added image a fresh number for its id. */
@@ -35,9 +36,8 @@ export class FakeImages {
   }
 
   /** Makes `image` present, as if pulled; `user` is the image's configured user. */
-  add(image: string, user = ""): void {
+  add(image: string, user = "", id = this.#freshId()): void {
     const ref = normalizeImage(image);
-    const id = `sha256:${this.#newId().padStart(64, "0")}`;
     const numeric = /^\d+$/.test(user);
     this.#present.set(ref, {
       id,
@@ -49,9 +49,24 @@ export class FakeImages {
     });
   }
 
-  /** Makes `image` pullable. */
+  /** Makes `image` pullable: the registry serves the present image of that name, or a new one. */
   addToRegistry(image: string): void {
-    this.#registry.add(normalizeImage(image));
+    const ref = normalizeImage(image);
+    this.#registry.set(ref, this.#present.get(ref)?.id ?? this.#freshId());
+  }
+
+  /**
+   * Pushes a new image under `image`'s tag: the registry serves a new id for it from now on.
+   * What is present does not change until the next pull. Returns the new id.
+   */
+  push(image: string): string {
+    const id = this.#freshId();
+    this.#registry.set(normalizeImage(image), id);
+    return id;
+  }
+
+  #freshId(): string {
+    return `sha256:${this.#newId().padStart(64, "0")}`;
   }
 
   /** The present image a container config names, by name or by id. */
@@ -69,14 +84,20 @@ export class FakeImages {
   /** Pulls `name` from the registry unless present; returns the image's id. */
   pull(name: string): string {
     const ref = normalizeImage(name);
-    if (!this.#registry.has(ref) && !this.#present.has(ref)) {
+    const served = this.#registry.get(ref);
+    if (served === undefined && !this.#present.has(ref)) {
       throw new CriError(
         "Other",
         "PullImage",
         `PullImage: failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": not found`,
       );
     }
-    if (!this.#present.has(ref)) this.add(ref);
+    // A tag the registry serves is resolved again: when it moved, the new image replaces the
+    // present one under that name (containers made from the old one keep its id).
+    if (served !== undefined && this.#present.get(ref)?.id !== served) {
+      const user = this.#present.get(ref);
+      this.add(ref, user?.uid ? String(user.uid.value) : user?.username ?? "", served);
+    }
     return this.#present.get(ref)?.id ?? "";
   }
 

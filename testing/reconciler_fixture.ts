@@ -35,6 +35,7 @@ export interface FixtureOptions extends
       | "logCheckIntervalMs"
       | "metrics"
       | "log"
+      | "autoUpdateIntervalMs"
     >
   > {
   /** The runtime socket named in messages and the status file, or how to name it from the directory. */
@@ -157,5 +158,6 @@ function pick(o: FixtureOptions): Partial<ReconcilerOptions> {
   if (o.logRotation) out.logRotation = o.logRotation;
   if (o.logCheckIntervalMs !== undefined) out.logCheckIntervalMs = o.logCheckIntervalMs;
   if (o.metrics) out.metrics = o.metrics;
+  if (o.autoUpdateIntervalMs !== undefined) out.autoUpdateIntervalMs = o.autoUpdateIntervalMs;
   return out;
 }

@@ -24,6 +24,7 @@ function baseConfig(): AgentConfig {
     containerLogMaxSize: 10 * 1024 * 1024,
     containerLogMaxFiles: 5,
     containerLogMonitorIntervalMs: 10_000,
+    autoUpdateIntervalMs: 3_600_000,
   };
 }
 
@@ -103,6 +104,11 @@ const RUN_CASES: {
     name: "takes the original single-dash -interval 5s",
     args: ["-interval", "5s"],
     change: { intervalMs: 5000 },
+  },
+  {
+    name: "takes --auto-update-interval in Go duration syntax",
+    args: ["--auto-update-interval", "5s"],
+    change: { autoUpdateIntervalMs: 5_000 },
   },
   {
     name: "takes --instance",
@@ -204,6 +210,21 @@ for (const args of VERSION_CASES) {
 }
 
 const USAGE_ERROR_CASES: { name: string; args: string[]; message: RegExp }[] = [
+  {
+    name: "an --auto-update-interval under a second",
+    args: ["--auto-update-interval", "500ms"],
+    message: /--auto-update-interval: "500ms" is shorter than 1s/,
+  },
+  {
+    name: "an argument to auto-update",
+    args: ["auto-update", "web"],
+    message: /unexpected argument "web"/,
+  },
+  {
+    name: "--dry-run on another command",
+    args: ["plan", "--dry-run"],
+    message: /--dry-run is not an option of "tinylet plan"/,
+  },
   {
     name: "an unknown flag",
     args: ["--bogus"],
@@ -334,6 +355,21 @@ for (const c of USAGE_ERROR_CASES) {
   });
 }
 
+Deno.test("parseCommandLine reads auto-update's --dry-run and --timeout", () => {
+  assert.deepEqual(parseCommandLine(["auto-update"], ENV), {
+    command: "auto-update",
+    config: baseConfig(),
+    dryRun: false,
+    timeoutMs: 120_000,
+  });
+  assert.deepEqual(parseCommandLine(["auto-update", "--dry-run", "--timeout=30s"], ENV), {
+    command: "auto-update",
+    config: baseConfig(),
+    dryRun: true,
+    timeoutMs: 30_000,
+  });
+});
+
 Deno.test("parseCommandLine accepts an --instance of 63 characters", () => {
   const instance = "a".repeat(63);
   assert.deepEqual(parseCommandLine(["--instance", instance], ENV), {
@@ -352,6 +388,7 @@ const COMMANDS: [string, string[]][] = [
   ["logs", ["logs", "web"]],
   ["exec", ["exec", "web", "--", "true"]],
   ["down", ["down", "--all"]],
+  ["auto-update", ["auto-update", "--dry-run"]],
   ["convert", ["convert", "pod.yaml"]],
   ["version", ["version"]],
   ["help", ["help"]],
@@ -375,6 +412,7 @@ const COMMON_FLAGS: [string[], Partial<AgentConfig>][] = [
   [["--container-log-max-size=1Mi"], { containerLogMaxSize: 1024 * 1024 }],
   [["--container-log-max-files=3"], { containerLogMaxFiles: 3 }],
   [["--container-log-monitor-interval=1s"], { containerLogMonitorIntervalMs: 1000 }],
+  [["--auto-update-interval=10m"], { autoUpdateIntervalMs: 600_000 }],
   [["-socket=/x/cri.sock"], { socket: "/x/cri.sock" }],
 ];
 

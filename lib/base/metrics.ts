@@ -171,6 +171,12 @@ export class AgentMetrics {
     "counter",
   );
 
+  readonly imageUpdates = new Metric(
+    "tinylet_image_updates_total",
+    "Pods replaced because a tag of a running container (tinylet.dev/auto-update) moved.",
+    "counter",
+  );
+
   /** The exposition text. */
   render(): string {
     const families: Family[] = [
@@ -185,6 +191,7 @@ export class AgentMetrics {
       this.watchEvents,
       this.runtimeUp,
       this.probeResults,
+      this.imageUpdates,
     ];
     const out: string[] = [];
     for (const f of families) {

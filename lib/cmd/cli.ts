@@ -49,6 +49,8 @@ export interface AgentConfig {
   containerLogMaxFiles: number;
   /** How often container logs are checked for rotation. */
   containerLogMonitorIntervalMs: number;
+  /** How often the images of pods annotated `tinylet.dev/auto-update` are checked. */
+  autoUpdateIntervalMs: number;
 }
 
 /** A pod named on the command line. */
@@ -89,6 +91,7 @@ export type Command =
     cmd: string[];
   }
   | { command: "down"; config: AgentConfig; pods: PodRef[]; all: boolean }
+  | { command: "auto-update"; config: AgentConfig; dryRun: boolean; timeoutMs: number }
   | { command: "convert"; files: string[] };
 
 const INSTANCE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
@@ -226,6 +229,14 @@ export function parseCommandLine(
         pods: rest.map((r) => podRef(r, ns, "down POD...")),
         all: values.all,
       };
+    case "auto-update":
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+      return {
+        command: "auto-update",
+        config,
+        dryRun: values["dry-run"],
+        timeoutMs: duration("timeout", values.timeout, { minMs: 0 }),
+      };
   }
   throw new UsageError(`unknown command "${command}"`);
 }
@@ -276,6 +287,11 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     values["container-log-monitor-interval"],
     { minMs: 100 },
   );
+  const autoUpdateIntervalMs = duration(
+    "auto-update-interval",
+    values["auto-update-interval"],
+    { minMs: 1_000 },
+  );
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }
@@ -298,5 +314,6 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     containerLogMaxSize,
     containerLogMaxFiles,
     containerLogMonitorIntervalMs,
+    autoUpdateIntervalMs,
   };
 }

@@ -24,6 +24,7 @@ export const OPTIONS = {
   "container-log-max-size": { type: "string", default: "10Mi" },
   "container-log-max-files": { type: "string", default: "5" },
   "container-log-monitor-interval": { type: "string", default: "10s" },
+  "auto-update-interval": { type: "string", default: "1h" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
   // Options of the operator commands.
@@ -35,6 +36,8 @@ export const OPTIONS = {
   timestamps: { type: "boolean", default: false },
   strict: { type: "boolean", default: false },
   all: { type: "boolean", default: false },
+  "dry-run": { type: "boolean", default: false },
+  timeout: { type: "string", default: "2m" },
 } as const;
 
 /** The long name of a flag. */
@@ -57,6 +60,7 @@ const AGENT_OPTIONS: OptionName[] = [
   "container-log-max-size",
   "container-log-max-files",
   "container-log-monitor-interval",
+  "auto-update-interval",
 ];
 /**
  * The agent's flags are common: every command takes them, with the same defaults and the same
@@ -76,6 +80,7 @@ export const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = 
   logs: [...COMMON_OPTIONS, "namespace", "follow", "tail", "previous", "timestamps"],
   exec: [...COMMON_OPTIONS, "namespace"],
   down: [...COMMON_OPTIONS, "namespace", "all"],
+  "auto-update": [...COMMON_OPTIONS, "dry-run", "timeout"],
   convert: COMMON_OPTIONS,
   version: COMMON_OPTIONS,
   help: COMMON_OPTIONS,

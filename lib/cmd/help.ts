@@ -10,7 +10,7 @@ export const VERSION = "0.1.0";
 
 /** The one-line usage, printed after a command-line error. */
 export const USAGE =
-  "Usage: tinylet [run|check|plan|pods|describe|logs|exec|down|convert|version] [flags] (see tinylet --help)";
+  "Usage: tinylet [run|check|plan|pods|describe|logs|exec|down|auto-update|convert|version] [flags] (see tinylet --help)";
 
 /** The `--help` text: every command and flag with its default. */
 export const HELP =
@@ -28,6 +28,11 @@ Usage:
   tinylet exec POD [CONTAINER] -- CMD...
                                      run a command in a container
   tinylet down [POD...|--all]        remove tinylet's pods (to uninstall)
+  tinylet auto-update [--dry-run] [--timeout DURATION]
+                                     check the tags of pods annotated tinylet.dev/auto-update
+                                     now; with --dry-run, list what would change (new images are
+                                     pulled either way); without, the running agent replaces
+                                     the pods, and the command waits for them (default 2m)
   tinylet convert FILE...            print the v1 Pod YAML of any manifest tinylet accepts
   tinylet version                    print the version
   POD is NAMESPACE/NAME, or NAME with -n NAMESPACE (default "default").
@@ -53,6 +58,9 @@ Flags (every command takes them, with the same defaults):
   --container-log-monitor-interval DURATION
                             how often logs are checked for rotation, from 100ms to 596h31m23.647s
                             (default 10s)
+  --auto-update-interval DURATION
+                            how often the tags of pods annotated tinylet.dev/auto-update: registry
+                            are checked for a new image, from 1s (default 1h)
   --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,

@@ -11,7 +11,7 @@ import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
 import { printableIo } from "../base/escape.ts";
-import { desiredState } from "../reconcile/desired.ts";
+import { type DesiredState, desiredState } from "../reconcile/desired.ts";
 import { Observer } from "../reconcile/observe.ts";
 import { type Action, plan } from "../reconcile/plan.ts";
 import { readHostResolvConf } from "../translate/dns.ts";
@@ -38,9 +38,11 @@ function describeAction(a: Action): string {
   }
 }
 
-/** `tinylet plan`: what the next pass would do, each with its reason. Changes nothing. */
-export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promise<number> {
-  const io = printableIo(raw);
+/**
+ * The pods the manifests declare, as the agent reads them; a directory that is missing or
+ * refused, and each invalid file, is said on stderr.
+ */
+export async function readDeclaredPods(config: AgentConfig, io: Io): Promise<DesiredState> {
   const scan = await new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   }).scan();
@@ -56,6 +58,13 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
   for (const m of scan.manifests) {
     if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
   }
+  return desired;
+}
+
+/** `tinylet plan`: what the next pass would do, each with its reason. Changes nothing. */
+export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promise<number> {
+  const io = printableIo(raw);
+  const desired = await readDeclaredPods(config, io);
   const observed = await new Observer({ podLogRoot: config.podLogRoot }).observe(
     cri,
     config.instance,

@@ -20,6 +20,7 @@ import {
 import type { Checker } from "./checker.ts";
 import { checkContainerFields } from "./checks.ts";
 import { checkPodFields } from "./pod_checks.ts";
+import { checkOptIn } from "./opt_in.ts";
 import { imageReferenceError } from "./image_ref.ts";
 import { CONTAINER_SCHEMA, POD_SPEC_SCHEMA } from "./schema.ts";
 import { checkSchema } from "./schema_check.ts";
@@ -231,6 +232,7 @@ function v1Pod(c: Checker, obj: Record<string, unknown>): Pod | undefined {
   const containers = checkContainers(c, rawSpec.containers, ["spec", "containers"], names);
   checkSchema(POD_SPEC_SCHEMA, rawSpec, ["spec"], c);
   checkPodFields(c, rawSpec, ["spec"]);
+  checkOptIn(c, annotations, rawSpec);
   // kubeadm and `kubectl create --dry-run=client -o yaml` write `status: {}`.
   if ("status" in obj && !isEmpty(obj.status)) {
     c.warn(

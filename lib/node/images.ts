@@ -134,17 +134,15 @@ export class ImagePuller {
    * the credentials replaced by `***` (a runtime error keeps its kind, not its transport's
    * error, which may quote the request).
    */
-  async #pullWithEach(image: string, opts: CallOptions): Promise<void> {
+  async #pullWithEach(image: string, opts: CallOptions): Promise<string> {
     const auths = (await this.#o.auth?.(image)) ?? [];
     if (auths.length === 0) {
-      await this.#o.cri.pullImage({ image }, undefined, undefined, opts);
-      return;
+      return await this.#o.cri.pullImage({ image }, undefined, undefined, opts);
     }
     const failures: Error[] = [];
     for (const auth of auths) {
       try {
-        await this.#o.cri.pullImage({ image }, auth, undefined, opts);
-        return;
+        return await this.#o.cri.pullImage({ image }, auth, undefined, opts);
       } catch (err) {
         const safe = redactedError(err, auths);
         if (opts.signal?.aborted) throw safe;
@@ -158,6 +156,16 @@ export class ImagePuller {
         `with credentials ${i + 1} of ${failures.length} (${describe(auths[i])}): ${e.message}`
       ).join("; "),
     );
+  }
+
+  /**
+   * Pulls `image` again, whatever is present and whatever backoff its pulls are in, and returns
+   * the image id its name resolves to now (an auto-update check). Credentials are tried as for
+   * any pull, and no secret reaches the error; a failure here starts no backoff for the
+   * containers that use the image.
+   */
+  refresh(image: string, opts: CallOptions = {}): Promise<string> {
+    return this.#pullWithEach(image, opts);
   }
 
   /** When the earliest image backoff ends; undefined when none. */

@@ -37,6 +37,7 @@ import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
 import { Reporting } from "./reporting.ts";
+import { ImageUpdates } from "./image_updates.ts";
 import { type PodView, podViews } from "./status.ts";
 
 /** Everything the passes work with. */
@@ -72,7 +73,15 @@ export interface PassOptions {
   failureBackoff?: BackoffPolicy;
   /** Where passes, pods and watch events are counted. */
   metrics?: AgentMetrics;
+  /**
+   * Milliseconds between auto-update checks of the pods annotated `tinylet.dev/auto-update`
+   * (default one hour).
+   */
+  autoUpdateIntervalMs?: number;
 }
+
+/** The default of `--auto-update-interval`. */
+export const AUTO_UPDATE_INTERVAL_MS = 3_600_000;
 
 /** What one pass did. */
 export interface PassResult {
@@ -119,6 +128,8 @@ export class ReconcilePass {
   #lastPods: PodView[] = [];
   #lastGoodPassAt = 0;
   readonly #logChecks: LogChecks;
+  /** The auto-update checks and the replacements they ask for. */
+  readonly imageUpdates: ImageUpdates;
 
   constructor(options: PassOptions) {
     this.#o = options;
@@ -152,6 +163,15 @@ export class ReconcilePass {
         else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
         else options.log.warn(`Failed to pull image ${image}: ${detail}`);
       },
+    });
+    this.imageUpdates = new ImageUpdates({
+      intervalMs: options.autoUpdateIntervalMs ?? AUTO_UPDATE_INTERVAL_MS,
+      resolve: (image, signal) => this.#images.refresh(image, signal ? { signal } : {}),
+      now: this.#now,
+      log: options.log,
+      onEvent: (e) => this.#events.add(e),
+      onUpdate: () => options.metrics?.imageUpdates.inc(),
+      poke: () => this.poke?.(),
     });
   }
 
@@ -299,6 +319,7 @@ export class ReconcilePass {
     const now = this.#now();
     this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e));
     const kills = this.#kills.pending(observed);
+    const replacements = this.imageUpdates.afterObserve(desired, observed, signal);
     if (signal?.aborted) {
       // A stopping agent starts nothing more.
       return idle(true, problems, this.#lastPods);
@@ -308,6 +329,7 @@ export class ReconcilePass {
       restartAllowedAt: (key: string) => this.#crash.until(key),
       kills,
       logCheckDue: this.#logChecks.due(now),
+      replacements,
     };
     const planned = plan(desired, observed, ctx);
     // Log rotations change no pod: they run within the pass, not as pod flights. A kill asked
@@ -373,6 +395,7 @@ export class ReconcilePass {
       ...kill.heldUntil,
       ...results.filter((r) => r.error).map((r) => this.#retryAt(r.action)),
       changed ? now : undefined,
+      this.imageUpdates.wakeAt(desired, now),
     ].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
     return {

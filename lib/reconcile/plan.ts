@@ -46,6 +46,11 @@ export interface PlanContext {
   kills?: readonly KillRequest[];
   /** Whether the logs of running containers are to be checked for rotation now. */
   logCheckDue?: boolean;
+  /**
+   * Sandboxes to replace by pod key (an image update): when the pod's running sandbox is the
+   * one named, it is deleted and a new one created in its place; none when absent.
+   */
+  replacements?: ReadonlyMap<string, { sandboxId: string; reason: string }>;
 }
 
 /** The plan: actions, and when to look again at the latest (a backoff ending, an init container to watch). */
@@ -296,9 +301,17 @@ function planPod(
       ),
     );
   }
-  if (keep) return planContainers(d, keep, state, ctx, actions);
+  const replacement = ctx.replacements?.get(d.key);
+  if (keep && replacement?.sandboxId !== keep.sandbox.id) {
+    return planContainers(d, keep, state, ctx, actions);
+  }
+  // No sandbox runs, or the running one is replaced (an image update). Then the same spec gets
+  // a new sandbox: the pod's directories stay (its UID is still desired), restart counts go on.
+  if (keep) actions.push(deletionOf(keep, `replace: ${replacement?.reason}`));
   const attempt = current.reduce((n, o) => Math.max(n, o.sandbox.metadata.attempt + 1), 0);
-  const reason = current.length > 0
+  const reason = keep
+    ? replacement?.reason ?? "replaced"
+    : current.length > 0
     ? "its sandbox is not ready"
     : observed.length > 0
     ? `its spec changed in ${d.source}`

@@ -67,6 +67,20 @@ export class Reconciler {
     }, signal);
   }
 
+  /**
+   * Checks the auto-update pods' images now, not at the end of `--auto-update-interval`
+   * (`tinylet auto-update` asks for this with SIGUSR1). Returns at once; the check runs beside
+   * the passes and asks for one when it found an update.
+   */
+  checkImagesNow(): void {
+    this.#pass.imageUpdates.checkNow();
+  }
+
+  /** Resolves when the auto-update check that runs now, if any, has finished. */
+  imageChecksSettled(): Promise<void> {
+    return this.#pass.imageUpdates.settled();
+  }
+
   /** Stops the probes (when passes were run without `run`); resolves when they have unwound. */
   stop(): Promise<void> {
     return this.#pass.stopProbes();

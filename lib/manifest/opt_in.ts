@@ -1,0 +1,66 @@
+/**
+ * The opt-in annotations users put on pods, under the prefix `tinylet.dev/`: their values are
+ * checked, and an annotation that would have no effect on some container says so.
+ *
+ * - `tinylet.dev/auto-update: registry`: the agent checks the tags of the pod's running
+ *   containers against their registry every `--auto-update-interval`, and replaces the pod
+ *   when one names a new image.
+ *
+ * @module
+ */
+import type { Reporter } from "./schema_check.ts";
+import { q, records } from "./values.ts";
+import type { FieldPath } from "./yaml.ts";
+
+/** The prefix of the annotations users set to opt into tinylet's features. */
+export const OPT_IN_PREFIX = "tinylet.dev/";
+
+/** The auto-update annotation, and the one policy it takes. */
+export const AUTO_UPDATE_KEY = "tinylet.dev/auto-update";
+const AUTO_UPDATE_VALUES = ["registry"];
+
+/** The opt-in annotations tinylet knows. */
+const KNOWN = [AUTO_UPDATE_KEY];
+
+/**
+ * Checks the `tinylet.dev/` annotations of a pod: a value tinylet does not know is an error;
+ * an unknown key, or auto-update of a container it cannot update, a warning.
+ */
+export function checkOptIn(
+  r: Reporter,
+  annotations: Record<string, string> | undefined,
+  spec: Record<string, unknown>,
+): void {
+  if (!annotations) return;
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith(OPT_IN_PREFIX)) continue;
+    const at: FieldPath = ["metadata", "annotations", key];
+    if (!KNOWN.includes(key)) {
+      r.warn(at, `Ignoring the annotation ${q(key)}: tinylet knows ${KNOWN.map(q).join(", ")}`);
+      continue;
+    }
+    if (!AUTO_UPDATE_VALUES.includes(value)) {
+      r.error(
+        at,
+        `Set ${q(key)} to "registry" or remove it: ${q(value)} is not an auto-update policy`,
+      );
+      continue;
+    }
+    for (const list of ["initContainers", "containers"] as const) {
+      for (const [c, i] of records(spec[list])) {
+        const name = q(String(c.name));
+        if (typeof c.image === "string" && c.image.includes("@")) {
+          r.warn(
+            ["spec", list, i, "image"],
+            `Container ${name} is not auto-updated: its image is pinned by digest`,
+          );
+        } else if (c.imagePullPolicy === "Never") {
+          r.warn(
+            ["spec", list, i, "imagePullPolicy"],
+            `Container ${name} is not auto-updated: its imagePullPolicy is Never`,
+          );
+        }
+      }
+    }
+  }
+}
