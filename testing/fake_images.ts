@@ -65,8 +65,10 @@ export class FakeImages {
     return id;
   }
 
+  /** A new id shaped as containerd's (`sha256:` and 64 hex digits), differing in its first 12. */
   #freshId(): string {
-    return `sha256:${this.#newId().padStart(64, "0")}`;
+    const n = Number(/\d+$/.exec(this.#newId())?.[0] ?? 0);
+    return `sha256:${n.toString(16).padStart(12, "0")}${"e".repeat(52)}`;
   }
 
   /** The present image a container config names, by name or by id. */
