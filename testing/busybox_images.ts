@@ -1,11 +1,12 @@
 /**
  * The local images of a private containerd: a busybox image (`sh`) and a
  * pause image that sleeps forever, built from the host's static busybox into
- * one docker-archive and imported with `ctr`.
+ * one docker-archive and imported with `ctr`; and busybox variants (an extra
+ * `/version` file) to push to a private registry.
  *
  * @module
  */
-import { BUSYBOX, type Tools } from "./host_prerequisites.ts";
+import { BUSYBOX, resolveTools, type Tools } from "./host_prerequisites.ts";
 import { runOk } from "./host_command.ts";
 
 /** The name the busybox image is imported under; its command is `sh`. */
@@ -43,7 +44,15 @@ let archiveBytes: Promise<Uint8Array<ArrayBuffer>> | undefined;
 /** Writes the image archive into `dir`; built once per process, then copied. */
 export async function imageArchive(dir: string, tools: Tools): Promise<string> {
   const tarball = `${dir}/images.tar`;
-  archiveBytes ??= buildImageArchive(dir, tools).then((p) => Deno.readFile(p));
+  archiveBytes ??= (async () => {
+    const base = await busyboxLayer(dir, tools);
+    const images = [
+      { tag: BUSYBOX_IMAGE, cmd: ["sh"] },
+      { tag: PAUSE_IMAGE, cmd: ["/bin/sleep", "2147483647"] },
+    ];
+    const built = await writeDockerArchive(dir, tools, [base], images);
+    return Deno.readFile(built);
+  })();
   try {
     await Deno.writeFile(tarball, await archiveBytes);
   } catch (err) {
@@ -54,13 +63,54 @@ export async function imageArchive(dir: string, tools: Tools): Promise<string> {
 }
 
 /**
- * Builds a docker-archive tar holding the busybox and pause images (one
- * shared layer: static busybox, its applets, passwd/group, /tmp).
+ * Writes into `dir` a docker-archive of one busybox image (command `sh`)
+ * that also holds the file `/version` with `text` in it: two archives with
+ * different texts are different images (new digests), two with the same text
+ * are byte for byte the same. For pushing an image, then another under the
+ * same tag. Returns the archive's path.
  */
-async function buildImageArchive(dir: string, tools: Tools): Promise<string> {
-  const rootfs = `${dir}/rootfs`;
-  const archive = `${dir}/archive`;
-  await Promise.all([makeRootfs(rootfs), Deno.mkdir(archive)]);
+export async function variantArchive(
+  dir: string,
+  text: string,
+  tools: Pick<Tools, "tar"> = resolveTools(),
+): Promise<string> {
+  const scratch = await Deno.makeTempDir({ dir, prefix: "variant-" });
+  const base = await busyboxLayer(scratch, tools);
+  await Deno.mkdir(`${scratch}/rootfs`);
+  await Deno.writeTextFile(`${scratch}/rootfs/version`, text);
+  const extra = await tarLayer(`${scratch}/rootfs`, `${scratch}/version.tar`, tools);
+  const images = [{ tag: "tinylet.local/variant:latest", cmd: ["sh"] }];
+  return await writeDockerArchive(scratch, tools, [base, extra], images);
+}
+
+/** One layer of an image: its tar (uncompressed) and that tar's digest. */
+interface Layer {
+  bytes: Uint8Array<ArrayBuffer>;
+  diffId: string;
+}
+
+let baseLayer: Promise<Layer> | undefined;
+
+/**
+ * The layer every image shares (static busybox, its applets, passwd/group,
+ * /tmp); built in `scratch` once per process.
+ */
+async function busyboxLayer(scratch: string, tools: Pick<Tools, "tar">): Promise<Layer> {
+  baseLayer ??= (async () => {
+    const dir = await Deno.makeTempDir({ dir: scratch, prefix: "busybox-" });
+    await makeRootfs(`${dir}/rootfs`);
+    return tarLayer(`${dir}/rootfs`, `${dir}/layer.tar`, tools);
+  })();
+  try {
+    return await baseLayer;
+  } catch (err) {
+    baseLayer = undefined; // let the next call try again
+    throw err;
+  }
+}
+
+/** Packs `rootfs` into the tar `out` reproducibly (owner 0, sorted, mtime 0). */
+async function tarLayer(rootfs: string, out: string, tools: Pick<Tools, "tar">): Promise<Layer> {
   await runOk(tools.tar, [
     "--numeric-owner",
     "--owner=0",
@@ -70,31 +120,42 @@ async function buildImageArchive(dir: string, tools: Tools): Promise<string> {
     "-C",
     rootfs,
     "-cf",
-    `${archive}/layer.tar`,
+    out,
     ".",
   ]);
-  const diffId = `sha256:${await sha256(
-    await Deno.readFile(`${archive}/layer.tar`),
-  )}`;
-  const images = [
-    { tag: BUSYBOX_IMAGE, cmd: ["sh"] },
-    { tag: PAUSE_IMAGE, cmd: ["/bin/sleep", "2147483647"] },
-  ];
+  const bytes = await Deno.readFile(out);
+  return { bytes, diffId: `sha256:${await sha256(bytes)}` };
+}
+
+/**
+ * Writes `<dir>/images.tar`, a docker-archive (`manifest.json`, a config
+ * per image, the layer tars) of `images`, each made of all of `layers`.
+ */
+async function writeDockerArchive(
+  dir: string,
+  tools: Pick<Tools, "tar">,
+  layers: Layer[],
+  images: { tag: string; cmd: string[] }[],
+): Promise<string> {
+  const archive = await Deno.makeTempDir({ dir, prefix: "archive-" });
+  const layerNames = layers.map((l) => `${l.diffId.slice("sha256:".length)}.tar`);
+  await Promise.all(
+    layers.map((l, i) => Deno.writeFile(`${archive}/${layerNames[i]}`, l.bytes)),
+  );
   const manifest = [];
   for (const { tag, cmd } of images) {
-    const config = new TextEncoder().encode(imageConfig(diffId, cmd));
+    const config = new TextEncoder().encode(
+      imageConfig(layers.map((l) => l.diffId), cmd),
+    );
     const name = `${await sha256(config)}.json`;
     await Deno.writeFile(`${archive}/${name}`, config);
-    manifest.push({ Config: name, RepoTags: [tag], Layers: ["layer.tar"] });
+    manifest.push({ Config: name, RepoTags: [tag], Layers: layerNames });
   }
-  await Deno.writeTextFile(
-    `${archive}/manifest.json`,
-    JSON.stringify(manifest),
-  );
+  await Deno.writeTextFile(`${archive}/manifest.json`, JSON.stringify(manifest));
   const tarball = `${dir}/images.tar`;
   const members = [
     "manifest.json",
-    "layer.tar",
+    ...new Set(layerNames),
     ...manifest.map((m) => m.Config),
   ];
   await runOk(tools.tar, ["-C", archive, "-cf", tarball, ...members]);
@@ -133,13 +194,13 @@ function busyboxApplets(): Promise<string[]> {
   return appletList;
 }
 
-function imageConfig(diffId: string, cmd: string[]): string {
+function imageConfig(diffIds: string[], cmd: string[]): string {
   return JSON.stringify({
     architecture: goArch(),
     os: "linux",
     created: "1970-01-01T00:00:00Z",
     config: { Cmd: cmd, Env: [PATH_ENV], WorkingDir: "/" },
-    rootfs: { type: "layers", diff_ids: [diffId] },
+    rootfs: { type: "layers", diff_ids: diffIds },
   });
 }
 

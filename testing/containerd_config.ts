@@ -22,6 +22,8 @@ export interface Layout {
   log: string;
   runcRoot: string;
   opt: string;
+  /** The CRI plugin's `registry.config_path`: one `HOST:PORT/hosts.toml` per trusted registry. */
+  hostsDir: string;
 }
 
 /** The layout of an instance whose temp dir is `dir`. */
@@ -39,12 +41,22 @@ export function layoutOf(dir: string): Layout {
     log: `${dir}/containerd.log`,
     runcRoot: `${dir}/state/runc`,
     opt: `${dir}/opt`,
+    hostsDir: `${dir}/certs.d`,
   };
 }
 
 /** Creates the directories of the layout. */
 export async function makeDirs(l: Layout): Promise<void> {
-  const dirs = [l.root, l.state, l.tmp, l.cniConf, l.cniIpam, l.images, l.opt];
+  const dirs = [
+    l.root,
+    l.state,
+    l.tmp,
+    l.cniConf,
+    l.cniIpam,
+    l.images,
+    l.opt,
+    l.hostsDir,
+  ];
   await Promise.all(dirs.map((d) => Deno.mkdir(d, { recursive: true })));
 }
 
@@ -123,6 +135,12 @@ disabled_plugins = [
     disable_tcp_service = true
     stream_server_address = "127.0.0.1"
     stream_server_port = "0"
+
+    # Registries are configured per host in this directory (HOST:PORT/hosts.toml).
+    # With config_path set, containerd 1.6 refuses registry.mirrors and
+    # registry.configs.*.tls: its CRI plugin would not load.
+    [${cri}.registry]
+      config_path = ${q(l.hostsDir)}
 
     [${cri}.cni]
       bin_dir = ${q(CNI_BIN_DIR)}

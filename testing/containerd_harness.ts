@@ -53,6 +53,12 @@ export interface RealContainerd extends AsyncDisposable {
   busyboxImage: string;
   /** Name of the local sandbox ("pause") image, which sleeps forever. */
   pauseImage: string;
+  /**
+   * The CRI plugin's `registry.config_path`, inside {@linkcode dir}: a
+   * registry is trusted once `<hostsDir>/HOST:PORT/hosts.toml` names it (see
+   * `testing/registry_harness.ts`).
+   */
+  hostsDir: string;
   /** The pod CIDR of this instance, a /24 inside 198.18.0.0/15. */
   subnet: string;
   /** How long `startContainerd` took, in milliseconds. */
@@ -78,6 +84,16 @@ export interface StartOptions {
   log?: (line: string) => void;
 }
 
+/** Options of {@linkcode realRuntimeTest}. */
+export interface RealRuntimeTestOptions {
+  /**
+   * Further prerequisites of the test beyond containerd's (as
+   * `findRegistryMissing` from `testing/host_prerequisites.ts`): one line per
+   * problem, `[]` when ready. Handled as containerd's are.
+   */
+  prerequisites?: () => string[];
+}
+
 /**
  * Registers one `Deno.test` named `name` that starts a private containerd,
  * runs `fn`, and always stops it.
@@ -89,8 +105,9 @@ export interface StartOptions {
 export function realRuntimeTest(
   name: string,
   fn: (t: Deno.TestContext, rc: RealContainerd) => Promise<void>,
+  options: RealRuntimeTestOptions = {},
 ): void {
-  const missing = findMissing();
+  const missing = [...findMissing(), ...options.prerequisites?.() ?? []];
   if (missing.length === 0) {
     Deno.test(name, (t) => withContainerd(t, fn));
     return;
@@ -161,6 +178,7 @@ export async function startContainerd(
 class PrivateContainerd implements RealContainerd {
   readonly socket: string;
   readonly dir: string;
+  readonly hostsDir: string;
   readonly busyboxImage = BUSYBOX_IMAGE;
   readonly pauseImage = PAUSE_IMAGE;
   version = "";
@@ -183,6 +201,7 @@ class PrivateContainerd implements RealContainerd {
     this.#log = log;
     this.socket = layout.socket;
     this.dir = layout.dir;
+    this.hostsDir = layout.hostsDir;
   }
 
   /** Writes the config, starts containerd, imports the images, waits for the CRI. */

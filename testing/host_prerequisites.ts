@@ -1,7 +1,8 @@
 /**
  * What a private containerd needs from this host (root, containerd, runc,
- * tar, iproute2, mount, the CNI plugins, a static busybox), where each host
- * program lives, and the fix for each missing piece.
+ * tar, iproute2, mount, the CNI plugins, a static busybox), what a private
+ * registry needs (docker-registry, skopeo, htpasswd, openssl), where each
+ * host program lives, and the fix for each missing piece.
  *
  * @module
  */
@@ -27,10 +28,19 @@ const TOOLS = {
   umount: "mount",
 } as const;
 
-type Tool = keyof typeof TOOLS;
-
 /** The path of each host program. */
-export type Tools = Record<Tool, string>;
+export type Tools = Record<keyof typeof TOOLS, string>;
+
+/** Host programs a private registry runs, and the Debian package of each. */
+const REGISTRY_TOOLS = {
+  "docker-registry": "docker-registry",
+  skopeo: "skopeo",
+  htpasswd: "apache2-utils",
+  openssl: "openssl",
+} as const;
+
+/** The path of each host program a private registry runs. */
+export type RegistryTools = Record<keyof typeof REGISTRY_TOOLS, string>;
 
 /**
  * What this machine lacks to run a private containerd: `[]` when ready,
@@ -48,11 +58,7 @@ export function findMissing(): string[] {
       "not root (containerd and runc need it: run the tests as root)",
     );
   }
-  for (const [tool, pkg] of Object.entries(TOOLS)) {
-    if (!which(tool)) {
-      missing.push(`${tool} not installed (apt-get install -y ${pkg})`);
-    }
-  }
+  missing.push(...missingTools(TOOLS));
   for (const plugin of CNI_PLUGINS) {
     if (!isFile(`${CNI_BIN_DIR}/${plugin}`)) {
       missing.push(
@@ -63,6 +69,21 @@ export function findMissing(): string[] {
   const busybox = busyboxProblem();
   if (busybox) missing.push(busybox);
   return missing;
+}
+
+/**
+ * What this machine lacks to run a private registry (see
+ * `testing/registry_harness.ts`): `[]` when ready, otherwise one line per
+ * missing program naming the package that installs it.
+ */
+export function findRegistryMissing(): string[] {
+  return missingTools(REGISTRY_TOOLS);
+}
+
+function missingTools(table: Readonly<Record<string, string>>): string[] {
+  return Object.entries(table).flatMap(([tool, pkg]) =>
+    which(tool) ? [] : [`${tool} not installed (apt-get install -y ${pkg})`]
+  );
 }
 
 function busyboxProblem(): string | undefined {
@@ -115,6 +136,15 @@ function isFile(path: string): boolean {
 
 /** The path of each host program (its bare name when not found). */
 export function resolveTools(): Tools {
-  const entries = Object.keys(TOOLS).map((tool) => [tool, which(tool) ?? tool]);
-  return Object.fromEntries(entries) as Tools;
+  return resolve(TOOLS);
+}
+
+/** The path of each host program a private registry runs (its bare name when not found). */
+export function resolveRegistryTools(): RegistryTools {
+  return resolve(REGISTRY_TOOLS);
+}
+
+function resolve<T extends string>(table: Readonly<Record<T, string>>): Record<T, string> {
+  const entries = Object.keys(table).map((tool) => [tool, which(tool) ?? tool]);
+  return Object.fromEntries(entries) as Record<T, string>;
 }
