@@ -152,6 +152,7 @@ export class ImageUpdates {
       });
       o.onUpdate?.(u);
     }
+    o.log.debug("Checked images for updates", { images: images.length, updates: updates.length });
     if (updates.length > 0) o.poke?.();
   }
 }
