@@ -178,27 +178,19 @@ export class FakeCri implements Cri {
   }
 
   #sandbox(method: string, id: string): FakeSandbox {
-    const s = this.#sandboxes.get(id);
-    if (!s) {
-      throw new CriError(
-        "NotFound",
-        method,
-        `${method}: an error occurred when try to find sandbox "${id}": not found`,
-      );
-    }
-    return s;
+    return this.#lookUp(this.#sandboxes, "sandbox", method, id);
   }
 
   #container(method: string, id: string): FakeContainer {
-    const c = this.#containers.get(id);
-    if (!c) {
-      throw new CriError(
-        "NotFound",
-        method,
-        `${method}: an error occurred when try to find container "${id}": not found`,
-      );
-    }
-    return c;
+    return this.#lookUp(this.#containers, "container", method, id);
+  }
+
+  /** The record `id` of `records`, or the NotFound containerd answers for `method`. */
+  #lookUp<T>(records: Map<string, T>, kind: string, method: string, id: string): T {
+    const found = records.get(id);
+    if (found) return found;
+    const message = `${method}: an error occurred when try to find ${kind} "${id}": not found`;
+    throw new CriError("NotFound", method, message);
   }
 
   // ---- Cri ----
@@ -348,7 +340,8 @@ export class FakeCri implements Cri {
   async containerStatus(id: string, opts?: CallOptions): Promise<ContainerStatus> {
     await this.#enter("ContainerStatus", id, opts);
     const c = this.#container("ContainerStatus", id);
-    return containerStatus(c, this.#sandboxes.get(c.sandboxId));
+    const status = containerStatus(c, this.#sandboxes.get(c.sandboxId));
+    return { ...status, imageRef: this.#images.statusImageRef(c.imageRef) };
   }
 
   async execSync(

@@ -1,6 +1,7 @@
 /**
- * The fake runtime's images: the ones present, as containerd's image store holds them under
- * their normalised names, and the ones a pull can fetch, as a registry would serve them.
+ * The fake runtime's images: the ones present, as containerd's image store holds them (by id,
+ * each under its normalised names: its tags, and once pulled its repo digests), and the ones a
+ * pull can fetch, as a registry serves them (each tag's image id and manifest digest).
  *
  * @module
  */
@@ -23,11 +24,28 @@ export function normalizeImage(name: string): string {
   return ref;
 }
 
-/** The images present and the images pullable, by normalised name. */
+/** The repository of a normalised name: `host/app:1` → `host/app`, `host/app@sha256:…` → `host/app`. */
+function repositoryOf(ref: string): string {
+  const at = ref.indexOf("@");
+  if (at >= 0) return ref.slice(0, at);
+  const colon = ref.lastIndexOf(":");
+  return colon > ref.lastIndexOf("/") ? ref.slice(0, colon) : ref;
+}
+
+/** What the registry serves under one tag: the image's id and its manifest's digest. */
+interface Served {
+  id: string;
+  digest: string;
+}
+
+/** The images present and the images pullable. */
 export class FakeImages {
-  readonly #present = new Map<string, Image>();
-  /** What the registry serves: each tag's image id. */
-  readonly #registry = new Map<string, string>();
+  /** The present images by id. */
+  readonly #byId = new Map<string, Image>();
+  /** Each normalised name of a present image (a tag or a repo digest) → that image's id. */
+  readonly #names = new Map<string, string>();
+  /** What the registry serves, by normalised tag. */
+  readonly #registry = new Map<string, Served>();
   readonly #newId: () => string;
 
   /** `newId` gives each added image a fresh number for its id. */
@@ -35,11 +53,23 @@ export class FakeImages {
     this.#newId = newId;
   }
 
-  /** Makes `image` present, as if pulled; `user` is the image's configured user. */
-  add(image: string, user = "", id = this.#freshId()): void {
+  /**
+   * Makes `image` present, as if pulled or imported (with no repo digest); `user` is the
+   * image's configured user. A name that named another image is taken from it; an image left
+   * with no name is gone, as containerd's CRI forgets it.
+   */
+  add(image: string, user = "", id = this.#fresh("e")): void {
     const ref = normalizeImage(image);
+    if (this.#names.get(ref) === id) return;
+    this.#unname(ref);
+    this.#names.set(ref, id);
+    const existing = this.#byId.get(id);
+    if (existing) {
+      existing.repoTags.push(ref);
+      return;
+    }
     const numeric = /^\d+$/.test(user);
-    this.#present.set(ref, {
+    this.#byId.set(id, {
       id,
       repoTags: [ref],
       repoDigests: [],
@@ -52,62 +82,97 @@ export class FakeImages {
   /** Makes `image` pullable: the registry serves the present image of that name, or a new one. */
   addToRegistry(image: string): void {
     const ref = normalizeImage(image);
-    this.#registry.set(ref, this.#present.get(ref)?.id ?? this.#freshId());
+    this.#registry.set(ref, {
+      id: this.#names.get(ref) ?? this.#fresh("e"),
+      digest: this.#fresh("d"),
+    });
   }
 
   /**
-   * Pushes a new image under `image`'s tag: the registry serves a new id for it from now on.
-   * What is present does not change until the next pull. Returns the new id.
+   * Pushes a new image under `image`'s tag: the registry serves a new id (and manifest digest)
+   * for it from now on. What is present does not change until the next pull. Returns the new id.
    */
   push(image: string): string {
-    const id = this.#freshId();
-    this.#registry.set(normalizeImage(image), id);
+    const id = this.#fresh("e");
+    this.#registry.set(normalizeImage(image), { id, digest: this.#fresh("d") });
     return id;
   }
 
-  /** A new id shaped as containerd's (`sha256:` and 64 hex digits), differing in its first 12. */
-  #freshId(): string {
+  /**
+   * A new digest shaped as containerd's (`sha256:` and 64 hex digits), differing in its first
+   * 12; image ids end in `e`s, manifest digests in `d`s.
+   */
+  #fresh(fill: "d" | "e"): string {
     const n = Number(/\d+$/.exec(this.#newId())?.[0] ?? 0);
-    return `sha256:${n.toString(16).padStart(12, "0")}${"e".repeat(52)}`;
+    return `sha256:${n.toString(16).padStart(12, "0")}${fill.repeat(52)}`;
   }
 
-  /** The present image a container config names, by name or by id. */
+  /** Takes the name `ref` from the image it names; forgets that image when it has no name left. */
+  #unname(ref: string): void {
+    const id = this.#names.get(ref);
+    if (id === undefined) return;
+    this.#names.delete(ref);
+    const image = this.#byId.get(id);
+    if (!image) return;
+    image.repoTags = image.repoTags.filter((t) => t !== ref);
+    image.repoDigests = image.repoDigests.filter((d) => d !== ref);
+    if (image.repoTags.length === 0 && image.repoDigests.length === 0) this.#byId.delete(id);
+  }
+
+  /** The present image a container config names: by tag, by repo digest or by id. */
   find(nameOrId: string): Image | undefined {
-    return this.#present.get(normalizeImage(nameOrId)) ??
-      [...this.#present.values()].find((i) => i.id === nameOrId);
+    return this.#byId.get(this.#names.get(normalizeImage(nameOrId)) ?? nameOrId);
   }
 
-  /** A copy of the present image of this name, or null (as `ImageStatus` answers). */
-  status(name: string): Image | null {
-    const found = this.#present.get(normalizeImage(name));
+  /** A copy of the present image of this name or id, or null (as `ImageStatus` answers). */
+  status(nameOrId: string): Image | null {
+    const found = this.find(nameOrId);
     return found ? structuredClone(found) : null;
   }
 
-  /** Pulls `name` from the registry unless present; returns the image's id. */
+  /**
+   * What `ContainerStatus` reports as the image ref of a container made from the image `id`:
+   * containerd 1.6 gives the image's first repo digest (`host/app@sha256:…`) while it has one,
+   * else its id. (`ListContainers` gives the id.)
+   */
+  statusImageRef(id: string): string {
+    return this.#byId.get(id)?.repoDigests[0] ?? id;
+  }
+
+  /**
+   * Pulls `name`: a tag the registry serves is resolved again, and when it moved, the new
+   * image takes the name (containers made from the old one keep its id; the old image stays
+   * under its repo digest). The pulled image gets its repo digest. Without a registry entry, a
+   * present image is its own answer. Returns the image's id.
+   */
   pull(name: string): string {
     const ref = normalizeImage(name);
     const served = this.#registry.get(ref);
-    if (served === undefined && !this.#present.has(ref)) {
+    if (served === undefined) {
+      const present = this.#names.get(ref);
+      if (present !== undefined) return present;
       throw new CriError(
         "Other",
         "PullImage",
         `PullImage: failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": not found`,
       );
     }
-    // A tag the registry serves is resolved again: when it moved, the new image replaces the
-    // present one under that name (containers made from the old one keep its id).
-    if (served !== undefined && this.#present.get(ref)?.id !== served) {
-      const user = this.#present.get(ref);
-      this.add(ref, user?.uid ? String(user.uid.value) : user?.username ?? "", served);
+    if (this.#names.get(ref) !== served.id) {
+      const before = this.find(ref);
+      this.add(ref, before?.uid ? String(before.uid.value) : before?.username ?? "", served.id);
     }
-    return this.#present.get(ref)?.id ?? "";
+    const digestRef = `${repositoryOf(ref)}@${served.digest}`;
+    const image = this.#byId.get(served.id);
+    if (image && !image.repoDigests.includes(digestRef)) {
+      image.repoDigests.push(digestRef);
+      this.#names.set(digestRef, served.id);
+    }
+    return served.id;
   }
 
   /** Copies of the present images, or of the one named `name`. */
   list(name?: string): Image[] {
-    const want = name ? normalizeImage(name) : undefined;
-    return [...this.#present.entries()]
-      .filter(([ref]) => !want || ref === want)
-      .map(([, i]) => structuredClone(i));
+    const images = name ? [this.find(name)] : [...this.#byId.values()];
+    return images.filter((i) => i !== undefined).map((i) => structuredClone(i));
   }
 }
