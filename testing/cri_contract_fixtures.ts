@@ -1,6 +1,6 @@
 /**
  * What every part of the CRI contract suite shares: what it needs to know about the runtime
- * under test, the sandbox and container configs its cases run, the sandbox they share, and
+ * under test (and the registry it pulls from), the sandbox and container configs its cases run, the sandbox they share, and
  * the check that a call failed as NotFound.
  *
  * @module
@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import type { ContainerConfig, PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { CriError, isNotFound } from "../lib/runtime/errors.ts";
+import type { ContractRegistry } from "./cri_contract_registry.ts";
 
 /** What the suite needs to know about the runtime under test. */
 export interface ContractEnv {
@@ -17,6 +18,8 @@ export interface ContractEnv {
   logRoot: string;
   /** How long to wait for the runtime to change a state on its own. */
   settleMs: number;
+  /** The registry the runtime pulls from, whose tags the suite moves. */
+  registry: ContractRegistry;
 }
 
 /** The sandbox that the container cases share: its config and its id. */

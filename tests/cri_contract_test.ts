@@ -1,8 +1,9 @@
 import { connectCri } from "../lib/runtime/grpc.ts";
 import { runContract } from "../testing/cri_contract.ts";
-import { realRuntimeTest } from "../testing/containerd_harness.ts";
+import { fakeContractRegistry, realContractRegistry } from "../testing/cri_contract_registry.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { serveCri } from "../testing/fake_cri_server.ts";
+import { realRegistryTest } from "../testing/registry_harness.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -16,18 +17,23 @@ Deno.test("CRI contract: the fake, served over gRPC to the real client", async (
       image: IMAGE,
       logRoot: `${dir}/logs`,
       settleMs: 1000,
+      registry: fakeContractRegistry(fake),
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-realRuntimeTest("CRI contract: a real containerd", async (t, rc) => {
-  using cri = connectCri(rc.socket);
-  const logRoot = `${rc.dir}/pod-logs`;
-  await runContract(t, cri, {
-    image: rc.busyboxImage,
-    logRoot,
-    settleMs: 20_000,
-  });
-});
+// One containerd and one private registry it trusts, for the whole file.
+realRegistryTest(
+  "CRI contract: a real containerd, pulling from a private registry",
+  async (t, rc, registry) => {
+    using cri = connectCri(rc.socket);
+    await runContract(t, cri, {
+      image: rc.busyboxImage,
+      logRoot: `${rc.dir}/pod-logs`,
+      settleMs: 20_000,
+      registry: await realContractRegistry(registry),
+    });
+  },
+);
