@@ -203,9 +203,12 @@ class PrivateRegistry implements Registry {
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeTextFile(
       `${dir}/hosts.toml`,
-      `server = ${q(url)}\n\n[host.${q(url)}]\n  capabilities = ["pull", "resolve"]\n  ca = ${
-        q(this.caCert)
-      }\n`,
+      // The CA for the server too: after a 404 from the [host] entry, containerd tries the
+      // server, which would otherwise fail on TLS ("x509: certificate signed by unknown
+      // authority") instead of saying "not found".
+      `server = ${q(url)}\nca = ${q(this.caCert)}\n\n[host.${
+        q(url)
+      }]\n  capabilities = ["pull", "resolve"]\n  ca = ${q(this.caCert)}\n`,
     );
   }
 

@@ -101,8 +101,20 @@ realRegistryTest(
         );
       });
 
+      await t.step("a tag the registry does not have fails as not found", async () => {
+        const missing = `${registry.host}/nothing:1`;
+        const err = await pull(cri, missing, registry).then(
+          () => assert.fail(`pulling "${missing}" succeeded`),
+          (err: unknown) => err,
+        );
+        assert.ok(err instanceof Error);
+        errors.push(allMessages(err));
+        // Not a TLS failure: the server entry of hosts.toml trusts the CA too.
+        assert.ok(err.message.endsWith(`${missing}: not found`), err.message);
+      });
+
       await t.step("no error message holds a password", () => {
-        assert.equal(errors.length, 3);
+        assert.equal(errors.length, 4);
         for (const text of errors) {
           assert.ok(!text.includes(registry.password), text);
           assert.ok(!text.includes(wrongPassword), text);
