@@ -23,6 +23,8 @@ export interface PodError {
   text: string;
   /** When it failed, in wall-clock milliseconds. */
   at: number;
+  /** Whether a status has shown it yet (a failed pull shows ErrImagePull once, first). */
+  shown?: boolean;
 }
 
 /** Logs each state once per change and remembers it. */
@@ -85,8 +87,11 @@ export class Reporting {
   }
 
   /**
-   * Each failing pod's error as its status shows it at `now`: while a failed pull waits for
-   * its next try (`retryAt`, after the pass that failed), kubelet shows ImagePullBackOff.
+   * Each failing pod's error as the status of one pass shows it; called once per pass, at
+   * `now`. As kubelet's: a failed pull is ErrImagePull in the first status after it failed,
+   * and ImagePullBackOff in later ones while it waits for its next try (`retryAt`). Counted
+   * in statuses, not in time: the pass that publishes a flight's failure always comes after
+   * the failure, so a test of time would never show ErrImagePull.
    */
   statusErrors(
     now: number,
@@ -94,8 +99,16 @@ export class Reporting {
   ): Map<string, { message: string; reason?: string }> {
     const errors = new Map<string, { message: string; reason?: string }>();
     for (const [key, e] of this.#podErrors) {
-      const waiting = e.at < now && (retryAt(key) ?? 0) > now && e.reason === "ErrImagePull";
-      errors.set(key, waiting ? { ...e, reason: "ImagePullBackOff" } : e);
+      const waiting = e.shown === true && (retryAt(key) ?? 0) > now &&
+        e.reason === "ErrImagePull";
+      e.shown = true;
+      const { message, reason } = e;
+      errors.set(
+        key,
+        waiting
+          ? { message, reason: "ImagePullBackOff" }
+          : { message, ...(reason ? { reason } : {}) },
+      );
     }
     return errors;
   }
