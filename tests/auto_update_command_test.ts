@@ -174,11 +174,18 @@ Deno.test("tinylet auto-update refuses without a running agent, and never signal
     /no status file\. The new images are pulled; the agent replaces default\/auto when it runs/,
   );
 
-  // A fresh status file whose PID now names another process (its start time differs).
   await f.reconciler.pass();
   await f.heartbeat!.publish(f.reconciler.state());
   const status = await readStatusFile(f.statusFile);
   assert.ok(status);
+  // A status file of an agent older than auto-update: no start time, so no signal (an old
+  // agent would die of SIGUSR1).
+  const { processStart: _, ...older } = status.agent;
+  await writeStatusFile(f.statusFile, { ...status, agent: older });
+  const old = await autoUpdate(f, { signalAgent });
+  assert.equal(old.code, 1);
+  assert.match(old.err.join("\n"), /did not write its start time: restart it with this version/);
+  // A fresh status file whose PID now names another process (its start time differs).
   await writeStatusFile(f.statusFile, {
     ...status,
     agent: { ...status.agent, processStart: "1" },

@@ -247,3 +247,27 @@ Deno.test("plan: a replacement deletes the named sandbox and creates the next at
     [],
   );
 });
+
+Deno.test("auto-update: a pod that does not restart its containers and has one finished is left alone", async () => {
+  for (const restartPolicy of ["Never", "OnFailure"] as const) {
+    const p = pod("job", "registry");
+    p.spec.restartPolicy = restartPolicy;
+    const job = await translate(p);
+    const observed = observedOf(
+      runtimeOf(job, [
+        { name: "app", imageRef: OLD, state: "CONTAINER_EXITED" },
+        { name: "side", imageRef: OLD },
+      ]),
+    );
+    assert.deepEqual(imagesToCheck(desiredOf(job), observed), [], restartPolicy);
+    assert.deepEqual(table(desiredOf(job), observed, new Map([[APP, NEW], [SIDE, NEW]])), [
+      "default/job/app finished",
+      "default/job/side finished",
+    ]);
+    // While every regular container runs, it is checked as any other.
+    const running = observedOf(
+      runtimeOf(job, [{ name: "app", imageRef: OLD }, { name: "side", imageRef: OLD }]),
+    );
+    assert.deepEqual(imagesToCheck(desiredOf(job), running), [APP, SIDE], restartPolicy);
+  }
+});

@@ -173,7 +173,7 @@ export class AgentMetrics {
 
   readonly imageUpdates = new Metric(
     "tinylet_image_updates_total",
-    "Pods replaced because a tag of a running container (tinylet.dev/auto-update) moved.",
+    "Image updates found: pods (tinylet.dev/auto-update) whose running container's tag moved, each then replaced.",
     "counter",
   );
 

@@ -51,6 +51,7 @@ const OUTCOME_TEXT: Record<ContainerVerdict["outcome"], string> = {
   pinned: "pinned by digest",
   never: "imagePullPolicy Never",
   "not running": "not running",
+  finished: "pod finished, not restarted",
   failed: "check failed",
 };
 
@@ -99,9 +100,21 @@ export async function autoUpdateCommand(
     );
     return 1;
   }
-  if (agent.processStart && processStartTime(agent.pid) !== agent.processStart) {
+  // The signal goes only to the process that wrote the status file: an agent older than
+  // auto-update (no start time written) would die of SIGUSR1, another process with a reused
+  // PID too.
+  if (typeof agent.processStart !== "string") {
     io.err(
-      `The agent's process ${agent.pid} is gone (another process has its PID): start the agent`,
+      `The agent (PID ${agent.pid}) did not write its start time: restart it with this version of tinylet, then run tinylet auto-update again`,
+    );
+    return 1;
+  }
+  const start = processStartTime(agent.pid);
+  if (start !== agent.processStart) {
+    io.err(
+      start === null
+        ? `Cannot read /proc/${agent.pid}/stat to make sure PID ${agent.pid} is the agent: run tinylet auto-update as the agent's user (root)`
+        : `The agent's process ${agent.pid} is gone (another process has its PID): start the agent`,
     );
     return 1;
   }

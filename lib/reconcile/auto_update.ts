@@ -5,7 +5,9 @@
  *
  * Only pods annotated `tinylet.dev/auto-update: registry` are looked at. Of those, a container
  * counts when its newest instance runs in the pod's current sandbox and its image is named by
- * tag (an image pinned by digest never moves; `imagePullPolicy: Never` is never pulled).
+ * tag (an image pinned by digest never moves; `imagePullPolicy: Never` is never pulled). A pod
+ * that does not restart its containers (`restartPolicy` Never or OnFailure) and has a regular
+ * container that has finished is left alone: replacing it would run that container again.
  *
  * @module
  */
@@ -14,12 +16,7 @@ import type { ObservedPod, ObservedState } from "./observe.ts";
 import type { DesiredState } from "./desired.ts";
 import { KEYS } from "../runtime/labels.ts";
 import type { Container } from "../runtime/cri.ts";
-
-/** The annotation that opts a pod into auto-update. */
-export const AUTO_UPDATE_ANNOTATION = "tinylet.dev/auto-update";
-
-/** The values {@linkcode AUTO_UPDATE_ANNOTATION} takes. */
-export const AUTO_UPDATE_POLICIES = ["registry"] as const;
+import { AUTO_UPDATE_KEY } from "../manifest/opt_in.ts";
 
 /** What became of one container of an annotated pod. */
 export type ContainerOutcome =
@@ -33,6 +30,8 @@ export type ContainerOutcome =
   | "never"
   /** It does not run now (not started yet, exited, or the pod has no running sandbox). */
   | "not running"
+  /** Its pod has a regular container that finished and will not restart. */
+  | "finished"
   /** The registry could not be asked (the detail says why). */
   | "failed";
 
@@ -40,7 +39,9 @@ export type ContainerOutcome =
 export interface ContainerVerdict {
   /** `namespace/name`. */
   key: string;
+  /** The container's name. */
   container: string;
+  /** The image as the manifest names it. */
   image: string;
   outcome: ContainerOutcome;
   /** The image id the container runs, when it runs. */
@@ -64,7 +65,7 @@ export interface PodUpdate {
 
 /** Whether `pod` is annotated for auto-update from its registry. */
 export function autoUpdates(pod: DesiredPod): boolean {
-  return pod.pod.metadata.annotations?.[AUTO_UPDATE_ANNOTATION] === "registry";
+  return pod.pod.metadata.annotations?.[AUTO_UPDATE_KEY] === "registry";
 }
 
 /** Whether `image` names an image by digest (`name@sha256:...`), which never moves. */
@@ -90,6 +91,23 @@ function runningInstance(o: ObservedPod | undefined, name: string): Container | 
   return latest?.state === "CONTAINER_RUNNING" ? latest : undefined;
 }
 
+/**
+ * Whether the pod's current sandbox has a regular container that finished for good: a pod
+ * whose restart policy is not Always, and whose container's newest instance exited.
+ */
+function finished(d: DesiredPod, sandbox: ObservedPod | undefined): boolean {
+  if (d.restartPolicy === "Always" || !sandbox) return false;
+  return d.containers.some((c) => {
+    if (c.type !== "regular") return false;
+    const mine = sandbox.containers.filter((x) => x.metadata.name === c.name);
+    const latest = mine.reduce<Container | undefined>(
+      (a, x) => (!a || x.metadata.attempt >= a.metadata.attempt ? x : a),
+      undefined,
+    );
+    return latest?.state === "CONTAINER_EXITED";
+  });
+}
+
 /** Whether the check looks at `c` at all (by its spec, whatever runs). */
 function checkable(c: DesiredContainer): ContainerOutcome | undefined {
   if (pinnedByDigest(c.image)) return "pinned";
@@ -106,6 +124,7 @@ export function imagesToCheck(desired: DesiredState, observed: ObservedState): s
   for (const d of desired.pods.values()) {
     if (!autoUpdates(d)) continue;
     const sandbox = runningSandbox(d, observed);
+    if (finished(d, sandbox)) continue;
     for (const c of d.containers) {
       if (checkable(c) === undefined && runningInstance(sandbox, c.name)) images.add(c.image);
     }
@@ -127,8 +146,13 @@ export function containerVerdicts(
   for (const d of desired.pods.values()) {
     if (!autoUpdates(d)) continue;
     const sandbox = runningSandbox(d, observed);
+    const done = finished(d, sandbox);
     for (const c of d.containers) {
       const base = { key: d.key, container: c.name, image: c.image };
+      if (done) {
+        verdicts.push({ ...base, outcome: "finished" });
+        continue;
+      }
       const instance = runningInstance(sandbox, c.name);
       const running = instance && sandbox
         ? { running: instance.imageRef, sandboxId: sandbox.sandbox.id }

@@ -9,6 +9,7 @@ import type { PodEvent } from "./executor_options.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedState } from "./observe.ts";
 import { restartKey, shouldRestart } from "./plan.ts";
+import { KEYS } from "../runtime/labels.ts";
 
 /** The containers' restart backoff. */
 export class CrashLoop {
@@ -22,17 +23,22 @@ export class CrashLoop {
   /**
    * Counts each exited container that will restart as one failure (once per container
    * instance), telling a new back-off as an event; forgets the containers no longer desired.
-   * `now` stands for an exit time the runtime did not give.
+   * `now` stands for an exit time the runtime did not give. Only sandboxes of the pod's current
+   * spec count, and not those in `skip` (being replaced): a container stopped by a replacement
+   * did not crash.
    */
   record(
     desired: DesiredState,
     observed: ObservedState,
     now: () => number,
     onEvent: (e: PodEvent) => void,
+    { skip = new Set() }: { skip?: ReadonlySet<string> } = {},
   ): void {
     const live = new Set<string>();
     for (const pod of desired.pods.values()) {
-      const sandboxes = observed.pods.get(pod.key) ?? [];
+      const sandboxes = (observed.pods.get(pod.key) ?? []).filter((o) =>
+        o.sandbox.annotations[KEYS.specHash] === pod.hash && !skip.has(o.sandbox.id)
+      );
       for (const c of pod.containers) {
         const key = restartKey(pod.uid, c.name);
         live.add(key);

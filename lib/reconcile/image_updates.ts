@@ -2,11 +2,12 @@
  * The agent's auto-update checks: every `--auto-update-interval` (or at once when asked), the
  * tags of the annotated pods' running containers are pulled again through the runtime, so its
  * mirrors, trust and credentials apply; a pod whose tag now names another image gets a
- * replacement request, which the planner carries out (the new image is already pulled by then).
+ * replacement request, which the planner carries out (the images that moved are pulled by then).
  *
  * A check runs beside the passes, never inside one: a slow registry delays no pod. A request
- * names the sandbox that runs the old image and is dropped once that sandbox is gone, so each
- * sandbox is replaced at most once per check.
+ * names the sandbox that runs the old image and is dropped once that sandbox is gone; no check
+ * starts while one is pending, so each update is found, said and counted once. A pod whose
+ * replacement did not bring it to the resolved images is not replaced again for them.
  *
  * @module
  */
@@ -24,9 +25,14 @@ import {
   updateReason,
 } from "./auto_update.ts";
 
+/** The default of `--auto-update-interval`: one hour. */
+export const AUTO_UPDATE_INTERVAL_MS = 3_600_000;
+
 /** A planned replacement of a pod's sandbox, for the planner. */
 export interface Replacement {
+  /** The sandbox that runs the old images. */
   sandboxId: string;
+  /** Why, for the plan's reasons: which image moved, from which id to which. */
   reason: string;
 }
 
@@ -55,6 +61,12 @@ export class ImageUpdates {
   readonly #replacements = new Map<string, Replacement>();
   /** The images whose last check failed, with the message: said once until it changes. */
   readonly #failing = new Map<string, string>();
+  /** The sandboxes the last pass listed. */
+  #listed: ReadonlySet<string> = new Set();
+  /** By pod, the images its last replacement was for (see {@linkcode targetOf}). */
+  readonly #replacedFor = new Map<string, string>();
+  /** By pod, the target it was found stuck on, said once. */
+  readonly #stuck = new Map<string, string>();
 
   constructor(options: ImageUpdatesOptions) {
     this.#o = options;
@@ -80,30 +92,43 @@ export class ImageUpdates {
     return this.#running ?? Promise.resolve();
   }
 
+  /** The sandboxes a replacement request names: their containers' exits are no crashes. */
+  replacing(): ReadonlySet<string> {
+    return new Set([...this.#replacements.values()].map((r) => r.sandboxId));
+  }
+
   /**
    * Called by each pass with what it read and listed: forgets the requests whose sandbox is
-   * gone, and starts a check when one is due and an annotated pod runs. Returns the requests
-   * for the planner.
+   * gone, and starts a check when one is due, an annotated pod runs and no replacement is
+   * pending. Returns the requests for the planner.
    */
   afterObserve(
     desired: DesiredState,
     observed: ObservedState,
     signal?: AbortSignal,
   ): ReadonlyMap<string, Replacement> {
-    const listed = new Set(
+    this.#listed = new Set(
       [...observed.pods.values()].flatMap((list) => list.map((o) => o.sandbox.id)),
     );
     for (const [key, r] of this.#replacements) {
-      if (!listed.has(r.sandboxId)) this.#replacements.delete(key);
+      if (!this.#listed.has(r.sandboxId)) this.#replacements.delete(key);
     }
-    if (!this.#running && !signal?.aborted && this.#o.now() >= this.#dueAt) {
+    for (const map of [this.#replacedFor, this.#stuck]) {
+      for (const key of map.keys()) if (!desired.pods.has(key)) map.delete(key);
+    }
+    const due = this.#o.now() >= this.#dueAt;
+    if (due && !this.#running && this.#replacements.size === 0 && !signal?.aborted) {
       const images = imagesToCheck(desired, observed);
       // Nothing runs that could be updated: the check waits until something does.
       if (images.length > 0) {
         this.#dueAt = this.#o.now() + this.#o.intervalMs;
-        this.#running = this.#check(images, desired, observed, signal).finally(() => {
-          this.#running = undefined;
-        });
+        this.#running = this.#check(images, desired, observed, signal)
+          .catch((err) => this.#o.log.error(`Auto-update check failed: ${errorText(err)}`))
+          .finally(() => {
+            this.#running = undefined;
+            // Asked for again while this one ran: the next pass starts it.
+            if (this.#o.now() >= this.#dueAt) this.#o.poke?.();
+          });
       }
     }
     return this.#replacements;
@@ -127,19 +152,22 @@ export class ImageUpdates {
         }
       } catch (err) {
         if (signal?.aborted) return;
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorText(err);
         resolved.set(image, new Error(message));
-        if (this.#failing.get(image) !== message) {
-          o.log.warn(`Cannot check image ${image} for updates: ${message}`);
-        }
+        if (this.#failing.get(image) !== message) this.#checkFailed(desired, image, message);
         this.#failing.set(image, message);
       }
     }
     const updates = podUpdates(containerVerdicts(desired, observed, resolved));
+    let requested = 0;
     for (const u of updates) {
-      if (this.#replacements.get(u.key)?.sandboxId === u.sandboxId) continue;
+      // The sandbox went while the registry was asked (replaced, or removed): nothing to do.
+      if (!this.#listed.has(u.sandboxId) || this.#replacements.has(u.key)) continue;
+      if (this.#repeats(u)) continue;
       const reason = updateReason(u);
       this.#replacements.set(u.key, { sandboxId: u.sandboxId, reason });
+      this.#replacedFor.set(u.key, targetOf(u));
+      requested++;
       o.log.info(`Updating pod ${u.key}: ${reason}`, {
         pod: u.key,
         images: u.containers.map((c) => `${c.container}=${shortId(c.latest)}`).join(","),
@@ -148,11 +176,54 @@ export class ImageUpdates {
         pod: u.key,
         type: "Normal",
         reason: "ImageUpdate",
-        message: `Replacing the pod: ${reason}`,
+        message: `New image found, the pod is replaced: ${reason}`,
       });
       o.onUpdate?.(u);
     }
-    o.log.debug("Checked images for updates", { images: images.length, updates: updates.length });
-    if (updates.length > 0) o.poke?.();
+    o.log.debug("Checked images for updates", { images: images.length, updates: requested });
+    if (requested > 0) o.poke?.();
   }
+
+  /**
+   * Whether `u` asks again for what the last replacement of its pod already did: the new
+   * sandbox still differs from the same resolved images, so a replacement would not help (the
+   * runtime names images in a way the check cannot compare). Said once; the pod is replaced
+   * again only when a tag moves on.
+   */
+  #repeats(u: PodUpdate): boolean {
+    const target = targetOf(u);
+    if (this.#replacedFor.get(u.key) !== target) return false;
+    if (this.#stuck.get(u.key) !== target) {
+      this.#stuck.set(u.key, target);
+      this.#o.log.warn(
+        `Pod ${u.key} still differs from the images its replacement was for (${
+          updateReason(u)
+        }): it is not replaced again until a tag moves`,
+      );
+    }
+    return true;
+  }
+
+  /** Says a failed check of `image`, in the log and on each annotated pod that uses it. */
+  #checkFailed(desired: DesiredState, image: string, message: string): void {
+    this.#o.log.warn(`Cannot check image ${image} for updates: ${message}`);
+    for (const d of desired.pods.values()) {
+      if (!autoUpdates(d) || !d.containers.some((c) => c.image === image)) continue;
+      this.#o.onEvent?.({
+        pod: d.key,
+        type: "Warning",
+        reason: "ImageUpdateCheckFailed",
+        message: `Cannot check image ${image} for updates: ${message}`,
+      });
+    }
+  }
+}
+
+/** What a replacement is for: each updated container with the image id its tag named. */
+function targetOf(u: PodUpdate): string {
+  return u.containers.map((c) => `${c.container}=${c.latest}`).join(",");
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

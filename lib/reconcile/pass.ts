@@ -6,24 +6,19 @@
  *
  * @module
  */
-import { Backoff, type BackoffPolicy, KUBELET_BACKOFF } from "../base/backoff.ts";
+import { Backoff, KUBELET_BACKOFF } from "../base/backoff.ts";
 import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
-import type { Logger } from "../base/log.ts";
-import type { AgentMetrics } from "../base/metrics.ts";
 import type { Problem } from "../manifest/parse.ts";
-import type { ManifestSource } from "../manifest/source.ts";
 import { detectCgroupV2 } from "../node/cgroups.ts";
 import { ImagePuller } from "../node/images.ts";
-import type { RotationPolicy } from "../node/log_rotation.ts";
 import type { ProbeManager } from "../probe/probes.ts";
-import type { AuthConfig, Cri } from "../runtime/cri.ts";
 import { describeEndpoint } from "../runtime/endpoint.ts";
-import { readHostResolvConf, type ResolvConf } from "../translate/dns.ts";
+import { readHostResolvConf } from "../translate/dns.ts";
 import { SandboxConfigError } from "../translate/desired_pod.ts";
 import { CrashLoop } from "./crash_loop.ts";
 import { desiredState, TranslationCache } from "./desired.ts";
 import { EventStore, type TimedEvent } from "./events.ts";
-import type { AgentState, StatusSink } from "./agent_state.ts";
+import type { AgentState } from "./agent_state.ts";
 import { countPass } from "./pass_metrics.ts";
 import { type ActionResult, execute } from "./executor.ts";
 import { Flights, groupByPod } from "./flights.ts";
@@ -37,51 +32,11 @@ import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
 import { Reporting } from "./reporting.ts";
-import { ImageUpdates } from "./image_updates.ts";
+import { AUTO_UPDATE_INTERVAL_MS, ImageUpdates } from "./image_updates.ts";
+import type { PassOptions } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
 
-/** Everything the passes work with. */
-export interface PassOptions {
-  cri: Cri;
-  /** The node name, for `spec.nodeName` and its field references. */
-  nodeName: string;
-  /** Registry credentials for an image, to try in order, asked for when a pull is needed. */
-  registryAuth?: (image: string) => Promise<AuthConfig[]>;
-  /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */
-  readHostDns?: () => Promise<ResolvConf>;
-  /** Whether the host runs cgroup v2; asked once. Defaults to reading /proc/self/mountinfo. */
-  detectCgroupV2?: () => Promise<boolean>;
-  /** The time and the timers; defaults to {@linkcode SYSTEM_CLOCK}. */
-  clock?: Clock;
-  source: ManifestSource;
-  log: Logger;
-  /** The runtime socket, for messages. */
-  socket: string;
-  instance: string;
-  root: string;
-  podLogRoot: string;
-  parallel: number;
-  /** Milliseconds between safety-net passes. */
-  intervalMs: number;
-  /** Container log rotation; defaults to 10Mi and 5 files. */
-  logRotation?: RotationPolicy;
-  /** Milliseconds between checks of the logs' sizes; defaults to 10 s, as kubelet's. */
-  logCheckIntervalMs?: number;
-  /** Where the agent's state goes after each pass and when the loop ends; nowhere when absent. */
-  status?: StatusSink;
-  /** How long a pod whose action failed waits before the next try (default 10 s doubling to 300 s). */
-  failureBackoff?: BackoffPolicy;
-  /** Where passes, pods and watch events are counted. */
-  metrics?: AgentMetrics;
-  /**
-   * Milliseconds between auto-update checks of the pods annotated `tinylet.dev/auto-update`
-   * (default one hour).
-   */
-  autoUpdateIntervalMs?: number;
-}
-
-/** The default of `--auto-update-interval`. */
-export const AUTO_UPDATE_INTERVAL_MS = 3_600_000;
+export type { PassOptions };
 
 /** What one pass did. */
 export interface PassResult {
@@ -317,9 +272,11 @@ export class ReconcilePass {
     this.#report.runtime(undefined);
     await this.#sources.apply(desired, observed);
     const now = this.#now();
-    this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e));
-    const kills = this.#kills.pending(observed);
     const replacements = this.imageUpdates.afterObserve(desired, observed, signal);
+    this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e), {
+      skip: this.imageUpdates.replacing(),
+    });
+    const kills = this.#kills.pending(observed);
     if (signal?.aborted) {
       // A stopping agent starts nothing more.
       return idle(true, problems, this.#lastPods);
