@@ -179,7 +179,8 @@ async function runAgent(config: AgentConfig): Promise<number> {
     }),
     metrics,
   });
-  // `tinylet auto-update` asks the running agent to check the annotated pods' images now.
+  // SIGUSR1 has the agent check the annotated pods' images now (`tinylet auto-update` asks
+  // through a file under --root, which needs no permission to signal).
   const checkImages = () => {
     log.info("Checking the images of auto-update pods now (SIGUSR1)");
     reconciler.checkImagesNow();

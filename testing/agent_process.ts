@@ -23,10 +23,16 @@ export interface AgentProcess extends AsyncDisposable {
   kill(): Promise<void>;
 }
 
-/** Starts `deno run <permissions> main.ts <args>` in `cwd`. */
-export function startAgent(args: string[], options: { cwd?: string } = {}): AgentProcess {
+/**
+ * Starts `deno run <permissions> main.ts <args>` in `cwd`; the permissions default to
+ * `RUN_PERMISSIONS` (those of `deno task start`).
+ */
+export function startAgent(
+  args: string[],
+  options: { cwd?: string; permissions?: string[] } = {},
+): AgentProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: denoRunArgs(args),
+    args: denoRunArgs(args, options.permissions),
     cwd: options.cwd ?? Deno.cwd(),
     stdin: "null",
     stdout: "piped",

@@ -14,7 +14,7 @@ import {
   type ReconcilerFixture,
   reconcilerFixture,
 } from "../testing/reconciler_fixture.ts";
-import { readStatusFile, writeStatusFile } from "../lib/agent/status_file.ts";
+import { readStatusFile } from "../lib/agent/status_file.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const APP = "registry.example.com:5000/app:1";
@@ -136,15 +136,11 @@ Deno.test("tinylet auto-update asks the running agent, waits, and says what each
     const before = await mainOf(f, "auto");
     const plain = await mainOf(f, "plain");
     const newId = f.cri.pushToRegistry(APP);
-    const signalled: number[] = [];
-    const r = await autoUpdate(f, {
-      signalAgent: (pid) => {
-        signalled.push(pid);
-        f.reconciler.checkImagesNow();
-      },
-    });
+    const r = await autoUpdate(f);
     assert.equal(r.code, 0, [...r.out, ...r.err].join("\n"));
-    assert.deepEqual(signalled, [Deno.pid]);
+    // The agent took the request.
+    assert.equal(await exists(`${f.root}/auto-update-request`), false);
+    assert.ok(f.lines.some((l) => l.includes("Checking the images of auto-update pods now")));
     assert.ok(r.out.includes(`Asked the agent (PID ${Deno.pid}) to replace default/auto`));
     assert.ok(
       r.out.includes(`Updated default/auto: main runs ${short(newId)}`),
@@ -160,41 +156,26 @@ Deno.test("tinylet auto-update asks the running agent, waits, and says what each
   }
 });
 
-Deno.test("tinylet auto-update refuses without a running agent, and never signals another process", async () => {
+Deno.test("tinylet auto-update refuses without a running agent, and leaves no request", async () => {
   await using f = await fixture();
   f.cri.pushToRegistry(APP);
-  const signalled: number[] = [];
-  const signalAgent = (pid: number) => void signalled.push(pid);
   // No status file: the agent never ran with this root.
   await Deno.remove(f.statusFile);
-  const none = await autoUpdate(f, { signalAgent });
+  const none = await autoUpdate(f);
   assert.equal(none.code, 1);
   assert.match(
     none.err.join("\n"),
     /no status file\. The new images are pulled; the agent replaces default\/auto when it runs/,
   );
-
+  // A status file the agent wrote when it stopped.
   await f.reconciler.pass();
-  await f.heartbeat!.publish(f.reconciler.state());
-  const status = await readStatusFile(f.statusFile);
-  assert.ok(status);
-  // A status file of an agent older than auto-update: no start time, so no signal (an old
-  // agent would die of SIGUSR1).
-  const { processStart: _, ...older } = status.agent;
-  await writeStatusFile(f.statusFile, { ...status, agent: older });
-  const old = await autoUpdate(f, { signalAgent });
-  assert.equal(old.code, 1);
-  assert.match(old.err.join("\n"), /did not write its start time: restart it with this version/);
-  // A fresh status file whose PID now names another process (its start time differs).
-  await writeStatusFile(f.statusFile, {
-    ...status,
-    agent: { ...status.agent, processStart: "1" },
-  });
-  const reused = await autoUpdate(f, { signalAgent });
-  assert.equal(reused.code, 1);
-  assert.match(
-    reused.err.join("\n"),
-    new RegExp(`process ${Deno.pid} is gone \\(another process has its PID\\)`),
-  );
-  assert.deepEqual(signalled, []);
+  await f.reconciler.publishStopped();
+  const stopped = await autoUpdate(f);
+  assert.equal(stopped.code, 1);
+  assert.match(stopped.err.join("\n"), /The agent is not running: it stopped at /);
+  assert.equal(await exists(`${f.root}/auto-update-request`), false);
 });
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}

@@ -14,6 +14,11 @@ import { denoRunArgs } from "../testing/agent_args.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "auto-update-e2e";
+// The agent and the command run with exactly the compile task's permissions, as shipped.
+const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
+  a.startsWith("--allow-")
+);
 const INTERVAL_MS = 5_000;
 
 function manifest(name: string, image: string, annotated: boolean): string {
@@ -42,7 +47,7 @@ async function mainOf(cri: Cri, pod: string): Promise<Container | undefined> {
 /** Runs a tinylet command as a process; returns its exit code and output. */
 async function tinylet(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: denoRunArgs(args),
+    args: denoRunArgs(args, PERMISSIONS),
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
@@ -84,7 +89,7 @@ realRegistryTest(
       "--interval=1s",
       `--auto-update-interval=${INTERVAL_MS / 1000}s`,
       "--log-level=debug",
-    ]);
+    ], { permissions: PERMISSIONS });
     const said = () => agent.lines.join("\n");
     try {
       const first = await waitFor(
@@ -161,7 +166,7 @@ realRegistryTest(
         "--interval=1s",
         "--auto-update-interval=1h",
         "--log-level=debug",
-      ]);
+      ], { permissions: PERMISSIONS });
       await agent.waitForLine(/Checked images for updates images=1 updates=0/, {
         timeoutMs: 20_000,
       });
@@ -199,7 +204,7 @@ realRegistryTest(
         assert.equal((await mainOf(cri, "plain"))?.id, first.plain.id);
         assert.ok(
           agent.lines.some((l) =>
-            l.includes("Checking the images of auto-update pods now (SIGUSR1)")
+            l.includes("Checking the images of auto-update pods now (tinylet auto-update)")
           ),
         );
       });

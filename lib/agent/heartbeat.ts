@@ -7,14 +7,10 @@
  *
  * @module
  */
-import { processStartTime } from "../base/process_start.ts";
 import type { Clock } from "../base/clock.ts";
 import type { Logger } from "../base/log.ts";
 import type { AgentState, StatusSink } from "../reconcile/agent_state.ts";
 import { type StatusFile, writeStatusFile } from "./status_file.ts";
-
-/** When this process started, written next to its PID. */
-const PROCESS_START = processStartTime("self");
 
 /** An unchanged status is written again after this long, so readers see the agent alive. */
 export const HEARTBEAT_MS = 10_000;
@@ -101,7 +97,6 @@ export class StatusHeartbeat implements StatusSink {
       version: 1,
       agent: {
         pid: Deno.pid,
-        processStart: PROCESS_START,
         instance: o.instance,
         socket: o.socket,
         manifests: o.manifests,

@@ -10,12 +10,6 @@ import type { PodView } from "../reconcile/status.ts";
 /** The agent part of the status file. */
 export interface AgentStatus {
   pid: number;
-  /**
-   * When the process `pid` started (clock ticks since boot, from `/proc/PID/stat`), so a
-   * command that signals the agent never signals another process that got its PID; null
-   * where it cannot be read, absent in files of older agents.
-   */
-  processStart?: string | null;
   instance: string;
   socket: string;
   manifests: string;

@@ -2,8 +2,8 @@
  * `tinylet auto-update`: checks the tags of the pods annotated `tinylet.dev/auto-update:
  * registry` now, and prints, per container, what it runs and what its tag names. With
  * `--dry-run` that is all (the new images are pulled, no pod changes). Without, the running
- * agent is asked (SIGUSR1) to check and replace those pods, and the command waits until each
- * runs its new image, or `--timeout` passes.
+ * agent is asked to check and replace those pods (a request file under `--root`, taken at its
+ * next pass), and the command waits until each runs its new image, or `--timeout` passes.
  *
  * What it prints goes through `printableIo`, so names and messages from the runtime or the
  * manifests show their control characters escaped.
@@ -16,7 +16,6 @@ import type { Cri } from "../runtime/cri.ts";
 import { printableIo } from "../base/escape.ts";
 import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import { formatDuration } from "../base/duration.ts";
-import { processStartTime } from "../base/process_start.ts";
 import { Observer } from "../reconcile/observe.ts";
 import {
   autoUpdates,
@@ -28,6 +27,7 @@ import {
   shortId,
 } from "../reconcile/auto_update.ts";
 import { readAgentState, statusFilePath } from "../agent/status_file.ts";
+import { autoUpdateRequestPath } from "../reconcile/image_updates.ts";
 import { readDeclaredPods } from "./plan.ts";
 
 /** How often the command looks whether the agent has replaced the pods. */
@@ -40,8 +40,6 @@ export interface AutoUpdateOptions {
   timeoutMs: number;
   /** Pulls `image` (with the registry credentials) and returns the image id its tag names. */
   resolve(image: string): Promise<string>;
-  /** Asks the agent with this PID to check now; default SIGUSR1. */
-  signalAgent?: (pid: number) => void;
   clock?: Clock;
 }
 
@@ -100,25 +98,21 @@ export async function autoUpdateCommand(
     );
     return 1;
   }
-  // The signal goes only to the process that wrote the status file: an agent older than
-  // auto-update (no start time written) would die of SIGUSR1, another process with a reused
-  // PID too.
-  if (typeof agent.processStart !== "string") {
+  // A file, not a signal: the agent takes it at its next pass (within --interval), and no
+  // process but the agent that owns --root acts on it.
+  const request = autoUpdateRequestPath(config.root);
+  try {
+    await Deno.writeTextFile(request, `${new Date(clock.epochMs()).toISOString()}\n`, {
+      mode: 0o600,
+    });
+  } catch (err) {
     io.err(
-      `The agent (PID ${agent.pid}) did not write its start time: restart it with this version of tinylet, then run tinylet auto-update again`,
+      `Cannot ask the agent through ${request}: ${
+        err instanceof Error ? err.message : String(err)
+      } (run tinylet auto-update as the agent's user, with its --root)`,
     );
     return 1;
   }
-  const start = processStartTime(agent.pid);
-  if (start !== agent.processStart) {
-    io.err(
-      start === null
-        ? `Cannot read /proc/${agent.pid}/stat to make sure PID ${agent.pid} is the agent: run tinylet auto-update as the agent's user (root)`
-        : `The agent's process ${agent.pid} is gone (another process has its PID): start the agent`,
-    );
-    return 1;
-  }
-  (options.signalAgent ?? ((pid) => Deno.kill(pid, "SIGUSR1")))(agent.pid);
   io.out(`Asked the agent (PID ${agent.pid}) to replace ${pods}`);
   const left = await waitForUpdates(cri, config.instance, observer, updates, clock, options);
   for (const u of updates) {

@@ -25,6 +25,11 @@ import {
   updateReason,
 } from "./auto_update.ts";
 
+/** The file `tinylet auto-update` writes to have the agent check now: `<root>/auto-update-request`. */
+export function autoUpdateRequestPath(root: string): string {
+  return `${root}/auto-update-request`;
+}
+
 /** The default of `--auto-update-interval`: one hour. */
 export const AUTO_UPDATE_INTERVAL_MS = 3_600_000;
 
@@ -46,6 +51,8 @@ export interface ImageUpdatesOptions {
   now(): number;
   log: Logger;
   onEvent?(e: PodEvent): void;
+  /** The request file of `tinylet auto-update`, taken at each pass; none when absent. */
+  requestFile?: string;
   /** Counts one pod update. */
   onUpdate?(u: PodUpdate): void;
   /** Asks for a pass: a check found something to do. */
@@ -72,7 +79,26 @@ export class ImageUpdates {
     this.#o = options;
   }
 
-  /** Makes the next check due now (`tinylet auto-update`, SIGUSR1). */
+  /**
+   * Takes the request `tinylet auto-update` left, if any (the file is removed): the next check
+   * is then due now. Called by each pass before {@linkcode afterObserve}.
+   */
+  async takeRequest(): Promise<void> {
+    const file = this.#o.requestFile;
+    if (!file) return;
+    try {
+      await Deno.remove(file);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) {
+        this.#o.log.warn(`Cannot take the auto-update request ${file}: ${errorText(err)}`);
+      }
+      return;
+    }
+    this.#o.log.info("Checking the images of auto-update pods now (tinylet auto-update)");
+    this.#dueAt = 0;
+  }
+
+  /** Makes the next check due now (SIGUSR1) and asks for a pass. */
   checkNow(): void {
     this.#dueAt = 0;
     this.#o.poke?.();

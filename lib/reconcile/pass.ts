@@ -32,7 +32,7 @@ import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
 import { Reporting } from "./reporting.ts";
-import { AUTO_UPDATE_INTERVAL_MS, ImageUpdates } from "./image_updates.ts";
+import { AUTO_UPDATE_INTERVAL_MS, autoUpdateRequestPath, ImageUpdates } from "./image_updates.ts";
 import type { PassOptions } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
 
@@ -127,6 +127,7 @@ export class ReconcilePass {
       onEvent: (e) => this.#events.add(e),
       onUpdate: () => options.metrics?.imageUpdates.inc(),
       poke: () => this.poke?.(),
+      requestFile: autoUpdateRequestPath(options.root),
     });
   }
 
@@ -272,6 +273,7 @@ export class ReconcilePass {
     this.#report.runtime(undefined);
     await this.#sources.apply(desired, observed);
     const now = this.#now();
+    await this.imageUpdates.takeRequest();
     const replacements = this.imageUpdates.afterObserve(desired, observed, signal);
     this.#crash.record(desired, observed, this.#now, (e) => this.#events.add(e), {
       skip: this.imageUpdates.replacing(),

@@ -69,7 +69,7 @@ export class Reconciler {
 
   /**
    * Checks the auto-update pods' images now, not at the end of `--auto-update-interval`
-   * (`tinylet auto-update` asks for this with SIGUSR1). Returns at once; the check runs beside
+   * (the agent does so on SIGUSR1). Returns at once; the check runs beside
    * the passes and asks for one when it found an update.
    */
   checkImagesNow(): void {
