@@ -155,8 +155,7 @@ realRegistryTest(
     await t.step("HOST/other/app:1 gets only the host's wrong key and fails with 401", async () => {
       const since = (await Deno.stat(registry.log)).size;
       await Deno.writeTextFile(`${manifests}/other.yaml`, podYaml("other", other));
-      // Watched from the write on: ErrImagePull shows until the next pass.
-      const shown = await watchPullStatus(tinylet);
+      const shown = await watchPullStatus(tinylet, agent.pid, root);
       console.log(`STATUS in tinylet pods: ${shown.pods.map(([s]) => s).join(" → ")}`);
       console.log(`Reason in tinylet describe: ${shown.describe.map(([s]) => s).join(" → ")}`);
       for (const [, text] of [...shown.pods, ...shown.describe]) console.log(text.trimEnd());
@@ -250,34 +249,32 @@ realRegistryTest(
 type Tinylet = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 /**
- * Runs `tinylet pods` and `tinylet describe default/other` side by side until each has shown
- * pod other's container waiting for its image as ImagePullBackOff; returns the succession of
- * reasons each showed (repeats left out), each with the first output that showed it.
+ * Follows `<root>/status.json` until pod `other` shows ErrImagePull, then ImagePullBackOff.
+ * At each, the agent is stopped (SIGSTOP) while `tinylet pods` and `tinylet describe` read
+ * what it published, so they print that state however long they take to start; then it goes
+ * on (SIGCONT). Returns each command's STATUS or Reason with its output, in order.
  */
-async function watchPullStatus(tinylet: Tinylet) {
+async function watchPullStatus(tinylet: Tinylet, agentPid: number, root: string) {
   const row = /^default\s+other\s+0\/1\s+(\S+)\s+0\s+\S+$/m;
   const reason = /^ {4}State: {10}Waiting\n {6}Reason: {7}(\S+)$/m;
   const pods: [string, string][] = [];
   const describe: [string, string][] = [];
-  const note = (list: [string, string][], status: string | undefined, text: string) => {
-    if (status && status !== "ContainerCreating" && list.at(-1)?.[0] !== status) {
-      list.push([status, text]);
-    }
-  };
-  const done = (list: [string, string][]) => list.at(-1)?.[0] === "ImagePullBackOff";
-  await waitFor(
-    () =>
-      `ImagePullBackOff in both; seen: pods ${pods.map(([s]) => s)}, describe ${
-        describe.map(([s]) => s)
-      }`,
-    async () => {
+  for (const want of ["ErrImagePull", "ImagePullBackOff"]) {
+    await waitFor(`status.json to show pod other ${want}`, async () => {
+      const text = await Deno.readTextFile(`${root}/status.json`).catch(() => "{}");
+      const status = (JSON.parse(text) as { pods?: { name: string; status: string }[] }).pods
+        ?.find((p) => p.name === "other")?.status;
+      return status === want;
+    }, { timeoutMs: 30_000, everyMs: 5 });
+    Deno.kill(agentPid, "SIGSTOP");
+    try {
       const [p, d] = await Promise.all([tinylet(["pods"]), tinylet(["describe", "default/other"])]);
-      note(pods, row.exec(p.stdout)?.[1], p.stdout);
-      note(describe, reason.exec(d.stdout)?.[1], d.stdout);
-      return done(pods) && done(describe);
-    },
-    { timeoutMs: 30_000, everyMs: 0 },
-  );
+      pods.push([row.exec(p.stdout)?.[1] ?? "(no row)", p.stdout]);
+      describe.push([reason.exec(d.stdout)?.[1] ?? "(no reason)", d.stdout]);
+    } finally {
+      Deno.kill(agentPid, "SIGCONT");
+    }
+  }
   return { pods, describe };
 }
 
