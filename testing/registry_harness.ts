@@ -265,3 +265,37 @@ class PrivateRegistry implements Registry {
     }
   }
 }
+
+/**
+ * The image id (config digest) of the manifest `digest` of `repo`, asked of the registry itself
+ * over HTTPS with its user: what a pull of that manifest must name the image, known without
+ * the runtime or tinylet.
+ */
+export async function configDigest(
+  registry: Registry,
+  repo: string,
+  digest: string,
+): Promise<string> {
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(registry.caCert)] });
+  try {
+    const response = await fetch(`https://${registry.host}/v2/${repo}/manifests/${digest}`, {
+      client,
+      headers: {
+        authorization: `Basic ${btoa(`${registry.username}:${registry.password}`)}`,
+        accept: "application/vnd.docker.distribution.manifest.v2+json, " +
+          "application/vnd.oci.image.manifest.v1+json",
+      },
+    });
+    const body = await response.text();
+    if (response.status !== 200) {
+      throw new Error(`GET the manifest ${repo}@${digest}: ${response.status} ${body}`);
+    }
+    const config = (JSON.parse(body) as { config?: { digest?: unknown } }).config?.digest;
+    if (typeof config !== "string" || !/^sha256:[0-9a-f]{64}$/.test(config)) {
+      throw new Error(`The manifest ${repo}@${digest} names no config digest: ${body}`);
+    }
+    return config;
+  } finally {
+    client.close();
+  }
+}

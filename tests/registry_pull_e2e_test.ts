@@ -11,7 +11,7 @@ import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
 import { agentFlags, MAIN } from "../testing/agent_args.ts";
 import { variantArchive } from "../testing/busybox_images.ts";
-import { realRegistryTest, type Registry } from "../testing/registry_harness.ts";
+import { configDigest, realRegistryTest } from "../testing/registry_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "registry-pull-e2e";
@@ -50,28 +50,6 @@ async function writeSecretFile(file: string, text: string): Promise<void> {
   await Deno.writeTextFile(tmp, text, { mode: 0o600 });
   await Deno.chmod(tmp, 0o600);
   await Deno.rename(tmp, file);
-}
-
-/** The image id (config digest) of the manifest `digest` of `repo`, asked of the registry. */
-async function configDigest(registry: Registry, repo: string, digest: string): Promise<string> {
-  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(registry.caCert)] });
-  try {
-    const response = await fetch(`https://${registry.host}/v2/${repo}/manifests/${digest}`, {
-      client,
-      headers: {
-        authorization: `Basic ${btoa(`${registry.username}:${registry.password}`)}`,
-        accept: "application/vnd.docker.distribution.manifest.v2+json, " +
-          "application/vnd.oci.image.manifest.v1+json",
-      },
-    });
-    assert.equal(response.status, 200, `GET the manifest ${repo}@${digest}`);
-    const manifest = await response.json();
-    const config = manifest?.config?.digest;
-    assert.match(config, /^sha256:[0-9a-f]{64}$/);
-    return config;
-  } finally {
-    client.close();
-  }
 }
 
 realRegistryTest(

@@ -11,7 +11,7 @@ import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
 import { agentFlags } from "../testing/agent_args.ts";
 import { variantArchive } from "../testing/busybox_images.ts";
-import { realRegistryTest, type Registry } from "../testing/registry_harness.ts";
+import { configDigest, realRegistryTest } from "../testing/registry_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "registry-policy-e2e";
@@ -26,27 +26,6 @@ function container(name: string, image: string, policy: string): string {
       command: ["sh", "-c", ${JSON.stringify(script)}]
       volumeMounts: [{name: trigger, mountPath: /t}]
 `;
-}
-
-/** The image id (config digest) of the manifest `digest` of `repo`, asked of the registry. */
-async function configDigest(registry: Registry, repo: string, digest: string): Promise<string> {
-  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(registry.caCert)] });
-  try {
-    const response = await fetch(`https://${registry.host}/v2/${repo}/manifests/${digest}`, {
-      client,
-      headers: {
-        authorization: `Basic ${btoa(`${registry.username}:${registry.password}`)}`,
-        accept: "application/vnd.docker.distribution.manifest.v2+json, " +
-          "application/vnd.oci.image.manifest.v1+json",
-      },
-    });
-    assert.equal(response.status, 200, `GET the manifest ${repo}@${digest}`);
-    const config = (await response.json())?.config?.digest;
-    assert.match(config, /^sha256:[0-9a-f]{64}$/);
-    return config;
-  } finally {
-    client.close();
-  }
 }
 
 /** Waits until pod `name` runs attempt `attempt` of each of its `count` containers; returns them by name. */
