@@ -8,7 +8,12 @@
  * @module
  */
 import type { Checker } from "./checker.ts";
-import { DEFAULT_NAMESPACE, dns1123LabelError, dns1123SubdomainError } from "./pod.ts";
+import {
+  DEFAULT_NAMESPACE,
+  dns1123LabelError,
+  dns1123SubdomainError,
+  SERVER_SET_METADATA,
+} from "./pod.ts";
 import { isEmpty, isRecord, q, typeName } from "./values.ts";
 
 /**
@@ -76,10 +81,6 @@ const CLUSTER_SECRET_TYPES: Readonly<Record<string, string>> = {
 };
 
 /** Metadata fields the API server sets; harmless in a copied manifest (as for pods). */
-const SERVER_SET_METADATA = new Set([
-  ...["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"],
-  ...["selfLink", "ownerReferences", "deletionTimestamp", "deletionGracePeriodSeconds"],
-]);
 const METADATA_KEYS = ["name", "namespace", "labels", "annotations"];
 const CONFIG_MAP_KEYS = ["apiVersion", "kind", "metadata", "data", "binaryData", "immutable"];
 const SECRET_KEYS = ["apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"];

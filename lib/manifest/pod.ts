@@ -29,6 +29,19 @@ export interface Pod {
 }
 
 export const DEFAULT_NAMESPACE = "default";
+
+/** The metadata fields an API server sets: a manifest's are ignored (with a warning unless empty). */
+export const SERVER_SET_METADATA: ReadonlySet<string> = new Set([
+  "uid",
+  "resourceVersion",
+  "creationTimestamp",
+  "generation",
+  "managedFields",
+  "selfLink",
+  "ownerReferences",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+]);
 export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
 
 /** The most bytes one file or directory name may have on Linux (`NAME_MAX`). */

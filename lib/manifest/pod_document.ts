@@ -16,6 +16,7 @@ import {
   podLogDirName,
   type PodMetadata,
   type PodSpec,
+  SERVER_SET_METADATA,
 } from "./pod.ts";
 import type { Checker } from "./checker.ts";
 import { checkContainerFields } from "./checks.ts";
@@ -28,18 +29,6 @@ import { isEmpty, isRecord, q, typeName, withoutNulls } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 
 /** Metadata fields the API server sets; harmless in a copied manifest. */
-const SERVER_SET_METADATA = new Set([
-  "uid",
-  "resourceVersion",
-  "creationTimestamp",
-  "generation",
-  "managedFields",
-  "selfLink",
-  "ownerReferences",
-  "deletionTimestamp",
-  "deletionGracePeriodSeconds",
-]);
-
 const SHORT_FORM_KEYS = ["name", "namespace", "containers"] as const;
 const POD_KEYS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
 const METADATA_KEYS = ["name", "namespace", "labels", "annotations"] as const;
