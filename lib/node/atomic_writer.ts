@@ -1,0 +1,397 @@
+/**
+ * Writing the files of a configMap, secret or projected volume so that readers never see a
+ * half-written volume, as kubelet's AtomicWriter does (`pkg/volume/util/atomic_writer.go`).
+ *
+ * The files live in a hidden timestamped directory inside the volume's directory, and the
+ * names users see are symlinks through `..data`:
+ *
+ * ```text
+ * <dir>/..2026_03_04_05_06_07.3f2a9c1e   the files, with their modes (subdirectories 0755)
+ * <dir>/..data -> ..2026_03_04_05_06_07.3f2a9c1e
+ * <dir>/app.conf -> ..data/app.conf
+ * <dir>/certs -> ..data/certs           (for the payload path "certs/tls.crt")
+ * ```
+ *
+ * An update writes a whole new timestamped directory, points a fresh `..data_tmp` link at it and
+ * renames that link over `..data` (the one atomic step), then fixes the visible links and
+ * removes the old directory. A reader that resolves `..data` once reads one version whole;
+ * a watcher of `..data` sees one event per update. Names starting with `..` inside the
+ * directory belong to the writer, so payload paths may not start with `..`. One write per
+ * directory at a time: callers serialize, as kubelet's volume manager does. Unlike kubelet, a
+ * change of mode alone is an update, and of the old names only the writer's links are removed.
+ *
+ * @module
+ */
+
+import { basename, join } from "node:path";
+
+/** One file of a volume: its bytes and its permission bits (0 to 0o777). */
+export interface FileProjection {
+  data: Uint8Array;
+  mode: number;
+}
+
+/** What a volume holds: relative path (may have subdirectories, `"a/b/c"`) → file. */
+export type Payload = ReadonlyMap<string, FileProjection>;
+
+/** Options of {@linkcode writePayload}. */
+export interface WritePayloadOptions {
+  /** The clock that names the timestamped directory (default: the system clock). */
+  now?: () => Date;
+}
+
+/** What {@linkcode writePayload} did. */
+export interface WritePayloadResult {
+  /** False when the directory already held exactly the payload and nothing was written. */
+  changed: boolean;
+}
+
+/** A payload that cannot be written: a bad path or mode, or two paths that collide. Nothing was written. */
+export class PayloadError extends Error {
+  /** The payload path the error is about. */
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PayloadError";
+    this.path = path;
+  }
+}
+
+/** The link to the current timestamped directory. */
+export const DATA_LINK = "..data";
+/** The link renamed over {@linkcode DATA_LINK} to switch versions. */
+const DATA_TMP_LINK = "..data_tmp";
+/** The link renamed over a visible link that points elsewhere. */
+const VISIBLE_TMP_LINK = "..visible_tmp";
+const MAX_NAME_BYTES = 255; // NAME_MAX
+const MAX_PATH_BYTES = 4096; // PATH_MAX
+const DIR_MODE = 0o755;
+
+const encoder = new TextEncoder();
+
+/**
+ * Why payload path `path` cannot be written, or undefined when it can. A path is relative, is
+ * at most 4096 bytes, has no empty, `.` or `..` component and no component over 255 bytes, and
+ * does not start with `..` (those names are the writer's). Kubelet cleans `a//b` and `./a`
+ * instead; here they are refused, so two paths can never name one file.
+ */
+export function payloadPathError(path: string): string | undefined {
+  if (path === "") return "Name a file: a payload path is empty";
+  if (path.includes("\0")) return `Remove the NUL byte from payload path ${JSON.stringify(path)}`;
+  if (path.startsWith("/")) {
+    return `Make payload path "${path}" relative to the volume: it starts with "/"`;
+  }
+  const bytes = encoder.encode(path).length;
+  if (bytes > MAX_PATH_BYTES) {
+    return `Shorten payload path "${path}": it is ${bytes} bytes, over the limit of ${MAX_PATH_BYTES}`;
+  }
+  for (const component of path.split("/")) {
+    if (component === "") return `Remove the empty component from payload path "${path}"`;
+    if (component === "." || component === "..") {
+      return `Remove the "${component}" component from payload path "${path}": paths name files inside the volume`;
+    }
+    const length = encoder.encode(component).length;
+    if (length > MAX_NAME_BYTES) {
+      return `Shorten payload path "${path}": a component is ${length} bytes, over the limit of ${MAX_NAME_BYTES}`;
+    }
+  }
+  if (path.startsWith("..")) {
+    return `Rename payload path "${path}": names starting with ".." are the volume's own (..data)`;
+  }
+  return undefined;
+}
+
+/**
+ * Makes `dir` hold exactly `payload`, atomically for readers, and returns whether anything
+ * changed. `dir` is created (0755) when missing.
+ *
+ * 1. Every path, mode and pair of paths is checked first; a bad one throws a
+ *    {@linkcode PayloadError} naming it, and nothing is written.
+ * 2. When `..data` points to a timestamped directory holding exactly the payload (the same
+ *    files and subdirectories, bytes and modes), no data is written: missing visible links are
+ *    made again, and `{ changed: false }` is returned.
+ * 3. Otherwise the payload goes to a new `..<YYYY_MM_DD_HH_MM_SS>.<random>` directory (UTC),
+ *    each file chmodded to its mode after writing so the umask cannot narrow it, subdirectories
+ *    0755; `..data_tmp` → that directory is renamed over `..data`; every top-level name of the
+ *    payload gets its link `<name>` → `..data/<name>` (made when missing, replaced when it
+ *    points elsewhere); the links of names the payload no longer has are removed, and so is the
+ *    old timestamped directory.
+ *
+ * Nothing outside `dir` is followed or removed: links are removed as links, only links of the
+ * form `<name>` → `..data/<name>` count as visible names, and the only directory removed is the
+ * one `..data` pointed to, when it is a `..` name directly inside `dir`. A name of the payload
+ * taken by a file or directory (not a link) throws before anything is written. Other failures
+ * throw an `Error` naming the path and the operation, with the file system error as `cause`.
+ */
+export async function writePayload(
+  dir: string,
+  payload: Payload,
+  options: WritePayloadOptions = {},
+): Promise<WritePayloadResult> {
+  checkPayload(payload);
+  const names = topLevelNames(payload);
+  await makeVolumeDir(dir);
+  const oldName = await currentDataDir(dir);
+  await checkVisibleNames(dir, names);
+  if (oldName !== undefined && await holdsExactly(join(dir, oldName), payload)) {
+    await linkVisibleNames(dir, names);
+    await unlinkStaleNames(dir, names);
+    return { changed: false };
+  }
+  const newName = await writeDataDir(dir, payload, (options.now ?? (() => new Date()))());
+  await switchDataLink(dir, newName);
+  await linkVisibleNames(dir, names);
+  await unlinkStaleNames(dir, names);
+  if (oldName !== undefined) {
+    await fs("remove the old data directory", join(dir, oldName), (p) => {
+      return Deno.remove(p, { recursive: true });
+    });
+  }
+  return { changed: true };
+}
+
+/** Throws a {@linkcode PayloadError} for the first bad path or mode, or two colliding paths. */
+function checkPayload(payload: Payload): void {
+  for (const [path, file] of payload) {
+    const reason = payloadPathError(path);
+    if (reason !== undefined) throw new PayloadError(path, `${reason}; nothing was written`);
+    if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o777) {
+      throw new PayloadError(
+        path,
+        `Give payload file "${path}" a mode from 0 to 0777: got ${
+          String(file.mode)
+        }; nothing was written`,
+      );
+    }
+  }
+  for (const parent of impliedDirs(payload)) {
+    if (!payload.has(parent)) continue;
+    const path = [...payload.keys()].find((p) => p.startsWith(`${parent}/`)) ?? parent;
+    throw new PayloadError(
+      path,
+      `Rename payload path "${parent}" or "${path}": "${parent}" cannot be a file and a directory; nothing was written`,
+    );
+  }
+}
+
+/** The first components of the payload's paths. */
+function topLevelNames(payload: Payload): Set<string> {
+  return new Set([...payload.keys()].map((path) => path.split("/")[0] ?? path));
+}
+
+/** The subdirectories the payload's paths imply (`a`, `a/b` for `a/b/c`), parents first. */
+function impliedDirs(payload: Payload): string[] {
+  const dirs = new Set<string>();
+  for (const path of payload.keys()) {
+    const parts = path.split("/");
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
+  }
+  return [...dirs].sort();
+}
+
+/** Runs `op` on `path`; a failure becomes an `Error` naming what was done to which path. */
+async function fs<T>(what: string, path: string, op: (path: string) => Promise<T>): Promise<T> {
+  try {
+    return await op(path);
+  } catch (error) {
+    throw fsError(what, path, error);
+  }
+}
+
+/** The `Error` for a failed file system operation: what was done to which path, and why. */
+function fsError(what: string, path: string, error: unknown): Error {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new Error(`Cannot ${what} "${path}": ${detail}`, { cause: error });
+}
+
+/** `lstat`, or undefined when nothing is at `path`. */
+async function lstatOrUndefined(what: string, path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw fsError(what, path, error);
+  }
+}
+
+/** Creates `dir` with mode 0755 when it is missing. */
+async function makeVolumeDir(dir: string): Promise<void> {
+  const info = await lstatOrUndefined("inspect the volume directory", dir);
+  if (info === undefined) {
+    await fs("create the volume directory", dir, (p) => Deno.mkdir(p, { recursive: true }));
+    await fs("chmod to 0755 the volume directory", dir, (p) => Deno.chmod(p, DIR_MODE));
+  } else if (!info.isDirectory) {
+    throw new Error(`Remove "${dir}" or choose another volume directory: it is not a directory`);
+  }
+}
+
+/**
+ * The name of the timestamped directory `..data` points to, or undefined when there is none
+ * the writer may read and remove: `..data` is missing, or points to something that is not a
+ * `..` directory directly inside `dir` (then it is simply replaced).
+ */
+async function currentDataDir(dir: string): Promise<string | undefined> {
+  const link = join(dir, DATA_LINK);
+  const info = await lstatOrUndefined("inspect the data link", link);
+  if (info === undefined) return undefined;
+  if (!info.isSymlink) {
+    throw new Error(`Remove "${link}": it is the volume's data link, but not a symlink`);
+  }
+  const target = await fs("read the data link", link, Deno.readLink);
+  if (!isDataDirName(target)) return undefined;
+  const dataDir = await lstatOrUndefined("inspect the data directory", join(dir, target));
+  return dataDir?.isDirectory ? target : undefined;
+}
+
+/** Whether `name` can be a timestamped directory: `..` + a name, not one of the links. */
+function isDataDirName(name: string): boolean {
+  return name.startsWith("..") && name.length > 2 && !name.includes("/") &&
+    name !== DATA_LINK && name !== DATA_TMP_LINK && name !== VISIBLE_TMP_LINK;
+}
+
+/** Throws when a top-level name of the payload is taken by something that is not a link. */
+async function checkVisibleNames(dir: string, names: Set<string>): Promise<void> {
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await lstatOrUndefined("inspect the visible name", path);
+    if (info !== undefined && !info.isSymlink) {
+      throw new Error(
+        `Remove "${path}": the payload's "${name}" is to be a link to ${DATA_LINK}/${name}, but a ${
+          info.isDirectory ? "directory" : "file"
+        } is there; nothing was written`,
+      );
+    }
+  }
+}
+
+/** Whether directory `dataDir` holds exactly the payload's files and subdirectories, bytes and modes. */
+async function holdsExactly(dataDir: string, payload: Payload): Promise<boolean> {
+  const files = new Set<string>();
+  const dirs: string[] = [];
+  const walk = async (rel: string): Promise<boolean> => {
+    const entries = await fs("list the data directory", join(dataDir, rel), async (p) => {
+      return await Array.fromAsync(Deno.readDir(p));
+    });
+    for (const entry of entries) {
+      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isFile) {
+        files.add(path);
+      } else if (entry.isDirectory && !entry.isSymlink) {
+        dirs.push(path);
+        if (!await walk(path)) return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!await walk("")) return false;
+  if (dirs.sort().join("\0") !== impliedDirs(payload).join("\0")) return false;
+  if (files.size !== payload.size) return false;
+  for (const [path, want] of payload) {
+    if (!files.has(path)) return false;
+    const full = join(dataDir, path);
+    const info = await fs("inspect the data file", full, Deno.lstat);
+    if (((info.mode ?? 0) & 0o7777) !== want.mode || info.size !== want.data.length) return false;
+    const have = await fs("read the data file", full, Deno.readFile);
+    if (have.some((byte, i) => byte !== want.data[i])) return false;
+  }
+  return true;
+}
+
+/** `..YYYY_MM_DD_HH_MM_SS.` of `date` in UTC: the prefix of a timestamped directory's name. */
+function dataDirPrefix(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `..${date.getUTCFullYear()}_${two(date.getUTCMonth() + 1)}_${two(date.getUTCDate())}_${
+    two(date.getUTCHours())
+  }_${two(date.getUTCMinutes())}_${two(date.getUTCSeconds())}.`;
+}
+
+/** Writes the payload into a new timestamped directory in `dir` and returns its name. */
+async function writeDataDir(dir: string, payload: Payload, now: Date): Promise<string> {
+  const dataDir = await fs("create a data directory in", dir, (p) => {
+    return Deno.makeTempDir({ dir: p, prefix: dataDirPrefix(now) });
+  });
+  try {
+    await fs("chmod to 0755 the data directory", dataDir, (p) => Deno.chmod(p, DIR_MODE));
+    for (const sub of impliedDirs(payload)) {
+      await fs("create the data subdirectory", join(dataDir, sub), (p) => Deno.mkdir(p));
+      await fs("chmod to 0755 the data subdirectory", join(dataDir, sub), (p) => {
+        return Deno.chmod(p, DIR_MODE);
+      });
+    }
+    for (const [path, file] of payload) {
+      const full = join(dataDir, path);
+      await fs("write the data file", full, (p) => {
+        return Deno.writeFile(p, file.data, { createNew: true, mode: file.mode });
+      });
+      await fs(`chmod to 0${file.mode.toString(8)} the data file`, full, (p) => {
+        return Deno.chmod(p, file.mode);
+      });
+    }
+  } catch (error) {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  return basename(dataDir);
+}
+
+/** Points `..data` at `newName` by renaming a fresh `..data_tmp` link over it. */
+async function switchDataLink(dir: string, newName: string): Promise<void> {
+  const tmp = join(dir, DATA_TMP_LINK);
+  let linked = false;
+  try {
+    await removeLinkIfPresent(tmp);
+    await fs("create the link", tmp, (p) => Deno.symlink(newName, p));
+    linked = true;
+    await fs(`rename "${tmp}" over the data link`, join(dir, DATA_LINK), (p) => {
+      return Deno.rename(tmp, p);
+    });
+  } catch (error) {
+    if (linked) await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(join(dir, newName), { recursive: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Removes the link at `path` (a leftover of an interrupted write); throws when it is not a link. */
+async function removeLinkIfPresent(path: string): Promise<void> {
+  const info = await lstatOrUndefined("inspect", path);
+  if (info === undefined) return;
+  if (!info.isSymlink) throw new Error(`Remove "${path}": it is the writer's own name, not a link`);
+  await fs("remove the leftover link", path, Deno.remove);
+}
+
+/** Makes each `<name>` a link to `..data/<name>`: created when missing, replaced when it points elsewhere. */
+async function linkVisibleNames(dir: string, names: Set<string>): Promise<void> {
+  for (const name of names) {
+    const path = join(dir, name);
+    const target = `${DATA_LINK}/${name}`;
+    const info = await lstatOrUndefined("inspect the visible name", path);
+    if (info === undefined) {
+      await fs("create the link", path, (p) => Deno.symlink(target, p));
+      continue;
+    }
+    if (!info.isSymlink) {
+      throw new Error(`Remove "${path}": it is to be a link to ${target}, but it is not a link`);
+    }
+    if (await fs("read the link", path, Deno.readLink) === target) continue;
+    const tmp = join(dir, VISIBLE_TMP_LINK);
+    await removeLinkIfPresent(tmp);
+    await fs("create the link", tmp, (p) => Deno.symlink(target, p));
+    await fs(`rename "${tmp}" over the link`, path, (p) => Deno.rename(tmp, p));
+  }
+}
+
+/** Removes the links `<name>` → `..data/<name>` whose name the payload no longer has. */
+async function unlinkStaleNames(dir: string, names: Set<string>): Promise<void> {
+  const entries = await fs("list the volume directory", dir, async (p) => {
+    return await Array.fromAsync(Deno.readDir(p));
+  });
+  for (const entry of entries) {
+    if (!entry.isSymlink || entry.name.startsWith("..") || names.has(entry.name)) continue;
+    const path = join(dir, entry.name);
+    if (await fs("read the link", path, Deno.readLink) !== `${DATA_LINK}/${entry.name}`) continue;
+    await fs("remove the link", path, Deno.remove);
+  }
+}
