@@ -42,9 +42,10 @@ function assertFindings(findings: Checker["findings"], expected: Expected[]) {
   assert.equal(findings.length, expected.length, shown.join("\n"));
   expected.forEach(([severity, path, part], i) => {
     const f = findings[i]!;
-    assert.equal(f.severity, severity, shown[i]);
-    assert.deepEqual(f.path, path, shown[i]);
-    assert.ok(f.message.includes(part), `${shown[i]}\nlacks: ${part}`);
+    const said = shown[i] ?? "";
+    assert.equal(f.severity, severity, said);
+    assert.deepEqual(f.path, path, said);
+    assert.ok(f.message.includes(part), `${said}\nlacks: ${part}`);
   });
 }
 
