@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  type ConfigData,
-  type ConfigLookup,
   type EnvEntry,
   type EnvResolution,
   type EnvSpec,
@@ -9,8 +7,8 @@ import {
   isEnvVarName,
   referencedEnvHash,
   resolveEnv,
-  type SecretData,
 } from "../lib/translate/config_env.ts";
+import type { ConfigData, ConfigLookup, SecretData } from "../lib/translate/config_lookup.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -20,11 +18,19 @@ const CONFIG_MAPS: Record<string, ConfigData> = {
   "default/dollars": { data: { R: "$(A)" } },
   "default/names": { data: { "1abc": "v1", "a b": "v2", "ok.key": "v3", GOOD: "v4" } },
   "other/cfg": { data: { A: "other-1" } },
+  "default/refs": { data: { LIT: "$(DB_PW)" } },
 };
 
 const SECRETS: Record<string, SecretData> = {
   "default/sec": { data: { pw: bytes("hunter2"), uni: new Uint8Array([0xc3, 0xa9]) } },
   "default/badsec": { data: { "1x": bytes("topsecret"), Y: bytes("y") } },
+  // "hunter2" then 0xff, a byte that is never UTF-8; "1x" is no strict env name.
+  "default/binsec": {
+    data: { bin: new Uint8Array([104, 117, 110, 116, 101, 114, 50, 0xff]), ok: bytes("fine") },
+  },
+  "default/skipbin": { data: { "1x": new Uint8Array([0xff]), ok: bytes("fine") } },
+  // EF BB BF is U+FEFF, the byte order mark, then "a".
+  "default/bom": { data: { b: new Uint8Array([0xef, 0xbb, 0xbf, 0x61]) } },
 };
 
 function lookupOf(
@@ -175,6 +181,33 @@ const resolved: {
     env: [{ name: "POD", value: "", literal: true, secret: false, fieldPath: "metadata.name" }],
   },
   {
+    name: "a secretRef beside a configMapRef written null reads the Secret",
+    spec: { envFrom: [{ configMapRef: null, secretRef: { name: "sec" } }] },
+    env: [sec("pw", "hunter2"), sec("uni", "é")],
+  },
+  {
+    name: "a configMapRef beside a secretRef written null reads the ConfigMap",
+    spec: { envFrom: [{ secretRef: null, configMapRef: { name: "cfg" } }] },
+    env: [lit("A", "1"), lit("B", "2")],
+  },
+  {
+    name: "a Secret value keeps its byte order mark, as Go's string(bytes) does",
+    spec: {
+      envFrom: [{ prefix: "F_", secretRef: { name: "bom" } }],
+      env: [{ name: "K", valueFrom: { secretKeyRef: { name: "bom", key: "b" } } }],
+    },
+    env: [sec("F_b", "\uFEFFa"), sec("K", "\uFEFFa")],
+  },
+  {
+    name: "a skipped Secret key need not be UTF-8: it reaches no container",
+    strict: true,
+    spec: { envFrom: [{ secretRef: { name: "skipbin" } }] },
+    env: [sec("ok", "fine")],
+    warnings: [
+      "Keys [1x] from the EnvFrom secret default/skipbin were skipped since they are considered invalid environment variable names.",
+    ],
+  },
+  {
     name: "an item with neither value nor source is an empty plain value",
     spec: { env: [{ name: "E" }] },
     env: [plain("E", "")],
@@ -248,6 +281,73 @@ for (const c of failures) {
   });
 }
 
+const refused: { name: string; spec: EnvSpec; message: string; field: string; action: string }[] = [
+  {
+    name: "a Secret key that is not UTF-8, read by an env item",
+    spec: { env: [{ name: "S", valueFrom: { secretKeyRef: { name: "binsec", key: "bin" } } }] },
+    message:
+      'Store the value of key "bin" in the Secret "binsec" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume: its value is not valid UTF-8, and an environment variable can hold only UTF-8 text',
+    field: "env[0].valueFrom.secretKeyRef",
+    action:
+      'Store the value of key "bin" in the Secret "binsec" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume',
+  },
+  {
+    name: "a Secret key that is not UTF-8, read by envFrom",
+    spec: { envFrom: [{ configMapRef: { name: "cfg" } }, { secretRef: { name: "binsec" } }] },
+    message:
+      'Store the value of key "bin" in the Secret "binsec" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume: its value is not valid UTF-8, and an environment variable can hold only UTF-8 text',
+    field: "envFrom[1].secretRef",
+    action:
+      'Store the value of key "bin" in the Secret "binsec" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume',
+  },
+  {
+    name: "a Secret key that is not UTF-8 and is a relaxed env name",
+    spec: { envFrom: [{ secretRef: { name: "skipbin" } }] },
+    message:
+      'Store the value of key "1x" in the Secret "skipbin" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume: its value is not valid UTF-8, and an environment variable can hold only UTF-8 text',
+    field: "envFrom[0].secretRef",
+    action:
+      'Store the value of key "1x" in the Secret "skipbin" in namespace "default" as UTF-8 text, or read the key from a file of a secret volume',
+  },
+  {
+    name: "an envFrom source with both a configMapRef and a secretRef",
+    spec: { envFrom: [{ configMapRef: { name: "cfg" }, secretRef: { name: "sec" } }] },
+    message: "envFrom[0] may not have more than one field specified at a time",
+    field: "envFrom[0]",
+    action: "Split envFrom[0] into two sources, one with configMapRef and one with secretRef",
+  },
+  {
+    name: "an envFrom source with neither",
+    spec: { envFrom: [{ configMapRef: { name: "cfg" } }, { prefix: "P_" }] },
+    message: "envFrom[1] must specify one of: `configMapRef` or `secretRef`",
+    field: "envFrom[1]",
+    action: "Add a configMapRef or a secretRef to envFrom[1], or remove it",
+  },
+  {
+    name: "an envFrom source with both refs written null",
+    spec: { envFrom: [{ configMapRef: null, secretRef: null }] },
+    message: "envFrom[0] must specify one of: `configMapRef` or `secretRef`",
+    field: "envFrom[0]",
+    action: "Add a configMapRef or a secretRef to envFrom[0], or remove it",
+  },
+];
+
+for (const c of refused) {
+  Deno.test(`resolveEnv: the container cannot start with ${c.name}`, () => {
+    const r = resolveEnv("default", c.spec, lookupOf());
+    if (r.ok) assert.fail("expected a failure");
+    assert.deepEqual(r, {
+      ok: false,
+      reason: "CreateContainerConfigError",
+      message: c.message,
+      field: c.field,
+      action: c.action,
+    });
+    // The bad value starts with "hunter2": no part of it may show.
+    assert.ok(!JSON.stringify(r).includes("hunter"));
+  });
+}
+
 Deno.test("resolveEnv: a failure says what to add, and where", () => {
   const r = resolveEnv("ns1", {
     env: [{ name: "S", valueFrom: { secretKeyRef: { name: "db", key: "password" } } }],
@@ -304,9 +404,9 @@ Deno.test("expandResolved: the last assignment wins and the name keeps its first
     env: [{ name: "A", value: "over" }],
   }, lookupOf()));
   assert.deepEqual(expandResolved(env, fieldValue), [
-    { name: "A", value: "over" },
-    { name: "B", value: "20" },
-    { name: "C", value: "30" },
+    { name: "A", value: "over", secret: false },
+    { name: "B", value: "20", secret: false },
+    { name: "C", value: "30", secret: false },
   ]);
 });
 
@@ -324,13 +424,13 @@ Deno.test("expandResolved: an explicit value sees every envFrom variable and ear
     ],
   }, lookupOf()));
   assert.deepEqual(expandResolved(env, fieldValue), [
-    { name: "A", value: "over" },
-    { name: "B", value: "2" },
-    { name: "X", value: "2-1-$(Y)" },
-    { name: "Y", value: "y" },
-    { name: "Z", value: "over-y-$(POD)" },
-    { name: "POD", value: "web-1" },
-    { name: "W", value: "web-1" },
+    { name: "A", value: "over", secret: false },
+    { name: "B", value: "2", secret: false },
+    { name: "X", value: "2-1-$(Y)", secret: false },
+    { name: "Y", value: "y", secret: false },
+    { name: "Z", value: "over-y-$(POD)", secret: false },
+    { name: "POD", value: "web-1", secret: false },
+    { name: "W", value: "web-1", secret: false },
   ]);
 });
 
@@ -343,11 +443,63 @@ Deno.test("expandResolved: values from references are taken literally", () => {
     ],
   }, lookupOf()));
   assert.deepEqual(expandResolved(env, fieldValue), [
-    { name: "A", value: "1" },
-    { name: "B", value: "2" },
-    { name: "R", value: "$(A)" },
-    { name: "K", value: "$(A)" },
-    { name: "D", value: "$(A)" },
+    { name: "A", value: "1", secret: false },
+    { name: "B", value: "2", secret: false },
+    { name: "R", value: "$(A)", secret: false },
+    { name: "K", value: "$(A)", secret: false },
+    { name: "D", value: "$(A)", secret: false },
+  ]);
+});
+
+Deno.test("expandResolved: a value that may hold Secret data is marked secret", () => {
+  const { env } = ok(resolveEnv("default", {
+    envFrom: [{ configMapRef: { name: "cfg" } }],
+    env: [
+      { name: "DB_PW", valueFrom: { secretKeyRef: { name: "sec", key: "pw" } } },
+      { name: "COPY", value: "$(DB_PW)" },
+      // Through another variable.
+      { name: "URL", value: "postgres://u:$(COPY)@db" },
+      // Conservative: marked though it stays as written.
+      { name: "ESC", value: "$$(DB_PW)" },
+      { name: "EARLY", value: "x$(LATE)" },
+      { name: "LATE", valueFrom: { secretKeyRef: { name: "sec", key: "uni" } } },
+      // Taken literally from a ConfigMap: no Secret data reaches it.
+      { name: "LIT", valueFrom: { configMapKeyRef: { name: "refs", key: "LIT" } } },
+      { name: "PLAIN", value: "$(A)" },
+      { name: "POD", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    ],
+  }, lookupOf()));
+  assert.deepEqual(expandResolved(env, fieldValue), [
+    { name: "A", value: "1", secret: false },
+    { name: "B", value: "2", secret: false },
+    { name: "DB_PW", value: "hunter2", secret: true },
+    { name: "COPY", value: "hunter2", secret: true },
+    { name: "URL", value: "postgres://u:hunter2@db", secret: true },
+    { name: "ESC", value: "$(DB_PW)", secret: true },
+    { name: "EARLY", value: "x$(LATE)", secret: true },
+    { name: "LATE", value: "é", secret: true },
+    { name: "LIT", value: "$(DB_PW)", secret: false },
+    { name: "PLAIN", value: "1", secret: false },
+    { name: "POD", value: "web-1", secret: false },
+  ]);
+});
+
+Deno.test("expandResolved: the last assignment of a name decides whether it is secret", () => {
+  const { env } = ok(resolveEnv("default", {
+    envFrom: [{ secretRef: { name: "sec" } }, { configMapRef: { name: "cfg" } }],
+    env: [
+      // Sees the Secret's pw before it is replaced.
+      { name: "BEFORE", value: "$(pw)" },
+      { name: "pw", value: "plain" },
+      { name: "A", valueFrom: { secretKeyRef: { name: "sec", key: "pw" } } },
+    ],
+  }, lookupOf()));
+  assert.deepEqual(expandResolved(env, fieldValue), [
+    { name: "pw", value: "plain", secret: false },
+    { name: "uni", value: "é", secret: true },
+    { name: "A", value: "hunter2", secret: true },
+    { name: "B", value: "2", secret: false },
+    { name: "BEFORE", value: "hunter2", secret: true },
   ]);
 });
 

@@ -5,30 +5,15 @@
  * they read, which replaces a pod when its referenced data changes. Pure.
  *
  * {@linkcode resolveEnv} returns the assignments kubelet makes, in its order;
- * {@linkcode expandResolved} turns them into the container's env with field references filled in
- * and `$(VAR)` expanded; {@linkcode referencedEnvHash} hashes the values they read.
+ * {@linkcode expandResolved} turns them into the container's env with field references filled in,
+ * `$(VAR)` expanded and each variable that may hold Secret data marked;
+ * {@linkcode referencedEnvHash} hashes the values they read.
  *
  * @module
  */
 import type { ObjectFieldSelector } from "../manifest/types.ts";
+import type { ConfigLookup } from "./config_lookup.ts";
 import { expandEnv } from "./expand.ts";
-
-/** The data of a ConfigMap. Only `data` reaches env: kubelet never reads `binaryData` for it. */
-export interface ConfigData {
-  data: Record<string, string>;
-  binaryData?: Record<string, Uint8Array>;
-}
-
-/** The data of a Secret: its values as decoded bytes. */
-export interface SecretData {
-  data: Record<string, Uint8Array>;
-}
-
-/** Finds ConfigMaps and Secrets by namespace and name; undefined when there is none. */
-export interface ConfigLookup {
-  configMap(namespace: string, name: string): ConfigData | undefined;
-  secret(namespace: string, name: string): SecretData | undefined;
-}
 
 /** A reference to one key of a ConfigMap or Secret (`configMapKeyRef`, `secretKeyRef`). */
 export interface KeySelector {
@@ -54,11 +39,11 @@ export interface EnvVarSpec {
   };
 }
 
-/** One `envFrom` item of a container. */
+/** One `envFrom` item of a container; a ref written `null` is absent, as in Go. */
 export interface EnvFromSpec {
   prefix?: string;
-  configMapRef?: ObjectRef;
-  secretRef?: ObjectRef;
+  configMapRef?: ObjectRef | null;
+  secretRef?: ObjectRef | null;
 }
 
 /** The fields of a v1 container that make its environment. */
@@ -82,9 +67,9 @@ export interface EnvEntry {
 
 /**
  * The outcome of {@linkcode resolveEnv}. On failure the container cannot be created:
- * `message` is kubelet's text for it (it names objects and keys, never a value), `field` the
- * container field at fault (`envFrom[0].configMapRef`, `env[2].valueFrom.secretKeyRef`) and
- * `action` what to do.
+ * `message` is kubelet's text where it has one (naming objects and keys, never a value),
+ * `field` the container field at fault (`envFrom[0].configMapRef`,
+ * `env[2].valueFrom.secretKeyRef`) and `action` what to do.
  */
 export type EnvResolution =
   | { ok: true; env: EnvEntry[]; warnings: string[] }
@@ -119,46 +104,82 @@ export function isEnvVarName(name: string, rules: EnvNameRules = "relaxed"): boo
   return STRICT_NAME.test(name) && name !== "." && !name.startsWith("..");
 }
 
-const utf8 = new TextDecoder();
+// Fatal: invalid UTF-8 throws instead of turning into U+FFFD. ignoreBOM: a leading U+FEFF is
+// part of the value (the default decoder drops it).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** A Secret value as a string, as Go's `string(bytes)`; invalid UTF-8 becomes U+FFFD. */
-function secretString(bytes: Uint8Array): string {
-  return utf8.decode(bytes);
-}
-
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
+/**
+ * A Secret value as env text, or undefined when its bytes are not UTF-8. Kubelet's Go
+ * `string(bytes)` keeps any bytes as they are, but the CRI carries an env value as a protobuf
+ * `string`, which must be UTF-8: kubelet's gRPC client refuses to marshal such a container
+ * config. So the value is never altered (into U+FFFD): the container fails, naming the key.
+ */
+function secretText(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    // The only error a fatal decoder throws: a TypeError for bytes that are not UTF-8.
+    return undefined;
+  }
 }
 
 type Failure = Extract<EnvResolution, { ok: false }>;
+type Kind = "ConfigMap" | "Secret";
+type Data = Record<string, string | Uint8Array>;
+
+/** The data of the ConfigMap or Secret, if there is one: of a ConfigMap only `data`, as kubelet. */
+function objectData(lookup: ConfigLookup, kind: Kind, ns: string, name: string): Data | undefined {
+  return kind === "ConfigMap" ? lookup.configMap(ns, name)?.data : lookup.secret(ns, name)?.data;
+}
 
 function failure(message: string, field: string, action: string): Failure {
   return { ok: false, reason: "CreateContainerConfigError", message, field, action };
 }
 
-function missingObject(kind: "ConfigMap" | "Secret", ns: string, name: string, field: string) {
+/** Kubelet's failure for a missing object, or for its missing `key` when one is given. */
+function missing(kind: Kind, ns: string, name: string, key: string | undefined, field: string) {
+  const add = key === undefined ? `the ${kind}` : `the key "${key}" to the ${kind}`;
   return failure(
-    `${kind === "ConfigMap" ? "configmap" : "secret"} "${name}" not found`,
+    key === undefined
+      ? `${kind === "ConfigMap" ? "configmap" : "secret"} "${name}" not found`
+      : `couldn't find key ${key} in ${kind} ${ns}/${name}`,
     field,
-    `Add the ${kind} "${name}" in namespace "${ns}" to the manifest directory, or mark the reference optional`,
+    `Add ${add} "${name}" in namespace "${ns}"${
+      key === undefined ? " to the manifest directory" : ""
+    }, or mark the reference optional`,
   );
 }
 
-function missingKey(
-  kind: "ConfigMap" | "Secret",
-  ns: string,
-  name: string,
-  key: string,
-  field: string,
-) {
+function notText(ns: string, name: string, key: string, field: string) {
+  const act =
+    `Store the value of key "${key}" in the Secret "${name}" in namespace "${ns}" as UTF-8 text, or read the key from a file of a secret volume`;
   return failure(
-    `couldn't find key ${key} in ${kind} ${ns}/${name}`,
+    `${act}: its value is not valid UTF-8, and an environment variable can hold only UTF-8 text`,
     field,
-    `Add the key "${key}" to the ${kind} "${name}" in namespace "${ns}", or mark the reference optional`,
+    act,
   );
 }
 
-/** The entries of one `envFrom` source, its skipped names, or the failure of a missing object. */
+/**
+ * The failure of an `envFrom` source that names both a ConfigMap and a Secret, or neither.
+ * Kubelet reads a `configMapRef` first and skips a source without one; the API server never lets
+ * such a pod through, with these messages, so tinylet (the only judge here) refuses it too.
+ */
+function badSource(src: EnvFromSpec, index: number): Failure | undefined {
+  const at = `envFrom[${index}]`;
+  if (src.configMapRef && src.secretRef) {
+    const act = `Split ${at} into two sources, one with configMapRef and one with secretRef`;
+    return failure(`${at} may not have more than one field specified at a time`, at, act);
+  }
+  if (src.configMapRef || src.secretRef) return undefined;
+  const act = `Add a configMapRef or a secretRef to ${at}, or remove it`;
+  return failure(`${at} must specify one of: \`configMapRef\` or \`secretRef\``, at, act);
+}
+
+/**
+ * The entries of one `envFrom` source, its skipped names, or the failure of a missing object, a
+ * Secret value that is not UTF-8 or a source with both refs or none ({@linkcode badSource}).
+ */
 function fromSource(
   namespace: string,
   src: EnvFromSpec,
@@ -168,26 +189,17 @@ function fromSource(
   out: EnvEntry[],
   warnings: string[],
 ): Failure | undefined {
-  // As kubelet's switch: a configMapRef is read before a secretRef; neither is nothing.
-  const ref = src.configMapRef ?? src.secretRef;
+  const bad = badSource(src, index);
+  if (bad) return bad;
+  // Truthiness, not `!== undefined`: a `configMapRef: null` beside a secretRef is no ConfigMap.
+  const isSecret = !src.configMapRef;
+  const ref = src.configMapRef || src.secretRef;
   if (!ref) return undefined;
-  const isSecret = src.configMapRef === undefined;
   const kind = isSecret ? "Secret" : "ConfigMap";
-  let data: Record<string, string>;
-  if (isSecret) {
-    const s = lookup.secret(namespace, ref.name);
-    if (!s) {
-      if (ref.optional === true) return undefined;
-      return missingObject(kind, namespace, ref.name, `envFrom[${index}].secretRef`);
-    }
-    data = Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, secretString(v)]));
-  } else {
-    const cm = lookup.configMap(namespace, ref.name);
-    if (!cm) {
-      if (ref.optional === true) return undefined;
-      return missingObject(kind, namespace, ref.name, `envFrom[${index}].configMapRef`);
-    }
-    data = cm.data;
+  const field = `envFrom[${index}].${isSecret ? "secretRef" : "configMapRef"}`;
+  const data = objectData(lookup, kind, namespace, ref.name);
+  if (!data) {
+    return ref.optional === true ? undefined : missing(kind, namespace, ref.name, undefined, field);
   }
   const skipped: string[] = [];
   // Kubelet walks a Go map (no order); keys go in sorted order here, so the result is stable.
@@ -197,7 +209,11 @@ function fromSource(
       skipped.push(name);
       continue;
     }
-    out.push({ name, value: data[key] ?? "", literal: true, secret: isSecret });
+    const raw = data[key] ?? "";
+    // Only the keys that become variables must be text: a skipped one reaches no container.
+    const value = typeof raw === "string" ? raw : secretText(raw);
+    if (value === undefined) return notText(namespace, ref.name, key, field);
+    out.push({ name, value, literal: true, secret: isSecret });
   }
   if (skipped.length > 0) {
     warnings.push(
@@ -233,35 +249,21 @@ function fromEnvVar(
       fieldPath: from.fieldRef.fieldPath,
     };
   }
-  if (from.configMapKeyRef) {
-    const ref = from.configMapKeyRef;
-    const cm = lookup.configMap(namespace, ref.name);
-    if (!cm) {
-      if (ref.optional === true) return undefined;
-      return missingObject("ConfigMap", namespace, ref.name, `${at}.configMapKeyRef`);
-    }
-    const value = own(cm.data, ref.key);
-    if (value === undefined) {
-      if (ref.optional === true) return undefined;
-      return missingKey("ConfigMap", namespace, ref.name, ref.key, `${at}.configMapKeyRef`);
-    }
-    return { name: e.name, value, literal: true, secret: false };
+  const cmRef = from.configMapKeyRef;
+  const ref = cmRef || from.secretKeyRef;
+  if (!ref) return plain;
+  const kind = cmRef ? "ConfigMap" : "Secret";
+  const field = `${at}.${cmRef ? "configMapKeyRef" : "secretKeyRef"}`;
+  const optional = ref.optional === true;
+  const data = objectData(lookup, kind, namespace, ref.name);
+  if (!data) return optional ? undefined : missing(kind, namespace, ref.name, undefined, field);
+  const raw = Object.hasOwn(data, ref.key) ? data[ref.key] : undefined;
+  if (raw === undefined) {
+    return optional ? undefined : missing(kind, namespace, ref.name, ref.key, field);
   }
-  if (from.secretKeyRef) {
-    const ref = from.secretKeyRef;
-    const s = lookup.secret(namespace, ref.name);
-    if (!s) {
-      if (ref.optional === true) return undefined;
-      return missingObject("Secret", namespace, ref.name, `${at}.secretKeyRef`);
-    }
-    const bytes = own(s.data, ref.key);
-    if (bytes === undefined) {
-      if (ref.optional === true) return undefined;
-      return missingKey("Secret", namespace, ref.name, ref.key, `${at}.secretKeyRef`);
-    }
-    return { name: e.name, value: secretString(bytes), literal: true, secret: true };
-  }
-  return plain;
+  const value = typeof raw === "string" ? raw : secretText(raw);
+  if (value === undefined) return notText(namespace, ref.name, ref.key, field);
+  return { name: e.name, value, literal: true, secret: !cmRef };
 }
 
 /**
@@ -284,7 +286,10 @@ function fromEnvVar(
  *   `env[].name` is looser still: non-empty, no `=`). Kubelet itself takes every key since
  *   1.30 and leaves the check to the API server, which tinylet's ConfigMaps never pass, so it
  *   is made here. `strict` is kubelet's check before 1.30 (`IsEnvVarName`).
- * - Values from references are `literal`; Secret values are their bytes read as UTF-8.
+ * - Values from references are `literal`. A Secret value is its bytes read as UTF-8; bytes that
+ *   are not UTF-8 fail the container, naming the Secret and key, as the CRI cannot carry them.
+ * - An `envFrom` source with both a `configMapRef` and a `secretRef`, or neither, fails the
+ *   container with the API server's message (kubelet would take the ConfigMap, or nothing).
  * - A `fieldRef` item is an entry with its `fieldPath` and value "", for the caller to fill.
  */
 export function resolveEnv(
@@ -315,19 +320,54 @@ function escapeDollars(value: string): string {
   return value.replaceAll("$", () => "$$");
 }
 
+/** One variable of a container's final env. `secret`: its value may hold Secret data. */
+export interface EnvVar {
+  name: string;
+  value: string;
+  secret: boolean;
+}
+
+/** True when `e` is an explicit value that references `$(NAME)` of one of `names`. */
+function references(e: EnvEntry, names: Set<string>): boolean {
+  return !e.literal && [...names].some((n) => e.value.includes(`$(${n})`));
+}
+
+/**
+ * The names whose value may hold Secret data: those assigned from a Secret, and then, until
+ * nothing changes, those whose explicit value references one as `$(NAME)` anywhere (at any
+ * position, escaped or not, before or after the Secret's assignment: more than expansion can
+ * reach, never less).
+ */
+function secretNames(env: EnvEntry[]): Set<string> {
+  const names = new Set(env.filter((e) => e.secret).map((e) => e.name));
+  let size;
+  do {
+    size = names.size;
+    for (const e of env) if (references(e, names)) names.add(e.name);
+  } while (names.size > size);
+  return names;
+}
+
 /**
  * The container's env from the assignments of {@linkcode resolveEnv}: each `fieldRef` entry
  * filled by `fieldValue`, explicit values `$(VAR)`-expanded as kubelet does (literal values
- * taken as they are), each name once, at its first position, with its last value.
+ * taken as they are), each name once, at its first position, with its last value. Each
+ * variable is `secret` when the assignment that gave its value read a Secret, or is an explicit
+ * value referencing `$(NAME)` of a variable that may hold Secret data ({@linkcode secretNames}),
+ * so the caller can keep it out of logs and status.
  */
 export function expandResolved(
   env: EnvEntry[],
   fieldValue: (fieldPath: string) => string,
-): { name: string; value: string }[] {
-  return expandEnv(env.map((e) => {
+): EnvVar[] {
+  const names = secretNames(env);
+  // The last assignment of a name gives its value, so it decides (a Map keeps the last).
+  const secret = new Map(env.map((e) => [e.name, e.secret || references(e, names)]));
+  const expanded = expandEnv(env.map((e) => {
     const value = e.fieldPath === undefined ? e.value : fieldValue(e.fieldPath);
     return { name: e.name, value: e.literal ? escapeDollars(value) : value };
   }));
+  return expanded.map(({ name, value }) => ({ name, value, secret: secret.get(name) === true }));
 }
 
 const encoder = new TextEncoder();
