@@ -27,13 +27,9 @@ function parse(text: string): Record<string, unknown> {
   return docs[0]!.value as Record<string, unknown>;
 }
 
-/** Every finding message of every check run in this file, for the no-leak test at the end. */
-const allMessages: string[] = [];
-
 function run(obj: Record<string, unknown>) {
   const c = new Checker();
   const out = obj.kind === "Secret" ? checkSecret(c, obj) : checkConfigMap(c, obj);
-  allMessages.push(...c.findings.map((f) => f.message));
   return { out, findings: c.findings };
 }
 
@@ -50,6 +46,9 @@ function assertFindings(findings: Checker["findings"], expected: Expected[]) {
 }
 
 const CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n";
+/** The whole message for a value that is not base64: the same whatever the value. */
+const NOT_BASE64 = (key: string, field: string, plain: string) =>
+  `Encode the value of "${key}" in ${field} as base64 (e.g. with \`base64 -w0\`), or move it as plain text to ${plain}: it is not standard base64 with padding (A-Z, a-z, 0-9, '+' and '/', padded with "=" to a multiple of 4 characters; URL-safe base64 is not read)`;
 const SEC = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n";
 
 const INVALID: { name: string; text: string; findings: Expected[] }[] = [
@@ -103,30 +102,22 @@ const INVALID: { name: string; text: string; findings: Expected[] }[] = [
   {
     name: "binaryData in plain text is an error naming the key",
     text: CM + `binaryData:\n  token: ${SECRET}\n`,
-    findings: [[
-      "error",
-      ["binaryData", "token"],
-      'Encode the value of "token" in binaryData as base64, or move it as plain text to data: its 7 characters are not padded with "=" to a multiple of 4',
-    ]],
+    findings: [["error", ["binaryData", "token"], NOT_BASE64("token", "binaryData", "data")]],
   },
   {
     name: "URL-safe base64 is refused",
     text: CM + "binaryData:\n  blob: a-b_\n",
-    findings: [[
-      "error",
-      ["binaryData", "blob"],
-      "character 2 is not in the standard base64 alphabet (A-Z, a-z, 0-9, '+', '/', '=' padding): URL-safe base64",
-    ]],
+    findings: [["error", ["binaryData", "blob"], NOT_BASE64("blob", "binaryData", "data")]],
   },
   {
     name: "base64 with '=' inside is refused",
     text: CM + "binaryData:\n  blob: ab==aHVu\n",
-    findings: [["error", ["binaryData", "blob"], 'it has "=" before its end']],
+    findings: [["error", ["binaryData", "blob"], NOT_BASE64("blob", "binaryData", "data")]],
   },
   {
     name: "base64 folded onto one line with a space is refused",
     text: CM + "binaryData:\n  blob: aHVu\n    dGVyMg==\n",
-    findings: [["error", ["binaryData", "blob"], "character 5 is not in the standard base64"]],
+    findings: [["error", ["binaryData", "blob"], NOT_BASE64("blob", "binaryData", "data")]],
   },
   {
     name: "a ConfigMap of another apiVersion is an error; unknown fields are warnings",
@@ -171,11 +162,7 @@ const INVALID: { name: string; text: string; findings: Expected[] }[] = [
   {
     name: "Secret data in plain text is an error pointing to stringData",
     text: SEC + `data:\n  password: ${SECRET}!\n`,
-    findings: [[
-      "error",
-      ["data", "password"],
-      'Encode the value of "password" in data as base64, or move it as plain text to stringData: character 8 is not in the standard base64 alphabet',
-    ]],
+    findings: [["error", ["data", "password"], NOT_BASE64("password", "data", "stringData")]],
   },
   {
     name: "a number in stringData is to be quoted, a bad key refused",
@@ -239,7 +226,7 @@ const INVALID: { name: string; text: string; findings: Expected[] }[] = [
   {
     name: "a tls key that is not base64 is reported once, not as missing too",
     text: SEC + `type: kubernetes.io/tls\ndata:\n  tls.crt: ${SECRET_B64}\n  tls.key: ${SECRET}\n`,
-    findings: [["error", ["data", "tls.key"], "its 7 characters are not padded"]],
+    findings: [["error", ["data", "tls.key"], NOT_BASE64("tls.key", "data", "stringData")]],
   },
   {
     name: "dockerconfigjson needs .dockerconfigjson",
@@ -471,25 +458,114 @@ Deno.test("config objects: configKeyError follows Kubernetes' IsConfigMapKey", (
   for (const [key, expected] of cases) assert.equal(configKeyError(key), expected, key);
 });
 
-// Registered last, so it runs after every check above has added its messages.
-Deno.test("config objects: no finding shows a value of data, binaryData or stringData", () => {
-  // More documents whose every problem sits next to the secret.
-  for (
-    const body of [
-      `data:\n  password: ${SECRET} ${SECRET}\n`,
-      `data:\n  password: "${SECRET_B64}${SECRET}"\n`,
-      `stringData:\n  pw: [${SECRET}]\n`,
-      `type: kubernetes.io/dockercfg\nstringData:\n  .dockercfg: '${SECRET}'\n`,
-      `type: kubernetes.io/dockercfg\nstringData:\n  .dockercfg: '{"${SECRET}": ${SECRET}}'\n`,
-      `type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: "{\\"a\\":\\n ${SECRET}}"\n`,
-    ]
-  ) {
-    const { findings } = run(parse(SEC + body));
-    assert.ok(findings.some((f) => f.severity === "error"), body);
+Deno.test("config objects: a value that is not base64 is said in the same words, whatever it is", () => {
+  // A password pasted under data: its URL-safe characters, a space, a stray "=" or a bad
+  // length must not show, nor where they are.
+  for (const pw of ["pa-ss_w0rd", "s3cr3t=x", "two words", "abc", "=abc", "aHVu\tdGVy"]) {
+    const { findings } = run({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "db" },
+      data: { pw },
+    });
+    assertFindings(findings, [["error", ["data", "pw"], NOT_BASE64("pw", "data", "stringData")]]);
+    assert.equal(findings[0]!.message, NOT_BASE64("pw", "data", "stringData"), pw);
   }
-  assert.ok(allMessages.length > 40, `only ${allMessages.length} messages were checked`);
-  for (const message of allMessages) {
-    for (const secret of [SECRET, SECRET_B64, "aHVudGVy", "hunter"]) {
+});
+
+/**
+ * Documents with a problem of every kind these checks can report, each next to `SECRET` (or
+ * its base64) as a value of data, binaryData or stringData.
+ */
+const LEAK_DOCS: Record<string, unknown>[] = [
+  ...[
+    // kind, apiVersion, unknown fields, a bad name and namespace, metadata warnings.
+    `apiVersion: v2\nkind: Secret\nmetadata:\n  name: My_Db\n  namespace: a.b\n  uid: x\n  foo: 1\nspec: 1\nstringData: {pw: ${SECRET}}\n`,
+    `apiVersion: v1\nkind: Secrets\nmetadata: {name: db}\ndata: {pw: ${SECRET_B64}}\n`,
+    `apiVersion: v1\nkind: Secret\nstringData: {pw: ${SECRET}}\n`,
+    `apiVersion: v1\nkind: Secret\nmetadata: [${SECRET}]\ndata: {pw: ${SECRET_B64}}\n`,
+    `apiVersion: v1\nkind: Secret\nmetadata:\n  labels: [a]\nstringData: {pw: ${SECRET}}\n`,
+    // Values of every wrong shape, next to the secret.
+    SEC +
+    `data:\n  password: ${SECRET} ${SECRET}\n  b: "${SECRET_B64}${SECRET}"\n  c: ${SECRET}-_\n`,
+    SEC + `stringData:\n  pw: [${SECRET}]\n  n: 12\n  e:\n  "bad key": ${SECRET}\n`,
+    SEC + `data: [${SECRET_B64}]\nstringData: ${SECRET}\nimmutable: ${SECRET}\n`,
+    CM + `data:\n  t: ${SECRET}\nbinaryData:\n  t: ${SECRET_B64}\n  u: ${SECRET}\n`,
+    CM + `data:\n  m: {x: ${SECRET}}\n  b: true\nbinaryData: ${SECRET}\n`,
+    // Types.
+    SEC + `type: 3\nstringData: {pw: ${SECRET}}\n`,
+    SEC + `type: example.com/x\nstringData: {pw: ${SECRET}}\n`,
+    SEC + `type: kubernetes.io/service-account-token\nstringData: {token: ${SECRET}}\n`,
+    SEC + `type: bootstrap.kubernetes.io/token\nstringData: {token-secret: ${SECRET}}\n`,
+    SEC + `type: kubernetes.io/basic-auth\nstringData: {user: ${SECRET}}\n`,
+    SEC + `type: kubernetes.io/tls\nstringData: {tls.crt: ${SECRET}}\n`,
+    SEC + 'type: kubernetes.io/ssh-auth\nstringData: {ssh-privatekey: ""}\n',
+    // JSON: with a position, without one, and JSON that is not an object.
+    SEC +
+    `type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{"auths": {"r": {"auth": "${SECRET}"'\n`,
+    SEC +
+    `type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{"auths": {"r": {"auth": ${SECRET}}}}'\n`,
+    SEC + `type: kubernetes.io/dockercfg\nstringData:\n  .dockercfg: '${SECRET}'\n`,
+    SEC + `type: kubernetes.io/dockercfg\ndata:\n  .dockercfg: ${SECRET_B64}\n`,
+    SEC + `type: kubernetes.io/dockercfg\nstringData:\n  .dockercfg: '{"${SECRET}": ${SECRET}}'\n`,
+    SEC +
+    `type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: "{\\"a\\":\\n ${SECRET}}"\n`,
+    SEC +
+    `type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '["${SECRET}"]'\n`,
+  ].map(parse),
+  // More than 1 MiB of the secret, repeated: 149797 × 7 bytes = 1048579 bytes.
+  {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "db" },
+    stringData: { pw: SECRET.repeat(149797) },
+  },
+];
+
+/** The start of each kind of finding, to show that `LEAK_DOCS` reach them all. */
+const MESSAGE_KINDS = [
+  "Set kind to",
+  "Set apiVersion to",
+  "Ignoring unknown field",
+  'Ignoring "uid": it is set by an API server',
+  'Add "metadata"',
+  'Write "metadata" as a mapping',
+  'Add the required field "name"',
+  "Rename the Secret",
+  "Change the namespace",
+  'Write "labels" as a mapping of strings',
+  'Write "immutable" as true or false',
+  'Write "data" as a mapping of keys to base64 text',
+  'Write "stringData" as a mapping of keys to strings',
+  'Write "binaryData" as a mapping of keys to base64 text',
+  'Rename the key "bad key" in stringData',
+  'Write "" for the empty value',
+  'Quote the value of "n" in stringData',
+  'Quote the value of "b" in data',
+  'Write the value of "pw" in stringData as strings',
+  'Write the value of "m" in data as strings',
+  'Encode the value of "password" in data',
+  'Encode the value of "u" in binaryData',
+  'Remove "t" from data or from binaryData',
+  "Shrink the Secret's data",
+  'Write "type" as a string',
+  'Change the secret type "example.com/x": tinylet accepts',
+  'Change the secret type "kubernetes.io/service-account-token"',
+  'Change the secret type "bootstrap.kubernetes.io/token"',
+  'Add "username" or "password"',
+  'Add "tls.key"',
+  'Add "ssh-privatekey" under data or stringData (it is empty)',
+  "it is not valid JSON at line",
+  "it is not valid JSON",
+  "it is JSON but a list, not an object",
+];
+
+Deno.test("config objects: no finding shows a value of data, binaryData or stringData", () => {
+  const messages = LEAK_DOCS.flatMap((doc) => run(doc).findings.map((f) => f.message));
+  const missing = MESSAGE_KINDS.filter((kind) => !messages.some((m) => m.includes(kind)));
+  assert.deepEqual(missing, [], `no document gives these:\n${messages.join("\n")}`);
+  for (const message of messages) {
+    for (const secret of [SECRET, SECRET_B64, "aHVudGVy", "hunter", "unter", "-_"]) {
       assert.ok(!message.includes(secret), `a finding shows the secret: ${message}`);
     }
   }

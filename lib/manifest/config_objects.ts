@@ -3,7 +3,8 @@
  * the API server validates them: metadata as a pod's, keys as Kubernetes' config keys, base64
  * values decoded (Secret `stringData` merged over `data`), their total bounded to 1 MiB, and
  * only the Secret types tinylet can serve. No finding ever quotes a value of `data`,
- * `binaryData` or `stringData`: only keys, sizes and positions.
+ * `binaryData` or `stringData`, nor any character of one: only keys, sizes and, for JSON, a
+ * line and column.
  *
  * @module
  */
@@ -86,8 +87,9 @@ const CONFIG_MAP_KEYS = ["apiVersion", "kind", "metadata", "data", "binaryData",
 const SECRET_KEYS = ["apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"];
 
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
-const BASE64_CHAR = /[^A-Za-z0-9+/=\r\n]/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_RULE =
+  `it is not standard base64 with padding (A-Z, a-z, 0-9, '+' and '/', padded with "=" to a multiple of 4 characters; URL-safe base64 is not read)`;
 const utf8 = new TextEncoder();
 
 /**
@@ -107,21 +109,11 @@ export function configKeyError(key: string): string | undefined {
 }
 
 /**
- * Why `text` is not base64 as Go's `StdEncoding` reads it (standard alphabet, `=` padding to
- * whole groups of 4, line breaks skipped), or undefined. Says where, never what, is wrong.
+ * True when `text` is base64 as Go's `StdEncoding` reads it: the standard alphabet, `=` padding
+ * to whole groups of 4, line breaks skipped.
  */
-function base64Error(text: string): string | undefined {
-  const bad = text.search(BASE64_CHAR);
-  if (bad >= 0) {
-    const alphabet = "the standard base64 alphabet (A-Z, a-z, 0-9, '+', '/', '=' padding)";
-    const urlSafe = "-_".includes(text[bad]!) ? ": URL-safe base64 ('-', '_') is not read" : "";
-    return `character ${bad + 1} is not in ${alphabet}${urlSafe}`;
-  }
-  const bare = text.replace(/[\r\n]/g, "");
-  if (BASE64.test(bare)) return undefined;
-  const pad = bare.indexOf("=");
-  if (pad >= 0 && !/^=*$/.test(bare.slice(pad))) return `it has "=" before its end`;
-  return `its ${bare.length} characters are not padded with "=" to a multiple of 4`;
+function isBase64(text: string): boolean {
+  return BASE64.test(text.replace(/[\r\n]/g, ""));
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -252,17 +244,16 @@ function base64Entries(
 ): [string, Uint8Array][] {
   const out: [string, Uint8Array][] = [];
   for (const [key, text] of stringEntries(c, obj, field, "base64 text")) {
-    const bad = base64Error(text);
-    if (bad) {
-      c.error(
-        [field, key],
-        `Encode the value of ${
-          q(key)
-        } in ${field} as base64, or move it as plain text to ${plainField}: ${bad}`,
-      );
-    } else {
+    if (isBase64(text)) {
       out.push([key, decodeBase64(text)]);
+      continue;
     }
+    // Says nothing of the value, not even where it goes wrong: that would show part of it.
+    c.error(
+      [field, key],
+      `Encode the value of ${q(key)} in ${field} as base64 (e.g. with \`base64 -w0\`), ` +
+        `or move it as plain text to ${plainField}: ${BASE64_RULE}`,
+    );
   }
   return out;
 }
