@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   type FileProjection,
   type Payload,
@@ -256,6 +256,129 @@ Deno.test("an identical payload makes a removed visible link again", async () =>
   });
 });
 
+Deno.test("an empty payload (an optional object that is missing) is an empty ..data", async () => {
+  await inTempDir(async (dir) => {
+    assert.deepEqual(await writePayload(dir, new Map(), { now: NOW }), { changed: true });
+    const data = await Deno.readLink(join(dir, "..data"));
+    assert.match(data, STAMPED);
+    assert.deepEqual(await visibleLayout(dir), ["<data>", "..data"]);
+    assert.deepEqual(await namesIn(join(dir, data)), []);
+    assert.deepEqual(await writePayload(dir, new Map()), { changed: false });
+    assert.equal(await Deno.readLink(join(dir, "..data")), data);
+  });
+});
+
+Deno.test("going from files to an empty payload removes every file and link", async () => {
+  await inTempDir(async (dir) => {
+    await writePayload(dir, payloadOf({ "app.conf": "1", "sub/x": "1" }));
+    const old = await Deno.readLink(join(dir, "..data"));
+    assert.deepEqual(await writePayload(dir, new Map(), { now: NOW }), { changed: true });
+    const data = await Deno.readLink(join(dir, "..data"));
+    assert.notEqual(data, old);
+    assert.match(data, STAMPED);
+    assert.deepEqual(await visibleLayout(dir), ["<data>", "..data"]);
+    assert.deepEqual(await namesIn(join(dir, data)), []);
+  });
+});
+
+Deno.test("a mode-0400 file is kept when unchanged and replaced when its bytes change", async () => {
+  await inTempDir(async (dir) => {
+    await writePayload(dir, payloadOf({ "tls.key": file("key one", 0o400) }));
+    const first = await Deno.readLink(join(dir, "..data"));
+    const same = await writePayload(dir, payloadOf({ "tls.key": file("key one", 0o400) }));
+    assert.deepEqual(same, { changed: false });
+    assert.equal(await Deno.readLink(join(dir, "..data")), first);
+    const next = await writePayload(dir, payloadOf({ "tls.key": file("key two", 0o400) }));
+    assert.deepEqual(next, { changed: true });
+    assert.notEqual(await Deno.readLink(join(dir, "..data")), first);
+    assert.equal(await Deno.readTextFile(join(dir, "tls.key")), "key two");
+    assert.equal(await modeOf(join(dir, "..data", "tls.key")), 0o400);
+  });
+});
+
+/**
+ * A script that writes `payload` (path → [text, mode]) to the directory in its first argument
+ * with the module under test and prints `{ changed }` as JSON, first checking that it cannot
+ * read the file named in its second argument (mode 0000), so a run that can read everything
+ * fails instead of proving nothing.
+ */
+const UNPRIVILEGED_WRITE = `
+import { writePayload } from ${
+  JSON.stringify(new URL("../lib/node/atomic_writer.ts", import.meta.url).href)
+};
+const [dir, unreadable, json] = Deno.args;
+try {
+  await Deno.readFile(unreadable);
+  throw new Error("the file is readable: the process can read files of mode 0000");
+} catch (error) {
+  if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+}
+const entries = Object.entries(JSON.parse(json));
+const payload = new Map(entries.map(([p, [text, mode]]) => [p, { data: new TextEncoder().encode(text), mode }]));
+console.log(JSON.stringify(await writePayload(dir, payload)));
+`;
+
+Deno.test("a file of the current version that cannot be read counts as changed", async () => {
+  await inTempDir(async (tmp) => {
+    const dir = join(tmp, "vol");
+    const entries = { sealed: ["no one reads this", 0o000], open: ["hello", 0o644] };
+    const payload = new Map(
+      Object.entries(entries).map(([p, [text, mode]]) => [p, file(String(text), Number(mode))]),
+    );
+    await writePayload(dir, payload);
+    const old = await Deno.readLink(join(dir, "..data"));
+    const script = join(tmp, "write.ts");
+    await Deno.writeTextFile(script, UNPRIVILEGED_WRITE);
+    const args = [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      script,
+      dir,
+      join(dir, old, "sealed"),
+      JSON.stringify(entries),
+    ];
+    // root reads every file: drop the capabilities that let it, so mode 0000 means unreadable.
+    const caps = "-dac_override,-dac_read_search";
+    const command = Deno.uid() === 0
+      ? new Deno.Command("setpriv", {
+        args: [`--inh-caps=${caps}`, `--bounding-set=${caps}`, Deno.execPath(), ...args],
+      })
+      : new Deno.Command(Deno.execPath(), { args });
+    const out = await command.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { changed: true });
+    assert.notEqual(await Deno.readLink(join(dir, "..data")), old);
+    assert.equal(await exists(join(dir, old)), false);
+    assert.equal(await Deno.readTextFile(join(dir, "open")), "hello");
+    assert.equal(await modeOf(join(dir, "..data", "sealed")), 0o000);
+  });
+});
+
+Deno.test("concurrent writes to one directory run one after another; the last payload stays", async () => {
+  await inTempDir(async (dir) => {
+    await writePayload(dir, payloadOf({ first: "0", shared: "0" }));
+    const rounds = [1, 2, 3, 4, 5];
+    const bad = payloadOf({ "../out": "x" });
+    const calls = rounds.map((n) => {
+      // The same directory spelled two ways: one queue.
+      const where = n % 2 === 0 ? join(dir, ".", "") + "/" : dir;
+      return writePayload(where, payloadOf({ [`only-${n}`]: String(n), shared: String(n) }));
+    });
+    const failing = writePayload(dir, bad); // queued after round 5: fails alone
+    const last = writePayload(dir, payloadOf({ "only-6": "6", shared: "6", "sub/x": "6" }));
+    const results = await Promise.allSettled([...calls, failing, last]);
+    assert.deepEqual(
+      results.map((r) => r.status === "fulfilled" ? r.value : (r.reason as Error).name),
+      [...rounds.map(() => ({ changed: true })), "PayloadError", { changed: true }],
+    );
+    assert.deepEqual(await visibleLayout(dir), ["<data>", "..data", "only-6", "shared", "sub"]);
+    assert.equal(await Deno.readTextFile(join(dir, "shared")), "6");
+    assert.equal(await Deno.readTextFile(join(dir, "sub/x")), "6");
+  });
+});
+
 // --- refusals ---
 
 Deno.test("a payload with a bad path is refused and nothing is written", async () => {
@@ -289,9 +412,11 @@ Deno.test("a payload with a bad mode or a path that is a file and a directory is
       (e: unknown) =>
         e instanceof PayloadError &&
         e.message ===
-          'Give payload file "k" a mode from 0 to 0777: got 1023; nothing was written',
+          'Give payload file "k" a mode from 0o0 to 0o777: got 0o1777; nothing was written',
     );
-    await assert.rejects(writePayload(dir, payloadOf({ k: file("x", -1) })), PayloadError);
+    await assert.rejects(writePayload(dir, payloadOf({ k: file("x", -1) })), {
+      message: 'Give payload file "k" a mode from 0o0 to 0o777: got -0o1; nothing was written',
+    });
     await assert.rejects(writePayload(dir, payloadOf({ k: file("x", 1.5) })), PayloadError);
     await assert.rejects(
       writePayload(dir, payloadOf({ a: "x", "a/b": "y" })),
@@ -492,5 +617,29 @@ Deno.test("a reader never sees a half-written volume while it is updated 60 time
       "version",
     ]);
     assert.equal(await Deno.readTextFile(join(dir, "version")), "61");
+  });
+});
+
+/**
+ * The negative control of the reader above: a writer that is not atomic, rewriting the files in
+ * place, one after another, in a `..data` directory that never moves.
+ */
+async function writeInPlace(dir: string, payload: Payload): Promise<void> {
+  const data = join(dir, "..data");
+  await Deno.mkdir(data, { recursive: true });
+  const names = new Set([...payload.keys()].map((path) => path.split("/")[0]));
+  for (const name of await namesIn(data)) {
+    if (!names.has(name)) await Deno.remove(join(data, name), { recursive: true });
+  }
+  for (const [path, { data: bytes }] of payload) {
+    await Deno.mkdir(dirname(join(data, path)), { recursive: true });
+    await Deno.writeFile(join(data, path), bytes);
+  }
+}
+
+Deno.test("the reader does see torn reads when the writer updates files in place", async () => {
+  await inTempDir(async (dir) => {
+    const log = await readWhileWriting(dir, writeInPlace);
+    assert.ok(log.torn.length > 0, `no torn read in ${log.reads} complete reads`);
   });
 });

@@ -16,14 +16,15 @@
  * renames that link over `..data` (the one atomic step), then fixes the visible links and
  * removes the old directory. A reader that resolves `..data` once reads one version whole;
  * a watcher of `..data` sees one event per update. Names starting with `..` inside the
- * directory belong to the writer, so payload paths may not start with `..`. One write per
- * directory at a time: callers serialize, as kubelet's volume manager does. Unlike kubelet, a
- * change of mode alone is an update, and of the old names only the writer's links are removed.
+ * directory belong to the writer, so payload paths may not start with `..`. Writes to one
+ * directory are queued here, so concurrent callers never interleave and the last call's payload
+ * stays. Unlike kubelet, a change of mode alone is an update, and of the old names only the
+ * writer's links are removed.
  *
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 
 /** One file of a volume: its bytes and its permission bits (0 to 0o777). */
 export interface FileProjection {
@@ -59,10 +60,8 @@ export class PayloadError extends Error {
 
 /** The link to the current timestamped directory. */
 export const DATA_LINK = "..data";
-/** The link renamed over {@linkcode DATA_LINK} to switch versions. */
-const DATA_TMP_LINK = "..data_tmp";
-/** The link renamed over a visible link that points elsewhere. */
-const VISIBLE_TMP_LINK = "..visible_tmp";
+const DATA_TMP_LINK = "..data_tmp"; // renamed over ..data to switch versions
+const VISIBLE_TMP_LINK = "..visible_tmp"; // renamed over a visible link that points elsewhere
 const MAX_NAME_BYTES = 255; // NAME_MAX
 const MAX_PATH_BYTES = 4096; // PATH_MAX
 const DIR_MODE = 0o755;
@@ -72,8 +71,8 @@ const encoder = new TextEncoder();
 /**
  * Why payload path `path` cannot be written, or undefined when it can. A path is relative, is
  * at most 4096 bytes, has no empty, `.` or `..` component and no component over 255 bytes, and
- * does not start with `..` (those names are the writer's). Kubelet cleans `a//b` and `./a`
- * instead; here they are refused, so two paths can never name one file.
+ * does not start with `..` (those names are the writer's). `a//b` and `./a` are refused, so two
+ * paths never name one file: callers clean paths first, as kubelet does.
  */
 export function payloadPathError(path: string): string | undefined {
   if (path === "") return "Name a file: a payload path is empty";
@@ -109,7 +108,8 @@ export function payloadPathError(path: string): string | undefined {
  *    {@linkcode PayloadError} naming it, and nothing is written.
  * 2. When `..data` points to a timestamped directory holding exactly the payload (the same
  *    files and subdirectories, bytes and modes), no data is written: missing visible links are
- *    made again, and `{ changed: false }` is returned.
+ *    made again, and `{ changed: false }` is returned. A file there that cannot be read
+ *    (permission denied) counts as changed.
  * 3. Otherwise the payload goes to a new `..<YYYY_MM_DD_HH_MM_SS>.<random>` directory (UTC),
  *    each file chmodded to its mode after writing so the umask cannot narrow it, subdirectories
  *    0755; `..data_tmp` → that directory is renamed over `..data`; every top-level name of the
@@ -122,11 +122,30 @@ export function payloadPathError(path: string): string | undefined {
  * one `..data` pointed to, when it is a `..` name directly inside `dir`. A name of the payload
  * taken by a file or directory (not a link) throws before anything is written. Other failures
  * throw an `Error` naming the path and the operation, with the file system error as `cause`.
+ * Calls for one directory (once resolved) are queued: each starts when the one before ends.
  */
-export async function writePayload(
+export function writePayload(
   dir: string,
   payload: Payload,
   options: WritePayloadOptions = {},
+): Promise<WritePayloadResult> {
+  const key = resolve(dir);
+  const result = (queues.get(key) ?? Promise.resolve())
+    .then(() => writeNow(dir, payload, options.now ?? (() => new Date())));
+  const settled = result.then(() => {}, () => {});
+  queues.set(key, settled);
+  settled.then(() => queues.get(key) === settled && queues.delete(key));
+  return result;
+}
+
+/** Resolved volume directory → the end of its queue of writes (never rejects). */
+const queues = new Map<string, Promise<void>>();
+
+/** {@linkcode writePayload} without the queue: the caller has the directory to itself. */
+async function writeNow(
+  dir: string,
+  payload: Payload,
+  now: () => Date,
 ): Promise<WritePayloadResult> {
   checkPayload(payload);
   const names = topLevelNames(payload);
@@ -138,14 +157,12 @@ export async function writePayload(
     await unlinkStaleNames(dir, names);
     return { changed: false };
   }
-  const newName = await writeDataDir(dir, payload, (options.now ?? (() => new Date()))());
+  const newName = await writeDataDir(dir, payload, now());
   await switchDataLink(dir, newName);
   await linkVisibleNames(dir, names);
   await unlinkStaleNames(dir, names);
   if (oldName !== undefined) {
-    await fs("remove the old data directory", join(dir, oldName), (p) => {
-      return Deno.remove(p, { recursive: true });
-    });
+    await fs("remove the old data directory", join(dir, oldName), removeAll);
   }
   return { changed: true };
 }
@@ -156,12 +173,8 @@ function checkPayload(payload: Payload): void {
     const reason = payloadPathError(path);
     if (reason !== undefined) throw new PayloadError(path, `${reason}; nothing was written`);
     if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o777) {
-      throw new PayloadError(
-        path,
-        `Give payload file "${path}" a mode from 0 to 0777: got ${
-          String(file.mode)
-        }; nothing was written`,
-      );
+      const got = `got ${octal(file.mode)}; nothing was written`;
+      throw new PayloadError(path, `Give payload file "${path}" a mode from 0o0 to 0o777: ${got}`);
     }
   }
   for (const parent of impliedDirs(payload)) {
@@ -172,6 +185,12 @@ function checkPayload(payload: Payload): void {
       `Rename payload path "${parent}" or "${path}": "${parent}" cannot be a file and a directory; nothing was written`,
     );
   }
+}
+
+/** `mode` as written in TypeScript: `0o1777`, `-0o1`; a non-integer as it is (`1.5`). */
+function octal(mode: number): string {
+  if (!Number.isInteger(mode)) return String(mode);
+  return `${mode < 0 ? "-" : ""}0o${Math.abs(mode).toString(8)}`;
 }
 
 /** The first components of the payload's paths. */
@@ -190,13 +209,14 @@ function impliedDirs(payload: Payload): string[] {
 }
 
 /** Runs `op` on `path`; a failure becomes an `Error` naming what was done to which path. */
-async function fs<T>(what: string, path: string, op: (path: string) => Promise<T>): Promise<T> {
-  try {
-    return await op(path);
-  } catch (error) {
-    throw fsError(what, path, error);
-  }
+function fs<T>(what: string, path: string, op: (path: string) => Promise<T>): Promise<T> {
+  return op(path).catch((error) => Promise.reject(fsError(what, path, error)));
 }
+
+const list = (p: string) => Array.fromAsync(Deno.readDir(p));
+const removeAll = (p: string) => Deno.remove(p, { recursive: true });
+const chmodDir = (p: string) => Deno.chmod(p, DIR_MODE);
+const mkTemp = (p: string, prefix: string) => Deno.makeTempDir({ dir: p, prefix });
 
 /** The `Error` for a failed file system operation: what was done to which path, and why. */
 function fsError(what: string, path: string, error: unknown): Error {
@@ -205,13 +225,11 @@ function fsError(what: string, path: string, error: unknown): Error {
 }
 
 /** `lstat`, or undefined when nothing is at `path`. */
-async function lstatOrUndefined(what: string, path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
+function lstatOrUndefined(what: string, path: string): Promise<Deno.FileInfo | undefined> {
+  return Deno.lstat(path).catch((error) => {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw fsError(what, path, error);
-  }
+  });
 }
 
 /** Creates `dir` with mode 0755 when it is missing. */
@@ -219,7 +237,7 @@ async function makeVolumeDir(dir: string): Promise<void> {
   const info = await lstatOrUndefined("inspect the volume directory", dir);
   if (info === undefined) {
     await fs("create the volume directory", dir, (p) => Deno.mkdir(p, { recursive: true }));
-    await fs("chmod to 0755 the volume directory", dir, (p) => Deno.chmod(p, DIR_MODE));
+    await fs("chmod to 0755 the volume directory", dir, chmodDir);
   } else if (!info.isDirectory) {
     throw new Error(`Remove "${dir}" or choose another volume directory: it is not a directory`);
   }
@@ -254,80 +272,68 @@ async function checkVisibleNames(dir: string, names: Set<string>): Promise<void>
   for (const name of names) {
     const path = join(dir, name);
     const info = await lstatOrUndefined("inspect the visible name", path);
-    if (info !== undefined && !info.isSymlink) {
-      throw new Error(
-        `Remove "${path}": the payload's "${name}" is to be a link to ${DATA_LINK}/${name}, but a ${
-          info.isDirectory ? "directory" : "file"
-        } is there; nothing was written`,
-      );
-    }
+    if (info === undefined || info.isSymlink) continue;
+    const what = `a ${info.isDirectory ? "directory" : "file"} is there; nothing was written`;
+    throw new Error(
+      `Remove "${path}": the payload's "${name}" is to be a link to ${DATA_LINK}/${name}, but ${what}`,
+    );
   }
 }
 
-/** Whether directory `dataDir` holds exactly the payload's files and subdirectories, bytes and modes. */
+/**
+ * Whether directory `dataDir` holds exactly the payload's files and subdirectories, bytes and
+ * modes. A file that cannot be read (permission denied) counts as changed, not as a failure.
+ */
 async function holdsExactly(dataDir: string, payload: Payload): Promise<boolean> {
   const files = new Set<string>();
-  const dirs: string[] = [];
+  const dirs = new Set<string>();
   const walk = async (rel: string): Promise<boolean> => {
-    const entries = await fs("list the data directory", join(dataDir, rel), async (p) => {
-      return await Array.fromAsync(Deno.readDir(p));
-    });
-    for (const entry of entries) {
+    for (const entry of await fs("list the data directory", join(dataDir, rel), list)) {
       const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isFile) {
-        files.add(path);
-      } else if (entry.isDirectory && !entry.isSymlink) {
-        dirs.push(path);
-        if (!await walk(path)) return false;
-      } else {
-        return false;
-      }
+      if (entry.isSymlink || !(entry.isFile || entry.isDirectory)) return false;
+      (entry.isFile ? files : dirs).add(path);
+      if (entry.isDirectory && !await walk(path)) return false;
     }
     return true;
   };
   if (!await walk("")) return false;
-  if (dirs.sort().join("\0") !== impliedDirs(payload).join("\0")) return false;
+  if ([...dirs].sort().join("\0") !== impliedDirs(payload).join("\0")) return false;
   if (files.size !== payload.size) return false;
   for (const [path, want] of payload) {
     if (!files.has(path)) return false;
     const full = join(dataDir, path);
     const info = await fs("inspect the data file", full, Deno.lstat);
     if (((info.mode ?? 0) & 0o7777) !== want.mode || info.size !== want.data.length) return false;
-    const have = await fs("read the data file", full, Deno.readFile);
-    if (have.some((byte, i) => byte !== want.data[i])) return false;
+    const have = await Deno.readFile(full).catch((error) => {
+      if (error instanceof Deno.errors.PermissionDenied) return undefined;
+      throw fsError("read the data file", full, error);
+    });
+    if (have === undefined || have.some((byte, i) => byte !== want.data[i])) return false;
   }
   return true;
 }
 
 /** `..YYYY_MM_DD_HH_MM_SS.` of `date` in UTC: the prefix of a timestamped directory's name. */
 function dataDirPrefix(date: Date): string {
-  const two = (n: number) => String(n).padStart(2, "0");
-  return `..${date.getUTCFullYear()}_${two(date.getUTCMonth() + 1)}_${two(date.getUTCDate())}_${
-    two(date.getUTCHours())
-  }_${two(date.getUTCMinutes())}_${two(date.getUTCSeconds())}.`;
+  return `..${date.toISOString().slice(0, 19).replace(/[-T:]/g, "_")}.`;
 }
 
 /** Writes the payload into a new timestamped directory in `dir` and returns its name. */
 async function writeDataDir(dir: string, payload: Payload, now: Date): Promise<string> {
-  const dataDir = await fs("create a data directory in", dir, (p) => {
-    return Deno.makeTempDir({ dir: p, prefix: dataDirPrefix(now) });
-  });
+  const prefix = dataDirPrefix(now);
+  const dataDir = await fs("create a data directory in", dir, (p) => mkTemp(p, prefix));
   try {
-    await fs("chmod to 0755 the data directory", dataDir, (p) => Deno.chmod(p, DIR_MODE));
+    await fs("chmod to 0755 the data directory", dataDir, chmodDir);
     for (const sub of impliedDirs(payload)) {
       await fs("create the data subdirectory", join(dataDir, sub), (p) => Deno.mkdir(p));
-      await fs("chmod to 0755 the data subdirectory", join(dataDir, sub), (p) => {
-        return Deno.chmod(p, DIR_MODE);
-      });
+      await fs("chmod to 0755 the data subdirectory", join(dataDir, sub), chmodDir);
     }
     for (const [path, file] of payload) {
       const full = join(dataDir, path);
-      await fs("write the data file", full, (p) => {
-        return Deno.writeFile(p, file.data, { createNew: true, mode: file.mode });
-      });
-      await fs(`chmod to 0${file.mode.toString(8)} the data file`, full, (p) => {
-        return Deno.chmod(p, file.mode);
-      });
+      const { data, mode } = file;
+      const options = { createNew: true, mode };
+      await fs("write the data file", full, (p) => Deno.writeFile(p, data, options));
+      await fs(`chmod to ${octal(mode)} the data file`, full, (p) => Deno.chmod(p, mode));
     }
   } catch (error) {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
@@ -344,9 +350,8 @@ async function switchDataLink(dir: string, newName: string): Promise<void> {
     await removeLinkIfPresent(tmp);
     await fs("create the link", tmp, (p) => Deno.symlink(newName, p));
     linked = true;
-    await fs(`rename "${tmp}" over the data link`, join(dir, DATA_LINK), (p) => {
-      return Deno.rename(tmp, p);
-    });
+    const data = join(dir, DATA_LINK);
+    await fs(`rename "${tmp}" over the data link`, data, (p) => Deno.rename(tmp, p));
   } catch (error) {
     if (linked) await Deno.remove(tmp).catch(() => {});
     await Deno.remove(join(dir, newName), { recursive: true }).catch(() => {});
@@ -385,9 +390,7 @@ async function linkVisibleNames(dir: string, names: Set<string>): Promise<void> 
 
 /** Removes the links `<name>` → `..data/<name>` whose name the payload no longer has. */
 async function unlinkStaleNames(dir: string, names: Set<string>): Promise<void> {
-  const entries = await fs("list the volume directory", dir, async (p) => {
-    return await Array.fromAsync(Deno.readDir(p));
-  });
+  const entries = await fs("list the volume directory", dir, list);
   for (const entry of entries) {
     if (!entry.isSymlink || entry.name.startsWith("..") || names.has(entry.name)) continue;
     const path = join(dir, entry.name);
