@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { writePayload } from "../lib/node/atomic_writer.ts";
+import type { ConfigLookup } from "../lib/translate/config_lookup.ts";
 import {
-  type ConfigLookup,
   type PayloadResult,
   type PodFacts,
   volumePayload,
@@ -44,7 +45,7 @@ const LOOKUP: ConfigLookup = {
 type Want = [path: string, content: string | number[], mode: string];
 
 /** The payload's files in the expectations' form; text when the bytes are UTF-8. */
-function files(result: PayloadResult): { files: Want[]; secret: boolean } {
+function files(result: PayloadResult): { files: Want[]; memory: boolean } {
   if (!result.ok) assert.fail(`expected a payload, got: ${result.message}`);
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const out: Want[] = [];
@@ -57,7 +58,7 @@ function files(result: PayloadResult): { files: Want[]; secret: boolean } {
     }
     out.push([path, content, mode.toString(8)]);
   }
-  return { files: out, secret: result.secret };
+  return { files: out, memory: result.memory };
 }
 
 function message(result: PayloadResult): string {
@@ -65,7 +66,7 @@ function message(result: PayloadResult): string {
   return result.message;
 }
 
-const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean }[] = [
+const cases: { name: string; source: VolumeSource; want: Want[]; memory: boolean }[] = [
   {
     name:
       "a configMap without items gives every data and binaryData key at its own path, mode 0644",
@@ -77,13 +78,13 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       ["both", [0xfe], "644"],
       ["logo.bin", [0xff, 0x00, 0x10], "644"],
     ],
-    secret: false,
+    memory: false,
   },
   {
     name: "defaultMode applies to every key",
     source: { configMap: { name: "extra", defaultMode: 0o600 } },
     want: [["a.conf", "extra a\n", "600"], ["z.conf", "zed\n", "600"]],
-    secret: false,
+    memory: false,
   },
   {
     name: "items give only their keys, at their paths, with their own mode over defaultMode",
@@ -104,13 +105,43 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       ["etc/first.conf", "one\n", "400"],
       ["img/logo", [0xff, 0x00, 0x10], "440"],
     ],
-    secret: false,
+    memory: false,
+  },
+  {
+    name: "item paths are cleaned as kubelet's writer cleans them: ./k, dir/, a//b",
+    source: {
+      configMap: {
+        name: "app",
+        items: [
+          { key: "a.conf", path: "./first" },
+          { key: "b.conf", path: "conf/" },
+          { key: "logo.bin", path: "img//logo" },
+        ],
+      },
+    },
+    want: [["conf", "two\n", "644"], ["first", "one\n", "644"], [
+      "img/logo",
+      [0xff, 0x00, 0x10],
+      "644",
+    ]],
+    memory: false,
+  },
+  {
+    name: "secret item paths are cleaned too",
+    source: {
+      secret: {
+        secretName: "db",
+        items: [{ key: "password", path: "./pw/" }, { key: "tls.key", path: "tls/./key" }],
+      },
+    },
+    want: [["pw", "hunter2\n", "644"], ["tls/key", [0x00, 0xc3, 0x28, 0xff], "644"]],
+    memory: true,
   },
   {
     name: "an empty items list is no items",
     source: { configMap: { name: "extra", items: [] } },
     want: [["a.conf", "extra a\n", "644"], ["z.conf", "zed\n", "644"]],
-    secret: false,
+    memory: false,
   },
   {
     name: "two items at one path in a configMap volume: the last is written, as kubelet does",
@@ -121,13 +152,13 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       },
     },
     want: [["x", "two\n", "444"]],
-    secret: false,
+    memory: false,
   },
   {
     name: "an optional configMap that is missing gives an empty volume",
     source: { configMap: { name: "absent", optional: true, items: [{ key: "k", path: "k" }] } },
     want: [],
-    secret: false,
+    memory: false,
   },
   {
     name: "an optional configMap skips an item whose key is missing and keeps the others",
@@ -139,13 +170,13 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       },
     },
     want: [["b", "two\n", "644"]],
-    secret: false,
+    memory: false,
   },
   {
     name: "a secret gives its decoded bytes unchanged, and goes on a tmpfs",
     source: { secret: { secretName: "db" } },
     want: [["password", "hunter2\n", "644"], ["tls.key", [0x00, 0xc3, 0x28, 0xff], "644"]],
-    secret: true,
+    memory: true,
   },
   {
     name: "secret items with modes and defaultMode",
@@ -157,13 +188,13 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       },
     },
     want: [["pw", "hunter2\n", "400"], ["tls/key", [0x00, 0xc3, 0x28, 0xff], "440"]],
-    secret: true,
+    memory: true,
   },
   {
     name: "an optional secret that is missing gives an empty volume, still on a tmpfs",
     source: { secret: { secretName: "absent", optional: true } },
     want: [],
-    secret: true,
+    memory: true,
   },
   {
     name: "an optional secret skips an item whose key is missing",
@@ -175,7 +206,7 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       },
     },
     want: [["pw", "hunter2\n", "644"]],
-    secret: true,
+    memory: true,
   },
   {
     name: "a projected volume merges its sources, with the downward API's formatting",
@@ -219,13 +250,14 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       // A single key is its value as written, not quoted.
       ["quote", 'say "hi"\nbye', "440"],
     ],
-    secret: true,
+    memory: true,
   },
   {
-    name: "a projected volume without a secret source is not on a tmpfs; its default mode is 0644",
+    name:
+      "a projected volume without a secret source still goes on a tmpfs; its default mode is 0644",
     source: { projected: { sources: [{ configMap: { name: "extra" } }] } },
     want: [["a.conf", "extra a\n", "644"], ["z.conf", "zed\n", "644"]],
-    secret: false,
+    memory: true,
   },
   {
     name: "a path two projected sources make from their keys is the later source's",
@@ -239,7 +271,7 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       ["logo.bin", [0xff, 0x00, 0x10], "644"],
       ["z.conf", "zed\n", "644"],
     ],
-    secret: false,
+    memory: true,
   },
   {
     name: "a projected volume's optional missing sources add nothing",
@@ -253,13 +285,13 @@ const cases: { name: string; source: VolumeSource; want: Want[]; secret: boolean
       },
     },
     want: [["z", "zed\n", "644"]],
-    secret: true,
+    memory: true,
   },
   {
-    name: "a projected volume without sources is empty",
+    name: "a projected volume without sources is empty, on a tmpfs",
     source: { projected: {} },
     want: [],
-    secret: false,
+    memory: true,
   },
 ];
 
@@ -267,7 +299,7 @@ for (const c of cases) {
   Deno.test(`volumePayload: ${c.name}`, () => {
     assert.deepEqual(files(volumePayload(POD, c.source, LOOKUP)), {
       files: c.want,
-      secret: c.secret,
+      memory: c.memory,
     });
   });
 }
@@ -323,6 +355,39 @@ const failures: { name: string; source: VolumeSource; want: string }[] = [
     },
     want: 'Fix item path "conf" of downwardAPI: conflicting duplicate paths; each item of a ' +
       "projected volume needs its own path",
+  },
+  {
+    name: "x in one projected source and ./x in another are one path, refused as a duplicate",
+    source: {
+      projected: {
+        sources: [
+          { configMap: { name: "app", items: [{ key: "a.conf", path: "x" }] } },
+          { downwardAPI: { items: [{ path: "./x", fieldRef: { fieldPath: "metadata.name" } }] } },
+        ],
+      },
+    },
+    want: 'Fix item path "./x" of downwardAPI: conflicting duplicate paths ("x" once cleaned); ' +
+      "each item of a projected volume needs its own path",
+  },
+  {
+    name: "an item path that starts with '..' once cleaned is refused as the writer refuses it",
+    source: { configMap: { name: "app", items: [{ key: "a.conf", path: "./..x" }] } },
+    want: 'Fix item path "./..x" of configMap "app": rename payload path "..x": names starting ' +
+      'with ".." are the volume\'s own (..data)',
+  },
+  {
+    name: "an item path with a component over 255 bytes is refused as the writer refuses it",
+    source: {
+      secret: { secretName: "db", items: [{ key: "password", path: `d//${"x".repeat(256)}` }] },
+    },
+    want: `Fix item path "d//${"x".repeat(256)}" of secret "db": shorten payload path ` +
+      `"d/${"x".repeat(256)}": a component is 256 bytes, over the limit of 255`,
+  },
+  {
+    name: "an item path that names the volume's root once cleaned is refused",
+    source: { configMap: { name: "app", items: [{ key: "a.conf", path: "./." }] } },
+    want: 'Fix item path "./." of configMap "app": it names the volume\'s root; give a relative ' +
+      "path inside the volume",
   },
   {
     name: "an item path with a '..' component is refused",
@@ -426,6 +491,27 @@ Deno.test("volumePayload: a failure message never holds a value of the objects i
       "or remove the item]",
   );
   for (const value of ["hunter2", "one\n"]) assert.ok(!got.includes(value), value);
+});
+
+Deno.test("volumePayload: a payload of cleaned item paths is one the atomic writer writes", async () => {
+  const source: VolumeSource = {
+    projected: {
+      sources: [
+        { configMap: { name: "app", items: [{ key: "a.conf", path: "./conf//a.conf" }] } },
+        { secret: { name: "db", items: [{ key: "password", path: "creds/pw/" }] } },
+      ],
+    },
+  };
+  const result = volumePayload(POD, source, LOOKUP);
+  if (!result.ok) assert.fail(result.message);
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-config-volumes-" });
+  try {
+    assert.deepEqual(await writePayload(dir, result.payload), { changed: true });
+    assert.equal(await Deno.readTextFile(`${dir}/conf/a.conf`), "one\n");
+    assert.equal(await Deno.readTextFile(`${dir}/creds/pw`), "hunter2\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("volumeReferences: names each object a volume reads, with its optional flag", () => {

@@ -13,7 +13,12 @@
  * - a projected volume merges its sources in order (a path that two sources
  *   produce from their keys is the later source's, as in kubelet), with the
  *   API server's refusal of an item path given twice; its `downwardAPI` items
- *   show the pod's name, namespace, uid, labels and annotations.
+ *   show the pod's name, namespace, uid, labels and annotations;
+ * - every item path is cleaned as kubelet's writer cleans it (Go's
+ *   `filepath.Clean`: `./k` is `k`, `conf/` is `conf`, `a//b` is `a/b`), and a
+ *   cleaned path the writer cannot write (`payloadPathError`) is refused;
+ * - a `secret` volume and every `projected` volume go on a tmpfs, as kubelet
+ *   mounts them (`Medium: Memory`), whatever their sources.
  *
  * The result is data only; nothing here reads or writes files. Messages name
  * objects, keys, paths and fields, never a value.
@@ -21,29 +26,11 @@
  * @module
  */
 
+import { type FileProjection, type Payload, payloadPathError } from "../node/atomic_writer.ts";
+import type { ConfigLookup } from "./config_lookup.ts";
 import { compareCodePoints, type PodFacts, podFieldValue } from "./pod_fields.ts";
 
 export type { PodFacts };
-
-/** One file of a volume: its bytes and its permission bits. */
-export interface FileProjection {
-  data: Uint8Array;
-  mode: number;
-}
-
-/** What a volume holds: path relative to the volume's root → file. */
-export type Payload = ReadonlyMap<string, FileProjection>;
-
-/** The ConfigMaps and Secrets a volume may read, by namespace and name. */
-export interface ConfigLookup {
-  /** The ConfigMap, or undefined when there is none. */
-  configMap(
-    namespace: string,
-    name: string,
-  ): { data: Record<string, string>; binaryData?: Record<string, Uint8Array> } | undefined;
-  /** The Secret with its data decoded, or undefined when there is none. */
-  secret(namespace: string, name: string): { data: Record<string, Uint8Array> } | undefined;
-}
 
 /** An `items` entry: the object's `key`, written at `path`. */
 export interface KeyToPath {
@@ -84,13 +71,14 @@ export type VolumeSource =
   | { projected: { sources?: ProjectionSource[]; defaultMode?: number } };
 
 /**
- * A volume's content, or why it cannot be made. `secret` says the volume
- * takes Secret data (a `secret` volume, or a projected one with a `secret`
- * source, found or not), so it belongs on a tmpfs; it depends on the source
- * only, so an optional Secret that appears later never needs another medium.
+ * A volume's content, or why it cannot be made. `memory` says the volume goes
+ * on a tmpfs: true for every `secret` and every `projected` volume, as kubelet
+ * mounts them (`pkg/volume/secret`, `pkg/volume/projected`: `Medium: Memory`),
+ * false for a `configMap` volume. It depends on the volume's kind only, so an
+ * optional Secret that appears later never needs another medium.
  */
 export type PayloadResult =
-  | { ok: true; payload: Payload; secret: boolean }
+  | { ok: true; payload: Payload; memory: boolean }
   | { ok: false; message: string };
 
 /** An object a volume reads. */
@@ -165,11 +153,9 @@ export function volumePayload(
   }
   const mode = source.projected.defaultMode ?? DEFAULT_FILE_MODE;
   const errors: string[] = [];
-  let secret = false;
   for (const [index, s] of (source.projected.sources ?? []).entries()) {
     try {
       if (s.secret) {
-        secret = true;
         secretFiles(pod.namespace, s.secret, mode, lookup, files);
       } else if (s.configMap) {
         configMapFiles(pod.namespace, s.configMap, mode, lookup, files);
@@ -186,13 +172,13 @@ export function volumePayload(
       errors.push(error.message);
     }
   }
-  return errors.length > 0 ? failure(errors) : done(files, secret);
+  return errors.length > 0 ? failure(errors) : done(files, true);
 }
 
 /** The result for `files`, in path order. */
-function done(files: Files, secret: boolean): PayloadResult {
+function done(files: Files, memory: boolean): PayloadResult {
   const paths = [...files.keys()].sort(compareCodePoints);
-  return { ok: true, payload: new Map(paths.map((p) => [p, files.get(p)!])), secret };
+  return { ok: true, payload: new Map(paths.map((p) => [p, files.get(p)!])), memory };
 }
 
 /** One message for `messages` as kubelet's aggregate gives it: `[a, b]` past the first. */
@@ -284,7 +270,7 @@ function objectFiles(
       if (ref.optional === true) continue;
       throw new SourceError(missingKey(item.key));
     }
-    chosen.push([item.path, { data, mode: item.mode ?? defaultMode }]);
+    chosen.push([cleanPath(item.path), { data, mode: item.mode ?? defaultMode }]);
   }
   for (const [path, file] of chosen) files.set(path, file);
 }
@@ -320,16 +306,22 @@ function downwardApiFiles(
   return errors;
 }
 
-/** A relative path as Go's `filepath.Clean` gives it (the path has no `..`). */
+/**
+ * A relative path as Go's `filepath.Clean` gives it, `""` for the volume's
+ * root (the path has no `..` component: those are refused first).
+ */
 function cleanPath(path: string): string {
   return path.split("/").filter((part) => part !== "" && part !== ".").join("/");
 }
 
 /**
  * The manifest's own mistakes, found before any lookup: an item path that is
- * empty, absolute, holds a `..` component or starts with `..` (the writer's
- * names), and in a projected volume an item path given twice (the API
- * server's "conflicting duplicate paths").
+ * empty, absolute, holds a `..` component or starts with `..` (the API
+ * server's refusals), that names the volume's root once cleaned, or that the
+ * writer cannot write once cleaned (`payloadPathError`: a component over 255
+ * bytes, a cleaned path starting with `..`); and in a projected volume a
+ * cleaned path given twice (the API server's "conflicting duplicate paths",
+ * with `x` and `./x` one path, as they are on disk).
  */
 function pathProblems(source: VolumeSource): string[] {
   const owned: [string, string[]][] = [];
@@ -351,6 +343,8 @@ function pathProblems(source: VolumeSource): string[] {
   const seen = new Set<string>();
   for (const [owner, paths] of owned) {
     for (const path of paths) {
+      const fix = `Fix item path ${JSON.stringify(path)} of ${owner}`;
+      const clean = cleanPath(path);
       const problem = path === ""
         ? "is empty"
         : path.startsWith("/")
@@ -359,20 +353,22 @@ function pathProblems(source: VolumeSource): string[] {
         ? "has a '..' component"
         : path.startsWith("..")
         ? "starts with '..'"
-        : cleanPath(path) === ""
+        : clean === ""
         ? "names the volume's root"
         : undefined;
-      if (problem) {
+      const unwritable = problem === undefined ? payloadPathError(clean) : undefined;
+      if (problem !== undefined) {
+        problems.push(`${fix}: it ${problem}; give a relative path inside the volume`);
+      } else if (unwritable !== undefined) {
+        problems.push(`${fix}: ${unwritable[0]!.toLowerCase()}${unwritable.slice(1)}`);
+      } else if ("projected" in source && seen.has(clean)) {
+        const cleaned = clean === path ? "" : ` ("${clean}" once cleaned)`;
         problems.push(
-          `Fix item path "${path}" of ${owner}: it ${problem}; give a relative path inside the volume`,
-        );
-      } else if ("projected" in source && seen.has(path)) {
-        problems.push(
-          `Fix item path "${path}" of ${owner}: conflicting duplicate paths; ` +
+          `${fix}: conflicting duplicate paths${cleaned}; ` +
             `each item of a projected volume needs its own path`,
         );
       }
-      seen.add(path);
+      seen.add(clean);
     }
   }
   return problems;
