@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { expandEnv, expandVars } from "../lib/translate/expand.ts";
+import { containerEnv } from "../lib/translate/container_config.ts";
+import { translatePod } from "../lib/translate/desired_pod.ts";
 
 // The variables of kubelet's own expansion tests (expand_test.go).
 const VARS: Record<string, string> = {
@@ -246,3 +248,39 @@ for (const c of envCases) {
     assert.deepEqual(expandEnv(c.env, c.base), c.want);
   });
 }
+
+Deno.test("a field reference is taken literally: a node name holding $(VAR) is not expanded", async () => {
+  const pod = await translatePod(
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "web" },
+      spec: {
+        containers: [{
+          name: "app",
+          image: "docker.io/library/busybox:1.35",
+          env: [
+            { name: "B", value: "expanded" },
+            { name: "NODE", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+            { name: "COPY", value: "$(NODE)" },
+          ],
+        }],
+      },
+    },
+    "/m/web.yaml",
+    {
+      instance: "default",
+      podLogRoot: "/var/log/pods",
+      root: "/var/lib/tinylet",
+      // --node-name takes any text.
+      nodeName: "edge-$(B)-$$1",
+      hostDns: { servers: ["192.0.2.53"], searches: [], options: [] },
+    },
+  );
+  const env = containerEnv(pod, pod.pod.spec.containers[0]!, { podIPs: [], attempt: 0 });
+  assert.deepEqual(env, [
+    { key: "B", value: "expanded" },
+    { key: "NODE", value: "edge-$(B)-$$1" },
+    { key: "COPY", value: "edge-$(B)-$$1" },
+  ]);
+});

@@ -130,7 +130,12 @@ export function containerEnv(pod: DesiredPod, c: V1Container, facts: RuntimeFact
     literal: e.valueFrom?.fieldRef !== undefined,
   }));
   const expanded = expandEnv(
-    raw.map((e) => ({ name: e.name, value: e.literal ? e.value.replaceAll("$", "$$") : e.value })),
+    // Each "$" doubled, so the expansion gives it back as written ("$$" in a replacement
+    // string would insert one "$": the function form inserts what it returns).
+    raw.map((e) => ({
+      name: e.name,
+      value: e.literal ? e.value.replaceAll("$", () => "$$") : e.value,
+    })),
   );
   return expanded.map((e) => ({ key: e.name, value: e.value }));
 }
