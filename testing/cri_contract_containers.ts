@@ -12,6 +12,7 @@ import {
   containerConfig,
   type ContractEnv,
   type ContractPod,
+  createSleeper,
   expectNotFound,
 } from "./cri_contract_fixtures.ts";
 import { waitFor } from "./wait.ts";
@@ -27,11 +28,7 @@ export async function containerLifeCase(
   await t.step(
     "a container is created, started, listed and stopped",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("sleeper", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "sleeper");
       assert.equal((await cri.containerStatus(id)).state, "CONTAINER_CREATED");
       await cri.startContainer(id);
       const running = await cri.containerStatus(id);
@@ -113,16 +110,8 @@ export async function containerCases(
   );
 
   await t.step("list filters select by label, state and sandbox", async () => {
-    const a = await cri.createContainer(
-      sandboxId,
-      containerConfig("filter-a", env, ["sleep", "3600"]),
-      config,
-    );
-    const b = await cri.createContainer(
-      sandboxId,
-      containerConfig("filter-b", env, ["sleep", "3600"]),
-      config,
-    );
+    const a = await createSleeper(cri, env, pod, "filter-a");
+    const b = await createSleeper(cri, env, pod, "filter-b");
     await cri.startContainer(a);
     const byLabel = await cri.listContainers({
       labelSelector: { "tinylet": "true", "contract/container": "filter-b" },
@@ -157,17 +146,9 @@ export async function containerCases(
   await t.step(
     "a second container with the same name and attempt is refused",
     async () => {
-      const first = await cri.createContainer(
-        sandboxId,
-        containerConfig("twice", env, ["sleep", "3600"]),
-        config,
-      );
+      const first = await createSleeper(cri, env, pod, "twice");
       await assert.rejects(
-        cri.createContainer(
-          sandboxId,
-          containerConfig("twice", env, ["sleep", "3600"]),
-          config,
-        ),
+        createSleeper(cri, env, pod, "twice"),
         (err) => err instanceof CriError && /reserved/.test(err.message),
       );
       await cri.removeContainer(first);

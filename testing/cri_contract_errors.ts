@@ -9,6 +9,7 @@ import {
   containerConfig,
   type ContractEnv,
   type ContractPod,
+  createSleeper,
   expectNotFound,
 } from "./cri_contract_fixtures.ts";
 
@@ -19,7 +20,7 @@ export async function errorCases(
   env: ContractEnv,
   pod: ContractPod,
 ): Promise<void> {
-  const { config, id: sandboxId } = pod;
+  const { config } = pod;
 
   await t.step("a missing id is NotFound", async () => {
     const missing = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -35,11 +36,7 @@ export async function errorCases(
   });
 
   await t.step("stop and remove are idempotent", async () => {
-    const id = await cri.createContainer(
-      sandboxId,
-      containerConfig("idem", env, ["sleep", "3600"]),
-      config,
-    );
+    const id = await createSleeper(cri, env, pod, "idem");
     await cri.startContainer(id);
     await cri.stopContainer(id, 0);
     await cri.stopContainer(id, 0);

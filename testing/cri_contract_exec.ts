@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 import {
-  containerConfig,
   type ContractEnv,
   type ContractPod,
+  createSleeper,
   decoder,
 } from "./cri_contract_fixtures.ts";
 
@@ -22,16 +22,10 @@ export async function execCases(
   env: ContractEnv,
   pod: ContractPod,
 ): Promise<void> {
-  const { config, id: sandboxId } = pod;
-
   await t.step(
     "ExecSync returns stdout, stderr and the exit code",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("exec", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "exec");
       await cri.startContainer(id);
       const r = await cri.execSync(id, [
         "sh",
@@ -52,11 +46,7 @@ export async function execCases(
   await t.step(
     "an ExecSync past its timeout fails as DeadlineExceeded at the timeout",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("late", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "late");
       await cri.startContainer(id);
       const t0 = performance.now();
       await assert.rejects(cri.execSync(id, ["sleep", "30"], 1), (err) => {
@@ -74,11 +64,7 @@ export async function execCases(
   await t.step(
     "an ExecSync cancelled while it runs ends as Cancelled at once; the container and the runtime go on",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("cancel", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "cancel");
       await cri.startContainer(id);
       const controller = new AbortController();
       const exec = cri.execSync(id, ["sleep", "30"], 60, { signal: controller.signal });
@@ -110,11 +96,7 @@ export async function execCases(
   await t.step(
     "a call past its own deadline (an ExecSync with no exec timeout) fails as DeadlineExceeded at that deadline; the container and the runtime go on",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("deadline", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "deadline");
       await cri.startContainer(id);
       const t0 = performance.now();
       await assert.rejects(cri.execSync(id, ["sleep", "30"], 0, { timeoutMs: 1_000 }), (err) => {

@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { ContainerConfig, PodSandboxConfig } from "../lib/runtime/cri.ts";
+import type { ContainerConfig, Cri, PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { CriError, isNotFound } from "../lib/runtime/errors.ts";
 import type { ContractRegistry } from "./cri_contract_registry.ts";
 
@@ -69,6 +69,19 @@ export function containerConfig(
     logPath: `${name}/0.log`,
     labels: { "tinylet": "true", "contract/container": name },
   };
+}
+
+/**
+ * Creates (does not start) a container `name` that sleeps an hour in the shared sandbox `pod`;
+ * returns its id.
+ */
+export function createSleeper(
+  cri: Cri,
+  env: ContractEnv,
+  pod: ContractPod,
+  name: string,
+): Promise<string> {
+  return cri.createContainer(pod.id, containerConfig(name, env, ["sleep", "3600"]), pod.config);
 }
 
 /** Awaits `p`, which must reject as a NotFound CriError; `what` names the call. */

@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import type { Cri } from "../lib/runtime/cri.ts";
 import {
-  containerConfig,
   type ContractEnv,
   type ContractPod,
+  createSleeper,
   expectNotFound,
   sandboxConfig,
 } from "./cri_contract_fixtures.ts";
@@ -72,15 +72,11 @@ export async function sandboxRemovalCase(
   env: ContractEnv,
   pod: ContractPod,
 ): Promise<void> {
-  const { config, id: sandboxId } = pod;
+  const { id: sandboxId } = pod;
   await t.step(
     "stopping a sandbox ends its containers; removing it removes them",
     async () => {
-      const id = await cri.createContainer(
-        sandboxId,
-        containerConfig("inside", env, ["sleep", "3600"]),
-        config,
-      );
+      const id = await createSleeper(cri, env, pod, "inside");
       await cri.startContainer(id);
       await cri.stopPodSandbox(sandboxId);
       await cri.stopPodSandbox(sandboxId);
