@@ -685,15 +685,16 @@ Deno.test("parseManifest reads several documents separated by ---, each with its
 Deno.test("parseManifest skips other kinds with a warning and keeps the pods", () => {
   const text = [
     "apiVersion: v1", //     1
-    "kind: ConfigMap", //    2
+    "kind: Service", //      2
     "metadata:",
     "  name: settings",
     "---", //                5
     WEB, //                  6..9
   ].join("\n");
   const m = parseManifest(FILE, text);
-  assertProblems(m, [warning(2, 1, "kind", '"ConfigMap"')]);
+  assertProblems(m, [warning(2, 1, "kind", '"Service"')]);
   assert.equal(m.valid, true);
+  assert.deepEqual(m.objects, []);
   assert.deepEqual(
     m.pods.map((p) => [p.pod.metadata.name, p.line]),
     [["web", 6]],

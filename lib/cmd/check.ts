@@ -1,6 +1,6 @@
 /**
  * `tinylet check` and `tinylet convert`: the manifest commands that need no
- * runtime, for CI, pre-commit hooks and moving pods to a cluster.
+ * runtime, for CI, pre-commit hooks and moving pods, ConfigMaps and Secrets to a cluster.
  *
  * @module
  */
@@ -10,6 +10,11 @@ import { terminalYaml } from "../base/escape.ts";
 import { formatProblem, type Manifest, parseManifest, type Problem } from "../manifest/parse.ts";
 import { readHostResolvConf } from "../translate/dns.ts";
 import { readManifestFile } from "../base/safe_read.ts";
+import {
+  type ConfigMapObject,
+  type SecretObject,
+  secretSummary,
+} from "../manifest/config_objects.ts";
 import { ManifestSource } from "../manifest/source.ts";
 import { toYaml } from "../manifest/yaml.ts";
 
@@ -19,11 +24,14 @@ import { toYaml } from "../manifest/yaml.ts";
  */
 function checkFile(file: string, insecure: boolean): Manifest {
   const got = readManifestFile(file, { insecure, uid: Deno.uid() ?? 0 });
-  if (got.kind === "text") return parseManifest(file, got.text);
+  if (got.kind === "text") {
+    return parseManifest(file, got.text, { mode: got.info.mode ?? 0, insecure });
+  }
   const message = got.kind === "refused" ? got.message : "Cannot read the file: it does not exist";
   return {
     file,
     pods: [],
+    objects: [],
     valid: false,
     problems: [{ file, line: 1, column: 1, severity: "error", field: "", message }],
   };
@@ -105,12 +113,67 @@ export async function checkCommand(
   return errors > 0 || (options.strict && warnings > 0) ? 1 : 0;
 }
 
+/** The base64 of `bytes`, as a v1 object's `data` and `binaryData` hold it. */
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let at = 0; at < bytes.length; at += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Said at the top of a Secret printed without its values. */
+const REDACTED =
+  "# The values of this Secret are redacted: each key is kept with an empty value and its size\n" +
+  "# in bytes. Run tinylet convert with --show-secrets to print them.\n";
+
+/** The v1 YAML of a ConfigMap or Secret, a Secret's values redacted unless `showSecrets`. */
+function objectYaml(object: ConfigMapObject | SecretObject, showSecrets: boolean): string {
+  const metadata: Record<string, unknown> = { name: object.name, namespace: object.namespace };
+  if (object.labels !== undefined) metadata.labels = object.labels;
+  if (object.annotations !== undefined) metadata.annotations = object.annotations;
+  const head: Record<string, unknown> = { apiVersion: "v1", kind: object.kind, metadata };
+  if (object.kind === "ConfigMap") {
+    if (object.immutable) head.immutable = true;
+    if (Object.keys(object.data).length > 0) head.data = object.data;
+    const binary = Object.entries(object.binaryData);
+    if (binary.length > 0) {
+      head.binaryData = Object.fromEntries(binary.map(([key, value]) => [key, base64(value)]));
+    }
+    return toYaml(head);
+  }
+  head.type = object.type;
+  if (object.immutable) head.immutable = true;
+  const keys = secretSummary(object);
+  if (showSecrets) {
+    if (keys.length > 0) {
+      head.data = Object.fromEntries(keys.map(({ key }) => [key, base64(object.data[key]!)]));
+    }
+    return toYaml(head);
+  }
+  // Each key on its own line, its value empty and its size in a comment: no character of a
+  // value is printed, decoded or base64.
+  const lines = keys.map(({ key, bytes }) =>
+    `  ${toYaml({ [key]: "" }).trimEnd()} # ${bytes} byte${bytes === 1 ? "" : "s"}\n`
+  );
+  const data = lines.length > 0 ? `data:\n${lines.join("")}` : "";
+  return `${REDACTED}${toYaml(head)}${data}`;
+}
+
+/** Options of {@linkcode convertCommand}. */
+export interface ConvertOptions {
+  /** Print the values of Secrets, base64 under `data` (`--show-secrets`); else redacted. */
+  showSecrets?: boolean;
+}
+
 /**
- * Prints the standard `v1` Pod YAML of every pod in `files` (the short form
- * included), ready for `kubectl apply -f`. tinylet reads it back with the
- * same spec hash, so converting never restarts a pod.
+ * Prints the standard `v1` YAML of every pod, ConfigMap and Secret in `files` (the short form
+ * included), in the order of their documents, ready for `kubectl apply -f`. tinylet reads a
+ * pod back with the same spec hash, so converting never restarts a pod. A Secret's values
+ * are redacted (each key kept, empty, with its size in a comment) unless `showSecrets`; then
+ * `data` holds every value in base64, `stringData` folded into it.
  */
-export function convertCommand(files: string[], io: Io): number {
+export function convertCommand(files: string[], io: Io, options: ConvertOptions = {}): number {
   const docs: string[] = [];
   let failed = false;
   for (const file of files) {
@@ -119,7 +182,14 @@ export function convertCommand(files: string[], io: Io): number {
       if (p.severity === "error") failed = true;
       io.err(formatProblem(p));
     }
-    for (const { pod } of m.pods) docs.push(toYaml(pod));
+    const found = [
+      ...m.pods.map(({ pod, line }) => ({ line, text: () => toYaml(pod) })),
+      ...m.objects.map(({ object, line }) => ({
+        line,
+        text: () => objectYaml(object, options.showSecrets ?? false),
+      })),
+    ];
+    for (const doc of found.sort((a, b) => a.line - b.line)) docs.push(doc.text());
   }
   if (failed) return 1;
   io.out(terminalYaml(docs.join("---\n").replace(/\n$/, "")));

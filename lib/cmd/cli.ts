@@ -92,7 +92,8 @@ export type Command =
   }
   | { command: "down"; config: AgentConfig; pods: PodRef[]; all: boolean }
   | { command: "auto-update"; config: AgentConfig; dryRun: boolean; timeoutMs: number }
-  | { command: "convert"; files: string[] };
+  /** `showSecrets`: print Secrets' values (`--show-secrets`); they are redacted otherwise. */
+  | { command: "convert"; files: string[]; showSecrets: boolean };
 
 const INSTANCE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
 
@@ -158,7 +159,11 @@ export function parseCommandLine(
     if (rest.length === 0) {
       throw new UsageError("name the files to convert: tinylet convert FILE...");
     }
-    return { command: "convert", files: rest.map((f) => resolve(env.cwd, f)) };
+    return {
+      command: "convert",
+      files: rest.map((f) => resolve(env.cwd, f)),
+      showSecrets: values["show-secrets"],
+    };
   }
   const ns = values.namespace;
   switch (command) {

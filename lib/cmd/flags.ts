@@ -38,6 +38,7 @@ export const OPTIONS = {
   all: { type: "boolean", default: false },
   "dry-run": { type: "boolean", default: false },
   timeout: { type: "string", default: "2m" },
+  "show-secrets": { type: "boolean", default: false },
 } as const;
 
 /** The long name of a flag. */
@@ -81,7 +82,7 @@ export const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = 
   exec: [...COMMON_OPTIONS, "namespace"],
   down: [...COMMON_OPTIONS, "namespace", "all"],
   "auto-update": [...COMMON_OPTIONS, "dry-run", "timeout"],
-  convert: COMMON_OPTIONS,
+  convert: [...COMMON_OPTIONS, "show-secrets"],
   version: COMMON_OPTIONS,
   help: COMMON_OPTIONS,
 };

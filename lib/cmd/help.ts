@@ -33,7 +33,10 @@ Usage:
                                      now; with --dry-run, list what would change (new images are
                                      pulled either way); without, the running agent replaces
                                      the pods, and the command waits for them (default 2m)
-  tinylet convert FILE...            print the v1 Pod YAML of any manifest tinylet accepts
+  tinylet convert FILE... [--show-secrets]
+                                     print the v1 YAML of any manifest tinylet accepts: its
+                                     pods, ConfigMaps and Secrets; a Secret's values are
+                                     redacted (each key with its size) unless --show-secrets
   tinylet version                    print the version
   POD is NAMESPACE/NAME, or NAME with -n NAMESPACE (default "default").
 

@@ -1,17 +1,25 @@
 /**
- * Manifest files: text in, `v1` Pods and positioned problems out. Accepts
- * the original short form (`name`, `namespace`, `containers`) and
- * `apiVersion: v1` / `kind: Pod`, in YAML or JSON, several per file; each
- * document is judged by `pod_document.ts`, and its findings are placed at
- * their line and column here.
+ * Manifest files: text in, `v1` Pods, ConfigMaps, Secrets and positioned problems out.
+ * Accepts the original short form (`name`, `namespace`, `containers`), `apiVersion: v1` /
+ * `kind: Pod`, `kind: ConfigMap` and `kind: Secret`, in YAML or JSON, several per file; a pod
+ * is judged by `pod_document.ts`, a ConfigMap or Secret by `config_objects.ts`, and their
+ * findings are placed at their line and column here. Given the file's mode, a Secret in a
+ * file its group or others can read is refused here too, for `ManifestSource` and `check`
+ * alike.
  *
  * @module
  */
 import { printable } from "../base/escape.ts";
 import { Checker, type Severity } from "./checker.ts";
+import {
+  checkConfigMap,
+  checkSecret,
+  type ConfigMapObject,
+  type SecretObject,
+} from "./config_objects.ts";
 import { checkDocument } from "./pod_document.ts";
 import type { Pod } from "./pod.ts";
-import { q } from "./values.ts";
+import { isRecord, q } from "./values.ts";
 import { type FieldPath, parseYamlStream, type Position } from "./yaml.ts";
 
 /** One problem in a manifest, with where it is and what to do. */
@@ -28,13 +36,31 @@ export interface ManifestPod extends Position {
   pod: Pod;
 }
 
+/** A ConfigMap or Secret read from a manifest, with where its document starts. */
+export interface ManifestObject extends Position {
+  object: ConfigMapObject | SecretObject;
+}
+
 /** What a manifest file declares. */
 export interface Manifest {
   file: string;
   pods: ManifestPod[];
+  /** Its ConfigMaps and Secrets; empty when the file is invalid, as `pods`. */
+  objects: ManifestObject[];
   problems: Problem[];
   /** False when any problem is an error: the file then changes nothing. */
   valid: boolean;
+}
+
+/** How the file was found on disk, for the rule on Secrets' permissions. */
+export interface FileAccess {
+  /** The file's mode, as `stat` gives it (the permission bits are read). */
+  mode: number;
+  /**
+   * `--insecure-manifest-permissions`: a Secret readable by group or others is then a
+   * warning, not an error.
+   */
+  insecure: boolean;
 }
 
 /** `path:line:column: severity: message (field f)`, as compilers print it. */
@@ -55,10 +81,69 @@ export function fieldPathString(path: FieldPath): string {
   return out;
 }
 
-/** Parses and checks the text of one manifest file. */
-export function parseManifest(file: string, text: string): Manifest {
+/**
+ * Why a file holding a Secret may not be read as it is, or undefined: its group or others
+ * can read it (mode & 0o044). The message says the mode in octal and the fix; when
+ * `access.insecure`, it is a warning and does not offer the flag.
+ */
+export function secretAccessError(file: string, access: FileAccess): string | undefined {
+  const mode = access.mode & 0o7777;
+  if ((mode & 0o044) === 0) return undefined;
+  const who = [mode & 0o040 ? "its group" : "", mode & 0o004 ? "others" : ""].filter(Boolean);
+  const octal = mode.toString(8).padStart(4, "0");
+  const fix = `Run "chmod go-rwx ${file}"`;
+  return `Make the file readable by its owner only: it holds a Secret and is readable by ${
+    who.join(" and ")
+  } (mode ${octal}), and a Secret file must not be readable by group or others. ${fix}${
+    access.insecure ? "" : ", or pass --insecure-manifest-permissions"
+  }`;
+}
+
+const PLURAL: Record<string, string> = {
+  Pod: "pods",
+  ConfigMap: "ConfigMaps",
+  Secret: "Secrets",
+};
+
+/** An error for each item declared twice (by `key`) in one file, naming the first line. */
+function duplicates<T extends Position>(
+  file: string,
+  items: T[],
+  kind: (item: T) => string,
+  key: (item: T) => string,
+): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, T>();
+  for (const item of items) {
+    const id = `${kind(item)} ${key(item)}`;
+    const first = seen.get(id);
+    if (first) {
+      problems.push({
+        file,
+        line: item.line,
+        column: item.column,
+        severity: "error",
+        field: "",
+        message: `Rename one of the ${PLURAL[kind(item)]}: ${
+          q(key(item))
+        } is declared twice in this file (first at line ${first.line})`,
+      });
+    } else {
+      seen.set(id, item);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Parses and checks the text of one manifest file. With `access`, a Secret in a file its group
+ * or others can read is an error at the first Secret's document (a warning when insecure).
+ */
+export function parseManifest(file: string, text: string, access?: FileAccess): Manifest {
   const problems: Problem[] = [];
   const pods: ManifestPod[] = [];
+  const objects: ManifestObject[] = [];
+  let firstSecret: Position | undefined;
   const docs = parseYamlStream(text).filter((d) => d.errors.length > 0 || d.value != null);
   for (const doc of docs) {
     if (doc.errors.length > 0) {
@@ -80,7 +165,17 @@ export function parseManifest(file: string, text: string): Manifest {
       continue;
     }
     const checker = new Checker();
-    const pod = checkDocument(checker, doc.value);
+    const value = doc.value;
+    if (isRecord(value) && (value.kind === "ConfigMap" || value.kind === "Secret")) {
+      if (value.kind === "Secret") firstSecret ??= doc.start;
+      const object = value.kind === "ConfigMap"
+        ? checkConfigMap(checker, value)
+        : checkSecret(checker, value);
+      if (object) objects.push({ object, ...doc.start });
+    } else {
+      const pod = checkDocument(checker, value);
+      if (pod) pods.push({ pod, ...doc.start });
+    }
     for (const f of checker.findings) {
       problems.push({
         file,
@@ -90,7 +185,6 @@ export function parseManifest(file: string, text: string): Manifest {
         message: f.message,
       });
     }
-    if (pod) pods.push({ pod, ...doc.start });
   }
   if (docs.length === 0) {
     problems.push({
@@ -100,28 +194,34 @@ export function parseManifest(file: string, text: string): Manifest {
       severity: "error",
       field: "",
       message:
-        "Declare a pod or delete the file: it is empty or only comments (its running pods are kept until then)",
+        "Declare a pod, ConfigMap or Secret, or delete the file: it is empty or only comments (its running pods are kept until then)",
     });
   }
-  const seen = new Map<string, ManifestPod>();
-  for (const p of pods) {
-    const key = `${p.pod.metadata.namespace ?? "default"}/${p.pod.metadata.name}`;
-    const first = seen.get(key);
-    if (first) {
-      problems.push({
-        file,
-        line: p.line,
-        column: p.column,
-        severity: "error",
-        field: "",
-        message: `Rename one of the pods: ${
-          q(key)
-        } is declared twice in this file (first at line ${first.line})`,
-      });
-    }
-    seen.set(key, p);
+  problems.push(
+    ...duplicates(
+      file,
+      pods,
+      () => "Pod",
+      (p) => `${p.pod.metadata.namespace ?? "default"}/${p.pod.metadata.name}`,
+    ),
+    ...duplicates(
+      file,
+      objects,
+      (o) => o.object.kind,
+      (o) => `${o.object.namespace}/${o.object.name}`,
+    ),
+  );
+  const refused = firstSecret && access ? secretAccessError(file, access) : undefined;
+  if (firstSecret && refused) {
+    problems.push({
+      file,
+      ...firstSecret,
+      severity: access?.insecure ? "warning" : "error",
+      field: "",
+      message: refused,
+    });
   }
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   const valid = !problems.some((p) => p.severity === "error");
-  return { file, pods: valid ? pods : [], problems, valid };
+  return { file, pods: valid ? pods : [], objects: valid ? objects : [], problems, valid };
 }

@@ -32,6 +32,8 @@ import type { FieldPath } from "./yaml.ts";
 const SHORT_FORM_KEYS = ["name", "namespace", "containers"] as const;
 const POD_KEYS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
 const METADATA_KEYS = ["name", "namespace", "labels", "annotations"] as const;
+/** The kinds tinylet reads; `parse.ts` sends ConfigMaps and Secrets to `config_objects.ts`. */
+const KINDS = ["Pod", "ConfigMap", "Secret"] as const;
 
 function checkContainers(
   c: Checker,
@@ -244,7 +246,7 @@ export function checkDocument(c: Checker, value: unknown): Pod | undefined {
   if (!isRecord(value)) {
     c.error(
       [],
-      `Write the document as a mapping (a pod): it is ${typeName(value)}`,
+      `Write the document as a mapping (a pod, ConfigMap or Secret): it is ${typeName(value)}`,
     );
     return undefined;
   }
@@ -254,11 +256,17 @@ export function checkDocument(c: Checker, value: unknown): Pod | undefined {
   const kind = value.kind;
   const apiVersion = value.apiVersion;
   if (kind === undefined || kind === null) {
-    c.error(["kind"], `Add "kind: Pod": a document with "apiVersion" must say its kind`);
+    c.error(
+      ["kind"],
+      `Add "kind: Pod" (or ConfigMap, or Secret): a document with "apiVersion" must say its kind`,
+    );
     return undefined;
   }
-  if (typeof kind === "string" && kind !== "Pod" && kind.toLowerCase() === "pod") {
-    c.error(["kind"], `Write the kind as "Pod": it is ${q(kind)}`);
+  const known = typeof kind === "string"
+    ? KINDS.find((k) => k !== kind && k.toLowerCase() === kind.toLowerCase())
+    : undefined;
+  if (known !== undefined) {
+    c.error(["kind"], `Write the kind as ${q(known)}: it is ${q(kind)}`);
     return undefined;
   }
   if (kind !== "Pod") {
@@ -266,7 +274,7 @@ export function checkDocument(c: Checker, value: unknown): Pod | undefined {
       ["kind"],
       `Skipping this document: kind ${
         q(kind ?? "(missing)")
-      } is not run by tinylet (only kind: Pod)`,
+      } is not read by tinylet (only kind: Pod, ConfigMap and Secret)`,
     );
     return undefined;
   }

@@ -48,6 +48,7 @@ function invalid(file: string, message: string): Manifest {
   return {
     file,
     pods: [],
+    objects: [],
     valid: false,
     problems: [{
       file,
@@ -78,6 +79,8 @@ export interface SourceOptions {
 /** A file as last read: its bytes, its parse, and whether its stat can vouch for them. */
 interface CachedFile {
   text: string;
+  /** The permission bits it was parsed with (a Secret's file is judged by them). */
+  mode: number;
   manifest: Manifest;
   /** The stat fingerprint when read; undefined when it cannot vouch (see {@linkcode stampOf}). */
   stamp: string | undefined;
@@ -118,6 +121,10 @@ function fingerprint(info: FileStat): string {
  * not read again; any write, rename over it, chmod or chown changes its change time. Every
  * pass still follows each file's path and judges the directories on it, so a directory made
  * unsafe, or a symlink pointed elsewhere, is seen at once.
+ *
+ * A file that holds a Secret must not be readable by its group or others either: it is then
+ * invalid (with `insecurePermissions`, a warning), judged by `parseManifest` from the mode
+ * of the handle it was read through.
  *
  * Only a file that no longer exists counts as deleted. A file that is there but not read (not
  * a regular file, a dangling symlink, unsafe permissions, over 1 MiB) is invalid: it keeps its
@@ -256,13 +263,16 @@ export class ManifestSource {
     if (got.kind === "refused") return invalid(file, got.message);
     // The handle's stat vouches for exactly the text read through it.
     const stamp = stampOf(got.info, readAt);
-    if (cached && cached.text === got.text) {
+    const mode = (got.info.mode ?? 0) & 0o7777;
+    // The same bytes under other permissions are judged again: a Secret's file made readable
+    // by others is refused, and made private again is accepted.
+    if (cached && cached.text === got.text && cached.mode === mode) {
       cached.stamp = stamp;
       cached.path = found.path;
       return cached.manifest;
     }
-    const manifest = parseManifest(file, got.text);
-    this.#cache.set(file, { text: got.text, manifest, stamp, path: found.path });
+    const manifest = parseManifest(file, got.text, { mode, insecure: this.#rules.insecure });
+    this.#cache.set(file, { text: got.text, mode, manifest, stamp, path: found.path });
     return manifest;
   }
 }
