@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readHashKey } from "./lib/node/hash_key.ts";
 import { type AgentConfig, type Command, parseCommandLine, UsageError } from "./lib/cmd/cli.ts";
 import { USAGE } from "./lib/cmd/help.ts";
 import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
@@ -134,7 +135,16 @@ async function runAgent(config: AgentConfig): Promise<number> {
   const source = new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   });
+  const configHashKey = await readHashKey(config.root, { create: true }).catch((err) => {
+    log.error(
+      `Cannot make the config hash key in ${config.root}: ${
+        (err as Error).message
+      } (pods whose env reads ConfigMaps or Secrets get an unkeyed hash)`,
+    );
+    return undefined;
+  });
   const reconciler = new Reconciler({
+    ...(configHashKey ? { configHashKey } : {}),
     registryAuth,
     cri,
     clock: SYSTEM_CLOCK,
@@ -279,7 +289,7 @@ async function dispatch(command: Command): Promise<number> {
         podLogRoot: command.config.podLogRoot,
       }, io);
     case "convert":
-      return await convertCommand(command.files, io);
+      return await convertCommand(command.files, io, { showSecrets: command.showSecrets });
     case "plan":
       return await withRuntime(command.config, (cri) => planCommand(command.config, cri, io));
     case "pods":

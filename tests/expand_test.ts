@@ -277,7 +277,7 @@ Deno.test("a field reference is taken literally: a node name holding $(VAR) is n
       hostDns: { servers: ["192.0.2.53"], searches: [], options: [] },
     },
   );
-  const env = containerEnv(pod, pod.pod.spec.containers[0]!, { podIPs: [], attempt: 0 });
+  const env = containerEnv(pod, "app", { podIPs: [], attempt: 0 });
   assert.deepEqual(env, [
     { key: "B", value: "expanded" },
     { key: "NODE", value: "edge-$(B)-$$1" },

@@ -348,7 +348,7 @@ Deno.test("volumes without a supported source, with two sources or a bad name ar
   const cases: [VolumeSource, string][] = [
     [
       { name: "cfg" },
-      `Volume "cfg": has no supported source: tinylet provides hostPath and emptyDir volumes`,
+      `Volume "cfg": has no supported source: tinylet provides hostPath, emptyDir, configMap, secret and projected volumes`,
     ],
     [
       { name: "both", emptyDir: {}, hostPath: { path: "/srv" } },

@@ -1,6 +1,7 @@
 /**
- * Pod volumes on the host: `hostPath` and `emptyDir` sources, checked and made ready before a
- * pod's containers start.
+ * Pod volumes on the host: `hostPath`, `emptyDir` and config (`configMap`, `secret`,
+ * `projected`) sources, checked and made ready before a pod's containers start; config
+ * volumes written with the atomic writer (`atomic_writer.ts`).
  *
  * Mirrors kubelet: the hostPath type checks of `pkg/volume/hostpath/host_path.go`
  * (`checkTypeInternal`) and the emptyDir layout and modes of
@@ -14,6 +15,7 @@ import { HOST_PATH_TYPES } from "../manifest/types.ts";
 import { dirname } from "node:path";
 import { isMountPoint, runCommand } from "./mount_table.ts";
 import { dns1123LabelError } from "../manifest/pod.ts";
+import { type Payload, writePayload } from "./atomic_writer.ts";
 
 /** A `hostPath` volume source. */
 export interface HostPathVolume {
@@ -34,11 +36,23 @@ export interface EmptyDirVolume {
   sizeLimitBytes?: number;
 }
 
+/**
+ * A `configMap`, `secret` or `projected` volume: kubelet's plugin directory, whether it is a
+ * tmpfs, and its content (absent while a ConfigMap or Secret it needs is missing).
+ */
+export interface ConfigVolume {
+  /** `kubernetes.io~configmap`, `kubernetes.io~secret` or `kubernetes.io~projected`. */
+  plugin: string;
+  memory: boolean;
+  payload?: Payload;
+}
+
 /** One entry of `spec.volumes`; exactly one source is set. */
 export interface VolumeSource {
   name: string;
   hostPath?: HostPathVolume;
   emptyDir?: EmptyDirVolume;
+  config?: ConfigVolume;
 }
 
 /** A volume that could not be provided; the message says which volume, what is wrong and what to do. */
@@ -62,6 +76,18 @@ export function emptyDirPath(podDir: string, name: string): string {
   return `${podDir}/volumes/${EMPTY_DIR_PLUGIN}/${name}`;
 }
 
+/** Where a config volume lives: `${podDir}/volumes/${plugin}/${name}` (kubelet's layout). */
+export function configVolumePath(podDir: string, name: string, plugin: string): string {
+  return `${podDir}/volumes/${plugin}/${name}`;
+}
+
+/** The host directory of volume `volume` of the pod whose state dir is `podDir`. */
+export function volumePath(volume: VolumeSource, podDir: string): string {
+  if (volume.hostPath) return volume.hostPath.path;
+  if (volume.config) return configVolumePath(podDir, volume.name, volume.config.plugin);
+  return emptyDirPath(podDir, volume.name);
+}
+
 /** The host path of each volume, without touching the disk (pure). */
 export function volumeHostPaths(volumes: VolumeSource[], podDir: string): Map<string, string> {
   const paths = new Map<string, string>();
@@ -73,10 +99,7 @@ export function volumeHostPaths(volumes: VolumeSource[], podDir: string): Map<st
         "the name is used by more than one volume: give each volume its own name",
       );
     }
-    paths.set(
-      volume.name,
-      volume.hostPath ? volume.hostPath.path : emptyDirPath(podDir, volume.name),
-    );
+    paths.set(volume.name, volumePath(volume, podDir));
   }
   return paths;
 }
@@ -85,7 +108,8 @@ export function volumeHostPaths(volumes: VolumeSource[], podDir: string): Map<st
  * Makes every volume ready before containers start: hostPath type checks and creation exactly
  * as Kubernetes documents them, emptyDir directories (mode 0777, as kubelet makes them, so
  * non-root containers can write), and `medium: Memory` as a tmpfs mounted there (size =
- * `sizeLimitBytes` when given).
+ * `sizeLimitBytes` when given). Config volumes get their directory (a tmpfs for secret and
+ * projected ones) and their content, when they have it.
  *
  * Idempotent: a second call on a ready pod changes nothing (it does not mount a second tmpfs on
  * top). Throws {@linkcode VolumeError} for the first volume that cannot be provided.
@@ -96,8 +120,32 @@ export async function prepareVolumes(volumes: VolumeSource[], podDir: string): P
     if (volume.hostPath) {
       await prepareHostPath(volume.name, volume.hostPath);
     } else if (volume.emptyDir) {
-      await prepareEmptyDir(volume.name, volume.emptyDir, podDir);
+      const dir = emptyDirPath(podDir, volume.name);
+      await prepareEmptyDir(volume.name, volume.emptyDir, podDir, dir);
+    } else if (volume.config) {
+      const dir = volumePath(volume, podDir);
+      const medium = volume.config.memory ? "Memory" : "";
+      await prepareEmptyDir(volume.name, { medium }, podDir, dir);
+      if (volume.config.payload) await writeConfigVolume(volume.name, dir, volume.config.payload);
     }
+  }
+}
+
+/**
+ * Writes a config volume's content into `dir` (kubelet's atomic writer); true when it
+ * changed. Throws {@linkcode VolumeError}, naming the volume, when it cannot be written.
+ */
+export async function writeConfigVolume(
+  name: string,
+  dir: string,
+  payload: Payload,
+): Promise<boolean> {
+  try {
+    return (await writePayload(dir, payload)).changed;
+  } catch (error) {
+    throw new VolumeError(name, `cannot write its files in "${dir}": ${messageOf(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -111,9 +159,15 @@ function validate(volume: VolumeSource): void {
       'the name must be a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters',
     );
   }
-  if (volume.hostPath && volume.emptyDir) {
-    throw new VolumeError(name, "has both hostPath and emptyDir: keep one of them");
+  const kinds = [
+    volume.hostPath && "hostPath",
+    volume.emptyDir && "emptyDir",
+    volume.config && volume.config.plugin.replace("kubernetes.io~", ""),
+  ].filter((k) => typeof k === "string");
+  if (kinds.length > 1) {
+    throw new VolumeError(name, `has both ${kinds.join(" and ")}: keep one of them`);
   }
+  if (volume.config) return;
   if (volume.hostPath) {
     const { path, type = "" } = volume.hostPath;
     if (!path.startsWith("/")) {
@@ -150,7 +204,7 @@ function validate(volume: VolumeSource): void {
   }
   throw new VolumeError(
     name,
-    "has no supported source: tinylet provides hostPath and emptyDir volumes",
+    "has no supported source: tinylet provides hostPath, emptyDir, configMap, secret and projected volumes",
   );
 }
 
@@ -256,12 +310,16 @@ function kindOf(info: Deno.FileInfo): string {
 
 // --- emptyDir ---
 
+/**
+ * Makes the directory `dir` of a volume as kubelet's emptyDir does (config volumes are
+ * emptyDirs underneath in kubelet too): mode 0777, a tmpfs for `medium: Memory`.
+ */
 async function prepareEmptyDir(
   name: string,
   source: EmptyDirVolume,
   podDir: string,
+  dir: string,
 ): Promise<void> {
-  const dir = emptyDirPath(podDir, name);
   try {
     // Kubelet makes the pod's volumes directory 0750, then MkdirAll(dir, 0777).
     await Deno.mkdir(`${podDir}/volumes`, { recursive: true, mode: 0o750 });

@@ -1,13 +1,17 @@
 /**
  * From a directory scan to the pods that should run: translation, the
- * last-known-good rule, and conflicts between files.
+ * last-known-good rule, conflicts between files, and the ConfigMaps and
+ * Secrets pods read (`config_index.ts`).
  *
  * @module
  */
-import type { Problem } from "../manifest/parse.ts";
+import type { Manifest, Problem } from "../manifest/parse.ts";
 import { DEFAULT_NAMESPACE, type Pod, podKey } from "../manifest/pod.ts";
 import type { Scan } from "../manifest/source.ts";
 import { type DesiredPod, type TranslateOptions, translatePod } from "../translate/desired_pod.ts";
+import type { ConfigLookup } from "../translate/config_lookup.ts";
+import { podConfigRefs } from "../translate/pod_config.ts";
+import { type ConfigObject, indexObjects, referenced, referenceProblems } from "./config_index.ts";
 
 /** What the agent wants, as the planner takes it. */
 export interface DesiredState {
@@ -24,18 +28,36 @@ export interface DesiredState {
    * the agent waits for the directory to come back.
    */
   complete: boolean;
-  /** Problems across files, such as one pod declared in two files. */
+  /**
+   * Problems across files: one pod or object declared in two files, a pod waiting for a
+   * ConfigMap or Secret, a reference to an object of the wrong kind.
+   */
   problems: Problem[];
+}
+
+interface Cached {
+  source: string;
+  options: string;
+  /** The objects the pod's references found, by identity. */
+  found: readonly (ConfigObject | undefined)[];
+  desired: DesiredPod;
 }
 
 /**
  * Translations of pods already seen, so an unchanged file costs no translation and no
  * hashing. The source reuses the parsed object of a file whose bytes did not change, so a
- * pod object seen before, from the same file, under the same options, translates to the
- * same result. Cached results are frozen: nothing downstream may change them.
+ * pod object seen before, from the same file, under the same options, reading the same
+ * ConfigMap and Secret objects, translates to the same result. Cached results are frozen:
+ * nothing downstream may change them.
+ *
+ * It also keeps each pod's last translation that did not wait for an object: when a
+ * ConfigMap or Secret a pod reads goes away, the pod keeps that (its last data) as long as
+ * its spec stays the same, as kubelet leaves a running pod's files and env as they were.
  */
 export class TranslationCache {
-  #byPod = new WeakMap<Pod, { source: string; options: string; desired: DesiredPod }>();
+  #byPod = new WeakMap<Pod, Cached>();
+  #refs = new WeakMap<Pod, ReturnType<typeof podConfigRefs>>();
+  #lastGood = new Map<string, DesiredPod>();
 
   /** The options' identity for {@linkcode translate}; compute it once per pass. */
   static key(options: TranslateOptions): string {
@@ -46,13 +68,34 @@ export class TranslationCache {
       options.nodeName,
       options.hostDns,
       options.cgroupV2 ?? false,
+      // Whether there is a key; the key itself is not kept in the identity.
+      options.configHashKey !== undefined,
     ]);
   }
 
-  /** The translation of `pod` from `source` under options of identity `key`, if cached. */
-  get(pod: Pod, source: string, key: string): DesiredPod | undefined {
+  /** The ConfigMaps and Secrets `pod` references (computed once per pod object). */
+  refs(pod: Pod): ReturnType<typeof podConfigRefs> {
+    let refs = this.#refs.get(pod);
+    if (!refs) this.#refs.set(pod, refs = podConfigRefs(pod));
+    return refs;
+  }
+
+  /**
+   * The translation of `pod` from `source` under options of identity `key`, its references
+   * having found `found`, if cached.
+   */
+  get(
+    pod: Pod,
+    source: string,
+    key: string,
+    found: readonly (ConfigObject | undefined)[] = [],
+  ): DesiredPod | undefined {
     const hit = this.#byPod.get(pod);
-    return hit && hit.source === source && hit.options === key ? hit.desired : undefined;
+    if (!hit || hit.source !== source || hit.options !== key) return undefined;
+    if (hit.found.length !== found.length || hit.found.some((o, i) => o !== found[i])) {
+      return undefined;
+    }
+    return hit.desired;
   }
 
   /** Translates `pod` and caches the (frozen) result under the options' `key`. */
@@ -61,14 +104,40 @@ export class TranslationCache {
     source: string,
     options: TranslateOptions,
     key: string,
+    objects: { lookup: ConfigLookup; found: readonly (ConfigObject | undefined)[] } | undefined =
+      undefined,
   ): Promise<DesiredPod> {
-    const desired = deepFreeze(await translatePod(pod, source, options));
-    this.#byPod.set(pod, { source, options: key, desired });
+    const desired = deepFreeze(await translatePod(pod, source, options, objects?.lookup));
+    this.#byPod.set(pod, { source, options: key, found: objects?.found ?? [], desired });
     return desired;
+  }
+
+  /**
+   * What runs for `desired`: itself, or while it waits for a ConfigMap or Secret, the last
+   * translation of the same spec from the same file that did not wait (with `kept` set).
+   */
+  settle(desired: DesiredPod): { desired: DesiredPod; kept: boolean } {
+    if (!desired.waiting) {
+      this.#lastGood.set(desired.key, desired);
+      return { desired, kept: false };
+    }
+    const last = this.#lastGood.get(desired.key);
+    if (last && last.specHash === desired.specHash && last.source === desired.source) {
+      return { desired: last, kept: true };
+    }
+    this.#lastGood.delete(desired.key);
+    return { desired, kept: false };
+  }
+
+  /** Forgets the last good translations of pods no longer desired. */
+  prune(keys: ReadonlySet<string>): void {
+    for (const key of this.#lastGood.keys()) if (!keys.has(key)) this.#lastGood.delete(key);
   }
 }
 
 function deepFreeze<T>(value: T): T {
+  // A typed array with elements cannot be frozen; its bytes are never changed.
+  if (ArrayBuffer.isView(value)) return value;
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
@@ -94,14 +163,17 @@ export async function desiredState(
     string,
     { file: string; line: number; column: number }
   >();
+  // An invalid file stands for its last valid content when this agent saw one; otherwise
+  // (it was already invalid when the agent started) whatever runs from it is kept.
+  const inForce: Manifest[] = [];
   for (const file of scan.manifests) {
-    // An invalid file stands for its last valid content when this agent saw one; otherwise
-    // (it was already invalid when the agent started) whatever runs from it is kept.
     const m = file.valid ? file : scan.lastValid.get(file.file);
-    if (!m) {
-      keepSources.add(file.file);
-      continue;
-    }
+    if (m) inForce.push(m);
+    else keepSources.add(file.file);
+  }
+  const index = indexObjects(inForce);
+  problems.push(...index.problems);
+  for (const m of inForce) {
     for (const mp of m.pods) {
       const meta = mp.pod.metadata;
       const key = podKey(meta.namespace ?? DEFAULT_NAMESPACE, meta.name);
@@ -128,14 +200,19 @@ export async function desiredState(
         continue;
       }
       declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
+      const found = referenced(index, meta.namespace ?? DEFAULT_NAMESPACE, cache.refs(mp.pod));
       // Awaited only on a miss: a pass over unchanged files stays synchronous.
-      pods.set(
-        key,
-        cache.get(mp.pod, m.file, optionsKey) ??
-          await cache.translate(mp.pod, m.file, options, optionsKey),
-      );
+      const translated = cache.get(mp.pod, m.file, optionsKey, found) ??
+        await cache.translate(mp.pod, m.file, options, optionsKey, {
+          lookup: index.lookup,
+          found,
+        });
+      const { desired, kept } = cache.settle(translated);
+      problems.push(...referenceProblems(translated, index, mp, kept));
+      pods.set(key, desired);
     }
   }
+  cache.prune(new Set(pods.keys()));
   const files = new Set(scan.manifests.map((m) => m.file));
   return { pods, keepSources, files, complete: scan.present && !scan.refused, problems };
 }

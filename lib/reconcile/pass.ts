@@ -35,6 +35,7 @@ import { Reporting } from "./reporting.ts";
 import { AUTO_UPDATE_INTERVAL_MS, autoUpdateRequestPath, ImageUpdates } from "./image_updates.ts";
 import type { PassOptions } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
+import { VolumeUpdates } from "./volume_updates.ts";
 
 export type { PassOptions };
 
@@ -85,6 +86,7 @@ export class ReconcilePass {
   readonly #logChecks: LogChecks;
   /** The auto-update checks and the replacements they ask for. */
   readonly imageUpdates: ImageUpdates;
+  readonly #volumes: VolumeUpdates;
 
   constructor(options: PassOptions) {
     this.#o = options;
@@ -118,6 +120,11 @@ export class ReconcilePass {
         else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
         else options.log.warn(`Failed to pull image ${image}: ${detail}`);
       },
+    });
+    this.#volumes = new VolumeUpdates({
+      log,
+      onEvent: (e) => this.#events.add(e),
+      busy: (key) => this.flights.has(key),
     });
     this.imageUpdates = new ImageUpdates({
       intervalMs: options.autoUpdateIntervalMs ?? AUTO_UPDATE_INTERVAL_MS,
@@ -259,6 +266,7 @@ export class ReconcilePass {
       nodeName: o.nodeName,
       hostDns,
       cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
+      ...(o.configHashKey ? { configHashKey: o.configHashKey } : {}),
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(problems);
@@ -290,6 +298,8 @@ export class ReconcilePass {
       logCheckDue: this.#logChecks.due(now),
       replacements,
     };
+    // Before any flight starts: a pod being torn down is never written into.
+    await this.#volumes.sync(desired, observed);
     const planned = plan(desired, observed, ctx);
     // Log rotations change no pod: they run within the pass, not as pod flights. A kill asked
     // for by a probe or a failed postStart hook runs on its own, apart from its pod's flight

@@ -335,6 +335,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
   const actions: Action[] = [];
   let wakeAt: number | undefined;
   for (const d of desired.pods.values()) {
+    if (d.waiting) continue; // waiting for a ConfigMap or Secret: start none, keep what runs
     wakeAt = earliest(wakeAt, planPod(d, observed.pods.get(d.key) ?? [], observed, ctx, actions));
   }
   for (const [key, list] of observed.pods) {

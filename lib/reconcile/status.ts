@@ -112,6 +112,11 @@ function containerView(
       : null,
   };
   if (!latest) {
+    const wait = pod.waiting;
+    if (wait?.reason === "CreateContainerConfigError" && wait.container === c.name) {
+      return { ...base, reason: wait.reason, message: wait.message };
+    }
+    if (wait) return { ...base, message: wait.message };
     const err = ctx.errors.get(pod.key);
     if (err?.reason && err.message.includes(`"${c.image}"`)) {
       return { ...base, reason: err.reason, message: err.message };
@@ -241,6 +246,18 @@ export function podViews(
   const out: PodView[] = [];
   for (const pod of desired.pods.values()) {
     const list = observed.pods.get(pod.key) ?? [];
+    const runs = list.at(-1);
+    if (
+      pod.waiting && runs && !list.some((x) => x.sandbox.annotations[KEYS.specHash] === pod.hash)
+    ) {
+      // What ran before is kept, as it was, until the pod's ConfigMaps and Secrets are there.
+      out.push({
+        ...runtimeView(runs, observed.exited, ctx.ips.get(runs.sandbox.id) ?? ""),
+        lastError: `${pod.waiting.message}: the pod keeps running as it was`,
+        stale: true,
+      });
+      continue;
+    }
     const o = list.filter((x) => x.sandbox.annotations[KEYS.specHash] === pod.hash)
       .filter((x) => x.sandbox.state === "SANDBOX_READY").at(-1) ??
       list.at(-1);
@@ -270,7 +287,7 @@ export function podViews(
       sandboxId: current?.sandbox.id ?? null,
       containers: views,
       backoffUntil: backoff === undefined ? null : new Date(backoff).toISOString(),
-      lastError: ctx.errors.get(pod.key)?.message ?? null,
+      lastError: ctx.errors.get(pod.key)?.message ?? pod.waiting?.message ?? null,
       stale: false,
     });
   }

@@ -16,9 +16,10 @@ import { KEYS, LABEL_INSTANCE, LABEL_MANAGED } from "../runtime/labels.ts";
 import type { V1Container, VolumeMount } from "../manifest/types.ts";
 import { cpuMillis, memoryBytes } from "../manifest/quantity.ts";
 import { hostsFilePath } from "../node/paths.ts";
-import { emptyDirPath } from "../node/volumes.ts";
+import { emptyDirPath, volumePath } from "../node/volumes.ts";
 import { subPathTarget } from "../node/sub_path.ts";
-import { expandEnv, expandVars } from "./expand.ts";
+import { expandVars } from "./expand.ts";
+import { expandResolved } from "./config_env.ts";
 import { containerSecurity } from "./security_context.ts";
 import type { DesiredPod, RuntimeFacts } from "./desired_pod.ts";
 
@@ -65,7 +66,7 @@ const PROPAGATION: Record<string, MountPropagation> = {
 /** The host path of volume `name` of `pod`. */
 export function volumeBase(pod: DesiredPod, name: string): string {
   const v = pod.volumes.find((x) => x.name === name);
-  return v?.hostPath ? v.hostPath.path : emptyDirPath(pod.podDir, name);
+  return v ? volumePath(v, pod.podDir) : emptyDirPath(pod.podDir, name);
 }
 
 /**
@@ -83,10 +84,12 @@ export function mountSource(
 }
 
 function mountsOf(pod: DesiredPod, c: V1Container): Mount[] {
+  // kubelet mounts configMap, secret and projected volumes read-only, whatever the mount says.
+  const config = new Set(pod.volumes.filter((v) => v.config).map((v) => v.name));
   const mounts: Mount[] = (c.volumeMounts ?? []).map((m, i) => ({
     containerPath: m.mountPath,
     hostPath: mountSource(pod, c.name, m, i),
-    readonly: m.readOnly ?? false,
+    readonly: config.has(m.name) || (m.readOnly ?? false),
     selinuxRelabel: false,
     propagation: PROPAGATION[m.mountPropagation ?? "None"] ?? "PROPAGATION_PRIVATE",
   }));
@@ -119,25 +122,16 @@ function fieldRefValue(pod: DesiredPod, path: string, facts: RuntimeFacts): stri
   }
 }
 
-/** The environment of a container: values and field references, `$(VAR)` expanded in order. */
-export function containerEnv(pod: DesiredPod, c: V1Container, facts: RuntimeFacts): KeyValue[] {
-  const raw = (c.env ?? []).map((e) => ({
-    name: e.name,
-    value: e.valueFrom?.fieldRef
-      ? fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, facts)
-      : e.value ?? "",
-    // Field references are taken literally, never expanded.
-    literal: e.valueFrom?.fieldRef !== undefined,
-  }));
-  const expanded = expandEnv(
-    // Each "$" doubled, so the expansion gives it back as written ("$$" in a replacement
-    // string would insert one "$": the function form inserts what it returns).
-    raw.map((e) => ({
-      name: e.name,
-      value: e.literal ? e.value.replaceAll("$", () => "$$") : e.value,
-    })),
-  );
-  return expanded.map((e) => ({ key: e.name, value: e.value }));
+/**
+ * The environment of a container: its `envFrom` and `env` assignments as translated (values
+ * from ConfigMaps and Secrets already read), field references filled in, explicit values
+ * `$(VAR)` expanded in order; values read from objects and fields are taken literally.
+ */
+export function containerEnv(pod: DesiredPod, name: string, facts: RuntimeFacts): KeyValue[] {
+  const d = pod.containers.find((x) => x.name === name);
+  if (!d) throw new Error(`Pod ${pod.key} has no container "${name}"`);
+  return expandResolved(d.env, (path) => fieldRefValue(pod, path, facts))
+    .map((e) => ({ key: e.name, value: e.value }));
 }
 
 /** The `CreateContainer` config of container `name` in its sandbox's attempt, as kubelet builds it. */
@@ -150,7 +144,7 @@ export function buildContainerConfig(
   const d = pod.containers.find((x) => x.name === name);
   if (!d) throw new Error(`Pod ${pod.key} has no container "${name}"`);
   const c = d.spec;
-  const envs = containerEnv(pod, c, facts);
+  const envs = containerEnv(pod, name, facts);
   const vars = new Map(envs.map((e) => [e.key, e.value]));
   const lookup = (v: string) => vars.get(v);
   const identity = {

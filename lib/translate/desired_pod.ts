@@ -10,6 +10,7 @@
 import type { PodSandboxConfig } from "../runtime/cri.ts";
 import type { PullPolicy, V1Container } from "../manifest/types.ts";
 import {
+  configSpecHash,
   containerHash,
   DEFAULT_GRACE_PERIOD_SECONDS,
   DEFAULT_NAMESPACE,
@@ -22,6 +23,18 @@ import { memoryBytes } from "../manifest/quantity.ts";
 import { podStateDir } from "../node/paths.ts";
 import type { VolumeSource } from "../node/volumes.ts";
 import type { ResolvConf } from "./dns.ts";
+import type { ConfigLookup } from "./config_lookup.ts";
+import type { EnvEntry } from "./config_env.ts";
+import {
+  type ConfigRef,
+  configVolumePlugin,
+  configVolumeSource,
+  type ConfigWait,
+  hasEnvReferences,
+  podConfigRefs,
+  resolvePodEnv,
+  resolvePodVolumes,
+} from "./pod_config.ts";
 import { buildSandboxConfig, podDns } from "./sandbox_config.ts";
 import { effectiveSecurity } from "./security_context.ts";
 
@@ -39,7 +52,15 @@ export interface TranslateOptions {
    * kubelet's `IsCgroup2UnifiedMode`; absent means cgroup v1 (a hybrid host is v1).
    */
   cgroupV2?: boolean;
+  /** The node's config hash key (`lib/node/hash_key.ts`); none for `tinylet check`. */
+  configHashKey?: Uint8Array;
 }
+
+/** Finds nothing: a pod translated without ConfigMaps and Secrets. */
+const NO_OBJECTS: ConfigLookup = {
+  configMap: () => undefined,
+  secret: () => undefined,
+};
 
 /** How a container takes part in the pod's life. */
 export type ContainerType = "init" | "sidecar" | "regular";
@@ -64,6 +85,12 @@ export interface DesiredContainer {
   /** The effective runAsNonRoot and runAsUser, checked against the image's user at creation. */
   runAsNonRoot: boolean;
   runAsUser: number | undefined;
+  /**
+   * Its env assignments, values from ConfigMaps and Secrets read (empty while the pod waits
+   * for them); `container_config.ts` expands them per attempt. Never shown: they may hold
+   * Secret values.
+   */
+  env: EnvEntry[];
 }
 
 /** A pod tinylet should be running. */
@@ -72,7 +99,13 @@ export interface DesiredPod {
   namespace: string;
   name: string;
   uid: string;
+  /**
+   * The hash the runtime's sandbox carries: the spec hash, or for a pod whose env reads
+   * ConfigMaps or Secrets, that with the values read ({@linkcode configSpecHash}).
+   */
   hash: string;
+  /** The spec hash of the pod alone (`hash` without the values its env reads). */
+  specHash: string;
   /** Absolute path of the manifest file. */
   source: string;
   pod: Pod;
@@ -99,6 +132,15 @@ export interface DesiredPod {
    * sandbox or container is created until the cause is fixed, as in kubelet.
    */
   sandboxError?: string;
+  /** The ConfigMaps and Secrets the pod references, in spec order. */
+  configRefs: ConfigRef[];
+  /**
+   * Why the pod cannot start now: a ConfigMap, Secret or key it needs is missing. Set only
+   * then; nothing of the pod is created, and what runs of it is kept, until it is resolved.
+   */
+  waiting?: ConfigWait;
+  /** Warnings about its env (names `envFrom` skips); they name keys, never values. */
+  configWarnings: string[];
 }
 
 /** The sandbox config of a pod cannot be formed; nothing of it is created. */
@@ -115,17 +157,39 @@ export interface RuntimeFacts {
   attempt: number;
 }
 
-/** Translates `pod` from `source` into what the runtime runs. */
+/**
+ * Translates `pod` from `source` into what the runtime runs, its ConfigMaps and Secrets
+ * read through `lookup` (none by default).
+ */
 export async function translatePod(
   pod: Pod,
   source: string,
   options: TranslateOptions,
+  lookup: ConfigLookup = NO_OBJECTS,
 ): Promise<DesiredPod> {
   const s = pod.spec;
   const name = pod.metadata.name;
   const namespace = pod.metadata.namespace ?? DEFAULT_NAMESPACE;
-  const hash = await specHash(pod);
+  const podHash = await specHash(pod);
+  const env = await resolvePodEnv(pod, lookup);
+  let waiting: ConfigWait | undefined = env.ok ? undefined : env.wait;
+  // Only a pod that reads env from objects has their values in its hash: every other pod
+  // keeps the spec hash it always had.
+  const hash = env.ok && hasEnvReferences(pod)
+    ? await configSpecHash(podHash, env.hash, options.configHashKey)
+    : podHash;
   const uid = await podUid(namespace, name, hash);
+  const configVolumes = resolvePodVolumes(pod, {
+    name,
+    namespace,
+    uid,
+    labels: pod.metadata.labels ?? {},
+    annotations: pod.metadata.annotations ?? {},
+  }, lookup);
+  waiting ??= configVolumes.ok ? undefined : configVolumes.wait;
+  const contents = new Map(
+    configVolumes.ok ? configVolumes.volumes.map((v) => [v.name, v] as const) : [],
+  );
   const gracePeriodSeconds = s.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
   const hostNetwork = s.hostNetwork ?? false;
   const dns = podDns(pod, options.hostDns);
@@ -154,13 +218,22 @@ export async function translatePod(
       spec: c,
       runAsNonRoot: sc.runAsNonRoot ?? false,
       runAsUser: sc.runAsUser,
+      env: env.ok ? env.env.get(c.name) ?? [] : [],
     });
   }
   const volumes: VolumeSource[] = (s.volumes ?? [])
-    .filter((v) => v.hostPath || v.emptyDir)
+    .filter((v) => v.hostPath || v.emptyDir || configVolumeSource(v))
     .map((v) => {
       const out: VolumeSource = { name: v.name };
-      if (v.hostPath) {
+      const config = configVolumeSource(v);
+      if (config) {
+        const content = contents.get(v.name);
+        out.config = {
+          plugin: configVolumePlugin(config),
+          memory: !("configMap" in config),
+          ...(content ? { payload: content.payload } : {}),
+        };
+      } else if (v.hostPath) {
         out.hostPath = v.hostPath.type !== undefined
           ? { path: v.hostPath.path, type: v.hostPath.type }
           : { path: v.hostPath.path };
@@ -179,6 +252,7 @@ export async function translatePod(
     name,
     uid,
     hash,
+    specHash: podHash,
     source,
     pod,
     // Static pods run on this node: kubelet sets spec.nodeName to its own name.
@@ -197,6 +271,9 @@ export async function translatePod(
     warnings,
     cgroupV2: options.cgroupV2 ?? false,
     ...(dns.error !== undefined ? { sandboxError: dns.error } : {}),
+    configRefs: podConfigRefs(pod),
+    ...(waiting ? { waiting } : {}),
+    configWarnings: env.ok ? env.warnings : [],
   };
 }
 

@@ -1,0 +1,133 @@
+/**
+ * The ConfigMaps and Secrets of the manifest directory, indexed by kind, namespace and name
+ * for pods to read: each file's valid content, or its last valid content while it is invalid
+ * (the rule pods follow), the lexically first file winning a name declared twice. And what a
+ * pod's references to them say: a missing object a pod waits for (a warning), an object of
+ * the other kind under the name (an error: the reference is wrong).
+ *
+ * @module
+ */
+import type { ConfigMapObject, SecretObject } from "../manifest/config_objects.ts";
+import type { Manifest, Problem } from "../manifest/parse.ts";
+import type { Position } from "../manifest/yaml.ts";
+import type { ConfigLookup } from "../translate/config_lookup.ts";
+import type { ConfigRef } from "../translate/pod_config.ts";
+import type { DesiredPod } from "../translate/desired_pod.ts";
+
+/** A ConfigMap or Secret. */
+export type ConfigObject = ConfigMapObject | SecretObject;
+
+/** The objects in force, and the conflicts between files. */
+export interface ObjectIndex {
+  lookup: ConfigLookup;
+  /** The object of `kind` named `namespace/name`, if any. */
+  find(kind: ConfigObject["kind"], namespace: string, name: string): ConfigObject | undefined;
+  /** One object declared in two files. */
+  problems: Problem[];
+}
+
+function indexKey(kind: string, namespace: string, name: string): string {
+  return `${kind}\0${namespace}\0${name}`;
+}
+
+/** Indexes the objects of `manifests` (each the content in force for its file), in order. */
+export function indexObjects(manifests: Manifest[]): ObjectIndex {
+  const objects = new Map<string, { object: ConfigObject; file: string } & Position>();
+  const problems: Problem[] = [];
+  for (const m of manifests) {
+    for (const mo of m.objects) {
+      const o = mo.object;
+      const key = indexKey(o.kind, o.namespace, o.name);
+      const first = objects.get(key);
+      const id = `${o.namespace}/${o.name}`;
+      if (first) {
+        problems.push({
+          file: m.file,
+          line: mo.line,
+          column: mo.column,
+          severity: "error",
+          field: "",
+          message:
+            `Rename or remove this ${o.kind}: "${id}" is also declared in ${first.file}:${first.line}, which wins (the lexically first file)`,
+        });
+        problems.push({
+          file: first.file,
+          line: first.line,
+          column: first.column,
+          severity: "warning",
+          field: "",
+          message:
+            `${o.kind} "${id}" is also declared in ${m.file}:${mo.line}; this file wins (the lexically first file)`,
+        });
+        continue;
+      }
+      objects.set(key, { object: o, file: m.file, line: mo.line, column: mo.column });
+    }
+  }
+  const find = (kind: ConfigObject["kind"], namespace: string, name: string) =>
+    objects.get(indexKey(kind, namespace, name))?.object;
+  return {
+    find,
+    problems,
+    lookup: {
+      configMap: (namespace, name) => find("ConfigMap", namespace, name) as ConfigMapObject,
+      secret: (namespace, name) => find("Secret", namespace, name) as SecretObject,
+    },
+  };
+}
+
+/** The objects `refs` of a pod in `namespace` find now, in order (undefined where none). */
+export function referenced(
+  index: ObjectIndex,
+  namespace: string,
+  refs: readonly ConfigRef[],
+): (ConfigObject | undefined)[] {
+  return refs.map((r) => index.find(r.kind, namespace, r.name));
+}
+
+const FIX: Record<ConfigRef["kind"], string> = {
+  ConfigMap: "configMapKeyRef, configMapRef or a configMap volume",
+  Secret: "secretKeyRef, secretRef or a secret volume",
+};
+
+/**
+ * What `pod`'s references say, placed at the pod's document: a reference whose name is an
+ * object of the other kind (an error), and why the pod waits (a warning: it starts once the
+ * object is there), or with `kept`, that it keeps running with the data it had.
+ */
+export function referenceProblems(
+  pod: DesiredPod,
+  index: ObjectIndex,
+  at: Position,
+  kept = false,
+): Problem[] {
+  const problems: Problem[] = [];
+  const place = { file: pod.source, line: at.line, column: at.column };
+  for (const r of pod.configRefs) {
+    if (index.find(r.kind, pod.namespace, r.name)) continue;
+    const other = r.kind === "ConfigMap" ? "Secret" : "ConfigMap";
+    if (!index.find(other, pod.namespace, r.name)) continue;
+    problems.push({
+      ...place,
+      severity: "error",
+      field: r.field,
+      message:
+        `Fix the reference of pod "${pod.key}" to ${r.kind} "${r.name}": "${r.name}" is a ${other} in namespace "${pod.namespace}", not a ${r.kind}; reference it with ${
+          FIX[other]
+        }`,
+    });
+  }
+  const wait = pod.waiting;
+  if (wait) {
+    const action = wait.action ? `: ${wait.action}` : "";
+    problems.push({
+      ...place,
+      severity: "warning",
+      field: wait.field,
+      message: kept
+        ? `Pod "${pod.key}" keeps running with the ConfigMap and Secret data it had: ${wait.message}${action}`
+        : `Pod "${pod.key}" waits (${wait.reason}): ${wait.message}${action} (it starts as soon as this is fixed)`,
+    });
+  }
+  return problems;
+}
