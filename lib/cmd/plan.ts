@@ -84,6 +84,12 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
     now: Date.now(),
     restartAllowedAt: () => undefined,
   });
+  // A pod waiting for a ConfigMap or Secret is planned nothing: say why.
+  const waits = [...desired.pods.values()].flatMap((d) =>
+    d.waiting ? [`wait     ${d.key}: ${d.waiting.reason}: ${d.waiting.message}`] : []
+  );
+  for (const line of waits) io.out(line);
+  if (actions.length === 0 && waits.length > 0) return 0;
   if (actions.length === 0) {
     io.out(
       `Nothing to do: ${desired.pods.size} pod${desired.pods.size === 1 ? "" : "s"} as declared`,

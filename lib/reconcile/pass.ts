@@ -269,7 +269,10 @@ export class ReconcilePass {
       ...(o.configHashKey ? { configHashKey: o.configHashKey } : {}),
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
-    this.#report.problems(problems);
+    this.#report.problems(
+      problems,
+      new Set(scan.manifests.filter((m) => !m.valid).map((m) => m.file)),
+    );
     const listed = await listing;
     if (!listed.state) {
       if (signal?.aborted) return idle(false, problems, this.#lastPods);

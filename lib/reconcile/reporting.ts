@@ -133,8 +133,11 @@ export class Reporting {
     }
   }
 
-  /** Logs each file's problems once per change. */
-  problems(problems: Problem[]): void {
+  /**
+   * Logs each file's problems once per change. Only a file in `invalid` is said to be ignored:
+   * the others' errors are about one pod or object (declared twice, a wrong reference).
+   */
+  problems(problems: Problem[], invalid: ReadonlySet<string> = new Set()): void {
     const byFile = new Map<string, Problem[]>();
     for (const p of problems) {
       const list = byFile.get(p.file) ?? [];
@@ -151,9 +154,9 @@ export class Reporting {
       if (errors.length > 0) {
         const more = list.length - 1;
         this.#log.error(
-          `${formatProblem(errors[0]!)}${
-            more > 0 ? ` (and ${more} more; see tinylet check)` : ""
-          }; ignoring the file until it is fixed, its pods keep running`,
+          `${formatProblem(errors[0]!)}${more > 0 ? ` (and ${more} more; see tinylet check)` : ""}${
+            invalid.has(file) ? "; ignoring the file until it is fixed, its pods keep running" : ""
+          }`,
           { file },
         );
       } else {

@@ -52,7 +52,10 @@ export interface PodView {
   /** When the next restart of a backing-off container is allowed. */
   backoffUntil: string | null;
   lastError: string | null;
-  /** True when the pod runs but its file is invalid (kept as it was). */
+  /**
+   * True when the pod runs but not as declared: its file is invalid, or it waits for a
+   * ConfigMap or Secret (kept as it was).
+   */
   stale: boolean;
 }
 

@@ -3,6 +3,7 @@
  * changes, the volume's files are written again in place with kubelet's atomic writer (a
  * reader sees the old files or the new ones, never a mix), and nothing restarts. A `subPath`
  * mount of such a volume is a bind mount of one file: it keeps what it had, as in kubelet.
+ * And a pod that starts to wait for a ConfigMap or Secret gets kubelet's event, once.
  *
  * @module
  */
@@ -29,6 +30,8 @@ export class VolumeUpdates {
   #written = new Map<string, Payload>();
   /** Volume directories whose last write failed, with the message logged. */
   #failed = new Map<string, string>();
+  /** Pods waiting for a ConfigMap or Secret, with the message of their event. */
+  #waits = new Map<string, string>();
 
   constructor(options: VolumeUpdatesOptions) {
     this.#o = options;
@@ -41,6 +44,7 @@ export class VolumeUpdates {
    * on disk). Returns the number of volumes whose files changed.
    */
   async sync(desired: DesiredState, observed: ObservedState): Promise<number> {
+    if (this.#o.onEvent) waitEvents(desired, this.#waits, this.#o.onEvent);
     const live = new Set<string>();
     let changed = 0;
     for (const d of desired.pods.values()) {
@@ -84,6 +88,28 @@ export class VolumeUpdates {
     for (const dir of this.#written.keys()) if (!live.has(dir)) this.#written.delete(dir);
     for (const dir of this.#failed.keys()) if (!live.has(dir)) this.#failed.delete(dir);
     return changed;
+  }
+}
+
+/**
+ * Records an event when a pod starts to wait for a ConfigMap or Secret, or waits for another
+ * reason: kubelet's `Failed` with `Error: MESSAGE` for its env, `FailedMount` for a volume.
+ */
+export function waitEvents(
+  desired: DesiredState,
+  told: Map<string, string>,
+  onEvent: (e: PodEvent) => void,
+): void {
+  for (const key of told.keys()) if (!desired.pods.get(key)?.waiting) told.delete(key);
+  for (const d of desired.pods.values()) {
+    const w = d.waiting;
+    if (!w || told.get(d.key) === w.message) continue;
+    told.set(d.key, w.message);
+    onEvent(
+      w.reason === "FailedMount"
+        ? { pod: d.key, type: "Warning", reason: "FailedMount", message: w.message }
+        : { pod: d.key, type: "Warning", reason: "Failed", message: `Error: ${w.message}` },
+    );
   }
 }
 
