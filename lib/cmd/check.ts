@@ -54,6 +54,14 @@ export async function checkCommand(
   io: Io,
 ): Promise<number> {
   const problems: Problem[] = [];
+  const named: Manifest[] = [];
+  const translateOptions = {
+    instance: options.instance,
+    podLogRoot: options.podLogRoot,
+    root: options.root,
+    nodeName: "check",
+    hostDns: await readHostResolvConf(),
+  };
   let files = 0;
   let pods = 0;
   for (const path of paths) {
@@ -77,6 +85,7 @@ export async function checkCommand(
       files++;
       pods += m.pods.length;
       problems.push(...m.problems);
+      named.push(m);
       continue;
     }
     const scan = await new ManifestSource(path, { insecurePermissions: options.insecure }).scan();
@@ -92,15 +101,15 @@ export async function checkCommand(
     }
     files += scan.manifests.length;
     for (const m of scan.manifests) problems.push(...m.problems);
-    const desired = await desiredState(scan, {
-      instance: options.instance,
-      podLogRoot: options.podLogRoot,
-      root: options.root,
-      nodeName: "check",
-      hostDns: await readHostResolvConf(),
-    });
+    const desired = await desiredState(scan, translateOptions);
     pods += desired.pods.size;
     problems.push(...desired.problems);
+  }
+  if (named.length > 0) {
+    // Files named one by one are judged together, as one directory: the pods of one file
+    // may read the ConfigMaps and Secrets of another.
+    const scan = { dir: "", present: true, manifests: named, lastValid: new Map() };
+    problems.push(...(await desiredState(scan, translateOptions)).problems);
   }
   for (const p of problems) io.out(formatProblem(p));
   const errors = problems.filter((p) => p.severity === "error").length;
