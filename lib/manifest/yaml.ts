@@ -16,6 +16,19 @@ import {
   stringify,
 } from "yaml";
 
+/**
+ * A plain integer with a leading zero, such as `0644`, read as octal: kubectl reads manifests
+ * with YAML 1.1's rules (Kubernetes' `sigs.k8s.io/yaml`), under which `defaultMode: 0400` is
+ * 256, and manifests are written for that. YAML 1.2 alone would read it as 400.
+ */
+const LEADING_ZERO_OCTAL = {
+  identify: (value: unknown) => typeof value === "number",
+  default: true,
+  tag: "tag:yaml.org,2002:int",
+  test: /^0[0-7]+$/,
+  resolve: (source: string) => parseInt(source, 8),
+};
+
 /** A 1-based line and column. */
 export interface Position {
   line: number;
@@ -107,6 +120,7 @@ export function parseYamlStream(text: string): YamlDocument[] {
     lineCounter,
     prettyErrors: false,
     uniqueKeys: true,
+    customTags: (tags) => [LEADING_ZERO_OCTAL, ...(Array.isArray(tags) ? tags : [])],
   });
   const pos = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
