@@ -47,17 +47,47 @@ const CASES: { name: string; text: string; problems: string[] }[] = [
     problems: [],
   },
   {
-    name: "a mounted configMap volume is an error: tinylet cannot provide it",
+    name: "a mounted configMap volume is accepted",
     text: edit("      emptyDir: {}", "      configMap:\n        name: settings"),
+    problems: [],
+  },
+  {
+    name: "a mounted downwardAPI volume is an error: tinylet cannot provide it",
+    text: edit("      emptyDir: {}", "      downwardAPI:\n        items: []"),
     problems: [
-      'x.yaml:10:11: error: Replace volume "data": tinylet cannot provide "configMap" volumes; use hostPath or emptyDir (field spec.containers[0].volumeMounts[0].name)',
+      'x.yaml:10:11: error: Replace volume "data": tinylet cannot provide "downwardAPI" volumes; use hostPath, emptyDir, configMap, secret or projected (field spec.containers[0].volumeMounts[0].name)',
     ],
   },
   {
-    name: "an unmounted secret volume is only a warning",
+    name: "an unmounted secret volume is accepted",
     text: BASE + "    - name: token\n      secret:\n        secretName: t\n",
+    problems: [],
+  },
+  {
+    name: "an unmounted persistentVolumeClaim volume is only a warning",
+    text: BASE + "    - name: claim\n      persistentVolumeClaim:\n        claimName: c\n",
     problems: [
-      'x.yaml:16:7: warning: Ignoring volume "token": "secret" volumes are not supported (field spec.volumes[1].secret)',
+      'x.yaml:16:7: warning: Ignoring volume "claim": "persistentVolumeClaim" volumes are not supported (field spec.volumes[1].persistentVolumeClaim)',
+    ],
+  },
+  {
+    name: "a projected volume with a serviceAccountToken source is an error at the source",
+    text: edit(
+      "      emptyDir: {}",
+      "      projected:\n        sources:\n          - serviceAccountToken: {path: token}",
+    ),
+    problems: [
+      "x.yaml:16:13: error: Remove the serviceAccountToken source: service account tokens are issued by a cluster's API server, and tinylet has none; put a token you have in a Secret and project it with a secret source (field spec.volumes[0].projected.sources[0].serviceAccountToken)",
+    ],
+  },
+  {
+    name: "a configMap item mode of 644 is an error at the mode, shown in octal",
+    text: edit(
+      "      emptyDir: {}",
+      "      configMap:\n        name: settings\n        items:\n          - {key: a, path: a, mode: 644}",
+    ),
+    problems: [
+      'x.yaml:17:31: error: Set "mode" to a number from 0 to 0777 (octal), both inclusive: it is 644 (0o1204 in octal); for the mode 0644, write 0o644 or the decimal 420 (field spec.volumes[0].configMap.items[0].mode)',
     ],
   },
   {
@@ -88,13 +118,31 @@ const CASES: { name: string; text: string; problems: string[] }[] = [
     ],
   },
   {
-    name: "env from a secret is an error",
+    name: "env from a secret is accepted",
     text: edit(
       "      volumeMounts:",
       "      env:\n        - name: PW\n          valueFrom:\n            secretKeyRef: {name: s, key: k}\n      volumeMounts:",
     ),
+    problems: [],
+  },
+  {
+    name: "env from a resourceFieldRef is an error",
+    text: edit(
+      "      volumeMounts:",
+      "      env:\n        - name: CPU\n          valueFrom:\n            resourceFieldRef: {resource: limits.cpu}\n      volumeMounts:",
+    ),
     problems: [
-      'x.yaml:12:13: error: Replace "valueFrom.secretKeyRef" of "PW": tinylet can provide only fieldRef (metadata.name, metadata.namespace, metadata.uid, spec.nodeName, status.podIP); write the value itself with "value" (field spec.containers[0].env[0].valueFrom.secretKeyRef)',
+      'x.yaml:12:13: error: Replace "valueFrom.resourceFieldRef" of "CPU": tinylet does not provide container resources as variables; use fieldRef, configMapKeyRef or secretKeyRef, or write the value itself with "value" (field spec.containers[0].env[0].valueFrom.resourceFieldRef)',
+    ],
+  },
+  {
+    name: "a secretKeyRef without a key is an error at the selector",
+    text: edit(
+      "      volumeMounts:",
+      "      env:\n        - name: PW\n          valueFrom:\n            secretKeyRef: {name: s}\n      volumeMounts:",
+    ),
+    problems: [
+      'x.yaml:12:13: error: Add the required field "key" (field spec.containers[0].env[0].valueFrom.secretKeyRef.key)',
     ],
   },
   {
@@ -108,13 +156,21 @@ const CASES: { name: string; text: string; problems: string[] }[] = [
     ],
   },
   {
-    name: "envFrom is an error",
+    name: "envFrom is accepted",
     text: edit(
       "      volumeMounts:",
       "      envFrom:\n        - configMapRef: {name: c}\n      volumeMounts:",
     ),
+    problems: [],
+  },
+  {
+    name: "an envFrom item with neither a configMapRef nor a secretRef is an error at the item",
+    text: edit(
+      "      volumeMounts:",
+      "      envFrom:\n        - prefix: P_\n      volumeMounts:",
+    ),
     problems: [
-      'x.yaml:9:7: error: Replace "envFrom" with "env" entries: tinylet cannot provide ConfigMap or Secret variables (field spec.containers[0].envFrom)',
+      "x.yaml:10:11: error: Give envFrom[0] a configMapRef or a secretRef: it has neither (field spec.containers[0].envFrom[0])",
     ],
   },
   {

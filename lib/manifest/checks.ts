@@ -1,10 +1,11 @@
 /**
- * Checks across one container's fields (env sources, ports, mounts, probe ports, resources,
- * security context), run after the per-field schema, and the rules the pod's checks share:
- * paths Linux can have, IP addresses, a security context that contradicts itself.
+ * Checks across one container's fields (env names and sources, ports, mounts, probe ports,
+ * resources, security context), run after the per-field schema, and the rules the pod's checks
+ * share: paths Linux can have, IP addresses, a security context that contradicts itself.
  *
  * @module
  */
+import { checkFieldRefVersion, present } from "./config_refs_check.ts";
 import { NAME_MAX, PATH_MAX } from "./pod.ts";
 import { checkResources, type Reporter } from "./schema_check.ts";
 import { isRecord, q, records } from "./values.ts";
@@ -67,6 +68,10 @@ export function checkPathLength(r: Reporter, value: unknown, at: FieldPath, what
   if (bad) r.error(at, `Shorten the ${what}: ${bad}`);
 }
 
+/**
+ * Checks one container across its fields, after the schema: variable names and sources
+ * (`config_refs_check.ts`), mounts, ports, probes and hooks, resources, security context.
+ */
 export function checkContainerFields(
   r: Reporter,
   c: Record<string, unknown>,
@@ -86,48 +91,8 @@ export function checkContainerFields(
       }
       envNames.add(name);
     }
-    const from = env.valueFrom;
-    if (from === undefined || from === null) continue;
-    if (env.value !== undefined && env.value !== null && env.value !== "") {
-      r.error([...p, "valueFrom"], `Remove "value" or "valueFrom" from ${q(name)}: give only one`);
-    }
-    if (!isRecord(from)) {
-      r.error([...p, "valueFrom"], `Write "valueFrom" as a mapping with "fieldRef"`);
-      continue;
-    }
-    for (const key of Object.keys(from)) {
-      if (key === "fieldRef") continue;
-      r.error(
-        [...p, "valueFrom", key],
-        `Replace "valueFrom.${key}" of ${q(name)}: tinylet can provide only fieldRef (${
-          SUPPORTED_FIELD_REFS.join(", ")
-        }); write the value itself with "value"`,
-      );
-    }
-    const ref = from.fieldRef;
-    if (ref === undefined) continue;
-    const fieldPath = isRecord(ref) ? ref.fieldPath : undefined;
-    if (typeof fieldPath !== "string") {
-      r.error(
-        [...p, "valueFrom", "fieldRef", "fieldPath"],
-        `Add "fieldPath" to the fieldRef of ${q(name)}`,
-      );
-    } else if (!(SUPPORTED_FIELD_REFS as readonly string[]).includes(fieldPath)) {
-      r.error(
-        [...p, "valueFrom", "fieldRef", "fieldPath"],
-        `Change the fieldPath ${q(fieldPath)}: tinylet can provide ${
-          SUPPORTED_FIELD_REFS.join(", ")
-        }`,
-      );
-    }
   }
-
-  if (c.envFrom !== undefined && c.envFrom !== null) {
-    r.error(
-      [...at, "envFrom"],
-      `Replace "envFrom" with "env" entries: tinylet cannot provide ConfigMap or Secret variables`,
-    );
-  }
+  checkEnvSources(r, c, at);
 
   const mountPaths = new Map<string, number>();
   for (const [m, i] of records(c.volumeMounts)) {
@@ -236,6 +201,70 @@ export function checkContainerFields(
     );
   }
   checkSecurity(r, c.securityContext, [...at, "securityContext"]);
+}
+
+const VALUE_SOURCES = ["fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"] as const;
+const SOURCES_TEXT = "fieldRef, configMapKeyRef or secretKeyRef";
+
+/**
+ * Checks where one container's variables come from, after the schema: each `env[].valueFrom`
+ * has exactly one of `fieldRef` (a field tinylet provides), `configMapKeyRef` or
+ * `secretKeyRef` and no `value` beside it (`resourceFieldRef` is refused), and each `envFrom`
+ * item exactly one of `configMapRef` or `secretRef`.
+ */
+function checkEnvSources(r: Reporter, c: Record<string, unknown>, at: FieldPath): void {
+  for (const [env, i] of records(c.env)) {
+    const from = env.valueFrom;
+    if (!isRecord(from)) continue;
+    const p = [...at, "env", i, "valueFrom"];
+    const name = q(env.name);
+    const kinds = present(from, VALUE_SOURCES);
+    if (kinds.length === 0) {
+      r.error(p, `Give "valueFrom" of ${name} one of ${SOURCES_TEXT}: it has none`);
+    } else if (env.value !== undefined && env.value !== null && env.value !== "") {
+      r.error(p, `Remove "value" or "valueFrom" from ${name}: give only one`);
+    } else if (kinds.length > 1) {
+      r.error(
+        [...p, kinds[1]!],
+        `Give "valueFrom" of ${name} one source: it has ${kinds.join(" and ")}`,
+      );
+    }
+    if (from.resourceFieldRef !== undefined && from.resourceFieldRef !== null) {
+      r.error(
+        [...p, "resourceFieldRef"],
+        `Replace "valueFrom.resourceFieldRef" of ${name}: tinylet does not provide container resources as variables; use ${SOURCES_TEXT}, or write the value itself with "value"`,
+      );
+    }
+    const ref = from.fieldRef;
+    if (!isRecord(ref)) continue;
+    checkFieldRefVersion(r, ref, [...p, "fieldRef"]);
+    const fieldPath = ref.fieldPath;
+    if (fieldPath === undefined || fieldPath === null) {
+      r.error([...p, "fieldRef", "fieldPath"], `Add "fieldPath" to the fieldRef of ${name}`);
+    } else if (
+      typeof fieldPath === "string" &&
+      !(SUPPORTED_FIELD_REFS as readonly string[]).includes(fieldPath)
+    ) {
+      r.error(
+        [...p, "fieldRef", "fieldPath"],
+        `Change the fieldPath ${q(fieldPath)}: tinylet can provide ${
+          SUPPORTED_FIELD_REFS.join(", ")
+        }`,
+      );
+    }
+  }
+  for (const [item, i] of records(c.envFrom)) {
+    const p = [...at, "envFrom", i];
+    const kinds = present(item, ["configMapRef", "secretRef"]);
+    if (kinds.length === 0) {
+      r.error(p, `Give envFrom[${i}] a configMapRef or a secretRef: it has neither`);
+    } else if (kinds.length > 1) {
+      r.error(
+        [...p, "secretRef"],
+        `Give envFrom[${i}] one of configMapRef or secretRef: it has both`,
+      );
+    }
+  }
 }
 
 /** A probe's port: a number from 1 to 65535, or the name of one of the container's ports. */

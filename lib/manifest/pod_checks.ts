@@ -1,16 +1,22 @@
 /**
- * Checks across a pod spec's fields, run after the per-field schema: volumes and what the
+ * Checks across a pod spec's fields, run after the per-field schema: volumes (the items and
+ * sources of configMap, secret and projected volumes in `config_refs_check.ts`) and what the
  * containers mount of them, host ports across containers, DNS settings, host aliases and
  * sysctls.
  *
  * @module
  */
 import { checkPathLength, checkSecurity, isIp } from "./checks.ts";
+import { checkObjectVolume, checkProjectedVolume } from "./config_refs_check.ts";
 import { dns1123LabelError } from "./pod.ts";
 import { UNSUPPORTED_VOLUME_KINDS } from "./schema.ts";
 import type { Reporter } from "./schema_check.ts";
 import { isRecord, q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
+
+/** The volume sources tinylet provides. */
+const PROVIDED_VOLUME_KINDS = ["hostPath", "emptyDir", "configMap", "secret", "projected"];
+const PROVIDED_TEXT = "hostPath, emptyDir, configMap, secret or projected";
 
 const SYSCTL = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/;
 
@@ -36,7 +42,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
     const sources = Object.keys(v).filter((k) => k !== "name" && v[k] !== null);
     const kind = sources[0];
     if (sources.length === 0) {
-      r.error(p, `Give volume ${q(name)} a source: hostPath or emptyDir`);
+      r.error(p, `Give volume ${q(name)} a source: ${PROVIDED_TEXT}`);
     } else if (sources.length > 1) {
       r.error(
         [...p, sources[1]!],
@@ -51,6 +57,10 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
           `Make the hostPath ${q(path)} absolute (start it with "/")`,
         );
       }
+    } else if (kind === "projected") {
+      checkProjectedVolume(r, v.projected, [...p, "projected"]);
+    } else if (kind === "configMap" || kind === "secret") {
+      checkObjectVolume(r, v[kind], [...p, kind]);
     }
     volumes.set(name, { kind, index: i });
   }
@@ -68,12 +78,12 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
       const mp = [...cp, "volumeMounts", mi, "name"];
       if (!v) {
         r.error(mp, `Declare volume ${q(name)} under spec.volumes, or remove this mount`);
-      } else if (v.kind && v.kind !== "hostPath" && v.kind !== "emptyDir") {
+      } else if (v.kind && !PROVIDED_VOLUME_KINDS.includes(v.kind)) {
         r.error(
           mp,
           `Replace volume ${q(name)}: tinylet cannot provide ${
             q(v.kind)
-          } volumes; use hostPath or emptyDir`,
+          } volumes; use ${PROVIDED_TEXT}`,
         );
       }
       mounted.add(name);
@@ -122,7 +132,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
         `Ignoring volume ${q(name)}: ${q(kind)} volumes are not supported`,
       );
     } else if (
-      kind && kind !== "hostPath" && kind !== "emptyDir" && !UNSUPPORTED_VOLUME_KINDS.includes(kind)
+      kind && !PROVIDED_VOLUME_KINDS.includes(kind) && !UNSUPPORTED_VOLUME_KINDS.includes(kind)
     ) {
       r.error(
         [...at, "volumes", i, kind],

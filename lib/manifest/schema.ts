@@ -5,12 +5,30 @@
  *
  * @module
  */
+import {
+  configKeyMessage,
+  envPrefixMessage,
+  fileModeMessage,
+  itemPathMessage,
+  objectNameMessage,
+} from "./config_refs_check.ts";
 import { HOST_PATH_TYPES } from "./types.ts";
 
 /** The shape one field may take. */
 export type Schema =
-  | { t: "string"; enum?: readonly string[]; check?: (v: string) => string | undefined }
-  | { t: "int"; min?: number; max?: number }
+  | {
+    t: "string";
+    enum?: readonly string[];
+    /** The message for a value not allowed, or undefined; `field` is the field's name. */
+    check?: (v: string, field: string) => string | undefined;
+  }
+  | {
+    t: "int";
+    min?: number;
+    max?: number;
+    /** The message for a whole number not allowed, or undefined; `field` is the field's name. */
+    check?: (v: number, field: string) => string | undefined;
+  }
   | { t: "bool" }
   | { t: "quantity" }
   | { t: "stringList" }
@@ -97,6 +115,18 @@ const containerSecurityContext = obj({
 
 const resourceList: Schema = { t: "map", of: { t: "quantity" } };
 
+type ConfigKind = "ConfigMap" | "Secret";
+const objectName = (kind: ConfigKind) => str({ check: objectNameMessage(kind) });
+const fieldRef = obj({ fieldPath: str(), apiVersion: str() });
+const keySelector = (kind: ConfigKind) =>
+  obj({
+    name: objectName(kind),
+    key: str({ check: configKeyMessage(kind) }),
+    optional: bool,
+  }, { required: ["name", "key"] });
+const objectRef = (kind: ConfigKind) =>
+  obj({ name: objectName(kind), optional: bool }, { required: ["name"] });
+
 /** The fields of a container (regular containers; the short form uses it too). */
 export const CONTAINER_SCHEMA = obj({
   // name, image, command and args are checked by the caller, with their own messages.
@@ -108,10 +138,20 @@ export const CONTAINER_SCHEMA = obj({
   env: list(obj({
     name: str(),
     value: str(),
-    // Checked by the caller: a source tinylet cannot provide is an error, not a warning.
-    valueFrom: any,
+    // One source, the field tinylet provides, resourceFieldRef refused: checked by the caller.
+    valueFrom: obj({
+      fieldRef,
+      configMapKeyRef: keySelector("ConfigMap"),
+      secretKeyRef: keySelector("Secret"),
+      resourceFieldRef: any,
+    }),
   }, { required: ["name"] })),
-  envFrom: any, // rejected by the caller
+  // One of configMapRef or secretRef: checked by the caller.
+  envFrom: list(obj({
+    prefix: str({ check: envPrefixMessage }),
+    configMapRef: objectRef("ConfigMap"),
+    secretRef: objectRef("Secret"),
+  })),
 
   ports: list(obj({
     name: str(),
@@ -160,10 +200,7 @@ export const CONTAINER_SCHEMA = obj({
 
 /** Volume kinds Kubernetes has and tinylet cannot provide on its own. */
 export const UNSUPPORTED_VOLUME_KINDS = [
-  "configMap",
-  "secret",
   "persistentVolumeClaim",
-  "projected",
   "downwardAPI",
   "csi",
   "ephemeral",
@@ -190,6 +227,34 @@ export const UNSUPPORTED_VOLUME_KINDS = [
   "vsphereVolume",
 ];
 
+const fileMode: Schema = { t: "int", check: fileModeMessage };
+const keyToPath = (kind: ConfigKind) =>
+  obj({
+    key: str({ check: configKeyMessage(kind) }),
+    path: str({ check: itemPathMessage }),
+    mode: fileMode,
+  }, { required: ["key", "path"] });
+const projection = (kind: ConfigKind) =>
+  obj({ name: objectName(kind), items: list(keyToPath(kind)), optional: bool }, {
+    required: ["name"],
+  });
+// Each source of one kind, the fields its items show, each path once: checked across the pod.
+const projectionSource = obj({
+  configMap: projection("ConfigMap"),
+  secret: projection("Secret"),
+  downwardAPI: obj({
+    items: list(obj({
+      path: str({ check: itemPathMessage }),
+      fieldRef: obj({ fieldPath: str(), apiVersion: str() }, { required: ["fieldPath"] }),
+      resourceFieldRef: any,
+      mode: fileMode,
+    }, { required: ["path"] })),
+  }),
+  serviceAccountToken: any,
+  clusterTrustBundle: any,
+  podCertificate: any,
+});
+
 const volume = obj({
   name: str(),
   hostPath: obj({
@@ -197,6 +262,19 @@ const volume = obj({
     type: str({ enum: HOST_PATH_TYPES }),
   }, { required: ["path"] }),
   emptyDir: obj({ medium: str({ enum: ["", "Memory"] }), sizeLimit: { t: "quantity" } }),
+  configMap: obj({
+    name: objectName("ConfigMap"),
+    items: list(keyToPath("ConfigMap")),
+    defaultMode: fileMode,
+    optional: bool,
+  }, { required: ["name"] }),
+  secret: obj({
+    secretName: objectName("Secret"),
+    items: list(keyToPath("Secret")),
+    defaultMode: fileMode,
+    optional: bool,
+  }, { required: ["secretName"] }),
+  projected: obj({ sources: list(projectionSource), defaultMode: fileMode }),
   // Sources tinylet cannot provide are checked across the pod (warned, or rejected when mounted).
   ...Object.fromEntries(UNSUPPORTED_VOLUME_KINDS.map((k) => [k, any])),
 }, { required: ["name"] });

@@ -54,7 +54,7 @@ export function checkSchema(schema: Schema, value: unknown, path: FieldPath, r: 
         r.error(path, `Set ${q(field)} to one of ${allowed}: it is ${q(value)}`);
         return;
       }
-      const bad = schema.check?.(value);
+      const bad = schema.check?.(value, field);
       if (bad) r.error(path, bad);
       return;
     }
@@ -67,6 +67,9 @@ export function checkSchema(schema: Schema, value: unknown, path: FieldPath, r: 
         r.error(path, `Set ${q(field)} to ${schema.min} or more: it is ${value}`);
       } else if (schema.max !== undefined && value > schema.max) {
         r.error(path, `Set ${q(field)} to ${schema.max} or less: it is ${value}`);
+      } else {
+        const bad = schema.check?.(value, field);
+        if (bad) r.error(path, bad);
       }
       return;
     }

@@ -1,6 +1,6 @@
 /**
  * The parts of the Kubernetes `v1` Pod that tinylet reads, as TypeScript
- * types. A manifest checked by `pod_schema.ts` has these shapes.
+ * types. A manifest checked by `pod_document.ts` has these shapes.
  *
  * @module
  */
@@ -10,10 +10,34 @@ export interface ObjectFieldSelector {
   apiVersion?: string;
 }
 
+/** A reference to one key of a ConfigMap or Secret (`configMapKeyRef`, `secretKeyRef`). */
+export interface KeySelector {
+  name: string;
+  key: string;
+  optional?: boolean;
+}
+
+/** A reference to a whole ConfigMap or Secret (`envFrom[].configMapRef`, `secretRef`). */
+export interface ObjectReference {
+  name: string;
+  optional?: boolean;
+}
+
 export interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { fieldRef?: ObjectFieldSelector };
+  valueFrom?: {
+    fieldRef?: ObjectFieldSelector;
+    configMapKeyRef?: KeySelector;
+    secretKeyRef?: KeySelector;
+  };
+}
+
+/** One `envFrom` item: every key of a ConfigMap or a Secret, each name after `prefix`. */
+export interface EnvFromSource {
+  prefix?: string;
+  configMapRef?: ObjectReference;
+  secretRef?: ObjectReference;
 }
 
 export interface ContainerPort {
@@ -95,6 +119,7 @@ export interface V1Container {
   args?: string[];
   workingDir?: string;
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   ports?: ContainerPort[];
   resources?: ResourceRequirements;
   volumeMounts?: VolumeMount[];
@@ -112,10 +137,65 @@ export interface V1Container {
   [field: string]: unknown;
 }
 
+/** An `items` entry of a configMap, secret or projected volume: `key` written at `path`. */
+export interface KeyToPath {
+  key: string;
+  path: string;
+  mode?: number;
+}
+
+/** A `configMap` volume: the ConfigMap `name`, all its keys or its `items`. */
+export interface ConfigMapVolumeSource {
+  name: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
+
+/** A `secret` volume: the Secret `secretName`, all its keys or its `items`. */
+export interface SecretVolumeSource {
+  secretName: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
+
+/** A `configMap` or `secret` source of a projected volume. */
+export interface ObjectProjection {
+  name: string;
+  items?: KeyToPath[];
+  optional?: boolean;
+}
+
+/** An item of a projected `downwardAPI` source: a field of the pod, written at `path`. */
+export interface DownwardApiVolumeFile {
+  path: string;
+  fieldRef?: ObjectFieldSelector;
+  mode?: number;
+}
+
+/** One source of a projected volume: exactly one of its kinds (others are refused). */
+export interface VolumeProjection {
+  configMap?: ObjectProjection;
+  secret?: ObjectProjection;
+  downwardAPI?: { items?: DownwardApiVolumeFile[] };
+  [kind: string]: unknown;
+}
+
+/** A `projected` volume: its sources merged into one directory. */
+export interface ProjectedVolumeSource {
+  sources?: VolumeProjection[];
+  defaultMode?: number;
+}
+
+/** A pod's volume: its name and exactly one source. */
 export interface V1Volume {
   name: string;
   hostPath?: { path: string; type?: string };
   emptyDir?: { medium?: string; sizeLimit?: Quantity };
+  configMap?: ConfigMapVolumeSource;
+  secret?: SecretVolumeSource;
+  projected?: ProjectedVolumeSource;
   [kind: string]: unknown;
 }
 
