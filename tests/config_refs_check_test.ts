@@ -619,7 +619,11 @@ Deno.test("config refs: a YAML defaultMode of 644 is an error at its line, sayin
   ]);
 });
 
-for (const [written, mode] of [["0o644", 0o644], ["420", 420], ["0o400", 0o400]] as const) {
+const YAML_MODES = [["0o644", 0o644], ["420", 420], ["0o400", 0o400], ["0644", 0o644], [
+  "0400",
+  0o400,
+]] as const;
+for (const [written, mode] of YAML_MODES) {
   Deno.test(`config refs: YAML defaultMode ${written} is the mode ${mode.toString(8)}`, () => {
     const m = parseManifest("x.yaml", yamlWithMode(written));
     assert.deepEqual(m.problems, []);
