@@ -2,7 +2,8 @@
  * ConfigMaps and Secrets through full passes of the reconciler on the fake runtime, over a
  * temporary manifest directory: a pod missing an object waits and starts once it is written,
  * a change to env it reads replaces the pod, a change to volume data rewrites the files in
- * place, and a waiting pod keeps what runs of it. Secrets: `config_secret_passes_test.ts`.
+ * place, and a waiting pod keeps what runs of it. Secrets: `config_secret_passes_test.ts`; an
+ * agent restarted: `config_restart_test.ts`.
  *
  * @module
  */
@@ -11,9 +12,6 @@ import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler
 import { releaseVolumes } from "../lib/node/volume_release.ts";
 import type { ContainerConfig } from "../lib/runtime/cri.ts";
 import type { PodView } from "../lib/reconcile/status.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
-import { createLogger } from "../lib/base/log.ts";
 
 const IMAGE = "docker.io/library/busybox:1.35";
 
@@ -253,37 +251,6 @@ Deno.test("a waiting pod whose older sandbox runs keeps it: no deletion is plann
     { key: "G", value: "hello" },
     { key: "PLAIN", value: "x" },
   ]);
-});
-
-Deno.test("an agent started while a running pod's ConfigMap is gone keeps the pod", async () => {
-  await using s = await setup();
-  await s.write("cfg.yaml", cfgDoc("hello"));
-  await s.write("web.yaml", webPod());
-  await s.reconciler.pass();
-  const before = await sandboxes(s);
-  await Deno.remove(`${s.manifests}/cfg.yaml`);
-  // A new agent on the same runtime and directories: it never saw the ConfigMap.
-  const again = new Reconciler({
-    cri: s.cri,
-    clock: s.clock,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: () => {} }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: s.logs,
-    parallel: 4,
-    intervalMs: 2000,
-  });
-  const r = await again.pass().finally(() => again.stop());
-  assert.deepEqual(r.actions, []);
-  assert.deepEqual(await sandboxes(s), before);
-  assert.equal(
-    view(r.pods, "web").lastError,
-    'configmap "cfg" not found: the pod keeps running as it was',
-  );
 });
 
 Deno.test("a kept pod's crashed container restarts with the env it had", async () => {
