@@ -251,7 +251,7 @@ Deno.test("a reference to an object of the other kind is an error naming the fie
       severity: "warning",
       field: "spec.containers[0].env[0].valueFrom.configMapKeyRef",
       message:
-        `Pod "default/web" waits (CreateContainerConfigError): ${wait} (it starts as soon as this is fixed)`,
+        `Pod "default/web" waits (CreateContainerConfigError): ${wait} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
     },
   ]);
 });
@@ -275,7 +275,7 @@ Deno.test("a waiting pod is a warning; a found or optional reference says nothin
     severity: "warning",
     field: "spec.containers[0].envFrom[0].configMapRef",
     message:
-      `Pod "default/web" waits (CreateContainerConfigError): ${message} (it starts as soon as this is fixed)`,
+      `Pod "default/web" waits (CreateContainerConfigError): ${message} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
   }]);
   // Kept: it runs with what it had.
   assert.deepEqual(referenceProblems(waiting, empty, AT, true).map((p) => p.message), [

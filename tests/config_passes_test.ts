@@ -115,7 +115,7 @@ Deno.test("a pod missing its ConfigMap waits, then starts as soon as the file is
       `${s.manifests}/web.yaml`,
       "warning",
       "spec.containers[0].env[0].valueFrom.configMapKeyRef",
-      'Pod "default/web" waits (CreateContainerConfigError): configmap "cfg" not found: Add the ConfigMap "cfg" in namespace "default" to the manifest directory, or mark the reference optional (it starts as soon as this is fixed)',
+      'Pod "default/web" waits (CreateContainerConfigError): configmap "cfg" not found: Add the ConfigMap "cfg" in namespace "default" to the manifest directory, or mark the reference optional (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)',
     ]],
   );
   // Another pass changes nothing.

@@ -165,7 +165,7 @@ Deno.test("a missing ConfigMap, Secret or key makes the pod wait with kubelet's 
       severity: "warning",
       field,
       message:
-        `Pod "default/web" waits (CreateContainerConfigError): ${message}: ${action} (it starts as soon as this is fixed)`,
+        `Pod "default/web" waits (CreateContainerConfigError): ${message}: ${action} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
     }], what);
   }
 });
@@ -199,7 +199,7 @@ Deno.test("a missing Secret of a volume makes the pod wait with FailedMount", as
     severity: "warning",
     field: "spec.volumes[0].secret",
     message:
-      `Pod "default/vol" waits (FailedMount): ${message} (it starts as soon as this is fixed)`,
+      `Pod "default/vol" waits (FailedMount): ${message} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
   }]);
 });
 

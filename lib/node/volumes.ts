@@ -359,7 +359,11 @@ async function prepareEmptyDir(
   if (!mounted.ok) {
     throw new VolumeError(
       name,
-      `cannot mount a tmpfs on emptyDir "${dir}" (medium Memory): ${mounted.stderr} (tinylet must run as root to mount)`,
+      `cannot mount a tmpfs on ${
+        source.medium === "Memory" && dir === emptyDirPath(podDir, name)
+          ? `emptyDir "${dir}" (medium Memory)`
+          : `"${dir}" (secret and projected volumes are a tmpfs, so their files never land on disk)`
+      }: ${mounted.stderr} (tinylet must run as root to mount)`,
     );
   }
 }

@@ -13,6 +13,8 @@ import type { Position } from "../manifest/yaml.ts";
 import type { ConfigLookup } from "../translate/config_lookup.ts";
 import type { ConfigRef } from "../translate/pod_config.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
+import { KEYS } from "../runtime/labels.ts";
+import type { ObservedPod } from "./observe.ts";
 
 /** A ConfigMap or Secret. */
 export type ConfigObject = ConfigMapObject | SecretObject;
@@ -85,6 +87,21 @@ export function referenced(
   return refs.map((r) => index.find(r.kind, namespace, r.name));
 }
 
+/**
+ * Whether a pod that waits for a ConfigMap or Secret runs as it is declared anyway: its volume
+ * cannot be set up now (`FailedMount`, its object gone while the agent was down), but a ready
+ * sandbox of its very spec runs with the files it wrote before. Such a pod is planned as any
+ * other (its containers restart), without its volumes being written. A pod whose env cannot
+ * be resolved has no hash to match, and is only kept.
+ */
+export function runsAsIs(pod: DesiredPod, observed: readonly ObservedPod[] | undefined): boolean {
+  return pod.waiting?.reason === "FailedMount" &&
+    (observed ?? []).some((o) =>
+      o.sandbox.annotations[KEYS.specHash] === pod.hash && o.sandbox.state === "SANDBOX_READY" &&
+      o.unsafeIdentity === undefined
+    );
+}
+
 const FIX: Record<ConfigRef["kind"], string> = {
   ConfigMap: "configMapKeyRef, configMapRef or a configMap volume",
   Secret: "secretKeyRef, secretRef or a secret volume",
@@ -126,8 +143,11 @@ export function referenceProblems(
       field: wait.field,
       message: kept
         ? `Pod "${pod.key}" keeps running with the ConfigMap and Secret data it had: ${wait.message}${action}`
-        : `Pod "${pod.key}" waits (${wait.reason}): ${wait.message}${action} (it starts as soon as this is fixed)`,
+        : `Pod "${pod.key}" waits (${wait.reason}): ${wait.message}${action} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
     });
+  }
+  for (const w of pod.configWarnings) {
+    problems.push({ ...place, severity: "warning", field: "", message: `Pod "${pod.key}": ${w}` });
   }
   return problems;
 }

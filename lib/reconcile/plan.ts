@@ -1,7 +1,6 @@
 /**
- * The planner: from what should run and what runs, the actions that close
- * the gap, each with a reason. Pure: no I/O, no clock, no randomness; the
- * time and the backoffs come in as arguments.
+ * The planner: from what should run and what runs, the actions that close the gap, each with
+ * a reason. Pure: no I/O, no clock, no randomness; the time and backoffs come in as arguments.
  *
  * @module
  */
@@ -24,6 +23,7 @@ import type {
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
 import { deletionOf } from "./deletion_plan.ts";
+import { runsAsIs } from "./config_index.ts";
 
 /** Any action of a plan. */
 export type Action =
@@ -335,7 +335,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
   const actions: Action[] = [];
   let wakeAt: number | undefined;
   for (const d of desired.pods.values()) {
-    if (d.waiting) continue; // waiting for a ConfigMap or Secret: start none, keep what runs
+    if (d.waiting && !runsAsIs(d, observed.pods.get(d.key))) continue; // start none, keep what runs
     wakeAt = earliest(wakeAt, planPod(d, observed.pods.get(d.key) ?? [], observed, ctx, actions));
   }
   for (const [key, list] of observed.pods) {

@@ -119,7 +119,7 @@ function containerView(
     if (wait?.reason === "CreateContainerConfigError" && wait.container === c.name) {
       return { ...base, reason: wait.reason, message: wait.message };
     }
-    if (wait) return { ...base, message: wait.message };
+    if (wait?.reason === "FailedMount") return { ...base, message: wait.message };
     const err = ctx.errors.get(pod.key);
     if (err?.reason && err.message.includes(`"${c.image}"`)) {
       return { ...base, reason: err.reason, message: err.message };
@@ -282,7 +282,10 @@ export function podViews(
       uid: pod.uid,
       source: pod.source,
       phase,
-      status: statusColumn(pod, views, phase, pending),
+      // Nothing of a waiting pod runs: what it waits for is its status, as kubelet shows it.
+      status: pod.waiting && !current
+        ? pod.waiting.reason === "FailedMount" ? "ContainerCreating" : pod.waiting.reason
+        : statusColumn(pod, views, phase, pending),
       ready: `${counted.filter((v) => v.ready).length}/${counted.length}`,
       restarts: views.reduce((n, v) => n + v.restartCount, 0),
       createdAt: current ? iso(current.sandbox.createdAt) : null,
@@ -290,7 +293,11 @@ export function podViews(
       sandboxId: current?.sandbox.id ?? null,
       containers: views,
       backoffUntil: backoff === undefined ? null : new Date(backoff).toISOString(),
-      lastError: ctx.errors.get(pod.key)?.message ?? pod.waiting?.message ?? null,
+      lastError: ctx.errors.get(pod.key)?.message ??
+        (pod.waiting && current
+          ? `${pod.waiting.message}: the pod keeps running with the files it has`
+          : pod.waiting?.message) ??
+        null,
       stale: false,
     });
   }

@@ -14,6 +14,7 @@ import type { Logger } from "../base/log.ts";
 import type { PodEvent } from "./executor_options.ts";
 import type { DesiredState } from "./desired.ts";
 import type { ObservedState } from "./observe.ts";
+import type { DesiredPod } from "../translate/desired_pod.ts";
 
 /** What {@linkcode VolumeUpdates} reports to. */
 export interface VolumeUpdatesOptions {
@@ -93,23 +94,34 @@ export class VolumeUpdates {
 
 /**
  * Records an event when a pod starts to wait for a ConfigMap or Secret, or waits for another
- * reason: kubelet's `Failed` with `Error: MESSAGE` for its env, `FailedMount` for a volume.
+ * reason: kubelet's `Failed` with `Error: MESSAGE` for its env, `FailedMount` for a volume; and
+ * kubelet's `InvalidEnvironmentVariableNames` for names `envFrom` skipped. Once per change.
  */
 export function waitEvents(
   desired: DesiredState,
   told: Map<string, string>,
   onEvent: (e: PodEvent) => void,
 ): void {
-  for (const key of told.keys()) if (!desired.pods.get(key)?.waiting) told.delete(key);
+  const said = (d: DesiredPod) => [d.waiting?.message ?? "", ...d.configWarnings].join("\n");
+  for (const key of told.keys()) {
+    const d = desired.pods.get(key);
+    if (!d || said(d) === "") told.delete(key);
+  }
   for (const d of desired.pods.values()) {
+    const now = said(d);
+    if (now === "" || told.get(d.key) === now) continue;
+    told.set(d.key, now);
     const w = d.waiting;
-    if (!w || told.get(d.key) === w.message) continue;
-    told.set(d.key, w.message);
-    onEvent(
-      w.reason === "FailedMount"
-        ? { pod: d.key, type: "Warning", reason: "FailedMount", message: w.message }
-        : { pod: d.key, type: "Warning", reason: "Failed", message: `Error: ${w.message}` },
-    );
+    if (w) {
+      onEvent(
+        w.reason === "FailedMount"
+          ? { pod: d.key, type: "Warning", reason: "FailedMount", message: w.message }
+          : { pod: d.key, type: "Warning", reason: "Failed", message: `Error: ${w.message}` },
+      );
+    }
+    for (const message of d.configWarnings) {
+      onEvent({ pod: d.key, type: "Warning", reason: "InvalidEnvironmentVariableNames", message });
+    }
   }
 }
 

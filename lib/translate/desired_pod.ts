@@ -172,7 +172,6 @@ export async function translatePod(
   const namespace = pod.metadata.namespace ?? DEFAULT_NAMESPACE;
   const podHash = await specHash(pod);
   const env = await resolvePodEnv(pod, lookup);
-  let waiting: ConfigWait | undefined = env.ok ? undefined : env.wait;
   // Only a pod that reads env from objects has their values in its hash: every other pod
   // keeps the spec hash it always had.
   const hash = env.ok && hasEnvReferences(pod)
@@ -186,7 +185,13 @@ export async function translatePod(
     labels: pod.metadata.labels ?? {},
     annotations: pod.metadata.annotations ?? {},
   }, lookup);
-  waiting ??= configVolumes.ok ? undefined : configVolumes.wait;
+  // kubelet mounts a pod's volumes before it builds any container's env: a volume that cannot
+  // be set up is what the pod waits for first.
+  const waiting: ConfigWait | undefined = !configVolumes.ok
+    ? configVolumes.wait
+    : env.ok
+    ? undefined
+    : env.wait;
   const contents = new Map(
     configVolumes.ok ? configVolumes.volumes.map((v) => [v.name, v] as const) : [],
   );

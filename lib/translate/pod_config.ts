@@ -154,7 +154,9 @@ export async function resolvePodEnv(pod: Pod, lookup: ConfigLookup): Promise<Pod
   const env = new Map<string, EnvEntry[]>();
   const warnings: string[] = [];
   for (const { c, at } of containersOf(pod)) {
-    const r = resolveEnv(namespace, envSpec(c), lookup);
+    // envFrom names are judged by the classic rule (IsEnvVarName, as kubelet did until 1.30):
+    // a name a shell cannot use, such as one starting with a digit, is skipped and said.
+    const r = resolveEnv(namespace, envSpec(c), lookup, { names: "strict" });
     if (!r.ok) {
       return {
         ok: false,
