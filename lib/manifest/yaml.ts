@@ -29,6 +29,9 @@ const LEADING_ZERO_OCTAL = {
   resolve: (source: string) => parseInt(source, 8),
 };
 
+/** A document that says it is a Secret (loosely: a false match only says less). */
+const SECRET_KIND = /["']?\bkind["']?\s*:\s*["']?Secret\b/;
+
 /** A 1-based line and column. */
 export interface Position {
   line: number;
@@ -129,19 +132,27 @@ export function parseYamlStream(text: string): YamlDocument[] {
   // An EmptyStream (no documents at all) is array-like with no items.
   return Array.from(docs).map((doc) => {
     const contents = doc.contents as Node | null;
+    // In a Secret that does not parse, the parser's messages and the keys of the partial parse
+    // may be a value's text (a mis-indented key, an alias name): only the place is said.
+    const secret = SECRET_KIND.test(text.slice(doc.range[0], doc.range[2]));
     const errors: SyntaxProblem[] = doc.errors.map((e) => ({
       ...pos(e.pos[0]),
-      message: e.message.split("\n")[0] ?? e.message,
-      path: pathAt(contents, e.pos[0]),
+      message: secret
+        ? `${e.code} in a Secret (its text is not shown: it may hold a value)`
+        : e.message.split("\n")[0] ?? e.message,
+      path: secret ? [] : pathAt(contents, e.pos[0]),
     }));
     let value: unknown = undefined;
     if (errors.length === 0) {
       try {
         value = doc.contents === null ? undefined : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
       } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
         errors.push({
           ...pos(doc.range[0]),
-          message: err instanceof Error ? err.message : String(err),
+          message: secret
+            ? "the document cannot be read as a Secret (its text is not shown)"
+            : message,
           path: [],
         });
       }
