@@ -196,9 +196,13 @@ Deno.test("an invalid file's objects are its last valid content; none before it 
     const kept = await readerEnv(source);
     assert.equal(kept.waiting, undefined);
     assert.deepEqual(kept.env, [{ key: "V", value: "good" }]);
-    // An agent that never saw it valid has no ConfigMap: the pod waits.
+    // An agent that never saw it valid cannot know what the file declares: the pod is held,
+    // waiting, and the message names the file to fix.
     const fresh = await readerEnv(new ManifestSource(dir));
-    assert.equal(fresh.waiting, 'configmap "app" not found');
+    assert.equal(
+      fresh.waiting,
+      `ConfigMap "app" not found, and ${dir}/cm.yaml cannot be read (it may declare it): fix that file`,
+    );
     // Valid again: its new content.
     await Deno.writeTextFile(`${dir}/cm.yaml`, cmDoc("edited"));
     assert.deepEqual((await readerEnv(source)).env, [{ key: "V", value: "edited" }]);
@@ -278,7 +282,7 @@ Deno.test("a waiting pod is a warning; a found or optional reference says nothin
       `Pod "default/web" waits (CreateContainerConfigError): ${message} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
   }]);
   // Kept: it runs with what it had.
-  assert.deepEqual(referenceProblems(waiting, empty, AT, true).map((p) => p.message), [
+  assert.deepEqual(referenceProblems(waiting, empty, AT, []).map((p) => p.message), [
     `Pod "default/web" keeps running with the ConfigMap and Secret data it had: ${message}`,
   ]);
   const found = indexObjects([manifest("/m/a.yaml", configMap("cfg", { a: "1" }))]);

@@ -102,6 +102,37 @@ export function runsAsIs(pod: DesiredPod, observed: readonly ObservedPod[] | und
     );
 }
 
+/**
+ * A pod some of whose references find nothing while files that were invalid from the agent's
+ * start (`unreadable`: no last valid content known) may declare them: it is held, as waiting,
+ * so nothing is taken for absent that may be there (no replacement, no file removed from its
+ * volumes); undefined when it is not held. A pod kept with its last data is not held.
+ */
+export function held(
+  settled: { desired: DesiredPod; kept: boolean },
+  found: readonly (ConfigObject | undefined)[],
+  unreadable: ReadonlySet<string>,
+): DesiredPod | undefined {
+  const d = settled.desired;
+  if (settled.kept || unreadable.size === 0) return undefined;
+  const missing = d.configRefs.filter((_, i) => !found[i]);
+  if (missing.length === 0) return undefined;
+  const named = [...new Set(missing.map((r) => `${r.kind} "${r.name}"`))];
+  const names = named.join(", ");
+  const files = [...unreadable].join(", ");
+  const volume = missing.find((r) => r.field.startsWith("spec.volumes"));
+  return {
+    ...d,
+    waiting: {
+      reason: d.waiting?.reason ?? (volume ? "FailedMount" : "CreateContainerConfigError"),
+      message: `${names} not found, and ${files} cannot be read (it may declare ${
+        named.length === 1 ? "it" : "them"
+      }): fix ${unreadable.size === 1 ? "that file" : "those files"}`,
+      field: d.waiting?.field ?? (volume ?? missing[0]!).field,
+    },
+  };
+}
+
 const FIX: Record<ConfigRef["kind"], string> = {
   ConfigMap: "configMapKeyRef, configMapRef or a configMap volume",
   Secret: "secretKeyRef, secretRef or a secret volume",
@@ -110,14 +141,16 @@ const FIX: Record<ConfigRef["kind"], string> = {
 /**
  * What `pod`'s references say, placed at the pod's document: a reference whose name is an
  * object of the other kind (an error), and why the pod waits (a warning: it starts once the
- * object is there), or with `kept`, that it keeps running with the data it had.
+ * object is there), or with `gone` (objects it read that are gone, see `TranslationCache`),
+ * that it keeps running with the data it had.
  */
 export function referenceProblems(
   pod: DesiredPod,
   index: ObjectIndex,
   at: Position,
-  kept = false,
+  gone: readonly string[] | false = false,
 ): Problem[] {
+  const kept = gone !== false;
   const problems: Problem[] = [];
   const place = { file: pod.source, line: at.line, column: at.column };
   for (const r of pod.configRefs) {
@@ -144,6 +177,18 @@ export function referenceProblems(
       message: kept
         ? `Pod "${pod.key}" keeps running with the ConfigMap and Secret data it had: ${wait.message}${action}`
         : `Pod "${pod.key}" waits (${wait.reason}): ${wait.message}${action} (it starts as soon as this is fixed; what runs of it meanwhile keeps running as it is)`,
+    });
+  }
+  if (kept && !wait && gone.length > 0) {
+    problems.push({
+      ...place,
+      severity: "warning",
+      field: "",
+      message: `Pod "${pod.key}" keeps running with the ConfigMap and Secret data it had: ${
+        gone.join(", ")
+      } ${
+        gone.length === 1 ? "is" : "are"
+      } gone (it is not restarted; its env and files stay as they were)`,
     });
   }
   for (const w of pod.configWarnings) {

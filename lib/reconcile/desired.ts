@@ -11,7 +11,13 @@ import type { Scan } from "../manifest/source.ts";
 import { type DesiredPod, type TranslateOptions, translatePod } from "../translate/desired_pod.ts";
 import type { ConfigLookup } from "../translate/config_lookup.ts";
 import { podConfigRefs } from "../translate/pod_config.ts";
-import { type ConfigObject, indexObjects, referenced, referenceProblems } from "./config_index.ts";
+import {
+  type ConfigObject,
+  held,
+  indexObjects,
+  referenced,
+  referenceProblems,
+} from "./config_index.ts";
 
 /** What the agent wants, as the planner takes it. */
 export interface DesiredState {
@@ -57,7 +63,10 @@ interface Cached {
 export class TranslationCache {
   #byPod = new WeakMap<Pod, Cached>();
   #refs = new WeakMap<Pod, ReturnType<typeof podConfigRefs>>();
-  #lastGood = new Map<string, DesiredPod>();
+  #lastGood = new Map<
+    string,
+    { desired: DesiredPod; found: readonly (ConfigObject | undefined)[] }
+  >();
 
   /** The options' identity for {@linkcode translate}; compute it once per pass. */
   static key(options: TranslateOptions): string {
@@ -113,20 +122,28 @@ export class TranslationCache {
   }
 
   /**
-   * What runs for `desired`: itself, or while it waits for a ConfigMap or Secret, the last
-   * translation of the same spec from the same file that did not wait (with `kept` set).
+   * What runs for `desired`, whose references found `found`: itself; or, while it waits for a
+   * ConfigMap or Secret or one it read before is gone (optional or not), the last translation
+   * of the same spec from the same file that did not wait, with `kept` set and `gone` naming
+   * the objects gone. An object that goes away never restarts a pod, as in kubelet.
    */
-  settle(desired: DesiredPod): { desired: DesiredPod; kept: boolean } {
-    if (!desired.waiting) {
-      this.#lastGood.set(desired.key, desired);
-      return { desired, kept: false };
-    }
+  settle(
+    desired: DesiredPod,
+    found: readonly (ConfigObject | undefined)[],
+  ): { desired: DesiredPod; kept: boolean; gone: string[] } {
     const last = this.#lastGood.get(desired.key);
-    if (last && last.specHash === desired.specHash && last.source === desired.source) {
-      return { desired: last, kept: true };
+    const same = last !== undefined && last.desired.specHash === desired.specHash &&
+      last.desired.source === desired.source && last.found.length === found.length;
+    const gone = same
+      ? desired.configRefs.filter((_, i) => last.found[i] !== undefined && !found[i])
+        .map((r) => `${r.kind} "${r.name}"`)
+      : [];
+    if (same && (desired.waiting || gone.length > 0)) {
+      return { desired: last.desired, kept: true, gone: [...new Set(gone)] };
     }
-    this.#lastGood.delete(desired.key);
-    return { desired, kept: false };
+    if (desired.waiting) this.#lastGood.delete(desired.key);
+    else this.#lastGood.set(desired.key, { desired, found });
+    return { desired, kept: false, gone: [] };
   }
 
   /** Forgets the last good translations of pods no longer desired. */
@@ -207,9 +224,20 @@ export async function desiredState(
           lookup: index.lookup,
           found,
         });
-      const { desired, kept } = cache.settle(translated);
-      problems.push(...referenceProblems(translated, index, mp, kept));
-      pods.set(key, desired);
+      const settled = cache.settle(translated, found);
+      problems.push(
+        ...referenceProblems(translated, index, mp, settled.kept ? settled.gone : false),
+      );
+      const kept = settled.kept
+        ? `${
+          translated.waiting?.message ?? `${settled.gone.join(", ")} gone`
+        }: the pod keeps running with the ConfigMap and Secret data it had`
+        : undefined;
+      pods.set(
+        key,
+        held(settled, found, keepSources) ??
+          (kept ? { ...settled.desired, kept } : settled.desired),
+      );
     }
   }
   cache.prune(new Set(pods.keys()));

@@ -297,6 +297,7 @@ export function podViews(
         (pod.waiting && current
           ? `${pod.waiting.message}: the pod keeps running with the files it has`
           : pod.waiting?.message) ??
+        pod.kept ??
         null,
       stale: false,
     });

@@ -141,6 +141,11 @@ export interface DesiredPod {
   waiting?: ConfigWait;
   /** Warnings about its env (names `envFrom` skips); they name keys, never values. */
   configWarnings: string[];
+  /**
+   * Set when the pod runs on with the ConfigMap and Secret data it had, because an object it
+   * read is gone or cannot be read: what happened, for its status.
+   */
+  kept?: string;
 }
 
 /** The sandbox config of a pod cannot be formed; nothing of it is created. */

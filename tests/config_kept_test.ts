@@ -1,0 +1,163 @@
+/**
+ * Objects that go away, or cannot be read, never take a running pod's data: an optional
+ * object deleted keeps the pod as it runs (said in its status), and after a restart, a file
+ * the agent could never read holds every pod that may read from it.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import { releaseVolumes } from "../lib/node/volume_release.ts";
+import type { PodView } from "../lib/reconcile/status.ts";
+
+const IMAGE = "docker.io/library/busybox:1.35";
+
+/** Pod "web": all of Secret creds as env (optional), and as a volume (optional). */
+const WEB_POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ${IMAGE}
+      envFrom:
+        - secretRef: {name: creds, optional: true}
+      volumeMounts:
+        - {name: creds, mountPath: /etc/creds}
+  volumes:
+    - name: creds
+      secret: {secretName: creds, optional: true}
+`;
+
+/** Pod "cfgenv": all of ConfigMap cfg as env (optional). */
+const CFG_POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: cfgenv
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ${IMAGE}
+      envFrom:
+        - configMapRef: {name: cfg, optional: true}
+`;
+
+const CREDS = `apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: t0k3n-kept-value}
+`;
+
+const CFG = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {greeting: hello}
+`;
+
+function view(pods: PodView[], name: string): PodView {
+  const v = pods.find((p) => p.name === name);
+  assert.ok(v, `pod ${name} is shown`);
+  return v;
+}
+
+async function sandboxIds(s: ReconcilerFixture): Promise<string[]> {
+  return (await s.cri.listPodSandbox({ state: "SANDBOX_READY" })).map((x) => x.id).sort();
+}
+
+/** The fixture, its pods' volumes (tmpfs for secrets) unmounted before its directory goes. */
+async function setup(): Promise<ReconcilerFixture> {
+  const s = await reconcilerFixture({ prefix: "tinylet_config_kept_test_" });
+  return {
+    ...s,
+    [Symbol.asyncDispose]: async () => {
+      await s.reconciler.stop();
+      const pods = await Array.fromAsync(Deno.readDir(`${s.root}/pods`)).catch(() => []);
+      for (const e of pods) await releaseVolumes(`${s.root}/pods/${e.name}`);
+      await s[Symbol.asyncDispose]();
+    },
+  };
+}
+
+function restarted(s: ReconcilerFixture): Reconciler {
+  return new Reconciler({
+    cri: s.cri,
+    clock: s.clock,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: () => {} }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
+    instance: "default",
+    root: s.root,
+    podLogRoot: s.logs,
+    parallel: 4,
+    intervalMs: 2000,
+  });
+}
+
+Deno.test("deleting an object an optional envFrom reads keeps the pod running, and says so", async () => {
+  await using s = await setup();
+  await s.write("cfg.yaml", CFG);
+  await s.write("cfgenv.yaml", CFG_POD);
+  await s.reconciler.pass();
+  const before = await sandboxIds(s);
+  assert.equal(before.length, 1);
+  await Deno.remove(`${s.manifests}/cfg.yaml`);
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions, []);
+  assert.deepEqual(await sandboxIds(s), before);
+  assert.deepEqual(
+    r.problems.map((p) => p.message),
+    [
+      'Pod "default/cfgenv" keeps running with the ConfigMap and Secret data it had: ConfigMap "cfg" is gone (it is not restarted; its env and files stay as they were)',
+    ],
+  );
+  assert.equal(
+    view(r.pods, "cfgenv").lastError,
+    'ConfigMap "cfg" gone: the pod keeps running with the ConfigMap and Secret data it had',
+  );
+  // Written again with other data: that is a change, and the pod is replaced.
+  await s.write("cfg.yaml", CFG.replace("hello", "bonjour"));
+  const changed = await s.reconciler.pass();
+  assert.deepEqual(changed.actions.map((a) => a.type), ["deletePod", "createPod"]);
+});
+
+Deno.test("after a restart, a Secret file that cannot be read holds the pods that may read it", async () => {
+  await using s = await setup();
+  await s.write("creds.yaml", CREDS);
+  await Deno.chmod(`${s.manifests}/creds.yaml`, 0o600);
+  await s.write("web.yaml", WEB_POD);
+  await s.reconciler.pass();
+  const before = await sandboxIds(s);
+  const [podUid] = (await s.cri.listPodSandbox()).map((x) => x.metadata.uid);
+  const volume = `${s.root}/pods/${podUid}/volumes/kubernetes.io~secret/creds`;
+  assert.deepEqual([...Deno.readDirSync(volume)].map((e) => e.name).includes("token"), true);
+  // The file is made readable by others: refused. A new agent never saw it valid.
+  await Deno.chmod(`${s.manifests}/creds.yaml`, 0o644);
+  const again = restarted(s);
+  try {
+    const r = await again.pass();
+    assert.deepEqual(r.actions, []);
+    assert.deepEqual(await sandboxIds(s), before);
+    const file = `${s.manifests}/creds.yaml`;
+    assert.equal(
+      view(r.pods, "web").lastError,
+      `Secret "creds" not found, and ${file} cannot be read (it may declare it): fix that file: the pod keeps running as it was`,
+    );
+    // Nothing was taken for absent: the volume still holds the Secret's file.
+    assert.deepEqual([...Deno.readDirSync(volume)].map((e) => e.name).includes("token"), true);
+    // Fixed: the pod is the one that ran, as the Secret is the one it read.
+    await Deno.chmod(file, 0o600);
+    const fixed = await again.pass();
+    assert.deepEqual(fixed.actions, []);
+    assert.deepEqual(await sandboxIds(s), before);
+  } finally {
+    await again.stop();
+  }
+});
