@@ -141,18 +141,22 @@ export function subPathTarget(
  * `base`, bind-mounts it at `target`, then checks that what got mounted is
  * still the file or directory inside the volume. A symlink swapped in between
  * the check and the mount (the subPath escape) is caught, unmounted and
- * reported. Idempotent: an existing mount at `target` is checked again.
+ * reported. Idempotent: an existing mount at `target` is checked again; one that no longer
+ * shows what the subPath names inside the volume (a ConfigMap update replaced its file) is
+ * bound again, once, to what it names now, as kubelet does for a restarting container.
  */
 export async function bindSubPath(
   volume: string,
   base: string,
   subPath: string,
   target: string,
+  again = false,
 ): Promise<void> {
   const resolved = await resolveSubPath(volume, base, subPath, true);
   const realBase = await Deno.realPath(base);
   const info = await Deno.stat(resolved);
-  if (!(await isMountPoint(target))) {
+  const wasMounted = await isMountPoint(target);
+  if (!wasMounted) {
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true, mode: 0o750 });
     try {
       if (info.isDirectory) await Deno.mkdir(target, { mode: 0o750 });
@@ -166,9 +170,11 @@ export async function bindSubPath(
     }
   }
   const [mounted, now] = await Promise.all([Deno.stat(target), Deno.realPath(resolved)]);
-  const again = await Deno.stat(now);
-  if (!isWithin(now, realBase) || mounted.ino !== again.ino || mounted.dev !== again.dev) {
+  const named = await Deno.stat(now);
+  const within = isWithin(now, realBase);
+  if (!within || mounted.ino !== named.ino || mounted.dev !== named.dev) {
     await runCommand("umount", [target]);
+    if (wasMounted && within && !again) return bindSubPath(volume, base, subPath, target, true);
     throw new VolumeError(
       volume,
       `subPath "${subPath}" changed while it was mounted (a symlink out of the volume?): refusing it`,
