@@ -24,6 +24,7 @@
  * @module
  */
 
+import { payloadPathError } from "./payload_path.ts";
 import { basename, join, resolve } from "node:path";
 
 /** One file of a volume: its bytes and its permission bits (0 to 0o777). */
@@ -39,6 +40,8 @@ export type Payload = ReadonlyMap<string, FileProjection>;
 export interface WritePayloadOptions {
   /** The clock that names the timestamped directory (default: the system clock). */
   now?: () => Date;
+  /** Run first in the directory's turn; throws to stop the write (nothing is written then). */
+  ready?: () => Promise<void>;
 }
 
 /** What {@linkcode writePayload} did. */
@@ -47,7 +50,7 @@ export interface WritePayloadResult {
   changed: boolean;
 }
 
-/** A payload that cannot be written: a bad path or mode, or two paths that collide. Nothing was written. */
+/** A payload that cannot be written: a bad path or mode, or paths that collide. Nothing is written. */
 export class PayloadError extends Error {
   /** The payload path the error is about. */
   readonly path: string;
@@ -58,47 +61,13 @@ export class PayloadError extends Error {
   }
 }
 
+export { payloadPathError };
+
 /** The link to the current timestamped directory. */
 export const DATA_LINK = "..data";
 const DATA_TMP_LINK = "..data_tmp"; // renamed over ..data to switch versions
 const VISIBLE_TMP_LINK = "..visible_tmp"; // renamed over a visible link that points elsewhere
-const MAX_NAME_BYTES = 255; // NAME_MAX
-const MAX_PATH_BYTES = 4096; // PATH_MAX
 const DIR_MODE = 0o755;
-
-const encoder = new TextEncoder();
-
-/**
- * Why payload path `path` cannot be written, or undefined when it can. A path is relative, is
- * at most 4096 bytes, has no empty, `.` or `..` component and no component over 255 bytes, and
- * does not start with `..` (those names are the writer's). `a//b` and `./a` are refused, so two
- * paths never name one file: callers clean paths first, as kubelet does.
- */
-export function payloadPathError(path: string): string | undefined {
-  if (path === "") return "Name a file: a payload path is empty";
-  if (path.includes("\0")) return `Remove the NUL byte from payload path ${JSON.stringify(path)}`;
-  if (path.startsWith("/")) {
-    return `Make payload path "${path}" relative to the volume: it starts with "/"`;
-  }
-  const bytes = encoder.encode(path).length;
-  if (bytes > MAX_PATH_BYTES) {
-    return `Shorten payload path "${path}": it is ${bytes} bytes, over the limit of ${MAX_PATH_BYTES}`;
-  }
-  for (const component of path.split("/")) {
-    if (component === "") return `Remove the empty component from payload path "${path}"`;
-    if (component === "." || component === "..") {
-      return `Remove the "${component}" component from payload path "${path}": paths name files inside the volume`;
-    }
-    const length = encoder.encode(component).length;
-    if (length > MAX_NAME_BYTES) {
-      return `Shorten payload path "${path}": a component is ${length} bytes, over the limit of ${MAX_NAME_BYTES}`;
-    }
-  }
-  if (path.startsWith("..")) {
-    return `Rename payload path "${path}": names starting with ".." are the volume's own (..data)`;
-  }
-  return undefined;
-}
 
 /**
  * Makes `dir` hold exactly `payload`, atomically for readers, and returns whether anything
@@ -131,7 +100,7 @@ export function writePayload(
 ): Promise<WritePayloadResult> {
   const key = resolve(dir);
   const result = (queues.get(key) ?? Promise.resolve())
-    .then(() => writeNow(dir, payload, options.now ?? (() => new Date())));
+    .then(() => writeNow(dir, payload, options.now ?? (() => new Date()), options.ready));
   const settled = result.then(() => {}, () => {});
   queues.set(key, settled);
   settled.then(() => queues.get(key) === settled && queues.delete(key));
@@ -146,7 +115,9 @@ async function writeNow(
   dir: string,
   payload: Payload,
   now: () => Date,
+  ready?: () => Promise<void>,
 ): Promise<WritePayloadResult> {
+  await ready?.();
   checkPayload(payload);
   const names = topLevelNames(payload);
   await makeVolumeDir(dir);

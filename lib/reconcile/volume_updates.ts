@@ -8,8 +8,12 @@
  * @module
  */
 import { isMountPoint } from "../node/mount_table.ts";
-import type { Payload } from "../node/atomic_writer.ts";
-import { volumePath, writeConfigVolume } from "../node/volumes.ts";
+import {
+  forgetConfigVolume,
+  volumePath,
+  writeConfigVolume,
+  writtenConfigVolume,
+} from "../node/volumes.ts";
 import type { Logger } from "../base/log.ts";
 import type { PodEvent } from "./executor_options.ts";
 import type { DesiredState } from "./desired.ts";
@@ -27,8 +31,8 @@ export interface VolumeUpdatesOptions {
 /** Rewrites the config volumes of running pods whose content changed. */
 export class VolumeUpdates {
   readonly #o: VolumeUpdatesOptions;
-  /** Each volume directory's content as last written or found, by identity. */
-  #written = new Map<string, Payload>();
+  /** The volume directories of running pods, to forget when their pods go. */
+  #live = new Set<string>();
   /** Volume directories whose last write failed, with the message logged. */
   #failed = new Map<string, string>();
   /** Pods waiting for a ConfigMap or Secret, with the message of their event. */
@@ -59,11 +63,11 @@ export class VolumeUpdates {
         if (!v.config || !payload) continue;
         const dir = volumePath(v, d.podDir);
         live.add(dir);
-        if (this.#written.get(dir) === payload) continue;
+        if (writtenConfigVolume(dir) === payload) continue;
         if (!(await isDirectory(dir))) continue;
         if (v.config.memory && !(await isMountPoint(dir))) continue;
         try {
-          if (await writeConfigVolume(v.name, dir, payload)) {
+          if (await writeConfigVolume(v.name, dir, payload, v.config.memory)) {
             changed++;
             const what = `Updated the files of volume "${v.name}"`;
             this.#o.log.info(`${what} of pod ${d.key}`);
@@ -74,7 +78,6 @@ export class VolumeUpdates {
               message: what,
             });
           }
-          this.#written.set(dir, payload);
           this.#failed.delete(dir);
         } catch (error) {
           const message = (error as Error).message;
@@ -86,7 +89,12 @@ export class VolumeUpdates {
         }
       }
     }
-    for (const dir of this.#written.keys()) if (!live.has(dir)) this.#written.delete(dir);
+    for (const dir of this.#live) {
+      if (live.has(dir)) continue;
+      this.#live.delete(dir);
+      forgetConfigVolume(dir);
+    }
+    for (const dir of live) this.#live.add(dir);
     for (const dir of this.#failed.keys()) if (!live.has(dir)) this.#failed.delete(dir);
     return changed;
   }
