@@ -190,6 +190,18 @@ const PROJECTION_KINDS = [
   "podCertificate",
 ] as const;
 
+/**
+ * The kinds of `projected`'s sources that need a cluster (`serviceAccountToken`, ...): a
+ * volume with one can only be ignored, when no container mounts it (as the
+ * `kube-api-access-*` volume of a manifest copied from a cluster).
+ */
+export function clusterProjections(projected: unknown): string[] {
+  if (!isRecord(projected)) return [];
+  return records(projected.sources).flatMap(([source]) =>
+    Object.keys(source).filter((k) => Object.hasOwn(CLUSTER_PROJECTIONS, k) && source[k] != null)
+  );
+}
+
 /** Projected sources that need a cluster, with what to do instead. */
 const CLUSTER_PROJECTIONS: Readonly<Record<string, string>> = {
   serviceAccountToken:

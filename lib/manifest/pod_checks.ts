@@ -7,7 +7,11 @@
  * @module
  */
 import { checkPathLength, checkSecurity, isIp } from "./checks.ts";
-import { checkObjectVolume, checkProjectedVolume } from "./config_refs_check.ts";
+import {
+  checkObjectVolume,
+  checkProjectedVolume,
+  clusterProjections,
+} from "./config_refs_check.ts";
 import { dns1123LabelError } from "./pod.ts";
 import { UNSUPPORTED_VOLUME_KINDS } from "./schema.ts";
 import type { Reporter } from "./schema_check.ts";
@@ -26,6 +30,7 @@ const SYSCTL = /^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-
  */
 export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: FieldPath): void {
   const volumes = new Map<string, { kind: string | undefined; index: number }>();
+  const projected: [string, unknown, FieldPath][] = [];
   for (const [v, i] of records(spec.volumes)) {
     const p = [...at, "volumes", i];
     const name = v.name;
@@ -58,7 +63,8 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
         );
       }
     } else if (kind === "projected") {
-      checkProjectedVolume(r, v.projected, [...p, "projected"]);
+      // Checked once the mounts are known: an unmounted one a cluster fills is only ignored.
+      projected.push([name, v.projected, [...p, "projected"]]);
     } else if (kind === "configMap" || kind === "secret") {
       checkObjectVolume(r, v[kind], [...p, kind]);
     }
@@ -119,6 +125,17 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
         portNames.set(port.name, `containers[${ci}].ports[${pi}]`);
       }
     }
+  }
+  for (const [name, source, p] of projected) {
+    const cluster = clusterProjections(source);
+    if (cluster.length > 0 && !mounted.has(name)) {
+      r.warn(
+        p,
+        `Ignoring volume ${q(name)}: its ${
+          cluster.join(" and ")
+        } source needs a cluster, and no container mounts it`,
+      );
+    } else checkProjectedVolume(r, source, p);
   }
   for (const [v, i] of records(spec.volumes)) {
     const name = v.name;

@@ -55,12 +55,24 @@ function envSpec(c: V1Container): EnvSpec {
   return c as unknown as EnvSpec;
 }
 
-/** The volume's config source, or undefined for other kinds (hostPath, emptyDir). */
+const SERVED_PROJECTIONS = new Set(["configMap", "secret", "downwardAPI"]);
+
+/**
+ * The volume's config source, or undefined for other kinds (hostPath, emptyDir), and for a
+ * projected volume with a source tinylet cannot serve.
+ */
 export function configVolumeSource(v: V1Volume): ConfigVolumeSource | undefined {
   const r = v as Record<string, unknown>;
   if (r.configMap != null) return { configMap: r.configMap } as ConfigVolumeSource;
   if (r.secret != null) return { secret: r.secret } as ConfigVolumeSource;
-  if (r.projected != null) return { projected: r.projected } as ConfigVolumeSource;
+  if (r.projected != null) {
+    // One with a source only a cluster fills (it passed the checks unmounted) is ignored.
+    const sources = (r.projected as { sources?: Record<string, unknown>[] }).sources ?? [];
+    const served = sources.every((s) =>
+      Object.keys(s).every((k) => s[k] == null || SERVED_PROJECTIONS.has(k))
+    );
+    return served ? { projected: r.projected } as ConfigVolumeSource : undefined;
+  }
   return undefined;
 }
 
