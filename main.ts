@@ -135,16 +135,17 @@ async function runAgent(config: AgentConfig): Promise<number> {
   const source = new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   });
+  let configHashKeyError: string | undefined;
   const configHashKey = await readHashKey(config.root, { create: true }).catch((err) => {
-    log.error(
-      `Cannot make the config hash key in ${config.root}: ${
-        (err as Error).message
-      } (pods whose env reads ConfigMaps or Secrets get an unkeyed hash)`,
-    );
+    configHashKeyError = `tinylet cannot make its config hash key in ${config.root}: ${
+      (err as Error).message
+    }: make --root writable by the agent and restart it`;
+    log.error(`${configHashKeyError} (pods whose env reads ConfigMaps or Secrets wait until then)`);
     return undefined;
   });
   const reconciler = new Reconciler({
     ...(configHashKey ? { configHashKey } : {}),
+    ...(configHashKeyError ? { configHashKeyError } : {}),
     registryAuth,
     cri,
     clock: SYSTEM_CLOCK,

@@ -79,6 +79,7 @@ export class TranslationCache {
       options.cgroupV2 ?? false,
       // Whether there is a key; the key itself is not kept in the identity.
       options.configHashKey !== undefined,
+      options.configHashKeyError ?? "",
     ]);
   }
 

@@ -267,6 +267,7 @@ export class ReconcilePass {
       hostDns,
       cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
       ...(o.configHashKey ? { configHashKey: o.configHashKey } : {}),
+      ...(o.configHashKeyError ? { configHashKeyError: o.configHashKeyError } : {}),
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(

@@ -54,6 +54,11 @@ export interface TranslateOptions {
   cgroupV2?: boolean;
   /** The node's config hash key (`lib/node/hash_key.ts`); none for `tinylet check`. */
   configHashKey?: Uint8Array;
+  /**
+   * Why the agent has no config hash key: then a pod whose env reads ConfigMaps or Secrets
+   * waits, rather than carry a hash anyone could test guesses of a Secret's value against.
+   */
+  configHashKeyError?: string;
 }
 
 /** Finds nothing: a pod translated without ConfigMaps and Secrets. */
@@ -192,10 +197,17 @@ export async function translatePod(
   }, lookup);
   // kubelet mounts a pod's volumes before it builds any container's env: a volume that cannot
   // be set up is what the pod waits for first.
+  const unkeyed = options.configHashKeyError !== undefined && hasEnvReferences(pod)
+    ? {
+      reason: "CreateContainerConfigError" as const,
+      message: options.configHashKeyError,
+      field: "spec",
+    }
+    : undefined;
   const waiting: ConfigWait | undefined = !configVolumes.ok
     ? configVolumes.wait
     : env.ok
-    ? undefined
+    ? unkeyed
     : env.wait;
   const contents = new Map(
     configVolumes.ok ? configVolumes.volumes.map((v) => [v.name, v] as const) : [],
