@@ -126,6 +126,11 @@ Deno.test("deleting an object an optional envFrom reads keeps the pod running, a
   await s.write("cfg.yaml", CFG.replace("hello", "bonjour"));
   const changed = await s.reconciler.pass();
   assert.deepEqual(changed.actions.map((a) => a.type), ["deletePod", "createPod"]);
+  // The reason says what changed: a value the env reads, not the pod's file.
+  assert.equal(
+    changed.actions[0]?.reason,
+    'replace: a value its env reads changed (it reads ConfigMap "cfg")',
+  );
 });
 
 Deno.test("after a restart, a Secret file that cannot be read holds the pods that may read it", async () => {

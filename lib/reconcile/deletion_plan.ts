@@ -9,6 +9,28 @@ import type { ObservedPod } from "./observe.ts";
 import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
 import { KEYS } from "../runtime/labels.ts";
 import type { DeletePod } from "./actions.ts";
+import type { DesiredPod } from "../translate/desired_pod.ts";
+
+function short(hash: string | undefined): string {
+  return hash ? hash.replace(/^v1:/, "").slice(0, 12) : "none";
+}
+
+/**
+ * Why sandbox `o` is replaced by desired pod `d` of another hash: its file moved, the values
+ * its env reads from ConfigMaps and Secrets changed (its spec alone did not), or its spec.
+ */
+export function replaceReason(o: ObservedPod, d: DesiredPod): string {
+  if (o.source && o.source !== d.source) {
+    return `its spec changed and it is now declared in ${d.source}`;
+  }
+  if (o.sandbox.annotations[KEYS.podSpecHash] === d.specHash) {
+    const names = [...new Set(d.configRefs.map((r) => `${r.kind} "${r.name}"`))].join(", ");
+    return `a value its env reads changed (it reads ${names})`;
+  }
+  return `its spec changed in ${d.source} (${short(o.sandbox.annotations[KEYS.specHash])} → ${
+    short(d.hash)
+  })`;
+}
 
 function gracePeriodOf(containers: Container[]): number {
   let grace: number | undefined;

@@ -22,7 +22,7 @@ import type {
   StartCreated,
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
-import { deletionOf } from "./deletion_plan.ts";
+import { deletionOf, replaceReason } from "./deletion_plan.ts";
 import { runsAsIs } from "./config_index.ts";
 
 /** Any action of a plan. */
@@ -69,10 +69,6 @@ export function restartKey(uid: string, name: string): string {
 
 function unsafeReason(why: string): string {
   return `tinylet did not make it: ${why}`;
-}
-
-function short(hash: string | undefined): string {
-  return hash ? hash.replace(/^v1:/, "").slice(0, 12) : "none";
 }
 
 /** The first containers a new sandbox starts: init containers up to the first that must finish, or everything. */
@@ -279,13 +275,7 @@ function planPod(
       actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));
       continue;
     }
-    const oldSource = o.source;
-    const why = oldSource && oldSource !== d.source
-      ? `its spec changed and it is now declared in ${d.source}`
-      : `its spec changed in ${d.source} (${short(o.sandbox.annotations[KEYS.specHash])} → ${
-        short(d.hash)
-      })`;
-    actions.push(deletionOf(o, `replace: ${why}`));
+    actions.push(deletionOf(o, `replace: ${replaceReason(o, d)}`));
   }
   const ready = current.filter((o) => o.sandbox.state === "SANDBOX_READY");
   const keep = ready.at(-1);

@@ -218,7 +218,7 @@ export async function translatePod(
   const warnings = [...dns.warnings];
   const sandbox = buildSandboxConfig(
     pod,
-    { name, namespace, uid, hash, source },
+    { name, namespace, uid, hash, source, ...(hash !== podHash ? { podSpecHash: podHash } : {}) },
     options,
     dns.config,
   );

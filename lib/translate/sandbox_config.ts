@@ -19,6 +19,8 @@ export interface SandboxIdentity {
   uid: string;
   /** The pod's spec hash. */
   hash: string;
+  /** The hash of the spec alone, when `hash` also covers values its env reads. */
+  podSpecHash?: string;
   /** Absolute path of the manifest file. */
   source: string;
 }
@@ -91,6 +93,7 @@ export function buildSandboxConfig(
     annotations: {
       ...pod.metadata.annotations,
       [KEYS.specHash]: hash,
+      ...(id.podSpecHash !== undefined ? { [KEYS.podSpecHash]: id.podSpecHash } : {}),
       [KEYS.source]: source,
       [KEYS.configSource]: "file",
     },
