@@ -351,7 +351,9 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
       );
       assert.equal((await runningPod(cri, INSTANCE, "inline")).containers[0]!.id, inlineId);
       assert.equal(await cat(inlineId, "/etc/inline/motd"), "welcome");
-      assert.match((await command(["describe", "default/inline"])).out, /^Status: {7}Running$/m);
+      const d = await command(["describe", "default/inline"]);
+      assert.match(d.out, /^Status: {7}Running$/m);
+      assert.match(d.out, /configmap "inline-config" not found.*keeps running/);
       // Its container that exits restarts, with the files it had.
       inlineId = await restart(inline, inlineId);
       assert.equal(await cat(inlineId, "/etc/inline/motd"), "welcome");
