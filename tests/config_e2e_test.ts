@@ -1,7 +1,8 @@
 /**
  * ConfigMaps and Secrets end to end, on a real containerd with the agent as a process (with
  * the permissions it ships with): the files and env a container gets from them, in their own
- * files or beside the pod; an edit seen in the container's file without a restart; an env
+ * files or beside the pod (configMap, secret and projected volumes, env, envFrom); an edit seen
+ * in the container's file without a restart; a Secret file others can read refused; an env
  * change replacing the pod; a pod waiting for a missing object and starting when it appears;
  * a deleted object leaving the pod running, its exited container restarted with its files,
  * also after the agent restarts; no secret value in anything the agent or the commands print
@@ -88,8 +89,15 @@ const filesPod = (image: string) =>
     - {name: config, mountPath: /etc/app}
     - {name: creds, mountPath: /etc/creds}
     - {name: config, mountPath: /etc/sub.conf, subPath: app.conf}
+    - {name: all, mountPath: /etc/all}
   volumes:
   - {name: config, configMap: {name: app-config}}
+  - name: all
+    projected:
+      sources:
+      - configMap: {name: app-config, items: [{key: app.conf, path: config/app.conf}]}
+      - secret: {name: app-secret, items: [{key: token, path: token}]}
+      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}
   - name: creds
     secret:
       secretName: app-secret
@@ -150,9 +158,10 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
         m.fstype === "tmpfs" ? "tmpfs" : "disk"
       }`
     ).sort();
-  /** The mounts of pods files and inline: their secret volumes' tmpfs, the subPath's bind mount. */
+  /** The mounts of pods files and inline: their secret and projected tmpfs, the subPath's bind mount. */
   const mountsOf = (files: string, inline: string) =>
     [
+      `${files}/kubernetes.io~projected/all tmpfs`,
       `${files}/kubernetes.io~secret/creds tmpfs`,
       `${files}/volume-subpaths/config/app/2 disk`,
       `${inline}/kubernetes.io~secret/key tmpfs`,
@@ -186,6 +195,8 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
         ["mode=one\n", "hello", TOKEN],
       );
       assert.deepEqual(await catIn(cri, id, ["/etc/creds/db/password"]), [SECRET]);
+      const projected = ["/etc/all/config/app.conf", "/etc/all/token", "/etc/all/name"];
+      assert.deepEqual(await catIn(cri, id, projected), ["mode=one\n", TOKEN, "files"]);
       assert.equal(await cat(id, "/etc/sub.conf"), "mode=one\n");
       // kubelet's layout: ..data → a timestamped directory, one link per top-level name.
       const layout: [string, string[]][] = [
@@ -219,6 +230,7 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
       );
       assert.notEqual(app?.fstype, "tmpfs");
       assert.equal(creds?.fstype, "tmpfs");
+      assert.equal(mounts.find((m) => m.target === "/etc/all")?.fstype, "tmpfs");
       // On the host: each secret volume is a tmpfs under its pod's directory; a ConfigMap's is not.
       assert.deepEqual(await podMounts(), mountsOf(files.uid, inline.uid));
       const onDisk = `${root}/pods/${files.uid}/volumes/kubernetes.io~configmap/config/app.conf`;
@@ -308,6 +320,7 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
       assert.ok(plainMs <= 2_000, `${plainMs} ms`);
       files = await kept("files", filesId(), startedAt);
       assert.equal(await cat(filesId(), "/etc/app/greeting.txt"), "hello");
+      assert.equal(await cat(filesId(), "/etc/all/config/app.conf"), "mode=plain\n");
       // As in kubelet, a subPath mount keeps the file it had.
       assert.equal(await cat(filesId(), "/etc/sub.conf"), "mode=one\n");
       const names = await namesIn(cri, filesId(), "/etc/app");
@@ -412,6 +425,31 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
         const back = inlineYaml(image, true).replace("motd: welcome", "motd: welcome back");
         await edit(`${manifests}/inline.yaml`, back, inlineId, "/etc/inline/motd", "welcome back");
         await kept("inline", inlineId, startedAt);
+      },
+    );
+
+    await t.step(
+      "a Secret file others can read is refused; what read it keeps running",
+      async () => {
+        const after = agent.lines.length;
+        const startedAt = (await cri.containerStatus(filesId())).startedAt;
+        const secretFile = `${manifests}/secret.yaml`;
+        await Deno.chmod(secretFile, 0o644);
+        try {
+          const line = await agent.waitForLine(/readable by its group and others \(mode 0644\)/, {
+            after,
+          });
+          assert.ok(JSON.parse(line).msg.startsWith(`${secretFile}:1:1: error: `), line);
+          const seen = agent.lines.length;
+          await waitFor(
+            "two more passes",
+            () => agent.lines.slice(seen).filter((l) => /Pass done/.test(l)).length >= 2,
+          );
+          await kept("files", filesId(), startedAt);
+          assert.equal(await cat(filesId(), "/etc/creds/token"), TOKEN);
+        } finally {
+          await Deno.chmod(secretFile, 0o600);
+        }
       },
     );
 
@@ -522,7 +560,7 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
       // On the host, secret values are in the pods' tmpfs volumes only.
       const tmpfs = (await hostMountsUnder(root)).filter((m) => m.fstype === "tmpfs")
         .map((m) => m.target);
-      assert.equal(tmpfs.length, 3);
+      assert.equal(tmpfs.length, 4);
       assert.notDeepEqual(await filesHolding(root, SECRETS), []);
       assert.deepEqual(await filesHolding(root, SECRETS, tmpfs), []);
       assert.deepEqual(await filesHolding(logs, SECRETS), []);
