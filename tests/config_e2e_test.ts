@@ -335,6 +335,10 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
         log: said,
       });
       assert.notEqual(filesId(), before.containers[0]!.id);
+      // Said as such: the file of the pod did not change.
+      await agent.waitForLine(
+        /Removed pod default\/files .*replace: a value its env reads changed/,
+      );
       const want = { LOG_LEVEL: "debug", CFG_LEVEL: "debug", DB_PASSWORD: SECRET };
       assert.deepEqual(pick(await envIn(cri, filesId()), want), want);
       assert.equal(await cat(filesId(), "/etc/app/app.conf"), "mode=plain\n");
