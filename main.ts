@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { readHashKey } from "./lib/node/hash_key.ts";
 import { type AgentConfig, type Command, parseCommandLine, UsageError } from "./lib/cmd/cli.ts";
 import { USAGE } from "./lib/cmd/help.ts";
 import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
@@ -135,17 +134,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
   const source = new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   });
-  let configHashKeyError: string | undefined;
-  const configHashKey = await readHashKey(config.root, { create: true }).catch((err) => {
-    configHashKeyError = `tinylet cannot make its config hash key in ${config.root}: ${
-      (err as Error).message
-    }: make --root writable by the agent and restart it`;
-    log.error(`${configHashKeyError} (pods whose env reads ConfigMaps or Secrets wait until then)`);
-    return undefined;
-  });
   const reconciler = new Reconciler({
-    ...(configHashKey ? { configHashKey } : {}),
-    ...(configHashKeyError ? { configHashKeyError } : {}),
     registryAuth,
     cri,
     clock: SYSTEM_CLOCK,

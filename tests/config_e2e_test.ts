@@ -381,7 +381,7 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
     assert.equal(await agent.stop(), 0, said());
 
     // An edit while no agent runs; then the same state root, logging JSON: the first pass
-    // replaces nothing (the key of env hashes is kept) and writes the edit into the file.
+    // replaces nothing (the env hashes on the sandboxes match) and writes the edit into the file.
     const startedAt = (await cri.containerStatus(filesId())).startedAt;
     const inlineStartedAt = (await cri.containerStatus(inlineId)).startedAt;
     await writeAtomic(`${manifests}/config.yaml`, configYaml("mode=three\n", "debug"));

@@ -100,11 +100,11 @@ const WEB = pod("web", {
   }],
 });
 const WEB_SPEC_HASH = "v1:9f0c064ce5211f596430b54fcd26c4fbb1d6c4918d1673382bb01bfc1a2c0ae6";
-// HMAC-SHA-256, key "", of WEB_SPEC_HASH + "\nenv:" + sha256('[["app",[["G","hello"],["T","s3cret"]]]]')
-const WEB_HELLO_HASH = "v1:ab6f60506abdf3a52f3776f624ea7d531ea51f87b36a3ceb3ced3ef96666e489";
-const WEB_HELLO_UID = "0598aad7-b6f4-e95e-95ec-a02d09d69003";
-// The same with G = "hi".
-const WEB_HI_HASH = "v1:707a0163cfac73d30aabe1ce44a99e4bec7796fce99d4c882a397872aa221924";
+// The first 128 bits of sha256("default\nweb\n" + WEB_SPEC_HASH), as a UUID.
+const WEB_UID = "3881aae7-8ff1-714a-d93b-060cfefe33a4";
+// sha256('[["app",[["G","hello"],["T","s3cret"]]]]') and the same with G = "hi", by hashlib.
+const WEB_HELLO_ENV = "b7e3cbd7771af79f0eed7fc6cbee2df414c20fa419b99767c2b642fd2e17e832";
+const WEB_HI_ENV = "bf51512461389cbc40b71f5aa1755a9ecb4390437393441fb7f3827be6887a33";
 
 // No env reference; a configMap volume of cfg.
 const PLAIN = pod("plain", {
@@ -227,9 +227,10 @@ Deno.test("optional references to missing objects do not wait", async () => {
     name: "conf",
     config: { plugin: "kubernetes.io~configmap", memory: false, payload: new Map() },
   }]);
-  // Its env reads objects (none found): the keyed hash of no values.
-  assert.equal(p.specHash, "v1:c0f33b299873bce77fe350f9af84325839b435d2ca1dc44d903d247600dd7d52");
-  assert.equal(p.hash, "v1:ca2b2d662fbae514a4afc33d184047048f23e2b422b1dc4714cfe2c7fb72724e");
+  // Its env reads objects (none found): its spec hash, and the env hash of no values,
+  // sha256("[]") by python's hashlib.
+  assert.equal(p.hash, "v1:c0f33b299873bce77fe350f9af84325839b435d2ca1dc44d903d247600dd7d52");
+  assert.equal(p.envHash, "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945");
 });
 
 Deno.test("a pod whose ConfigMap goes away keeps its last translation, and says so", async () => {
@@ -239,10 +240,12 @@ Deno.test("a pod whose ConfigMap goes away keeps its last translation, and says 
     "default/web",
     cache,
   );
-  assert.equal(ran.pod.hash, WEB_HELLO_HASH);
+  assert.equal(ran.pod.hash, WEB_SPEC_HASH);
+  assert.equal(ran.pod.envHash, WEB_HELLO_ENV);
   const gone = await desiredPod(scan(manifest("/m/a.yaml", [CREDS], [WEB])), "default/web", cache);
-  assert.equal(gone.pod.hash, WEB_HELLO_HASH);
-  assert.equal(gone.pod.uid, WEB_HELLO_UID);
+  assert.equal(gone.pod.hash, WEB_SPEC_HASH);
+  assert.equal(gone.pod.envHash, WEB_HELLO_ENV);
+  assert.equal(gone.pod.uid, WEB_UID);
   assert.equal(gone.pod.waiting, undefined);
   assert.deepEqual(envOf(gone.pod), [
     { key: "A", value: "1" },
@@ -261,7 +264,7 @@ Deno.test("a pod whose ConfigMap goes away keeps its last translation, and says 
   // Back with another value: the new translation.
   const back = [configMap("cfg", { greeting: "hi" }), CREDS];
   const hi = await desiredPod(scan(manifest("/m/a.yaml", back, [WEB])), "default/web", cache);
-  assert.equal(hi.pod.hash, WEB_HI_HASH);
+  assert.equal(hi.pod.envHash, WEB_HI_ENV);
   assert.deepEqual(hi.problems, []);
 });
 

@@ -100,14 +100,12 @@ const WEB = pod("web", {
   }],
 });
 const WEB_SPEC_HASH = "v1:9f0c064ce5211f596430b54fcd26c4fbb1d6c4918d1673382bb01bfc1a2c0ae6";
-// HMAC-SHA-256, key "", of WEB_SPEC_HASH + "\nenv:" + sha256('[["app",[["G","hello"],["T","s3cret"]]]]')
-const WEB_HELLO_HASH = "v1:ab6f60506abdf3a52f3776f624ea7d531ea51f87b36a3ceb3ced3ef96666e489";
-const WEB_HELLO_UID = "0598aad7-b6f4-e95e-95ec-a02d09d69003";
+// The first 128 bits of sha256("default\nweb\n" + WEB_SPEC_HASH), as a UUID.
+const WEB_UID = "3881aae7-8ff1-714a-d93b-060cfefe33a4";
+// sha256('[["app",[["G","hello"],["T","s3cret"]]]]'), by python's hashlib.
+const WEB_HELLO_ENV = "b7e3cbd7771af79f0eed7fc6cbee2df414c20fa419b99767c2b642fd2e17e832";
 // The same with G = "hi".
-const WEB_HI_HASH = "v1:707a0163cfac73d30aabe1ce44a99e4bec7796fce99d4c882a397872aa221924";
-const WEB_HI_UID = "6d2eaed9-08ea-7165-8c49-27618f008a26";
-// The same as WEB_HELLO_HASH, keyed with the bytes 0, 1, ..., 31.
-const WEB_HELLO_KEYED_HASH = "v1:f957aaa94b24ca1b422e5d265eabcd9180576acb6ee730fd70f441df88d524f8";
+const WEB_HI_ENV = "bf51512461389cbc40b71f5aa1755a9ecb4390437393441fb7f3827be6887a33";
 
 // No env reference; a configMap volume of cfg.
 const PLAIN = pod("plain", {
@@ -156,7 +154,7 @@ Deno.test("env read from a ConfigMap and a Secret reaches the container config",
 Deno.test("a pod without env references keeps its spec hash, whatever its volumes read", async () => {
   const before = await desiredPod(scan(manifest("/m/a.yaml", [CFG], [PLAIN])), "default/plain");
   assert.equal(before.pod.hash, PLAIN_HASH);
-  assert.equal(before.pod.specHash, PLAIN_HASH);
+  assert.equal(before.pod.envHash, undefined);
   assert.equal(before.pod.uid, PLAIN_UID);
   assert.deepEqual(before.pod.volumes, [{
     name: "conf",
@@ -180,35 +178,28 @@ Deno.test("a pod without env references keeps its spec hash, whatever its volume
   );
 });
 
-Deno.test("a pod whose env reads objects has the keyed hash of the values, and its UID", async () => {
+Deno.test("a pod whose env reads objects keeps its spec hash and UID, and has the env hash", async () => {
   const objects = [CFG, CREDS];
   const { pod: p } = await desiredPod(scan(manifest("/m/a.yaml", objects, [WEB])), "default/web");
-  assert.equal(p.specHash, WEB_SPEC_HASH);
-  assert.equal(p.hash, WEB_HELLO_HASH);
-  assert.equal(p.uid, WEB_HELLO_UID);
-  // The sandbox carries that hash and UID.
-  assert.equal(p.sandbox.annotations?.["tinylet/spec-hash"], WEB_HELLO_HASH);
-  assert.equal(p.sandbox.metadata?.uid, WEB_HELLO_UID);
+  assert.equal(p.hash, WEB_SPEC_HASH);
+  assert.equal(p.uid, WEB_UID);
+  assert.equal(p.envHash, WEB_HELLO_ENV);
+  // The sandbox carries the spec hash, the UID and the env hash.
+  assert.equal(p.sandbox.annotations?.["tinylet/spec-hash"], WEB_SPEC_HASH);
+  assert.equal(p.sandbox.annotations?.["tinylet/env-hash"], WEB_HELLO_ENV);
+  assert.equal(p.sandbox.metadata?.uid, WEB_UID);
   // A key that the env does not read changes nothing.
   const more = [configMap("cfg", { greeting: "hello", unused: "x" }), CREDS];
   const same = await desiredPod(scan(manifest("/m/a.yaml", more, [WEB])), "default/web");
-  assert.equal(same.pod.hash, WEB_HELLO_HASH);
-  // A value it reads changes the hash and the UID.
+  assert.equal(same.pod.envHash, WEB_HELLO_ENV);
+  // A value it reads changes the env hash only.
   const changed = [configMap("cfg", { greeting: "hi" }), CREDS];
   const hi = await desiredPod(scan(manifest("/m/a.yaml", changed, [WEB])), "default/web");
-  assert.equal(hi.pod.specHash, WEB_SPEC_HASH);
-  assert.equal(hi.pod.hash, WEB_HI_HASH);
-  assert.equal(hi.pod.uid, WEB_HI_UID);
+  assert.equal(hi.pod.hash, WEB_SPEC_HASH);
+  assert.equal(hi.pod.uid, WEB_UID);
+  assert.equal(hi.pod.envHash, WEB_HI_ENV);
+  assert.equal(hi.pod.sandbox.annotations?.["tinylet/env-hash"], WEB_HI_ENV);
   assert.deepEqual(envOf(hi.pod)?.[1], { key: "G", value: "hi" });
-  // With the node's key, the node's hash.
-  const key = Uint8Array.from({ length: 32 }, (_, i) => i);
-  const keyed = await desiredPod(
-    scan(manifest("/m/a.yaml", objects, [WEB])),
-    "default/web",
-    undefined,
-    { ...OPTIONS, configHashKey: key },
-  );
-  assert.equal(keyed.pod.hash, WEB_HELLO_KEYED_HASH);
 });
 
 Deno.test("an object of another namespace is not found", async () => {

@@ -143,9 +143,7 @@ Deno.test("the agent writes status.json 0600 under a 022 umask, over an older ag
     const stopped = await readStatusFile(file);
     assert.ok(stopped?.agent.stoppedAt, "stoppedAt is written");
     assert.equal((await modeOf(file)).toString(8), "600");
-    // Beside it only the config hash key, made once, readable by the agent alone.
-    assert.deepEqual(await names(`${dir}/root`), ["config-hash.key", "status.json"]);
-    assert.equal((await modeOf(`${dir}/root/config-hash.key`)).toString(8), "600");
+    assert.deepEqual(await names(`${dir}/root`), ["status.json"]);
   } finally {
     await agent[Symbol.asyncDispose]();
     await Deno.remove(dir, { recursive: true });

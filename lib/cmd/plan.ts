@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { readHashKey } from "../node/hash_key.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -49,22 +48,12 @@ export async function readDeclaredPods(config: AgentConfig, io: Io): Promise<Des
   }).scan();
   if (scan.refused) io.err(scan.refused);
   if (!scan.present) io.err(`The manifest directory ${config.manifests} does not exist`);
-  // Without the agent's key, a pod whose env reads ConfigMaps or Secrets would look replaced.
-  const configHashKey = await readHashKey(config.root).catch((err) => {
-    io.err(
-      `Cannot read the config hash key: ${
-        (err as Error).message
-      } (pods whose env reads ConfigMaps or Secrets may show as replaced)`,
-    );
-    return undefined;
-  });
   const desired = await desiredState(scan, {
     instance: config.instance,
     podLogRoot: config.podLogRoot,
     root: config.root,
     nodeName: config.nodeName,
     hostDns: await readHostResolvConf(),
-    ...(configHashKey ? { configHashKey } : {}),
   });
   for (const m of scan.manifests) {
     if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);

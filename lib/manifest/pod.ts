@@ -108,30 +108,6 @@ export async function specHash(pod: Pod): Promise<string> {
 }
 
 /**
- * The hash of a pod whose env reads ConfigMaps or Secrets: `v1:` + hex HMAC-SHA-256 of
- * `specHash + "\nenv:" + envHash`, keyed by the node's config hash key (an empty key when
- * there is none, as for `tinylet check`). The values read are then in the hash, so a change
- * to one of them replaces the pod, and the key keeps anyone who reads the hash (or the UID
- * made from it) from testing guesses of a Secret's value against it.
- */
-export async function configSpecHash(
-  spec: string,
-  envHash: string,
-  key: Uint8Array = new Uint8Array(),
-): Promise<string> {
-  const hmac = await crypto.subtle.importKey(
-    "raw",
-    // A zero-length HMAC key is refused by WebCrypto: one zero byte gives the same MAC.
-    new Uint8Array(key.length > 0 ? key : [0]),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign("HMAC", hmac, encoder.encode(`${spec}\nenv:${envHash}`));
-  return `v1:${hex(new Uint8Array(mac))}`;
-}
-
-/**
  * The pod UID: the first 128 bits of SHA-256 over
  * `namespace + "\n" + name + "\n" + specHash`, written as a UUID.
  */

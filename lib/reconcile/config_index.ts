@@ -90,15 +90,15 @@ export function referenced(
 /**
  * Whether a pod that waits for a ConfigMap or Secret runs as it is declared anyway: its volume
  * cannot be set up now (`FailedMount`, its object gone while the agent was down), but a ready
- * sandbox of its very spec runs with the files it wrote before. Such a pod is planned as any
- * other (its containers restart), without its volumes being written. A pod whose env cannot
- * be resolved has no hash to match, and is only kept.
+ * sandbox of its very spec and env runs with the files it wrote before. Such a pod is planned
+ * as any other (its containers restart), without its volumes being written. A pod whose env
+ * cannot be resolved (or differs from what runs) is only kept.
  */
 export function runsAsIs(pod: DesiredPod, observed: readonly ObservedPod[] | undefined): boolean {
   return pod.waiting?.reason === "FailedMount" &&
     (observed ?? []).some((o) =>
       o.sandbox.annotations[KEYS.specHash] === pod.hash && o.sandbox.state === "SANDBOX_READY" &&
-      o.unsafeIdentity === undefined
+      o.sandbox.annotations[KEYS.envHash] === pod.envHash && o.unsafeIdentity === undefined
     );
 }
 

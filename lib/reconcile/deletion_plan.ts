@@ -16,16 +16,29 @@ function short(hash: string | undefined): string {
 }
 
 /**
- * Why sandbox `o` is replaced by desired pod `d` of another hash: its file moved, the values
- * its env reads from ConfigMaps and Secrets changed (its spec alone did not), or its spec.
+ * The replacement of `keep`, the running sandbox of `d`'s very spec, when the values its env
+ * reads from ConfigMaps and Secrets changed (its `tinylet/env-hash` is not `d.envHash`): an
+ * env cannot change inside a running container, so the pod gets a new sandbox, with the same
+ * UID (its directories stay, restart counts go on), as for an image update.
  */
+export function envReplacement(
+  d: DesiredPod,
+  keep: ObservedPod | undefined,
+): { sandboxId: string; reason: string } | undefined {
+  if (!keep || d.envHash === undefined || keep.sandbox.annotations[KEYS.envHash] === d.envHash) {
+    return undefined;
+  }
+  const names = [...new Set(d.configRefs.map((r) => `${r.kind} "${r.name}"`))].join(", ");
+  return {
+    sandboxId: keep.sandbox.id,
+    reason: `a value its env reads changed (it reads ${names})`,
+  };
+}
+
+/** Why sandbox `o` is replaced by desired pod `d` of another spec hash. */
 export function replaceReason(o: ObservedPod, d: DesiredPod): string {
   if (o.source && o.source !== d.source) {
     return `its spec changed and it is now declared in ${d.source}`;
-  }
-  if (o.sandbox.annotations[KEYS.podSpecHash] === d.specHash) {
-    const names = [...new Set(d.configRefs.map((r) => `${r.kind} "${r.name}"`))].join(", ");
-    return `a value its env reads changed (it reads ${names})`;
   }
   return `its spec changed in ${d.source} (${short(o.sandbox.annotations[KEYS.specHash])} → ${
     short(d.hash)

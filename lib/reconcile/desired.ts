@@ -77,9 +77,6 @@ export class TranslationCache {
       options.nodeName,
       options.hostDns,
       options.cgroupV2 ?? false,
-      // Whether there is a key; the key itself is not kept in the identity.
-      options.configHashKey !== undefined,
-      options.configHashKeyError ?? "",
     ]);
   }
 
@@ -133,7 +130,7 @@ export class TranslationCache {
     found: readonly (ConfigObject | undefined)[],
   ): { desired: DesiredPod; kept: boolean; gone: string[] } {
     const last = this.#lastGood.get(desired.key);
-    const same = last !== undefined && last.desired.specHash === desired.specHash &&
+    const same = last !== undefined && last.desired.hash === desired.hash &&
       last.desired.source === desired.source && last.found.length === found.length;
     const gone = same
       ? desired.configRefs.filter((_, i) => last.found[i] !== undefined && !found[i])

@@ -266,8 +266,6 @@ export class ReconcilePass {
       nodeName: o.nodeName,
       hostDns,
       cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
-      ...(o.configHashKey ? { configHashKey: o.configHashKey } : {}),
-      ...(o.configHashKeyError ? { configHashKeyError: o.configHashKeyError } : {}),
     }, this.#translations);
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(

@@ -19,10 +19,6 @@ export interface PassOptions {
   cri: Cri;
   /** The node name, for `spec.nodeName` and its field references. */
   nodeName: string;
-  /** The node's config hash key (`lib/node/hash_key.ts`), for pods whose env reads objects. */
-  configHashKey?: Uint8Array;
-  /** Why there is no config hash key, when it could not be made (see `TranslateOptions`). */
-  configHashKeyError?: string;
   /** Registry credentials for an image, to try in order, asked for when a pull is needed. */
   registryAuth?: (image: string) => Promise<AuthConfig[]>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */

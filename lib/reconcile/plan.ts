@@ -22,7 +22,7 @@ import type {
   StartCreated,
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
-import { deletionOf, replaceReason } from "./deletion_plan.ts";
+import { deletionOf, envReplacement, replaceReason } from "./deletion_plan.ts";
 import { runsAsIs } from "./config_index.ts";
 
 /** Any action of a plan. */
@@ -291,12 +291,14 @@ function planPod(
       ),
     );
   }
-  const replacement = ctx.replacements?.get(d.key);
+  const asked = ctx.replacements?.get(d.key);
+  const replacement = asked?.sandboxId === keep?.sandbox.id ? asked : envReplacement(d, keep);
   if (keep && replacement?.sandboxId !== keep.sandbox.id) {
     return planContainers(d, keep, state, ctx, actions);
   }
-  // No sandbox runs, or the running one is replaced (an image update). Then the same spec gets
-  // a new sandbox: the pod's directories stay (its UID is still desired), restart counts go on.
+  // No sandbox runs, or the running one is replaced (an image update, a new env). Then the same
+  // spec gets a new sandbox: the pod's directories stay (its UID is still desired), restart
+  // counts go on.
   if (keep) actions.push(deletionOf(keep, `replace: ${replacement?.reason}`));
   const attempt = current.reduce((n, o) => Math.max(n, o.sandbox.metadata.attempt + 1), 0);
   const reason = keep

@@ -295,7 +295,7 @@ export function podViews(
       backoffUntil: backoff === undefined ? null : new Date(backoff).toISOString(),
       lastError: ctx.errors.get(pod.key)?.message ??
         (pod.waiting && current
-          ? `${pod.waiting.message}: the pod keeps running with the files it has`
+          ? `${pod.waiting.message}: the pod keeps running as it was`
           : pod.waiting?.message) ??
         pod.kept ??
         null,

@@ -18,8 +18,8 @@ export const KEYS = {
   gracePeriod: "io.kubernetes.pod.terminationGracePeriod",
   containerType: "tinylet/container-type",
   specHash: "tinylet/spec-hash",
-  /** The spec hash alone, on a sandbox whose spec hash also covers values its env reads. */
-  podSpecHash: "tinylet/pod-spec-hash",
+  /** On a sandbox whose env reads ConfigMaps or Secrets: the hash of the values it read. */
+  envHash: "tinylet/env-hash",
   source: "tinylet/source",
   configSource: "kubernetes.io/config.source",
 } as const;

@@ -10,7 +10,6 @@
 import type { PodSandboxConfig } from "../runtime/cri.ts";
 import type { PullPolicy, V1Container } from "../manifest/types.ts";
 import {
-  configSpecHash,
   containerHash,
   DEFAULT_GRACE_PERIOD_SECONDS,
   DEFAULT_NAMESPACE,
@@ -52,13 +51,6 @@ export interface TranslateOptions {
    * kubelet's `IsCgroup2UnifiedMode`; absent means cgroup v1 (a hybrid host is v1).
    */
   cgroupV2?: boolean;
-  /** The node's config hash key (`lib/node/hash_key.ts`); none for `tinylet check`. */
-  configHashKey?: Uint8Array;
-  /**
-   * Why the agent has no config hash key: then a pod whose env reads ConfigMaps or Secrets
-   * waits, rather than carry a hash anyone could test guesses of a Secret's value against.
-   */
-  configHashKeyError?: string;
 }
 
 /** Finds nothing: a pod translated without ConfigMaps and Secrets. */
@@ -104,13 +96,13 @@ export interface DesiredPod {
   namespace: string;
   name: string;
   uid: string;
-  /**
-   * The hash the runtime's sandbox carries: the spec hash, or for a pod whose env reads
-   * ConfigMaps or Secrets, that with the values read ({@linkcode configSpecHash}).
-   */
   hash: string;
-  /** The spec hash of the pod alone (`hash` without the values its env reads). */
-  specHash: string;
+  /**
+   * For a pod whose env reads ConfigMaps or Secrets: the hex SHA-256 of the values it reads
+   * (`tinylet/env-hash` on its sandbox). A running sandbox with another one is replaced, as
+   * for a changed spec hash; the spec hash and UID stay.
+   */
+  envHash?: string;
   /** Absolute path of the manifest file. */
   source: string;
   pod: Pod;
@@ -180,13 +172,9 @@ export async function translatePod(
   const s = pod.spec;
   const name = pod.metadata.name;
   const namespace = pod.metadata.namespace ?? DEFAULT_NAMESPACE;
-  const podHash = await specHash(pod);
+  const hash = await specHash(pod);
   const env = await resolvePodEnv(pod, lookup);
-  // Only a pod that reads env from objects has their values in its hash: every other pod
-  // keeps the spec hash it always had.
-  const hash = env.ok && hasEnvReferences(pod)
-    ? await configSpecHash(podHash, env.hash, options.configHashKey)
-    : podHash;
+  const envHash = env.ok && hasEnvReferences(pod) ? env.hash : undefined;
   const uid = await podUid(namespace, name, hash);
   const configVolumes = resolvePodVolumes(pod, {
     name,
@@ -197,17 +185,10 @@ export async function translatePod(
   }, lookup);
   // kubelet mounts a pod's volumes before it builds any container's env: a volume that cannot
   // be set up is what the pod waits for first.
-  const unkeyed = options.configHashKeyError !== undefined && hasEnvReferences(pod)
-    ? {
-      reason: "CreateContainerConfigError" as const,
-      message: options.configHashKeyError,
-      field: "spec",
-    }
-    : undefined;
   const waiting: ConfigWait | undefined = !configVolumes.ok
     ? configVolumes.wait
     : env.ok
-    ? unkeyed
+    ? undefined
     : env.wait;
   const contents = new Map(
     configVolumes.ok ? configVolumes.volumes.map((v) => [v.name, v] as const) : [],
@@ -218,7 +199,7 @@ export async function translatePod(
   const warnings = [...dns.warnings];
   const sandbox = buildSandboxConfig(
     pod,
-    { name, namespace, uid, hash, source, ...(hash !== podHash ? { podSpecHash: podHash } : {}) },
+    { name, namespace, uid, hash, source, ...(envHash !== undefined ? { envHash } : {}) },
     options,
     dns.config,
   );
@@ -274,7 +255,7 @@ export async function translatePod(
     name,
     uid,
     hash,
-    specHash: podHash,
+    ...(envHash !== undefined ? { envHash } : {}),
     source,
     pod,
     // Static pods run on this node: kubelet sets spec.nodeName to its own name.

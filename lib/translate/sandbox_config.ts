@@ -19,8 +19,8 @@ export interface SandboxIdentity {
   uid: string;
   /** The pod's spec hash. */
   hash: string;
-  /** The hash of the spec alone, when `hash` also covers values its env reads. */
-  podSpecHash?: string;
+  /** The hash of the values its env reads from ConfigMaps and Secrets, when it reads any. */
+  envHash?: string;
   /** Absolute path of the manifest file. */
   source: string;
 }
@@ -93,7 +93,7 @@ export function buildSandboxConfig(
     annotations: {
       ...pod.metadata.annotations,
       [KEYS.specHash]: hash,
-      ...(id.podSpecHash !== undefined ? { [KEYS.podSpecHash]: id.podSpecHash } : {}),
+      ...(id.envHash !== undefined ? { [KEYS.envHash]: id.envHash } : {}),
       [KEYS.source]: source,
       [KEYS.configSource]: "file",
     },
