@@ -32,6 +32,43 @@ function indexKey(kind: string, namespace: string, name: string): string {
   return `${kind}\0${namespace}\0${name}`;
 }
 
+/** Where a pod or an object is declared. */
+export interface Declared extends Position {
+  file: string;
+}
+
+/**
+ * The problems of `id` (a pod's or an object's `namespace/name`) declared in two files: an
+ * error at `again`, which is ignored, and a warning at `first`, the lexically first file, which
+ * wins.
+ */
+export function declaredTwice(
+  kind: "Pod" | ConfigObject["kind"],
+  id: string,
+  again: Declared,
+  first: Declared,
+): Problem[] {
+  const rule = "(the lexically first file)";
+  return [{
+    file: again.file,
+    line: again.line,
+    column: again.column,
+    severity: "error",
+    field: "",
+    message: `Rename or remove this ${
+      kind === "Pod" ? "pod" : kind
+    }: "${id}" is also declared in ${first.file}:${first.line}, which wins ${rule}`,
+  }, {
+    file: first.file,
+    line: first.line,
+    column: first.column,
+    severity: "warning",
+    field: "",
+    message:
+      `${kind} "${id}" is also declared in ${again.file}:${again.line}; this file wins ${rule}`,
+  }];
+}
+
 /** Indexes the objects of `manifests` (each the content in force for its file), in order. */
 export function indexObjects(manifests: Manifest[]): ObjectIndex {
   const objects = new Map<string, { object: ConfigObject; file: string } & Position>();
@@ -43,24 +80,7 @@ export function indexObjects(manifests: Manifest[]): ObjectIndex {
       const first = objects.get(key);
       const id = `${o.namespace}/${o.name}`;
       if (first) {
-        problems.push({
-          file: m.file,
-          line: mo.line,
-          column: mo.column,
-          severity: "error",
-          field: "",
-          message:
-            `Rename or remove this ${o.kind}: "${id}" is also declared in ${first.file}:${first.line}, which wins (the lexically first file)`,
-        });
-        problems.push({
-          file: first.file,
-          line: first.line,
-          column: first.column,
-          severity: "warning",
-          field: "",
-          message:
-            `${o.kind} "${id}" is also declared in ${m.file}:${mo.line}; this file wins (the lexically first file)`,
-        });
+        problems.push(...declaredTwice(o.kind, id, { file: m.file, ...mo }, first));
         continue;
       }
       objects.set(key, { object: o, file: m.file, line: mo.line, column: mo.column });

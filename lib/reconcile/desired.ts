@@ -13,6 +13,7 @@ import type { ConfigLookup } from "../translate/config_lookup.ts";
 import { podConfigRefs } from "../translate/pod_config.ts";
 import {
   type ConfigObject,
+  declaredTwice,
   held,
   indexObjects,
   referenced,
@@ -194,24 +195,9 @@ export async function desiredState(
       const key = podKey(meta.namespace ?? DEFAULT_NAMESPACE, meta.name);
       const first = declaredAt.get(key);
       if (first) {
-        problems.push({
-          file: m.file,
-          line: mp.line,
-          column: mp.column,
-          severity: "error",
-          field: "",
-          message:
-            `Rename or remove this pod: "${key}" is also declared in ${first.file}:${first.line}, which wins (the lexically first file)`,
-        });
-        problems.push({
-          file: first.file,
-          line: first.line,
-          column: first.column,
-          severity: "warning",
-          field: "",
-          message:
-            `Pod "${key}" is also declared in ${m.file}:${mp.line}; this file wins (the lexically first file)`,
-        });
+        problems.push(
+          ...declaredTwice("Pod", key, { file: m.file, line: mp.line, column: mp.column }, first),
+        );
         continue;
       }
       declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
