@@ -10,66 +10,15 @@ import assert from "node:assert/strict";
 import { indexObjects, referenceProblems } from "../lib/reconcile/config_index.ts";
 import { desiredState } from "../lib/reconcile/desired.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
-import type { ConfigMapObject, SecretObject } from "../lib/manifest/config_objects.ts";
-import type { Manifest } from "../lib/manifest/parse.ts";
-import type { Pod } from "../lib/manifest/pod.ts";
-import { type TranslateOptions, translatePod } from "../lib/translate/desired_pod.ts";
+import { translatePod } from "../lib/translate/desired_pod.ts";
 import { buildContainerConfig } from "../lib/translate/container_config.ts";
-
-const IMAGE = "docker.io/library/busybox:1.35";
-const OPTIONS: TranslateOptions = {
-  instance: "default",
-  podLogRoot: "/var/log/pods",
-  root: "/var/lib/tinylet",
-  nodeName: "node1",
-  hostDns: { servers: ["192.0.2.53"], searches: [], options: [] },
-};
-const text = new TextEncoder();
-
-function configMap(name: string, data: Record<string, string>, namespace = "default") {
-  const o: ConfigMapObject = {
-    kind: "ConfigMap",
-    name,
-    namespace,
-    data,
-    binaryData: {},
-    immutable: false,
-  };
-  return o;
-}
-
-function secret(name: string, data: Record<string, string>): SecretObject {
-  const bytes = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, text.encode(v)]));
-  return {
-    kind: "Secret",
-    name,
-    namespace: "default",
-    type: "Opaque",
-    data: bytes,
-    immutable: false,
-  };
-}
-
-/** A valid manifest `file` holding `objects`, the nth at line `10 * n + 1`, column 1. */
-function manifest(file: string, ...objects: (ConfigMapObject | SecretObject)[]): Manifest {
-  return {
-    file,
-    objects: objects.map((object, i) => ({ object, line: 10 * i + 1, column: 1 })),
-    pods: [],
-    problems: [],
-    valid: true,
-  };
-}
-
-function pod(name: string, spec: Record<string, unknown>): Pod {
-  return { apiVersion: "v1", kind: "Pod", metadata: { name }, spec } as unknown as Pod;
-}
+import { configMap, IMAGE, manifest, OPTIONS, pod, secret } from "../testing/config_fixtures.ts";
 
 Deno.test("objects of every file are found by kind, namespace and name", () => {
   const cfg = configMap("cfg", { a: "1" });
   const prod = configMap("cfg", { a: "2" }, "prod");
   const creds = secret("creds", { token: "t" });
-  const index = indexObjects([manifest("/m/a.yaml", cfg, prod), manifest("/m/b.yaml", creds)]);
+  const index = indexObjects([manifest("/m/a.yaml", [cfg, prod]), manifest("/m/b.yaml", [creds])]);
   assert.deepEqual(index.problems, []);
   assert.equal(index.find("ConfigMap", "default", "cfg"), cfg);
   assert.equal(index.find("ConfigMap", "prod", "cfg"), prod);
@@ -84,7 +33,7 @@ Deno.test("objects of every file are found by kind, namespace and name", () => {
 Deno.test("a ConfigMap and a Secret of one name are two objects, no conflict", () => {
   const cfg = configMap("app", { a: "1" });
   const sec = secret("app", { a: "2" });
-  const index = indexObjects([manifest("/m/a.yaml", cfg), manifest("/m/b.yaml", sec)]);
+  const index = indexObjects([manifest("/m/a.yaml", [cfg]), manifest("/m/b.yaml", [sec])]);
   assert.deepEqual(index.problems, []);
   assert.equal(index.lookup.configMap("default", "app"), cfg);
   assert.equal(index.lookup.secret("default", "app"), sec);
@@ -94,8 +43,8 @@ Deno.test("one ConfigMap in two files: an error at the second, a warning at the 
   const first = configMap("app", { v: "first" });
   const second = configMap("app", { v: "second" });
   const index = indexObjects([
-    manifest("/m/a.yaml", configMap("other", {}), first),
-    manifest("/m/b.yaml", second),
+    manifest("/m/a.yaml", [configMap("other", {}), first]),
+    manifest("/m/b.yaml", [second]),
   ]);
   assert.equal(index.find("ConfigMap", "default", "app"), first);
   assert.deepEqual(index.problems, [
@@ -225,7 +174,7 @@ Deno.test("a reference to an object of the other kind is an error naming the fie
     OPTIONS,
   );
   const index = indexObjects([
-    manifest("/m/a.yaml", secret("creds", { token: "t" }), configMap("cfg", { a: "1" })),
+    manifest("/m/a.yaml", [secret("creds", { token: "t" }), configMap("cfg", { a: "1" })]),
   ]);
   const wait =
     'configmap "creds" not found: Add the ConfigMap "creds" in namespace "default" to the manifest directory, or mark the reference optional';
@@ -285,7 +234,7 @@ Deno.test("a waiting pod is a warning; a found or optional reference says nothin
   assert.deepEqual(referenceProblems(waiting, empty, AT, []).map((p) => p.message), [
     `Pod "default/web" keeps running with the ConfigMap and Secret data it had: ${message}`,
   ]);
-  const found = indexObjects([manifest("/m/a.yaml", configMap("cfg", { a: "1" }))]);
+  const found = indexObjects([manifest("/m/a.yaml", [configMap("cfg", { a: "1" })])]);
   const ready = await translatePod(web, "/m/web.yaml", OPTIONS, found.lookup);
   assert.equal(ready.waiting, undefined);
   assert.deepEqual(referenceProblems(ready, found, AT), []);

@@ -6,14 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
-import { createLogger } from "../lib/base/log.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import { releaseVolumes } from "../lib/node/volume_release.ts";
-import type { PodView } from "../lib/reconcile/status.ts";
-
-const IMAGE = "docker.io/library/busybox:1.35";
+import type { ReconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { configFixture, IMAGE, restarted, view } from "../testing/config_fixtures.ts";
 
 /** Pod "web": all of Secret creds as env (optional), and as a volume (optional). */
 const WEB_POD = `apiVersion: v1
@@ -60,46 +54,12 @@ metadata: {name: cfg}
 data: {greeting: hello}
 `;
 
-function view(pods: PodView[], name: string): PodView {
-  const v = pods.find((p) => p.name === name);
-  assert.ok(v, `pod ${name} is shown`);
-  return v;
-}
-
 async function sandboxIds(s: ReconcilerFixture): Promise<string[]> {
   return (await s.cri.listPodSandbox({ state: "SANDBOX_READY" })).map((x) => x.id).sort();
 }
 
 /** The fixture, its pods' volumes (tmpfs for secrets) unmounted before its directory goes. */
-async function setup(): Promise<ReconcilerFixture> {
-  const s = await reconcilerFixture({ prefix: "tinylet_config_kept_test_" });
-  return {
-    ...s,
-    [Symbol.asyncDispose]: async () => {
-      await s.reconciler.stop();
-      const pods = await Array.fromAsync(Deno.readDir(`${s.root}/pods`)).catch(() => []);
-      for (const e of pods) await releaseVolumes(`${s.root}/pods/${e.name}`);
-      await s[Symbol.asyncDispose]();
-    },
-  };
-}
-
-function restarted(s: ReconcilerFixture): Reconciler {
-  return new Reconciler({
-    cri: s.cri,
-    clock: s.clock,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: () => {} }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: s.logs,
-    parallel: 4,
-    intervalMs: 2000,
-  });
-}
+const setup = () => configFixture("tinylet_config_kept_test_");
 
 Deno.test("deleting an object an optional envFrom reads keeps the pod running, and says so", async () => {
   await using s = await setup();

@@ -8,91 +8,19 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
-import { releaseVolumes } from "../lib/node/volume_release.ts";
-import type { ContainerConfig } from "../lib/runtime/cri.ts";
-import type { PodView } from "../lib/reconcile/status.ts";
-
-const IMAGE = "docker.io/library/busybox:1.35";
-
-/** Pod "web": env G from ConfigMap cfg's key greeting, volume conf of cfg at /etc/app. */
-function webPod(extraEnv = ""): string {
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: ${IMAGE}
-      env:
-        - name: G
-          valueFrom:
-            configMapKeyRef:
-              name: cfg
-              key: greeting${extraEnv}
-`;
-}
-
-/** Pod "files": volume conf of cfg at /etc/app, no env reference. */
-const FILES_POD = `apiVersion: v1
-kind: Pod
-metadata:
-  name: files
-spec:
-  containers:
-    - name: app
-      image: ${IMAGE}
-      volumeMounts:
-        - name: conf
-          mountPath: /etc/app
-  volumes:
-    - name: conf
-      configMap:
-        name: cfg
-`;
-
-function cfgDoc(greeting: string): string {
-  return `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: cfg
-data:
-  greeting: ${greeting}
-`;
-}
+import {
+  cfgDoc,
+  configFixture,
+  created,
+  filesPod,
+  IMAGE,
+  sandboxes,
+  view,
+  webPod,
+} from "../testing/config_fixtures.ts";
 
 /** The fixture, its pods' volumes unmounted before its directory goes. */
-async function setup(): Promise<ReconcilerFixture> {
-  const s = await reconcilerFixture({ prefix: "tinylet_config_passes_test_" });
-  return {
-    ...s,
-    [Symbol.asyncDispose]: async () => {
-      await s.reconciler.stop();
-      const pods = await Array.fromAsync(Deno.readDir(`${s.root}/pods`)).catch(() => []);
-      for (const e of pods) await releaseVolumes(`${s.root}/pods/${e.name}`);
-      await s[Symbol.asyncDispose]();
-    },
-  };
-}
-
-/** The configs of the CreateContainer calls so far, in order. */
-function created(s: ReconcilerFixture): ContainerConfig[] {
-  return s.cri.calls.filter((c) => c.method === "CreateContainer")
-    .map((c) => (c.arg as { config: ContainerConfig }).config);
-}
-
-function view(pods: PodView[], name: string): PodView {
-  const v = pods.find((p) => p.name === name);
-  assert.ok(v, `pod ${name} is shown`);
-  return v;
-}
-
-async function sandboxes(s: ReconcilerFixture): Promise<{ id: string; uid: string }[]> {
-  return (await s.cri.listPodSandbox({ state: "SANDBOX_READY" }))
-    .map((x) => ({ id: x.id, uid: x.metadata.uid }));
-}
+const setup = () => configFixture("tinylet_config_passes_test_");
 
 Deno.test("a pod missing its ConfigMap waits, then starts as soon as the file is written", async () => {
   await using s = await setup();
@@ -175,7 +103,7 @@ Deno.test("a change to a value the env reads replaces the pod", async () => {
 Deno.test("a change to volume data rewrites the files in place, restarting nothing", async () => {
   await using s = await setup();
   await s.write("cfg.yaml", cfgDoc("hello"));
-  await s.write("files.yaml", FILES_POD);
+  await s.write("files.yaml", filesPod());
   await s.reconciler.pass();
   await s.reconciler.pass();
   const [sandbox] = await sandboxes(s);

@@ -9,14 +9,19 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
-import { releaseVolumes } from "../lib/node/volume_release.ts";
+import type { ReconcilerFixture } from "../testing/reconciler_fixture.ts";
+import {
+  cfgDoc,
+  configFixture,
+  created,
+  filesPod,
+  IMAGE,
+  sandboxes,
+} from "../testing/config_fixtures.ts";
 import { isMountPoint } from "../lib/node/mount_table.ts";
-import type { ContainerConfig } from "../lib/runtime/cri.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 const CI = Deno.env.get("CI") === "true";
-const IMAGE = "docker.io/library/busybox:1.35";
 
 function needsRoot(name: string, fn: () => Promise<void>): Deno.TestDefinition {
   return {
@@ -30,18 +35,7 @@ function needsRoot(name: string, fn: () => Promise<void>): Deno.TestDefinition {
 }
 
 /** The fixture, its pods' volumes unmounted before its directory goes. */
-async function setup(statusFile = false): Promise<ReconcilerFixture> {
-  const s = await reconcilerFixture({ prefix: "tinylet_config_secret_test_", statusFile });
-  return {
-    ...s,
-    [Symbol.asyncDispose]: async () => {
-      await s.reconciler.stop();
-      const pods = await Array.fromAsync(Deno.readDir(`${s.root}/pods`)).catch(() => []);
-      for (const e of pods) await releaseVolumes(`${s.root}/pods/${e.name}`);
-      await s[Symbol.asyncDispose]();
-    },
-  };
-}
+const setup = (statusFile = false) => configFixture("tinylet_config_secret_test_", statusFile);
 
 /** Writes Secret `creds` with `data` (base64 values) as a file only its owner can read. */
 async function writeSecret(s: ReconcilerFixture, data: Record<string, string>): Promise<void> {
@@ -55,16 +49,6 @@ async function writeSecret(s: ReconcilerFixture, data: Record<string, string>): 
     },
   );
   await Deno.chmod(file, 0o600);
-}
-
-async function readySandboxes(s: ReconcilerFixture): Promise<{ id: string; uid: string }[]> {
-  return (await s.cri.listPodSandbox({ state: "SANDBOX_READY" }))
-    .map((x) => ({ id: x.id, uid: x.metadata.uid }));
-}
-
-function created(s: ReconcilerFixture): ContainerConfig[] {
-  return s.cri.calls.filter((c) => c.method === "CreateContainer")
-    .map((c) => (c.arg as { config: ContainerConfig }).config);
 }
 
 const VAULT = `apiVersion: v1
@@ -120,7 +104,7 @@ Deno.test(
       await s.write("vault.yaml", VAULT);
       const first = await s.reconciler.pass();
       assert.deepEqual(first.results.map((r) => r.error?.message), [undefined]);
-      const [sandbox] = await readySandboxes(s);
+      const [sandbox] = await sandboxes(s);
       assert.ok(sandbox);
       const dir = `${s.root}/pods/${sandbox.uid}/volumes/kubernetes.io~secret/sec`;
       assert.ok(await isMountPoint(dir), "the secret volume is a tmpfs");
@@ -134,7 +118,7 @@ Deno.test(
       const r = await s.reconciler.pass();
       assert.deepEqual(r.actions, []);
       assert.equal(await Deno.readTextFile(`${dir}/token`), "second");
-      assert.deepEqual(await readySandboxes(s), [sandbox]);
+      assert.deepEqual(await sandboxes(s), [sandbox]);
       await Deno.remove(`${s.manifests}/vault.yaml`);
       const gone = await s.reconciler.pass();
       assert.deepEqual(gone.results.map((x) => x.error?.message), [undefined]);
@@ -147,33 +131,16 @@ Deno.test(
 Deno.test(
   needsRoot("a subPath mount of a configMap volume keeps what it had", async () => {
     await using s = await setup();
-    const cfg = (v: string) =>
-      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  greeting: ${v}\n`;
-    await s.write("cfg.yaml", cfg("hello"));
+    await s.write("cfg.yaml", cfgDoc("hello"));
     await s.write(
       "files.yaml",
-      `apiVersion: v1
-kind: Pod
-metadata:
-  name: files
-spec:
-  containers:
-    - name: app
-      image: ${IMAGE}
-      volumeMounts:
-        - name: conf
-          mountPath: /etc/app
+      filesPod(`
         - name: conf
           mountPath: /etc/greeting
-          subPath: greeting
-  volumes:
-    - name: conf
-      configMap:
-        name: cfg
-`,
+          subPath: greeting`),
     );
     await s.reconciler.pass();
-    const [sandbox] = await readySandboxes(s);
+    const [sandbox] = await sandboxes(s);
     assert.ok(sandbox);
     const podDir = `${s.root}/pods/${sandbox.uid}`;
     const sub = `${podDir}/volume-subpaths/conf/app/1`;
@@ -183,7 +150,7 @@ spec:
       [[sub, true]],
     );
     assert.equal(await Deno.readTextFile(sub), "hello");
-    await s.write("cfg.yaml", cfg("hi"));
+    await s.write("cfg.yaml", cfgDoc("hi"));
     assert.deepEqual((await s.reconciler.pass()).actions, []);
     assert.equal(
       await Deno.readTextFile(`${podDir}/volumes/kubernetes.io~configmap/conf/greeting`),
@@ -302,7 +269,7 @@ spec:
     );
     const r = await s.reconciler.pass();
     assert.deepEqual(r.results.map((x) => x.error?.message), [undefined]);
-    const [sandbox] = await readySandboxes(s);
+    const [sandbox] = await sandboxes(s);
     assert.ok(sandbox);
     const dir = `${s.root}/pods/${sandbox.uid}/volumes/kubernetes.io~projected/all`;
     assert.ok(await isMountPoint(dir), "the projected volume is a tmpfs");

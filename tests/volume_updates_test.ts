@@ -20,12 +20,11 @@ import type { ObservedState } from "../lib/reconcile/observe.ts";
 import { VolumeUpdates } from "../lib/reconcile/volume_updates.ts";
 import type { SandboxState } from "../lib/runtime/cri.ts";
 import type { DesiredPod } from "../lib/translate/desired_pod.ts";
+import { configMap, IMAGE, secret } from "../testing/config_fixtures.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 const CI = Deno.env.get("CI") === "true";
-const IMAGE = "docker.io/library/busybox:1.35";
 const NOW = new Date("2026-01-02T03:04:05.000Z");
-const text = new TextEncoder();
 
 function needsRoot(name: string, fn: () => Promise<void>): Deno.TestDefinition {
   return {
@@ -35,22 +34,6 @@ function needsRoot(name: string, fn: () => Promise<void>): Deno.TestDefinition {
       assert.ok(IS_ROOT, "this case mounts a tmpfs and needs root (CI=true forbids skipping it)");
       await fn();
     },
-  };
-}
-
-function configMap(name: string, data: Record<string, string>): ConfigMapObject {
-  return { kind: "ConfigMap", name, namespace: "default", data, binaryData: {}, immutable: false };
-}
-
-function secret(name: string, data: Record<string, string>): SecretObject {
-  const bytes = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, text.encode(v)]));
-  return {
-    kind: "Secret",
-    name,
-    namespace: "default",
-    type: "Opaque",
-    data: bytes,
-    immutable: false,
   };
 }
 
