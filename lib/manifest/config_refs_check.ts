@@ -20,7 +20,7 @@
 import { configKeyError } from "./config_objects.ts";
 import { dns1123SubdomainError } from "./pod.ts";
 import type { Reporter } from "./schema_check.ts";
-import { isRecord, q, records } from "./values.ts";
+import { isRecord, q, records, typeName } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 
 /** Field paths a projected `downwardAPI` item may name, besides the one-key forms. */
@@ -190,6 +190,26 @@ const PROJECTION_KINDS = [
   "podCertificate",
 ] as const;
 
+/** Each of `projected`'s sources must be a mapping (a `null` one is no source). */
+export function checkSourceShapes(
+  r: Reporter,
+  projected: Record<string, unknown>,
+  at: FieldPath,
+): void {
+  const sources = projected.sources;
+  if (!Array.isArray(sources)) return;
+  sources.forEach((s, i) => {
+    if (!isRecord(s)) {
+      r.error(
+        [...at, "sources", i],
+        `Write projected source ${i} as a mapping with one of configMap, secret or downwardAPI: it is ${
+          typeName(s)
+        }`,
+      );
+    }
+  });
+}
+
 /**
  * The kinds of `projected`'s sources that need a cluster (`serviceAccountToken`, ...): a
  * volume with one can only be ignored, when no container mounts it (as the
@@ -293,6 +313,7 @@ export function checkObjectVolume(r: Reporter, source: unknown, at: FieldPath): 
  */
 export function checkProjectedVolume(r: Reporter, projected: unknown, at: FieldPath): void {
   if (!isRecord(projected)) return;
+  checkSourceShapes(r, projected, at);
   const paths = new ItemPaths(r, true);
   for (const [source, i] of records(projected.sources)) {
     const p = [...at, "sources", i];

@@ -10,6 +10,7 @@ import { checkPathLength, checkSecurity, isIp } from "./checks.ts";
 import {
   checkObjectVolume,
   checkProjectedVolume,
+  checkSourceShapes,
   clusterProjections,
 } from "./config_refs_check.ts";
 import { dns1123LabelError } from "./pod.ts";
@@ -75,8 +76,13 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
   const hostPorts = new Map<string, string>();
   const portNames = new Map<string, string>();
   const hostNetwork = spec.hostNetwork === true;
-  for (const [c, ci] of records(spec.containers)) {
-    const cp = [...at, "containers", ci];
+  // Init containers and sidecars mount volumes too (their ports are not checked here).
+  const mounting = [
+    ...records(spec.containers).map(([c, ci]) => [c, ci, "containers"] as const),
+    ...records(spec.initContainers).map(([c, ci]) => [c, ci, "initContainers"] as const),
+  ];
+  for (const [c, ci, list] of mounting) {
+    const cp = [...at, list, ci];
     for (const [m, mi] of records(c.volumeMounts)) {
       const name = m.name;
       if (typeof name !== "string" || name === "") continue;
@@ -94,6 +100,7 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
       }
       mounted.add(name);
     }
+    if (list === "initContainers") continue;
     for (const [port, pi] of records(c.ports)) {
       const pp = [...cp, "ports", pi];
       const hostPort = typeof port.hostPort === "number" ? port.hostPort : 0;
@@ -128,7 +135,8 @@ export function checkPodFields(r: Reporter, spec: Record<string, unknown>, at: F
   }
   for (const [name, source, p] of projected) {
     const cluster = clusterProjections(source);
-    if (cluster.length > 0 && !mounted.has(name)) {
+    if (cluster.length > 0 && !mounted.has(name) && isRecord(source)) {
+      checkSourceShapes(r, source, p);
       r.warn(
         p,
         `Ignoring volume ${q(name)}: its ${

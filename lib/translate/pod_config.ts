@@ -67,9 +67,10 @@ export function configVolumeSource(v: V1Volume): ConfigVolumeSource | undefined 
   if (r.secret != null) return { secret: r.secret } as ConfigVolumeSource;
   if (r.projected != null) {
     // One with a source only a cluster fills (it passed the checks unmounted) is ignored.
-    const sources = (r.projected as { sources?: Record<string, unknown>[] }).sources ?? [];
+    const sources = (r.projected as { sources?: unknown[] }).sources ?? [];
     const served = sources.every((s) =>
-      Object.keys(s).every((k) => s[k] == null || SERVED_PROJECTIONS.has(k))
+      typeof s === "object" && s !== null &&
+      Object.entries(s).every(([k, v]) => v == null || SERVED_PROJECTIONS.has(k))
     );
     return served ? { projected: r.projected } as ConfigVolumeSource : undefined;
   }
