@@ -22,6 +22,9 @@ import type { Pod } from "./pod.ts";
 import { isRecord, q } from "./values.ts";
 import { type FieldPath, parseYamlStream, type Position } from "./yaml.ts";
 
+/** Text that may declare a ConfigMap or Secret (loosely: a false match only holds more). */
+const OBJECT_KIND = /\bkind["']?\s*:\s*["']?(ConfigMap|Secret)\b/;
+
 /** One problem in a manifest, with where it is and what to do. */
 export interface Problem extends Position {
   file: string;
@@ -50,6 +53,11 @@ export interface Manifest {
   problems: Problem[];
   /** False when any problem is an error: the file then changes nothing. */
   valid: boolean;
+  /**
+   * On an invalid file: false when it cannot declare a ConfigMap or Secret (its text names
+   * neither kind); true or absent when it may (its objects are then unknown).
+   */
+  objectsUnknown?: boolean;
 }
 
 /** How the file was found on disk, for the rule on Secrets' permissions. */
@@ -223,5 +231,6 @@ export function parseManifest(file: string, text: string, access?: FileAccess): 
   }
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   const valid = !problems.some((p) => p.severity === "error");
-  return { file, pods: valid ? pods : [], objects: valid ? objects : [], problems, valid };
+  if (valid) return { file, pods, objects, problems, valid };
+  return { file, pods: [], objects: [], problems, valid, objectsUnknown: OBJECT_KIND.test(text) };
 }

@@ -98,6 +98,27 @@ export function indexObjects(manifests: Manifest[]): ObjectIndex {
   };
 }
 
+/**
+ * A lookup over `index` in which the objects of `found` (one pod's references, some of them
+ * objects gone from the directory, see `TranslationCache.gone`) stand for themselves.
+ */
+export function lookupOf(
+  index: ObjectIndex,
+  found: readonly (ConfigObject | undefined)[],
+  pod: DesiredPod,
+): ConfigLookup {
+  const standIn = (kind: ConfigObject["kind"], name: string) =>
+    found.find((o) => o?.kind === kind && o.name === name);
+  return {
+    configMap: (namespace, name) =>
+      index.lookup.configMap(namespace, name) ??
+        (namespace === pod.namespace ? standIn("ConfigMap", name) as ConfigMapObject : undefined),
+    secret: (namespace, name) =>
+      index.lookup.secret(namespace, name) ??
+        (namespace === pod.namespace ? standIn("Secret", name) as SecretObject : undefined),
+  };
+}
+
 /** The objects `refs` of a pod in `namespace` find now, in order (undefined where none). */
 export function referenced(
   index: ObjectIndex,
@@ -108,41 +129,61 @@ export function referenced(
 }
 
 /**
- * Whether a pod that waits for a ConfigMap or Secret runs as it is declared anyway: its volume
- * cannot be set up now (`FailedMount`, its object gone while the agent was down), but a ready
- * sandbox of its very spec and env runs with the files it wrote before. Such a pod is planned
- * as any other (its containers restart), without its volumes being written. A pod whose env
- * cannot be resolved (or differs from what runs) is only kept.
+ * Whether a pod that waits for a ConfigMap or Secret is planned all the same (a pod that does
+ * not wait always is):
+ * - its volume cannot be set up now (`FailedMount`, its object gone while the agent was down),
+ *   but a ready sandbox of its very spec and env runs with the files it wrote before;
+ * - or it is held (see {@linkcode held}) and a ready sandbox of its spec runs, or nothing of it
+ *   runs and all it misses is optional.
+ * It is then planned as any other (its containers restart in place), with no env replacement
+ * and none of its waiting volumes written. Otherwise what runs of it is only kept.
  */
-export function runsAsIs(pod: DesiredPod, observed: readonly ObservedPod[] | undefined): boolean {
-  return pod.waiting?.reason === "FailedMount" &&
+export function plannable(pod: DesiredPod, observed: readonly ObservedPod[] | undefined): boolean {
+  if (!pod.waiting) return true;
+  const runs = (env: boolean) =>
     (observed ?? []).some((o) =>
       o.sandbox.annotations[KEYS.specHash] === pod.hash && o.sandbox.state === "SANDBOX_READY" &&
-      o.sandbox.annotations[KEYS.envHash] === pod.envHash && o.unsafeIdentity === undefined
+      (!env || o.sandbox.annotations[KEYS.envHash] === pod.envHash) &&
+      o.unsafeIdentity === undefined
     );
+  if (pod.held) return runs(false) || (pod.held.optionalOnly && (observed ?? []).length === 0);
+  return pod.waiting.reason === "FailedMount" && runs(true);
 }
 
 /**
- * A pod some of whose references find nothing while files that were invalid from the agent's
- * start (`unreadable`: no last valid content known) may declare them: it is held, as waiting,
- * so nothing is taken for absent that may be there (no replacement, no file removed from its
- * volumes); undefined when it is not held. A pod kept with its last data is not held.
+ * A pod some of whose references find nothing while invalid files the agent never saw valid
+ * (`unreadable`) may declare them: it is held, as waiting, so nothing is taken for absent that
+ * may be there. Its env is not replaced, the volumes that read a missing object are not
+ * written (their payloads are dropped), and it is planned only as {@linkcode plannable} says.
+ * Undefined when it is not held.
  */
 export function held(
-  settled: { desired: DesiredPod; kept: boolean },
+  d: DesiredPod,
   found: readonly (ConfigObject | undefined)[],
   unreadable: ReadonlySet<string>,
 ): DesiredPod | undefined {
-  const d = settled.desired;
-  if (settled.kept || unreadable.size === 0) return undefined;
+  if (unreadable.size === 0) return undefined;
   const missing = d.configRefs.filter((_, i) => !found[i]);
   if (missing.length === 0) return undefined;
+  // Volumes are named by their field: spec.volumes[N].<kind>.
+  const waitingVolumes = new Set(
+    missing.flatMap((r) => {
+      const at = /^spec\.volumes\[(\d+)\]/.exec(r.field);
+      return at ? [d.pod.spec.volumes?.[Number(at[1])]?.name] : [];
+    }),
+  );
   const named = [...new Set(missing.map((r) => `${r.kind} "${r.name}"`))];
   const names = named.join(", ");
   const files = [...unreadable].join(", ");
   const volume = missing.find((r) => r.field.startsWith("spec.volumes"));
   return {
     ...d,
+    held: { optionalOnly: missing.every((r) => r.optional) },
+    volumes: d.volumes.map((v) => {
+      if (!v.config || !waitingVolumes.has(v.name)) return v;
+      const { payload: _dropped, ...config } = v.config;
+      return { ...v, config };
+    }),
     waiting: {
       reason: d.waiting?.reason ?? (volume ? "FailedMount" : "CreateContainerConfigError"),
       message: `${names} not found, and ${files} cannot be read (it may declare ${

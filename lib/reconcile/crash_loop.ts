@@ -10,6 +10,7 @@ import type { DesiredState } from "./desired.ts";
 import type { ObservedState } from "./observe.ts";
 import { restartKey, shouldRestart } from "./plan.ts";
 import { KEYS } from "../runtime/labels.ts";
+import { envReplacement } from "./deletion_plan.ts";
 
 /** The containers' restart backoff. */
 export class CrashLoop {
@@ -37,7 +38,9 @@ export class CrashLoop {
     const live = new Set<string>();
     for (const pod of desired.pods.values()) {
       const sandboxes = (observed.pods.get(pod.key) ?? []).filter((o) =>
-        o.sandbox.annotations[KEYS.specHash] === pod.hash && !skip.has(o.sandbox.id)
+        o.sandbox.annotations[KEYS.specHash] === pod.hash && !skip.has(o.sandbox.id) &&
+        // A sandbox replaced for a new env is stopped, not crashed.
+        envReplacement(pod, o) === undefined
       );
       for (const c of pod.containers) {
         const key = restartKey(pod.uid, c.name);

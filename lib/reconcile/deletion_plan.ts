@@ -25,10 +25,14 @@ export function envReplacement(
   d: DesiredPod,
   keep: ObservedPod | undefined,
 ): { sandboxId: string; reason: string } | undefined {
-  if (!keep || d.envHash === undefined || keep.sandbox.annotations[KEYS.envHash] === d.envHash) {
+  if (
+    !keep || d.held || d.envHash === undefined ||
+    keep.sandbox.annotations[KEYS.envHash] === d.envHash
+  ) {
     return undefined;
   }
-  const names = [...new Set(d.configRefs.map((r) => `${r.kind} "${r.name}"`))].join(", ");
+  const envRefs = d.configRefs.filter((r) => !r.field.startsWith("spec.volumes"));
+  const names = [...new Set(envRefs.map((r) => `${r.kind} "${r.name}"`))].join(", ");
   return {
     sandboxId: keep.sandbox.id,
     reason: `a value its env reads changed (it reads ${names})`,

@@ -16,6 +16,7 @@ import {
   declaredTwice,
   held,
   indexObjects,
+  lookupOf,
   referenced,
   referenceProblems,
 } from "./config_index.ts";
@@ -121,28 +122,35 @@ export class TranslationCache {
   }
 
   /**
-   * What runs for `desired`, whose references found `found`: itself; or, while it waits for a
-   * ConfigMap or Secret or one it read before is gone (optional or not), the last translation
-   * of the same spec from the same file that did not wait, with `kept` set and `gone` naming
-   * the objects gone. An object that goes away never restarts a pod, as in kubelet.
+   * The objects of `desired`'s references (which found `found`) that it read before and that
+   * are gone now, for the same spec from the same file: each of them stands for itself as it
+   * was (`found`, with the old object in its place; `gone`, their names), so the pod keeps
+   * their data while the others change as usual. Undefined when none is gone. An object that
+   * goes away never restarts a pod, as in kubelet.
    */
-  settle(
+  gone(
     desired: DesiredPod,
     found: readonly (ConfigObject | undefined)[],
-  ): { desired: DesiredPod; kept: boolean; gone: string[] } {
+  ): { found: (ConfigObject | undefined)[]; gone: string[] } | undefined {
     const last = this.#lastGood.get(desired.key);
-    const same = last !== undefined && last.desired.hash === desired.hash &&
-      last.desired.source === desired.source && last.found.length === found.length;
-    const gone = same
-      ? desired.configRefs.filter((_, i) => last.found[i] !== undefined && !found[i])
-        .map((r) => `${r.kind} "${r.name}"`)
-      : [];
-    if (same && (desired.waiting || gone.length > 0)) {
-      return { desired: last.desired, kept: true, gone: [...new Set(gone)] };
+    if (
+      !last || last.desired.hash !== desired.hash || last.desired.source !== desired.source ||
+      last.found.length !== found.length
+    ) {
+      return undefined;
     }
+    const gone = desired.configRefs.filter((_, i) => last.found[i] !== undefined && !found[i]);
+    if (gone.length === 0) return undefined;
+    return {
+      found: found.map((o, i) => o ?? last.found[i]),
+      gone: [...new Set(gone.map((r) => `${r.kind} "${r.name}"`))],
+    };
+  }
+
+  /** Remembers what `desired` found, when it does not wait: its data can be kept later. */
+  remember(desired: DesiredPod, found: readonly (ConfigObject | undefined)[]): void {
     if (desired.waiting) this.#lastGood.delete(desired.key);
     else this.#lastGood.set(desired.key, { desired, found });
-    return { desired, kept: false, gone: [] };
   }
 
   /** Forgets the last good translations of pods no longer desired. */
@@ -188,6 +196,11 @@ export async function desiredState(
     else keepSources.add(file.file);
   }
   const index = indexObjects(inForce);
+  // Invalid files never seen valid that may declare objects: what they declare is unknown.
+  const unreadable = new Set(
+    scan.manifests.filter((m) => keepSources.has(m.file) && m.objectsUnknown !== false)
+      .map((m) => m.file),
+  );
   problems.push(...index.problems);
   for (const m of inForce) {
     for (const mp of m.pods) {
@@ -203,24 +216,24 @@ export async function desiredState(
       declaredAt.set(key, { file: m.file, line: mp.line, column: mp.column });
       const found = referenced(index, meta.namespace ?? DEFAULT_NAMESPACE, cache.refs(mp.pod));
       // Awaited only on a miss: a pass over unchanged files stays synchronous.
-      const translated = cache.get(mp.pod, m.file, optionsKey, found) ??
-        await cache.translate(mp.pod, m.file, options, optionsKey, {
-          lookup: index.lookup,
-          found,
-        });
-      const settled = cache.settle(translated, found);
-      problems.push(
-        ...referenceProblems(translated, index, mp, settled.kept ? settled.gone : false),
-      );
-      const kept = settled.kept
+      const translate = (seen: readonly (ConfigObject | undefined)[], lookup = index.lookup) =>
+        cache.get(mp.pod, m.file, optionsKey, seen) ??
+          cache.translate(mp.pod, m.file, options, optionsKey, { lookup, found: seen });
+      const live = await translate(found);
+      const gone = cache.gone(live, found);
+      // With objects gone, their old data stands in for them; the others are read live.
+      const desired = gone ? await translate(gone.found, lookupOf(index, gone.found, live)) : live;
+      cache.remember(desired, gone?.found ?? found);
+      problems.push(...referenceProblems(live, index, mp, gone ? gone.gone : false));
+      const kept = gone
         ? `${
-          translated.waiting?.message ?? `${settled.gone.join(", ")} gone`
+          live.waiting?.message ?? `${gone.gone.join(", ")} gone`
         }: the pod keeps running with the ConfigMap and Secret data it had`
         : undefined;
       pods.set(
         key,
-        held(settled, found, keepSources) ??
-          (kept ? { ...settled.desired, kept } : settled.desired),
+        (gone ? undefined : held(desired, found, unreadable)) ??
+          (kept ? { ...desired, kept } : desired),
       );
     }
   }

@@ -23,7 +23,7 @@ import type {
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
 import { deletionOf, envReplacement, replaceReason } from "./deletion_plan.ts";
-import { runsAsIs } from "./config_index.ts";
+import { plannable } from "./config_index.ts";
 
 /** Any action of a plan. */
 export type Action =
@@ -327,7 +327,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
   const actions: Action[] = [];
   let wakeAt: number | undefined;
   for (const d of desired.pods.values()) {
-    if (d.waiting && !runsAsIs(d, observed.pods.get(d.key))) continue; // start none, keep what runs
+    if (!plannable(d, observed.pods.get(d.key))) continue; // waits: start none, keep what runs
     wakeAt = earliest(wakeAt, planPod(d, observed.pods.get(d.key) ?? [], observed, ctx, actions));
   }
   for (const [key, list] of observed.pods) {

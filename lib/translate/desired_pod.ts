@@ -139,6 +139,11 @@ export interface DesiredPod {
   /** Warnings about its env (names `envFrom` skips); they name keys, never values. */
   configWarnings: string[];
   /**
+   * Set when the pod is held: objects it reads are missing while a file the agent cannot read
+   * may declare them (`optionalOnly`: every one missing is optional). See `config_index.ts`.
+   */
+  held?: { optionalOnly: boolean };
+  /**
    * Set when the pod runs on with the ConfigMap and Secret data it had, because an object it
    * read is gone or cannot be read: what happened, for its status.
    */
