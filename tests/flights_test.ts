@@ -110,3 +110,17 @@ Deno.test("a flight that started a created container asks for a pass at once, th
   void f.launch("default/b", [createPod("default/b", REGULAR, ["app"])], undefined);
   assert.equal(await end("default/a"), false, "it may be an init container the next waits for");
 });
+
+Deno.test("a pod's flight is pending while it runs or waits in the queue, not after", async () => {
+  const { f, end } = flights(1);
+  void f.launch("default/a", [createPod("default/a", REGULAR, ["app"])], undefined);
+  f.enqueue("default/b", [createPod("default/b", REGULAR, ["app"])]);
+  assert.deepEqual(
+    ["default/a", "default/b", "default/c"].map((k) => [f.has(k), f.pending(k)]),
+    [[true, true], [false, true], [false, false]],
+  );
+  await end("default/a");
+  assert.deepEqual([f.pending("default/a"), f.has("default/b")], [false, true]);
+  await end("default/b");
+  assert.equal(f.pending("default/b"), false);
+});

@@ -59,6 +59,11 @@ export class Flights {
     return this.#running.has(key);
   }
 
+  /** Whether a flight of pod `key` is in progress or waits in the queue for a slot. */
+  pending(key: string): boolean {
+    return this.#running.has(key) || this.#queue.has(key);
+  }
+
   /** How many flights have ended so far: a mark to compare with {@linkcode endedSince}. */
   get ended(): number {
     return this.#ended;

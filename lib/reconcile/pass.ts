@@ -124,7 +124,7 @@ export class ReconcilePass {
     this.#volumes = new VolumeUpdates({
       log,
       onEvent: (e) => this.#events.add(e),
-      busy: (key) => this.flights.has(key),
+      busy: (key) => this.flights.pending(key),
     });
     this.imageUpdates = new ImageUpdates({
       intervalMs: options.autoUpdateIntervalMs ?? AUTO_UPDATE_INTERVAL_MS,
