@@ -25,6 +25,7 @@ function baseConfig(): AgentConfig {
     containerLogMaxFiles: 5,
     containerLogMonitorIntervalMs: 10_000,
     autoUpdateIntervalMs: 3_600_000,
+    rollbackWindowMs: 0,
   };
 }
 
@@ -109,6 +110,16 @@ const RUN_CASES: {
     name: "takes --auto-update-interval in Go duration syntax",
     args: ["--auto-update-interval", "5s"],
     change: { autoUpdateIntervalMs: 5_000 },
+  },
+  {
+    name: "takes --rollback-window in Go duration syntax",
+    args: ["--rollback-window", "1m30s"],
+    change: { rollbackWindowMs: 90_000 },
+  },
+  {
+    name: "takes --rollback-window 0 (off) in any zero form",
+    args: ["--rollback-window", "0s"],
+    change: { rollbackWindowMs: 0 },
   },
   {
     name: "takes --instance",
@@ -210,6 +221,16 @@ for (const args of VERSION_CASES) {
 }
 
 const USAGE_ERROR_CASES: { name: string; args: string[]; message: RegExp }[] = [
+  {
+    name: "a --rollback-window under a second",
+    args: ["--rollback-window", "500ms"],
+    message: /--rollback-window: "500ms" is shorter than 1s/,
+  },
+  {
+    name: "a --rollback-window that is not a duration",
+    args: ["--rollback-window", "soon"],
+    message: /--rollback-window: /,
+  },
   {
     name: "an --auto-update-interval under a second",
     args: ["--auto-update-interval", "500ms"],
@@ -413,6 +434,7 @@ const COMMON_FLAGS: [string[], Partial<AgentConfig>][] = [
   [["--container-log-max-files=3"], { containerLogMaxFiles: 3 }],
   [["--container-log-monitor-interval=1s"], { containerLogMonitorIntervalMs: 1000 }],
   [["--auto-update-interval=10m"], { autoUpdateIntervalMs: 600_000 }],
+  [["--rollback-window=5m"], { rollbackWindowMs: 300_000 }],
   [["-socket=/x/cri.sock"], { socket: "/x/cri.sock" }],
 ];
 

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { durationFlag } from "../base/duration.ts";
+import { durationFlag, parseDurationNs } from "../base/duration.ts";
 import { parseLogSize } from "../node/log_rotation.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../base/log.ts";
 import { HELP, VERSION } from "./help.ts";
@@ -51,6 +51,8 @@ export interface AgentConfig {
   containerLogMonitorIntervalMs: number;
   /** How often the images of pods annotated `tinylet.dev/auto-update` are checked. */
   autoUpdateIntervalMs: number;
+  /** How long a replacement is watched before it becomes the pod's last good spec; 0: off. */
+  rollbackWindowMs: number;
 }
 
 /** A pod named on the command line. */
@@ -297,6 +299,7 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     values["auto-update-interval"],
     { minMs: 1_000 },
   );
+  const rollbackWindowMs = rollbackWindow(values["rollback-window"]);
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }
@@ -320,5 +323,16 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     containerLogMaxFiles,
     containerLogMonitorIntervalMs,
     autoUpdateIntervalMs,
+    rollbackWindowMs,
   };
+}
+
+/** `--rollback-window`: `0` (off, the default) or a duration from 1s. */
+function rollbackWindow(text: string): number {
+  try {
+    if (parseDurationNs(text) === 0n) return 0;
+  } catch {
+    // Said below, with the flag's name.
+  }
+  return duration("rollback-window", text, { minMs: 1_000 });
 }

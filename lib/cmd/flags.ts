@@ -25,6 +25,7 @@ export const OPTIONS = {
   "container-log-max-files": { type: "string", default: "5" },
   "container-log-monitor-interval": { type: "string", default: "10s" },
   "auto-update-interval": { type: "string", default: "1h" },
+  "rollback-window": { type: "string", default: "0" },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
   // Options of the operator commands.
@@ -62,6 +63,7 @@ const AGENT_OPTIONS: OptionName[] = [
   "container-log-max-files",
   "container-log-monitor-interval",
   "auto-update-interval",
+  "rollback-window",
 ];
 /**
  * The agent's flags are common: every command takes them, with the same defaults and the same

@@ -64,6 +64,10 @@ Flags (every command takes them, with the same defaults):
   --auto-update-interval DURATION
                             how often the tags of pods annotated tinylet.dev/auto-update: registry
                             are checked for a new image, from 1s (default 1h)
+  --rollback-window DURATION
+                            how long a replaced pod must run without failing before its spec is
+                            kept as good; one that fails sooner is rolled back to the last good
+                            spec (default 0: off; from 1s)
   --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
