@@ -5,7 +5,9 @@
  * `container_kill.ts`, `orphan_removal.ts`, `log_rotation_step.ts`). Those steps, with the
  * image puller and the hook handlers they call, are the only code of the reconcile loop that
  * creates, starts, stops or removes anything on the runtime; the observer only lists and
- * asks for statuses, and the probes only run their handlers.
+ * asks for statuses, and the probes only run their handlers. A replacement (a pod's sandbox
+ * removed, then the pod created again) gets its new images first (`pre_pull.ts`): a pull that
+ * fails stops nothing.
  *
  * @module
  */
@@ -16,6 +18,7 @@ import { deletePod, removeContainers } from "./pod_teardown.ts";
 import { killContainer } from "./container_kill.ts";
 import { removeOrphan } from "./orphan_removal.ts";
 import { rotateContainerLogs } from "./log_rotation_step.ts";
+import { pullImagesFirst, replacementOf } from "./pre_pull.ts";
 
 /** The outcome of one action. */
 export interface ActionResult {
@@ -24,7 +27,11 @@ export interface ActionResult {
   ms: number;
 }
 
-/** Runs `actions`; the actions of one pod in order, stopping that pod at its first failure. */
+/**
+ * Runs `actions`; the actions of one pod in order, stopping that pod at its first failure. A
+ * pod that is replaced gets the images of its new spec before any of its actions runs: when
+ * one cannot be had, none runs, and the failure is its `createPod`'s.
+ */
 export async function execute(
   actions: Action[],
   options: ExecutorOptions,
@@ -39,6 +46,11 @@ export async function execute(
   const results: ActionResult[] = [];
   const worker = async () => {
     for (let q = queues.shift(); q; q = queues.shift()) {
+      const failed = await prePull(q, options);
+      if (failed) {
+        results.push(failed);
+        continue;
+      }
       for (const action of q) {
         const r = await runAction(action, options);
         results.push(r);
@@ -49,6 +61,23 @@ export async function execute(
   const n = Math.max(1, Math.min(options.parallel, queues.length));
   await Promise.all(Array.from({ length: n }, worker));
   return results;
+}
+
+/** The failed pre-pull of `flight` when it is a replacement whose images could not be had. */
+async function prePull(
+  flight: Action[],
+  o: ExecutorOptions,
+): Promise<ActionResult | undefined> {
+  const create = replacementOf(flight);
+  if (!create) return undefined;
+  const started = performance.now();
+  try {
+    await pullImagesFirst(create, o);
+    return undefined;
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    return { action: create, error, ms: performance.now() - started };
+  }
 }
 
 async function runAction(action: Action, o: ExecutorOptions): Promise<ActionResult> {
