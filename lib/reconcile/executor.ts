@@ -13,7 +13,7 @@
  */
 import type { Action } from "./plan.ts";
 import type { ExecutorOptions } from "./executor_options.ts";
-import { createPod, startContainers, startCreated } from "./pod_start.ts";
+import { createPod, type Prefetched, startContainers, startCreated } from "./pod_start.ts";
 import { deletePod, removeContainers } from "./pod_teardown.ts";
 import { killContainer } from "./container_kill.ts";
 import { removeOrphan } from "./orphan_removal.ts";
@@ -46,13 +46,13 @@ export async function execute(
   const results: ActionResult[] = [];
   const worker = async () => {
     for (let q = queues.shift(); q; q = queues.shift()) {
-      const failed = await prePull(q, options);
+      const { images, failed } = await prePull(q, options);
       if (failed) {
         results.push(failed);
         continue;
       }
       for (const action of q) {
-        const r = await runAction(action, options);
+        const r = await runAction(action, options, images);
         results.push(r);
         if (r.error) break;
       }
@@ -63,30 +63,36 @@ export async function execute(
   return results;
 }
 
-/** The failed pre-pull of `flight` when it is a replacement whose images could not be had. */
+/**
+ * When `flight` is a replacement, the images of its new spec, or the failed result of its
+ * `createPod` when they could not be had; nothing for any other flight.
+ */
 async function prePull(
   flight: Action[],
   o: ExecutorOptions,
-): Promise<ActionResult | undefined> {
+): Promise<{ images?: Prefetched; failed?: ActionResult }> {
   const create = replacementOf(flight);
-  if (!create) return undefined;
+  if (!create) return {};
   const started = performance.now();
   try {
-    await pullImagesFirst(create, o);
-    return undefined;
+    return { images: await pullImagesFirst(create, o) };
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    return { action: create, error, ms: performance.now() - started };
+    return { failed: { action: create, error, ms: performance.now() - started } };
   }
 }
 
-async function runAction(action: Action, o: ExecutorOptions): Promise<ActionResult> {
+async function runAction(
+  action: Action,
+  o: ExecutorOptions,
+  pulled?: Prefetched,
+): Promise<ActionResult> {
   const started = performance.now();
   const fields = { pod: action.key, reason: action.reason };
   try {
     switch (action.type) {
       case "createPod":
-        await createPod(action, o);
+        await createPod(action, o, pulled);
         o.log.info(`Started pod ${action.key}`, { ...fields, file: action.pod.source });
         break;
       case "deletePod":

@@ -53,9 +53,10 @@ async function writeHostsFile(pod: DesiredPod, facts: RuntimeFacts, o: ExecutorO
 }
 
 /** Images being looked up (or pulled) ahead of need, by {@linkcode imageKey}. */
-type Prefetched = Map<string, Promise<Image | null>>;
+export type Prefetched = Map<string, Promise<Image | null>>;
 
-function imageKey(c: DesiredContainer): string {
+/** A container's image in {@linkcode Prefetched}: the image, its pull policy and runAsNonRoot. */
+export function imageKey(c: DesiredContainer): string {
   return `${c.image}\0${c.pullPolicy}\0${c.runAsNonRoot}`;
 }
 
@@ -166,7 +167,12 @@ function hookTarget(
   };
 }
 
-export async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void> {
+/** Starts pod `a`; `pulled` holds the images had before (a replacement's), found there first. */
+export async function createPod(
+  a: CreatePod,
+  o: ExecutorOptions,
+  pulled?: Prefetched,
+): Promise<void> {
   const pod = a.pod;
   const opts = callOptions(o);
   let sandbox: PodSandboxConfig;
@@ -184,7 +190,7 @@ export async function createPod(a: CreatePod, o: ExecutorOptions): Promise<void>
     mode: 0o755,
   });
   await prepareVolumes(pod.volumes, pod.podDir);
-  const images = prefetchImages(pod, a.start, o);
+  const images = pulled ?? prefetchImages(pod, a.start, o);
   const sandboxId = await o.cri.runPodSandbox(sandbox, opts);
   event(o, pod.key, "SandboxCreated", `Created sandbox (attempt ${a.attempt}): ${a.reason}`);
   const facts = await runtimeFacts(pod, sandboxId, a.attempt, o);

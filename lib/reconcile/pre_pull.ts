@@ -8,11 +8,10 @@
  *
  * @module
  */
-import type { Image } from "../runtime/cri.ts";
-import type { DesiredContainer } from "../translate/desired_pod.ts";
 import type { CreatePod } from "./actions.ts";
 import { callOptions, event, type ExecutorOptions } from "./executor_options.ts";
 import type { Action } from "./plan.ts";
+import { imageKey as key, type Prefetched } from "./pod_start.ts";
 
 /**
  * The `createPod` of `flight` (one pod's actions, in order) when the flight removes a sandbox
@@ -31,12 +30,12 @@ export function replacementOf(flight: readonly Action[]): CreatePod | undefined 
  * Gets the images of every container of `a`'s pod (init containers and sidecars included),
  * each image once per pull policy and runAsNonRoot, all at once. Throws the failure of the
  * first container, in the pod's order, whose image could not be had (an `ImagePullError`),
- * after the `Failed` event a container's failed pull has.
+ * after the `Failed` event a container's failed pull has. Returns the images had, for the
+ * creation to find them there (an image pulled Always is not pulled twice).
  */
-export async function pullImagesFirst(a: CreatePod, o: ExecutorOptions): Promise<void> {
+export async function pullImagesFirst(a: CreatePod, o: ExecutorOptions): Promise<Prefetched> {
   const opts = callOptions(o);
-  const pulls = new Map<string, Promise<Image | null>>();
-  const key = (c: DesiredContainer) => `${c.image}\0${c.pullPolicy}\0${c.runAsNonRoot}`;
+  const pulls: Prefetched = new Map();
   for (const c of a.pod.containers) {
     if (pulls.has(key(c))) continue;
     const p = o.images.ensure(c.image, c.pullPolicy, c.runAsNonRoot, opts);
@@ -51,4 +50,5 @@ export async function pullImagesFirst(a: CreatePod, o: ExecutorOptions): Promise
       throw err;
     }
   }
+  return pulls;
 }
