@@ -153,6 +153,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
     },
     logCheckIntervalMs: config.containerLogMonitorIntervalMs,
     autoUpdateIntervalMs: config.autoUpdateIntervalMs,
+    rollbackWindowMs: config.rollbackWindowMs,
     // Once the agent is first idle, the code of a pod's parse, translation and runtime
     // messages is run on a sample, so the next pod's file does not wait for its compilation.
     // Not before the first pass: pods already declared would wait for it.

@@ -177,6 +177,12 @@ export class AgentMetrics {
     "counter",
   );
 
+  readonly rollbacks = new Metric(
+    "tinylet_rollbacks_total",
+    "Replacements that failed within their rollback window, each rolled back to the pod's last good spec.",
+    "counter",
+  );
+
   /** The exposition text. */
   render(): string {
     const families: Family[] = [
@@ -192,6 +198,7 @@ export class AgentMetrics {
       this.runtimeUp,
       this.probeResults,
       this.imageUpdates,
+      this.rollbacks,
     ];
     const out: string[] = [];
     for (const f of families) {

@@ -68,11 +68,16 @@ async function gather(config: AgentConfig, cri: Cri, io: Io) {
   } catch (err) {
     runtimeError = (err as Error).message;
   }
-  const byUid = new Map((state.running ? status?.pods ?? [] : []).map((p) => [p.uid, p]));
+  const published = state.running ? status?.pods ?? [] : [];
+  const byUid = new Map(published.map((p) => [p.uid, p]));
+  // A pod whose new spec cannot start yet (its images are not there) runs as it was: the
+  // agent's view of the new spec says why.
+  const byKey = new Map(published.map((p) => [`${p.namespace}/${p.name}`, p]));
   const views: PodView[] = [];
   const seen = new Set<string>();
   for (const o of runtime) {
-    const v = byUid.get(o.sandbox.metadata.uid);
+    const key = `${o.sandbox.metadata.namespace}/${o.sandbox.metadata.name}`;
+    const v = byUid.get(o.sandbox.metadata.uid) ?? byKey.get(key);
     views.push(v ?? runtimeView(o, new Map(), ""));
     seen.add(`${o.sandbox.metadata.namespace}/${o.sandbox.metadata.name}`);
   }
@@ -204,6 +209,17 @@ export async function describeCommand(
       v.createdAt ? ` (${age(v.createdAt, now)} ago)` : ""
     }`,
   ];
+  if (v.rolledBack) {
+    const r = v.rolledBack;
+    out.push(
+      `Rolled Back:  at ${r.at}: the spec in the file (${
+        short(r.failedHash)
+      }) failed within its rollback window: ${r.cause}`,
+      `              running its last good spec (${
+        short(r.runningHash)
+      }); edit the file to try again`,
+    );
+  }
   if (v.backoffUntil) out.push(`Back-off:     until ${v.backoffUntil}`);
   if (v.lastError) out.push(`Last Error:   ${v.lastError}`);
   out.push("Containers:");
@@ -252,4 +268,9 @@ export function pickContainer(
     }`;
   }
   return { name: chosen, instances };
+}
+
+/** A spec hash as `describe` shows it: its first 12 hex digits. */
+function short(hash: string): string {
+  return hash.replace(/^v1:/, "").slice(0, 12);
 }

@@ -170,6 +170,14 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
+ * Asked for each pod to run: the last good spec to run instead (the pod's spec failed within
+ * its rollback window), with why; undefined to run the pod as declared.
+ */
+export type RollbackHook = (
+  pod: DesiredPod,
+) => Promise<{ pod: Pod; rolledBack: NonNullable<DesiredPod["rolledBack"]> } | undefined>;
+
+/**
  * Builds the desired state from a scan. Files are taken in path order, so the lexically first
  * file wins a conflict. With the cache of earlier calls, pods of unchanged files are not
  * translated again.
@@ -178,6 +186,7 @@ export async function desiredState(
   scan: Scan,
   options: TranslateOptions,
   cache = new TranslationCache(),
+  rollback?: RollbackHook,
 ): Promise<DesiredState> {
   const pods = new Map<string, DesiredPod>();
   const optionsKey = TranslationCache.key(options);
@@ -230,11 +239,22 @@ export async function desiredState(
           live.waiting?.message ?? `${gone.gone.join(", ")} gone`
         }: the pod keeps running with the ConfigMap and Secret data it had`
         : undefined;
-      pods.set(
-        key,
-        (gone ? undefined : held(desired, found, unreadable)) ??
-          (kept ? { ...desired, kept } : desired),
-      );
+      const chosen = (gone ? undefined : held(desired, found, unreadable)) ??
+        (kept ? { ...desired, kept } : desired);
+      // A spec rolled back: its last good spec runs instead, until the file changes again.
+      const back = await rollback?.(chosen);
+      if (!back) {
+        pods.set(key, chosen);
+        continue;
+      }
+      const ns = back.pod.metadata.namespace ?? DEFAULT_NAMESPACE;
+      const seen = referenced(index, ns, cache.refs(back.pod));
+      const good = cache.get(back.pod, m.file, optionsKey, seen) ??
+        await cache.translate(back.pod, m.file, options, optionsKey, {
+          lookup: index.lookup,
+          found: seen,
+        });
+      pods.set(key, { ...good, rolledBack: back.rolledBack });
     }
   }
   cache.prune(new Set(pods.keys()));

@@ -10,7 +10,9 @@ import { Backoff, KUBELET_BACKOFF } from "../base/backoff.ts";
 import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import type { Problem } from "../manifest/parse.ts";
 import { detectCgroupV2 } from "../node/cgroups.ts";
-import { ImagePuller } from "../node/images.ts";
+import type { ImagePuller } from "../node/images.ts";
+import { imagePullerOf, rollbacksOf } from "./pass_parts.ts";
+import type { Rollbacks } from "./rollbacks.ts";
 import type { ProbeManager } from "../probe/probes.ts";
 import { describeEndpoint } from "../runtime/endpoint.ts";
 import { readHostResolvConf } from "../translate/dns.ts";
@@ -87,6 +89,7 @@ export class ReconcilePass {
   /** The auto-update checks and the replacements they ask for. */
   readonly imageUpdates: ImageUpdates;
   readonly #volumes: VolumeUpdates;
+  readonly #rollbacks: Rollbacks;
 
   constructor(options: PassOptions) {
     this.#o = options;
@@ -111,16 +114,8 @@ export class ReconcilePass {
       ...(options.metrics ? { metrics: options.metrics } : {}),
       kill: this.#requestKill,
     });
-    this.#images = new ImagePuller({
-      cri: options.cri,
-      now: this.#now,
-      ...(options.registryAuth ? { auth: options.registryAuth } : {}),
-      onPull: (image, outcome, detail) => {
-        if (outcome === "started") options.log.info(`Pulling image ${image}`);
-        else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
-        else options.log.warn(`Failed to pull image ${image}: ${detail}`);
-      },
-    });
+    this.#images = imagePullerOf(options, this.#now);
+    this.#rollbacks = rollbacksOf(options, this.#now, (e) => this.#events.add(e));
     this.#volumes = new VolumeUpdates({
       log,
       onEvent: (e) => this.#events.add(e),
@@ -259,14 +254,19 @@ export class ReconcilePass {
       for (const key of this.#waitingForHostDns) this.#failing.reset(key);
       this.#waitingForHostDns.clear();
     }
-    const desired = await desiredState(scan, {
-      instance: o.instance,
-      podLogRoot: o.podLogRoot,
-      root: o.root,
-      nodeName: o.nodeName,
-      hostDns,
-      cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
-    }, this.#translations);
+    const desired = await desiredState(
+      scan,
+      {
+        instance: o.instance,
+        podLogRoot: o.podLogRoot,
+        root: o.root,
+        nodeName: o.nodeName,
+        hostDns,
+        cgroupV2: await (this.#cgroupV2 ??= (o.detectCgroupV2 ?? detectCgroupV2)()),
+      },
+      this.#translations,
+      this.#rollbacks.substitute,
+    );
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(
       problems,
@@ -302,6 +302,10 @@ export class ReconcilePass {
     };
     // Before any flight starts: a pod being torn down is never written into.
     await this.#volumes.sync(desired, observed);
+    const rollbackAt = await this.#rollbacks.watch(desired, observed, {
+      podError: (key) => this.#report.podError(key),
+      probes: (id) => this.#probes.statuses(id),
+    });
     const planned = plan(desired, observed, ctx);
     // Log rotations change no pod: they run within the pass, not as pod flights. A kill asked
     // for by a probe or a failed postStart hook runs on its own, apart from its pod's flight
@@ -367,6 +371,7 @@ export class ReconcilePass {
       ...results.filter((r) => r.error).map((r) => this.#retryAt(r.action)),
       changed ? now : undefined,
       this.imageUpdates.wakeAt(desired, now),
+      rollbackAt,
     ].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });
     return {

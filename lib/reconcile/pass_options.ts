@@ -19,6 +19,8 @@ export interface PassOptions {
   cri: Cri;
   /** The node name, for `spec.nodeName` and its field references. */
   nodeName: string;
+  /** `--rollback-window` in ms (0 or absent: off, unless a pod's annotation sets one). */
+  rollbackWindowMs?: number;
   /** Registry credentials for an image, to try in order, asked for when a pull is needed. */
   registryAuth?: (image: string) => Promise<AuthConfig[]>;
   /** Reads the host's DNS settings; defaults to /etc/resolv.conf. */

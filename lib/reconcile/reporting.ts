@@ -86,6 +86,12 @@ export class Reporting {
     return { ok: true, reason: "" };
   }
 
+  /** Pod `key`'s last error (a failed pull, create or start), if it has one; changes nothing. */
+  podError(key: string): { message: string; reason?: string } | undefined {
+    const e = this.#podErrors.get(key);
+    return e ? { message: e.message, ...(e.reason ? { reason: e.reason } : {}) } : undefined;
+  }
+
   /**
    * Each failing pod's error as the status of one pass shows it; called once per pass, at
    * `now`. As kubelet's: a failed pull is ErrImagePull in the first status after it failed,

@@ -53,6 +53,11 @@ export interface PodView {
   backoffUntil: string | null;
   lastError: string | null;
   /**
+   * Set when the pod runs its last good spec because the spec its file declares failed within
+   * its rollback window: why, when, and the two specs' hashes.
+   */
+  rolledBack?: { cause: string; at: string; failedHash: string; runningHash: string };
+  /**
    * True when the pod runs but not as declared: its file is invalid, or it waits for a
    * ConfigMap or Secret (kept as it was).
    */
@@ -216,6 +221,11 @@ function statusColumn(
   return pod.containers.length === 0 ? phase : reason;
 }
 
+/** `RolledBack` for a rolled-back pod whose last good spec runs; else the status as it is. */
+function rolledBackColumn(pod: DesiredPod, status: string): string {
+  return pod.rolledBack && status === "Running" ? "RolledBack" : status;
+}
+
 function phaseOf(
   pod: DesiredPod,
   views: ContainerView[],
@@ -285,7 +295,7 @@ export function podViews(
       // Nothing of a waiting pod runs: what it waits for is its status, as kubelet shows it.
       status: pod.waiting && !current
         ? pod.waiting.reason === "FailedMount" ? "ContainerCreating" : pod.waiting.reason
-        : statusColumn(pod, views, phase, pending),
+        : rolledBackColumn(pod, statusColumn(pod, views, phase, pending)),
       ready: `${counted.filter((v) => v.ready).length}/${counted.length}`,
       restarts: views.reduce((n, v) => n + v.restartCount, 0),
       createdAt: current ? iso(current.sandbox.createdAt) : null,
@@ -300,6 +310,16 @@ export function podViews(
         pod.kept ??
         null,
       stale: false,
+      ...(pod.rolledBack
+        ? {
+          rolledBack: {
+            cause: pod.rolledBack.cause,
+            at: pod.rolledBack.at,
+            failedHash: pod.rolledBack.from,
+            runningHash: pod.hash,
+          },
+        }
+        : {}),
     });
   }
   for (const [key, list] of observed.pods) {

@@ -144,6 +144,12 @@ export interface DesiredPod {
    */
   held?: { optionalOnly: boolean };
   /**
+   * Set when the pod runs its last good spec again because a replacement failed within its
+   * rollback window: the cause, and the hash of the spec that failed (not run again until the
+   * file's content changes).
+   */
+  rolledBack?: { cause: string; from: string; at: string };
+  /**
    * Set when the pod runs on with the ConfigMap and Secret data it had, because an object it
    * read is gone or cannot be read: what happened, for its status.
    */

@@ -1,0 +1,41 @@
+/**
+ * Parts of the pass built from its options: the image puller (its pulls logged) and the
+ * rollbacks (their state under `<--root>/rollback/`).
+ *
+ * @module
+ */
+import { ImagePuller } from "../node/images.ts";
+import { RollbackStore } from "../node/rollback_state.ts";
+import type { PodEvent } from "./executor_options.ts";
+import type { PassOptions } from "./pass_options.ts";
+import { Rollbacks } from "./rollbacks.ts";
+
+/** The pass's image puller: each pull started, done or failed is logged. */
+export function imagePullerOf(options: PassOptions, now: () => number): ImagePuller {
+  return new ImagePuller({
+    cri: options.cri,
+    now,
+    ...(options.registryAuth ? { auth: options.registryAuth } : {}),
+    onPull: (image, outcome, detail) => {
+      if (outcome === "started") options.log.info(`Pulling image ${image}`);
+      else if (outcome === "pulled") options.log.info(`Pulled image ${image}`);
+      else options.log.warn(`Failed to pull image ${image}: ${detail}`);
+    },
+  });
+}
+
+/** The pass's rollbacks, with `--rollback-window` and the metric. */
+export function rollbacksOf(
+  options: PassOptions,
+  now: () => number,
+  onEvent: (e: PodEvent) => void,
+): Rollbacks {
+  return new Rollbacks({
+    store: new RollbackStore(options.root),
+    windowMs: options.rollbackWindowMs ?? 0,
+    log: options.log,
+    now,
+    onEvent,
+    onRollback: () => options.metrics?.rollbacks.inc(),
+  });
+}

@@ -1,0 +1,231 @@
+/**
+ * Rollback: a replacement watched for its rollback window (`--rollback-window`, or the pod's
+ * `tinylet.dev/rollback-window`), its verdict (`rollback_watch.ts`) acted on, the state kept
+ * per pod identity under `<--root>/rollback/` (`lib/node/rollback_state.ts`) so it survives a
+ * restart.
+ *
+ * - A spec that runs its whole window becomes the pod's last good spec.
+ * - A spec that fails within it is rolled back: the pod runs its last good spec again (the
+ *   desired state takes it in the spec's place, {@linkcode Rollbacks.substitute}), with an
+ *   event, one log line and the metric, until the file's content changes.
+ * - The last good spec is not watched: when it fails too, nothing is rolled back (no loop).
+ * - A pod with no last good spec (its first spec) has nothing to roll back to.
+ *
+ * @module
+ */
+import type { Logger } from "../base/log.ts";
+import type { Pod } from "../manifest/pod.ts";
+import { ROLLBACK_WINDOW_KEY, rollbackWindowOf } from "../manifest/opt_in.ts";
+import type { RollbackState, RollbackStore } from "../node/rollback_state.ts";
+import type { ProbeStatus } from "../probe/probes.ts";
+import { KEYS } from "../runtime/labels.ts";
+import type { DesiredPod } from "../translate/desired_pod.ts";
+import type { DesiredState, RollbackHook } from "./desired.ts";
+import type { PodEvent } from "./executor_options.ts";
+import type { ObservedState } from "./observe.ts";
+import { watchVerdict } from "./rollback_watch.ts";
+
+/** What {@linkcode Rollbacks} needs. */
+export interface RollbacksOptions {
+  store: RollbackStore;
+  /** `--rollback-window` in ms; 0: off unless a pod's annotation says otherwise. */
+  windowMs: number;
+  log: Logger;
+  /** Milliseconds since the epoch. */
+  now: () => number;
+  onEvent?: (e: PodEvent) => void;
+  /** Counts a rollback (`tinylet_rollbacks_total`). */
+  onRollback?: () => void;
+}
+
+/** What the pass gives {@linkcode Rollbacks.watch} of a pod beyond the runtime. */
+export interface WatchContext {
+  /** The pod's last pull or create error, if any. */
+  podError(key: string): { message: string; reason?: string } | undefined;
+  /** A container's probes. */
+  probes(containerId: string): ProbeStatus[];
+}
+
+/** The rollback window of pod `pod` (its annotation over `flagMs`); 0: off. */
+export function windowOf(pod: Pod, flagMs: number): number {
+  const value = pod.metadata.annotations?.[ROLLBACK_WINDOW_KEY];
+  if (value === undefined) return flagMs;
+  const w = rollbackWindowOf(value);
+  return "ms" in w ? w.ms : flagMs;
+}
+
+function short(hash: string): string {
+  return hash.replace(/^v1:/, "").slice(0, 12);
+}
+
+interface Loaded {
+  state: RollbackState;
+  /** The last good spec as a Pod, one object while it stays (its translation is cached). */
+  good?: Pod;
+}
+
+/** The rollback state of the agent's pods, and what it decides. */
+export class Rollbacks {
+  readonly #o: RollbacksOptions;
+  readonly #loaded = new Map<string, Loaded>();
+  /** The window of each pod, from its declared spec. */
+  readonly #windows = new Map<string, number>();
+  /** Specs that failed with no good spec to go back to, said once: `key\0hash`. */
+  readonly #failedFirst = new Set<string>();
+
+  constructor(options: RollbacksOptions) {
+    this.#o = options;
+  }
+
+  async #state(key: string): Promise<Loaded> {
+    let loaded = this.#loaded.get(key);
+    if (!loaded) {
+      const read = await this.#o.store.load(key);
+      if (read.warning) this.#o.log.warn(read.warning);
+      const state = read.state ?? {};
+      loaded = { state, ...(state.lastGood ? { good: state.lastGood.pod as Pod } : {}) };
+      this.#loaded.set(key, loaded);
+    }
+    return loaded;
+  }
+
+  async #save(key: string, loaded: Loaded): Promise<void> {
+    try {
+      await this.#o.store.write(key, loaded.state);
+    } catch (err) {
+      this.#o.log.error(`Cannot keep the rollback state of pod ${key}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * The desired state's hook: for a pod whose declared spec was rolled back (and has not
+   * changed since), its last good spec to run instead; a changed spec forgets the rollback.
+   */
+  readonly substitute: RollbackHook = async (d) => {
+    const window = windowOf(d.pod, this.#o.windowMs);
+    this.#windows.set(d.key, window);
+    if (window === 0) return undefined;
+    const loaded = await this.#state(d.key);
+    const rb = loaded.state.rolledBack;
+    if (!rb) return undefined;
+    if (rb.hash !== d.hash) {
+      // The file changed since: its new content is tried (and watched).
+      delete loaded.state.rolledBack;
+      await this.#save(d.key, loaded);
+      this.#o.log.info(`Pod ${d.key} changed since it was rolled back: running its new spec`);
+      return undefined;
+    }
+    if (!loaded.good) return undefined;
+    return { pod: loaded.good, rolledBack: { cause: rb.cause, from: rb.hash, at: rb.at } };
+  };
+
+  /**
+   * Watches each desired pod whose spec is not its last good one, and acts on the verdict.
+   * Returns when to look again at the latest (a window's end), if any; forgets the state of
+   * pods no longer declared (`desired.complete`).
+   */
+  async watch(
+    desired: DesiredState,
+    observed: ObservedState,
+    ctx: WatchContext,
+  ): Promise<number | undefined> {
+    let wakeAt: number | undefined;
+    const now = this.#o.now();
+    for (const d of desired.pods.values()) {
+      const window = this.#windows.get(d.key) ?? 0;
+      // The last good spec running again is not watched: it does not roll back (no loop).
+      if (window === 0 || d.rolledBack || d.waiting) continue;
+      const loaded = await this.#state(d.key);
+      const s = loaded.state;
+      if (s.lastGood?.hash === d.hash) {
+        if (s.watching) {
+          delete s.watching;
+          await this.#save(d.key, loaded);
+        }
+        continue;
+      }
+      if (this.#failedFirst.has(`${d.key}\0${d.hash}`)) continue;
+      const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
+        o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
+      ).at(-1);
+      const error = ctx.podError(d.key);
+      const started = sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined;
+      if (s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started)) {
+        s.watching = { hash: d.hash, startedAt: started ?? now, windowMs: window };
+        await this.#save(d.key, loaded);
+      }
+      // Before its sandbox runs, only a failure to pull or create counts; the window runs
+      // from the sandbox's start.
+      if (!sandbox && !error) continue;
+      const probes = new Map(
+        (sandbox?.containers ?? []).map((c) => [c.id, ctx.probes(c.id)] as const),
+      );
+      const all = [...(d.pod.spec.initContainers ?? []), ...d.pod.spec.containers];
+      const verdict = watchVerdict({
+        windowMs: s.watching.windowMs,
+        startedAt: s.watching.startedAt,
+        now,
+        containers: sandbox?.containers ?? [],
+        statuses: observed.statuses,
+        probes,
+        readinessProbes: new Set(all.filter((c) => c.readinessProbe).map((c) => c.name)),
+        ...(error?.reason ? { lastError: { ...error, reason: error.reason, at: now } } : {}),
+      });
+      if (verdict.verdict === "watching") {
+        wakeAt = wakeAt === undefined ? verdict.until : Math.min(wakeAt, verdict.until);
+        continue;
+      }
+      delete s.watching;
+      if (verdict.verdict === "succeeded") {
+        s.lastGood = { hash: d.hash, pod: d.pod, since: new Date(now).toISOString() };
+        loaded.good = d.pod;
+        await this.#save(d.key, loaded);
+        this.#o.log.info(
+          `Pod ${d.key} ran its rollback window: its spec (${short(d.hash)}) is its last good one`,
+        );
+        continue;
+      }
+      if (!s.lastGood) {
+        this.#failedFirst.add(`${d.key}\0${d.hash}`);
+        await this.#save(d.key, loaded);
+        this.#o.log.warn(
+          `Pod ${d.key} failed within its rollback window (${verdict.cause}), but has no last good spec to go back to: it runs as declared`,
+        );
+        continue;
+      }
+      s.rolledBack = {
+        hash: d.hash,
+        cause: verdict.cause,
+        at: new Date(now).toISOString(),
+        from: s.lastGood.hash,
+      };
+      await this.#save(d.key, loaded);
+      const message = `Rolled back to the last good spec (${
+        short(s.lastGood.hash)
+      }): ${verdict.cause}; the spec in ${d.source} (${
+        short(d.hash)
+      }) runs again once the file changes`;
+      this.#o.log.warn(`Pod ${d.key}: ${message}`);
+      this.#o.onEvent?.({ pod: d.key, type: "Warning", reason: "RolledBack", message });
+      this.#o.onRollback?.();
+      wakeAt = now;
+    }
+    if (desired.complete) await this.#forget(new Set(desired.pods.keys()));
+    return wakeAt;
+  }
+
+  /** Forgets, on disk too, the state of every pod not in `keys` (its file no longer says it). */
+  async #forget(keys: ReadonlySet<string>): Promise<void> {
+    for (const key of [...this.#loaded.keys()]) {
+      if (keys.has(key)) continue;
+      this.#loaded.delete(key);
+      this.#windows.delete(key);
+      await this.#o.store.remove(key).catch((err) =>
+        this.#o.log.warn(`Cannot remove the rollback state of pod ${key}: ${err.message}`)
+      );
+    }
+    for (const k of this.#failedFirst) {
+      if (!keys.has(k.split("\0")[0]!)) this.#failedFirst.delete(k);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Rollback on the fake runtime with a hand-driven clock: a replacement that fails within its
+ * window runs the last good spec again, is not retried until the file changes, survives a
+ * restart; a failure after the window is an ordinary failure.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { restarted, view } from "../testing/config_fixtures.ts";
+import { FIXTURE_IMAGE as IMAGE } from "../testing/reconciler_fixture.ts";
+import { RollbackStore } from "../lib/node/rollback_state.ts";
+
+/** Pod "web" with a 10 s rollback window; `args` tells one spec from another. */
+function web(args: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  annotations: {tinylet.dev/rollback-window: "10s"}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ${IMAGE}
+      args: ["${args}"]
+`;
+}
+
+async function running(s: ReconcilerFixture): Promise<string[]> {
+  const list = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
+  return list.map((c) => c.id);
+}
+
+/** The args of the newest container the runtime was asked to create. */
+function lastArgs(s: ReconcilerFixture): string | undefined {
+  const created = s.cri.calls.filter((c) => c.method === "CreateContainer");
+  const config = (created.at(-1)?.arg as { config?: { args?: string[] } } | undefined)?.config;
+  return config?.args?.[0];
+}
+
+/** v1 runs its whole window: it is the last good spec. */
+async function goodV1(s: ReconcilerFixture): Promise<void> {
+  await s.write("web.yaml", web("v1"));
+  await s.reconciler.pass();
+  await s.clock.advance(11_000);
+  await s.reconciler.pass();
+  const state = await new RollbackStore(s.root).read("default/web");
+  assert.ok(state?.lastGood, "v1 is the last good spec");
+}
+
+Deno.test("a replacement that crashes within its window is rolled back, and stays so", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  await s.write("web.yaml", web("v2"));
+  const replaced = await s.reconciler.pass();
+  assert.deepEqual(replaced.actions.map((a) => a.type), ["deletePod", "createPod"]);
+  assert.equal(lastArgs(s), "v2");
+  const [v2] = await running(s);
+  assert.ok(v2);
+  await s.clock.advance(2_000);
+  s.cri.exitContainer(v2, 1, "Error");
+  // The pass that sees the exit decides; the next runs v1 again.
+  await s.reconciler.pass();
+  const back = await s.reconciler.pass();
+  assert.deepEqual(back.actions.map((a) => a.type), ["deletePod", "createPod"]);
+  assert.equal(lastArgs(s), "v1");
+  const after = await s.reconciler.pass();
+  const v = view(after.pods, "web");
+  assert.equal(v.status, "RolledBack");
+  assert.equal(v.rolledBack?.cause, 'container "app" exited with code 1 (Error)');
+  const events = s.reconciler.events("default/web").filter((e) => e.reason === "RolledBack");
+  assert.equal(events.length, 1);
+  // Another window and more: v2 is not tried again.
+  const creates = s.cri.calls.filter((c) => c.method === "CreateContainer").length;
+  for (let i = 0; i < 4; i++) {
+    await s.clock.advance(5_000);
+    assert.deepEqual((await s.reconciler.pass()).actions, []);
+  }
+  assert.equal(s.cri.calls.filter((c) => c.method === "CreateContainer").length, creates);
+  // A restarted agent neither retries v2 nor forgets v1.
+  const again = restarted(s);
+  try {
+    const r = await again.pass();
+    assert.deepEqual(r.actions, []);
+    assert.equal(view(r.pods, "web").status, "RolledBack");
+    // The file changes: its new content runs.
+    await s.write("web.yaml", web("v3"));
+    const v3 = await again.pass();
+    assert.deepEqual(v3.actions.map((a) => a.type), ["deletePod", "createPod"]);
+    assert.equal(lastArgs(s), "v3");
+  } finally {
+    await again.stop();
+  }
+});
+
+Deno.test("a failure just after the window is not rolled back", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  await s.write("web.yaml", web("v2"));
+  await s.reconciler.pass();
+  const [v2] = await running(s);
+  assert.ok(v2);
+  await s.clock.advance(10_001);
+  await s.reconciler.pass();
+  s.cri.exitContainer(v2, 1, "Error");
+  await s.reconciler.pass();
+  await s.clock.advance(20_000);
+  const r = await s.reconciler.pass();
+  // An ordinary restart of v2, no rollback.
+  assert.deepEqual(r.actions.map((a) => a.type), ["startContainers"]);
+  assert.equal(lastArgs(s), "v2");
+  const state = await new RollbackStore(s.root).read("default/web");
+  assert.equal(state?.rolledBack, undefined);
+  assert.notEqual(view(r.pods, "web").status, "RolledBack");
+});
+
+Deno.test("a first spec that fails has nothing to roll back to: it runs as declared", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await s.write("web.yaml", web("v1"));
+  await s.reconciler.pass();
+  const [v1] = await running(s);
+  assert.ok(v1);
+  s.cri.exitContainer(v1, 1, "Error");
+  await s.reconciler.pass();
+  await s.clock.advance(20_000);
+  const r = await s.reconciler.pass();
+  assert.deepEqual(r.actions.map((a) => a.type), ["startContainers"]);
+  assert.equal(s.reconciler.events("default/web").some((e) => e.reason === "RolledBack"), false);
+});
