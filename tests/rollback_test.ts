@@ -10,6 +10,8 @@ import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler
 import { restarted, view } from "../testing/config_fixtures.ts";
 import { FIXTURE_IMAGE as IMAGE } from "../testing/reconciler_fixture.ts";
 import { RollbackStore } from "../lib/node/rollback_state.ts";
+import { parseCommandLine } from "../lib/cmd/cli.ts";
+import { readDeclaredPods } from "../lib/cmd/plan.ts";
 
 /** Pod "web" with a 10 s rollback window; `args` tells one spec from another. */
 function web(args: string): string {
@@ -127,4 +129,29 @@ Deno.test("a first spec that fails has nothing to roll back to: it runs as decla
   const r = await s.reconciler.pass();
   assert.deepEqual(r.actions.map((a) => a.type), ["startContainers"]);
   assert.equal(s.reconciler.events("default/web").some((e) => e.reason === "RolledBack"), false);
+});
+
+Deno.test("tinylet plan reads the agent's rollbacks: a rolled-back pod is kept on its last good spec", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  await s.write("web.yaml", web("v2"));
+  await s.reconciler.pass();
+  const [v2] = await running(s);
+  assert.ok(v2);
+  s.cri.exitContainer(v2, 1, "Error");
+  await s.reconciler.pass();
+  await s.reconciler.pass();
+  const parsed = parseCommandLine(["plan", "--manifests", s.manifests, "--root", s.root], {
+    cwd: "/",
+    hostname: "node1",
+  });
+  assert.equal(parsed.command, "plan");
+  const out: string[] = [];
+  const desired = await readDeclaredPods(
+    (parsed as { config: Parameters<typeof readDeclaredPods>[0] }).config,
+    { out: (l: string) => out.push(l), err: () => {} } as Parameters<typeof readDeclaredPods>[1],
+  );
+  const d = desired.pods.get("default/web");
+  assert.equal(d?.rolledBack?.cause, 'container "app" exited with code 1 (Error)');
+  assert.deepEqual(d?.pod.spec.containers[0]?.args, ["v1"]);
 });

@@ -7,6 +7,10 @@
  *
  * @module
  */
+import type { Pod } from "../manifest/pod.ts";
+import { RollbackStore } from "../node/rollback_state.ts";
+import type { RollbackHook } from "../reconcile/desired.ts";
+import { windowOf } from "../reconcile/rollbacks.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -39,6 +43,25 @@ function describeAction(a: Action): string {
 }
 
 /**
+ * The agent's rollbacks as its state under `--root` keeps them, read only: a pod whose
+ * declared spec was rolled back runs its last good spec (nothing is written; a state that
+ * cannot be read counts as none).
+ */
+function rolledBackSpecs(config: AgentConfig): RollbackHook {
+  const store = new RollbackStore(config.root);
+  return async (d) => {
+    if (windowOf(d.pod, config.rollbackWindowMs) === 0) return undefined;
+    const s = await store.read(d.key).catch(() => undefined);
+    const rb = s?.rolledBack;
+    if (!rb || rb.hash !== d.hash || !s?.lastGood) return undefined;
+    return {
+      pod: s.lastGood.pod as Pod,
+      rolledBack: { cause: rb.cause, from: rb.hash, at: rb.at },
+    };
+  };
+}
+
+/**
  * The pods the manifests declare, as the agent reads them; a directory that is missing or
  * refused, and each invalid file, is said on stderr.
  */
@@ -48,13 +71,18 @@ export async function readDeclaredPods(config: AgentConfig, io: Io): Promise<Des
   }).scan();
   if (scan.refused) io.err(scan.refused);
   if (!scan.present) io.err(`The manifest directory ${config.manifests} does not exist`);
-  const desired = await desiredState(scan, {
-    instance: config.instance,
-    podLogRoot: config.podLogRoot,
-    root: config.root,
-    nodeName: config.nodeName,
-    hostDns: await readHostResolvConf(),
-  });
+  const desired = await desiredState(
+    scan,
+    {
+      instance: config.instance,
+      podLogRoot: config.podLogRoot,
+      root: config.root,
+      nodeName: config.nodeName,
+      hostDns: await readHostResolvConf(),
+    },
+    undefined,
+    rolledBackSpecs(config),
+  );
   for (const m of scan.manifests) {
     if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
   }
@@ -73,10 +101,16 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
     now: Date.now(),
     restartAllowedAt: () => undefined,
   });
-  // A pod waiting for a ConfigMap or Secret is planned nothing: say why.
-  const waits = [...desired.pods.values()].flatMap((d) =>
-    d.waiting ? [`wait     ${d.key}: ${d.waiting.reason}: ${d.waiting.message}`] : []
-  );
+  // A pod waiting for a ConfigMap or Secret is planned nothing, a rolled-back one is kept on
+  // its last good spec: say why.
+  const waits = [...desired.pods.values()].flatMap((d) => [
+    ...(d.waiting ? [`wait     ${d.key}: ${d.waiting.reason}: ${d.waiting.message}`] : []),
+    ...(d.rolledBack
+      ? [
+        `kept     ${d.key}: rolled back to its last good spec: ${d.rolledBack.cause}; edit ${d.source} to try again`,
+      ]
+      : []),
+  ]);
   for (const line of waits) io.out(line);
   if (actions.length === 0 && waits.length > 0) return 0;
   if (actions.length === 0) {
