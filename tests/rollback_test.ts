@@ -155,3 +155,19 @@ Deno.test("tinylet plan reads the agent's rollbacks: a rolled-back pod is kept o
   assert.equal(d?.rolledBack?.cause, 'container "app" exited with code 1 (Error)');
   assert.deepEqual(d?.pod.spec.containers[0]?.args, ["v1"]);
 });
+
+Deno.test("a pod's rollback state goes with its file, also when the file went while the agent was down", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  const store = new RollbackStore(s.root);
+  assert.deepEqual(await store.list(), ["default/web"]);
+  await s.reconciler.stop();
+  await Deno.remove(`${s.manifests}/web.yaml`);
+  const again = restarted(s);
+  try {
+    await again.pass();
+    assert.deepEqual(await store.list(), []);
+  } finally {
+    await again.stop();
+  }
+});

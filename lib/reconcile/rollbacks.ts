@@ -72,6 +72,8 @@ export class Rollbacks {
   readonly #windows = new Map<string, number>();
   /** Specs that failed with no good spec to go back to, said once: `key\0hash`. */
   readonly #failedFirst = new Set<string>();
+  /** Whether the states on disk of pods no longer declared were looked for (once). */
+  #swept = false;
 
   constructor(options: RollbacksOptions) {
     this.#o = options;
@@ -216,6 +218,13 @@ export class Rollbacks {
 
   /** Forgets, on disk too, the state of every pod not in `keys` (its file no longer says it). */
   async #forget(keys: ReadonlySet<string>): Promise<void> {
+    if (!this.#swept) {
+      // Pods whose file went while the agent was down: their state goes too.
+      this.#swept = true;
+      for (const key of await this.#o.store.list().catch(() => [])) {
+        if (!keys.has(key)) this.#loaded.set(key, { state: {} });
+      }
+    }
     for (const key of [...this.#loaded.keys()]) {
       if (keys.has(key)) continue;
       this.#loaded.delete(key);
