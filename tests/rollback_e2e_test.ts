@@ -5,6 +5,8 @@
  * serves and v1's container is never stopped; a good v3 stays; an agent SIGKILLed during v4's
  * window resumes (v4 crashes while it is down, the restarted agent rolls back to v3), and a
  * SIGKILL after a rollback leaves v3 running. Prints the timeline of v2's rollback.
+ *
+ * @module
  */
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
