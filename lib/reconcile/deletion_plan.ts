@@ -41,6 +41,7 @@ export function envReplacement(
 
 /** Why sandbox `o` is replaced by desired pod `d` of another spec hash. */
 export function replaceReason(o: ObservedPod, d: DesiredPod): string {
+  if (d.rolledBack) return `rolled back to its last good spec: ${d.rolledBack.cause}`;
   if (o.source && o.source !== d.source) {
     return `its spec changed and it is now declared in ${d.source}`;
   }

@@ -35,24 +35,11 @@ import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
 import { Reporting } from "./reporting.ts";
 import { AUTO_UPDATE_INTERVAL_MS, autoUpdateRequestPath, ImageUpdates } from "./image_updates.ts";
-import type { PassOptions } from "./pass_options.ts";
+import type { PassOptions, PassResult } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
 import { VolumeUpdates } from "./volume_updates.ts";
 
-export type { PassOptions };
-
-/** What one pass did. */
-export interface PassResult {
-  /** False when the runtime could not be listed; nothing was changed then. */
-  runtimeReachable: boolean;
-  actions: Action[];
-  results: ActionResult[];
-  problems: Problem[];
-  /** The pods' status after the pass. */
-  pods: PodView[];
-  /** When the pass wants to run again at the latest (a backoff ending, an init to watch). */
-  wakeAt: number | undefined;
-}
+export type { PassOptions, PassResult };
 
 /** The passes and the state they share. */
 export class ReconcilePass {
@@ -65,6 +52,8 @@ export class ReconcilePass {
   #cgroupV2: Promise<boolean> | undefined;
   /** Pods whose last try failed on a refused host resolv.conf: they retry once it is fixed. */
   readonly #waitingForHostDns = new Set<string>();
+  /** Each desired pod's hash in the last pass. */
+  #hashes = new Map<string, string>();
   readonly #crash = new CrashLoop();
   /** Pods whose last action failed wait before the next try, so a broken pod never loops hot. */
   readonly #failing: Backoff;
@@ -267,6 +256,11 @@ export class ReconcilePass {
       this.#translations,
       this.#rollbacks.substitute,
     );
+    // A pod whose spec changed is a new attempt: its failures' backoff starts over.
+    for (const d of desired.pods.values()) {
+      if (this.#hashes.get(d.key) !== d.hash) this.#failing.reset(d.key);
+    }
+    this.#hashes = new Map([...desired.pods.values()].map((d) => [d.key, d.hash]));
     const problems = [...scan.manifests.flatMap((m) => m.problems), ...desired.problems];
     this.#report.problems(
       problems,

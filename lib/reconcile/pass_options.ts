@@ -13,6 +13,10 @@ import type { RotationPolicy } from "../node/log_rotation.ts";
 import type { AuthConfig, Cri } from "../runtime/cri.ts";
 import type { ResolvConf } from "../translate/dns.ts";
 import type { StatusSink } from "./agent_state.ts";
+import type { Problem } from "../manifest/parse.ts";
+import type { ActionResult } from "./executor.ts";
+import type { Action } from "./plan.ts";
+import type { PodView } from "./status.ts";
 
 /** Everything the passes work with. */
 export interface PassOptions {
@@ -54,4 +58,17 @@ export interface PassOptions {
    * (default one hour).
    */
   autoUpdateIntervalMs?: number;
+}
+
+/** What one pass did. */
+export interface PassResult {
+  /** False when the runtime could not be listed; nothing was changed then. */
+  runtimeReachable: boolean;
+  actions: Action[];
+  results: ActionResult[];
+  problems: Problem[];
+  /** The pods' status after the pass. */
+  pods: PodView[];
+  /** When the pass wants to run again at the latest (a backoff ending, an init to watch). */
+  wakeAt: number | undefined;
 }

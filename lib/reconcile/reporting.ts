@@ -9,6 +9,22 @@
 import type { Logger } from "../base/log.ts";
 import { formatProblem, type Problem } from "../manifest/parse.ts";
 import { ImagePullError } from "../node/images.ts";
+import { VolumeError } from "../node/volume_error.ts";
+import { CriError } from "../runtime/errors.ts";
+import { ContainerConfigError } from "../translate/non_root.ts";
+
+/**
+ * Kubelet's reason for a failure to start a pod's container: a pull's, a container that
+ * cannot be configured (its user, a subPath), or one the runtime could not create.
+ */
+function failureReason(e: Error): string | undefined {
+  if (e instanceof ImagePullError) return e.reason;
+  if (e instanceof ContainerConfigError || e instanceof VolumeError) {
+    return "CreateContainerConfigError";
+  }
+  if (e instanceof CriError && e.method === "CreateContainer") return "CreateContainerError";
+  return undefined;
+}
 import type { ActionResult } from "./executor.ts";
 import type { Action } from "./plan.ts";
 import { movesPod, upkeepTarget } from "./actions.ts";
@@ -17,8 +33,13 @@ import type { KillRequest } from "./kills.ts";
 /** A pod's last failure, as its status shows it. */
 export interface PodError {
   message: string;
-  /** Why a pull failed (`ErrImagePull`, ...). */
+  /**
+   * Kubelet's reason: why a pull failed (`ErrImagePull`, ...), or why a container could not
+   * be configured (`CreateContainerConfigError`) or created (`CreateContainerError`).
+   */
   reason?: string;
+  /** The spec hash of the pod whose start failed, when the failed action started one. */
+  hash?: string;
   /** What failed, to tell one kind of failure from another. */
   text: string;
   /** When it failed, in wall-clock milliseconds. */
@@ -86,10 +107,21 @@ export class Reporting {
     return { ok: true, reason: "" };
   }
 
-  /** Pod `key`'s last error (a failed pull, create or start), if it has one; changes nothing. */
-  podError(key: string): { message: string; reason?: string } | undefined {
+  /**
+   * Pod `key`'s last error (a failed pull, create or start), if it has one, with when it
+   * happened and the spec hash it happened to; changes nothing.
+   */
+  podError(
+    key: string,
+  ): { message: string; reason?: string; at: number; hash?: string } | undefined {
     const e = this.#podErrors.get(key);
-    return e ? { message: e.message, ...(e.reason ? { reason: e.reason } : {}) } : undefined;
+    if (!e) return undefined;
+    return {
+      message: e.message,
+      at: e.at,
+      ...(e.reason ? { reason: e.reason } : {}),
+      ...(e.hash ? { hash: e.hash } : {}),
+    };
   }
 
   /**
@@ -212,7 +244,11 @@ export class Reporting {
         continue;
       }
       const e = r.error;
-      const reason = e instanceof ImagePullError ? e.reason : undefined;
+      const reason = failureReason(e);
+      const action = r.action;
+      const hash = action.type === "createPod" || action.type === "startContainers"
+        ? action.pod.hash
+        : undefined;
       // Log once per kind of failure, not once per retry.
       const text = e instanceof ImagePullError
         ? `${r.action.type}: ${e.reason} ${e.image}`
@@ -223,6 +259,7 @@ export class Reporting {
         text,
         at: now,
         ...(reason ? { reason } : {}),
+        ...(hash ? { hash } : {}),
       });
       if (known?.text === text) continue;
       this.#logFailure(r.action, e);

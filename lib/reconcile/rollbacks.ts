@@ -14,7 +14,7 @@
  * @module
  */
 import type { Logger } from "../base/log.ts";
-import type { Pod } from "../manifest/pod.ts";
+import { type Pod, specHash } from "../manifest/pod.ts";
 import { ROLLBACK_WINDOW_KEY, rollbackWindowOf } from "../manifest/opt_in.ts";
 import type { RollbackState, RollbackStore } from "../node/rollback_state.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
@@ -40,8 +40,10 @@ export interface RollbacksOptions {
 
 /** What the pass gives {@linkcode Rollbacks.watch} of a pod beyond the runtime. */
 export interface WatchContext {
-  /** The pod's last pull or create error, if any. */
-  podError(key: string): { message: string; reason?: string } | undefined;
+  /** The pod's last pull or create error, if any: when, and the spec hash it happened to. */
+  podError(
+    key: string,
+  ): { message: string; reason?: string; at: number; hash?: string } | undefined;
   /** A container's probes. */
   probes(containerId: string): ProbeStatus[];
 }
@@ -54,6 +56,22 @@ export function windowOf(pod: Pod, flagMs: number): number {
   return "ms" in w ? w.ms : flagMs;
 }
 
+/** Whether `pod` is a v1 Pod (as the translation needs it) whose spec hash is `hash`. */
+async function isPodOf(pod: unknown, hash: string): Promise<boolean> {
+  const p = pod as Pod;
+  if (
+    typeof p !== "object" || p === null || typeof p.metadata?.name !== "string" ||
+    !Array.isArray(p.spec?.containers)
+  ) {
+    return false;
+  }
+  try {
+    return await specHash(p) === hash;
+  } catch {
+    return false;
+  }
+}
+
 function short(hash: string): string {
   return hash.replace(/^v1:/, "").slice(0, 12);
 }
@@ -62,6 +80,8 @@ interface Loaded {
   state: RollbackState;
   /** The last good spec as a Pod, one object while it stays (its translation is cached). */
   good?: Pod;
+  /** Listed on disk but not read yet. */
+  unread?: boolean;
 }
 
 /** The rollback state of the agent's pods, and what it decides. */
@@ -81,10 +101,21 @@ export class Rollbacks {
 
   async #state(key: string): Promise<Loaded> {
     let loaded = this.#loaded.get(key);
-    if (!loaded) {
+    if (!loaded || loaded.unread) {
       const read = await this.#o.store.load(key);
       if (read.warning) this.#o.log.warn(read.warning);
       const state = read.state ?? {};
+      // A last good spec is run again only if it is a pod whose spec hash is the one kept.
+      const good = state.lastGood;
+      if (good && !(await isPodOf(good.pod, good.hash))) {
+        this.#o.log.warn(
+          `Forgetting the last good spec of pod ${key} in ${
+            this.#o.store.path(key)
+          }: it is not a pod of spec hash ${good.hash} (was the file edited?); the pod runs as declared`,
+        );
+        delete state.lastGood;
+        delete state.rolledBack;
+      }
       loaded = { state, ...(state.lastGood ? { good: state.lastGood.pod as Pod } : {}) };
       this.#loaded.set(key, loaded);
     }
@@ -131,6 +162,8 @@ export class Rollbacks {
     observed: ObservedState,
     ctx: WatchContext,
   ): Promise<number | undefined> {
+    // What still runs keeps its state: a pod of a file that is invalid after a restart too.
+    const kept = new Set([...desired.pods.keys(), ...observed.pods.keys()]);
     let wakeAt: number | undefined;
     const now = this.#o.now();
     for (const d of desired.pods.values()) {
@@ -150,29 +183,52 @@ export class Rollbacks {
       const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
         o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
       ).at(-1);
-      const error = ctx.podError(d.key);
+      // Only an error of this very spec counts (one of the spec before is not its failure).
+      const e = ctx.podError(d.key);
+      const error = e?.reason && e.hash === d.hash ? { ...e, reason: e.reason } : undefined;
       const started = sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined;
       if (s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started)) {
         s.watching = { hash: d.hash, startedAt: started ?? now, windowMs: window };
         await this.#save(d.key, loaded);
       }
-      // Before its sandbox runs, only a failure to pull or create counts; the window runs
-      // from the sandbox's start.
+      // The window runs from the sandbox's start; before it, a failure to pull or create
+      // this spec fails it whenever it comes (a slow pull never makes a spec good).
       if (!sandbox && !error) continue;
-      const probes = new Map(
-        (sandbox?.containers ?? []).map((c) => [c.id, ctx.probes(c.id)] as const),
-      );
       const all = [...(d.pod.spec.initContainers ?? []), ...d.pod.spec.containers];
+      const readiness = new Set(all.filter((c) => c.readinessProbe).map((c) => c.name));
+      // Restarts count within the sandbox: one made for a new env or image starts at the
+      // attempt its pod had reached.
+      const first = new Map<string, number>();
+      for (const c of sandbox?.containers ?? []) {
+        const a = c.metadata.attempt;
+        first.set(c.metadata.name, Math.min(first.get(c.metadata.name) ?? a, a));
+      }
+      const containers = (sandbox?.containers ?? []).map((c) => ({
+        ...c,
+        metadata: { ...c.metadata, attempt: c.metadata.attempt - first.get(c.metadata.name)! },
+      }));
+      const probes = new Map(containers.map((c) => [c.id, ctx.probes(c.id)] as const));
+      // Readiness is judged only once the probes ran in this agent (not just after a restart).
+      const unknown = new Set(
+        containers.filter((c) =>
+          readiness.has(c.metadata.name) && c.state === "CONTAINER_RUNNING" &&
+          !(probes.get(c.id) ?? []).some((p) => p.kind === "readiness" && p.lastRunAt !== null)
+        ).map((c) => c.metadata.name),
+      );
       const verdict = watchVerdict({
         windowMs: s.watching.windowMs,
-        startedAt: s.watching.startedAt,
+        startedAt: sandbox ? s.watching.startedAt : error!.at,
         now,
-        containers: sandbox?.containers ?? [],
+        containers,
         statuses: observed.statuses,
         probes,
-        readinessProbes: new Set(all.filter((c) => c.readinessProbe).map((c) => c.name)),
-        ...(error?.reason ? { lastError: { ...error, reason: error.reason, at: now } } : {}),
+        readinessProbes: new Set([...readiness].filter((n) => !unknown.has(n))),
+        ...(error ? { lastError: error } : {}),
       });
+      if (verdict.verdict === "succeeded" && unknown.size > 0) {
+        wakeAt = wakeAt === undefined ? now + 1_000 : Math.min(wakeAt, now + 1_000);
+        continue;
+      }
       if (verdict.verdict === "watching") {
         wakeAt = wakeAt === undefined ? verdict.until : Math.min(wakeAt, verdict.until);
         continue;
@@ -212,7 +268,7 @@ export class Rollbacks {
       this.#o.onRollback?.();
       wakeAt = now;
     }
-    if (desired.complete) await this.#forget(new Set(desired.pods.keys()));
+    if (desired.complete) await this.#forget(kept);
     return wakeAt;
   }
 
@@ -222,7 +278,8 @@ export class Rollbacks {
       // Pods whose file went while the agent was down: their state goes too.
       this.#swept = true;
       for (const key of await this.#o.store.list().catch(() => [])) {
-        if (!keys.has(key)) this.#loaded.set(key, { state: {} });
+        // Known by its file only: read when the pod is desired again.
+        if (!this.#loaded.has(key)) this.#loaded.set(key, { state: {}, unread: true });
       }
     }
     for (const key of [...this.#loaded.keys()]) {
