@@ -173,3 +173,27 @@ Deno.test("a pod's rollback state goes with its file, also when the file went wh
     await again.stop();
   }
 });
+
+Deno.test("turning the window off forgets a rollback: on again later, the declared spec runs", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  await s.write("web.yaml", web("v2"));
+  await s.reconciler.pass();
+  const [v2] = await running(s);
+  assert.ok(v2);
+  s.cri.exitContainer(v2, 1, "Error");
+  await s.reconciler.pass();
+  await s.reconciler.pass();
+  assert.ok((await new RollbackStore(s.root).read("default/web"))?.rolledBack);
+  await s.reconciler.stop();
+  // The same spec, its annotation kept, under an agent whose --rollback-window is 0 and with
+  // the annotation's window off: the rollback is forgotten.
+  await s.write("web.yaml", web("v2").replace('"10s"', '"0"'));
+  const off = restarted(s);
+  try {
+    await off.pass();
+    assert.equal((await new RollbackStore(s.root).read("default/web"))?.rolledBack, undefined);
+  } finally {
+    await off.stop();
+  }
+});

@@ -137,8 +137,16 @@ export class Rollbacks {
   readonly substitute: RollbackHook = async (d) => {
     const window = windowOf(d.pod, this.#o.windowMs);
     this.#windows.set(d.key, window);
-    if (window === 0) return undefined;
     const loaded = await this.#state(d.key);
+    if (window === 0) {
+      // Off: a rollback decided before is forgotten, not resurrected when it is on again.
+      if (loaded.state.rolledBack || loaded.state.watching) {
+        delete loaded.state.rolledBack;
+        delete loaded.state.watching;
+        await this.#save(d.key, loaded);
+      }
+      return undefined;
+    }
     const rb = loaded.state.rolledBack;
     if (!rb) return undefined;
     if (rb.hash !== d.hash) {
@@ -185,7 +193,10 @@ export class Rollbacks {
       ).at(-1);
       // Only an error of this very spec counts (one of the spec before is not its failure).
       const e = ctx.podError(d.key);
-      const error = e?.reason && e.hash === d.hash ? { ...e, reason: e.reason } : undefined;
+      // Its message without the pull's "(next try in N s)": a rolled-back spec is not retried.
+      const error = e?.reason && e.hash === d.hash
+        ? { ...e, reason: e.reason, message: e.message.replace(/ \(next try in [^)]*\)$/, "") }
+        : undefined;
       const started = sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined;
       if (s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started)) {
         s.watching = { hash: d.hash, startedAt: started ?? now, windowMs: window };
