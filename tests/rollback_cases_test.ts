@@ -7,44 +7,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import { restarted, view } from "../testing/config_fixtures.ts";
-import { FIXTURE_IMAGE as IMAGE } from "../testing/reconciler_fixture.ts";
+import { crashV2, goodV1, lastArgs, rollbackState, web } from "../testing/rollback_fixtures.ts";
 import { RollbackStore } from "../lib/node/rollback_state.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 
-function web(args: string, { image = IMAGE, extra = "" } = {}): string {
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  annotations: {tinylet.dev/rollback-window: "10s"}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: ${image}
-      args: ["${args}"]${extra}
-`;
-}
-
 const setup = () => reconcilerFixture({ prefix: "tinylet_rollback_cases_test_" });
-
-function lastArgs(s: ReconcilerFixture): string | undefined {
-  const created = s.cri.calls.filter((c) => c.method === "CreateContainer");
-  const config = (created.at(-1)?.arg as { config?: { args?: string[] } } | undefined)?.config;
-  return config?.args?.[0];
-}
-
-async function goodV1(s: ReconcilerFixture, extra = ""): Promise<void> {
-  await s.write("web.yaml", web("v1", { extra }));
-  await s.reconciler.pass();
-  await s.clock.advance(11_000);
-  await s.reconciler.pass();
-  assert.ok((await new RollbackStore(s.root).read("default/web"))?.lastGood);
-}
-
-const state = (s: ReconcilerFixture) => new RollbackStore(s.root).read("default/web");
+const state = rollbackState;
 
 Deno.test("a pull error of a rolled-back spec never fails the next edit", async () => {
   await using s = await setup();
@@ -131,14 +101,7 @@ Deno.test("a readiness probe not yet run after a restart is not a failure", asyn
 Deno.test("an agent restarted while the pod's file is invalid keeps its rollback", async () => {
   await using s = await setup();
   await goodV1(s);
-  await s.write("web.yaml", web("v2"));
-  await s.reconciler.pass();
-  const [c] = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
-  assert.ok(c);
-  s.cri.exitContainer(c.id, 1, "Error");
-  await s.reconciler.pass();
-  await s.reconciler.pass();
-  assert.ok((await state(s))?.rolledBack);
+  await crashV2(s);
   await s.reconciler.stop();
   await s.write("web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [}\n");
   const again = restarted(s);
@@ -155,13 +118,7 @@ Deno.test("an agent restarted while the pod's file is invalid keeps its rollback
 Deno.test("a hand-edited state whose last good spec is not a pod stops nothing", async () => {
   await using s = await setup();
   await goodV1(s);
-  await s.write("web.yaml", web("v2"));
-  await s.reconciler.pass();
-  const [c] = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
-  assert.ok(c);
-  s.cri.exitContainer(c.id, 1, "Error");
-  await s.reconciler.pass();
-  await s.reconciler.pass();
+  await crashV2(s);
   const store = new RollbackStore(s.root);
   const st = await store.read("default/web");
   assert.ok(st?.lastGood && st.rolledBack);

@@ -6,50 +6,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
 import { restarted, view } from "../testing/config_fixtures.ts";
-import { FIXTURE_IMAGE as IMAGE } from "../testing/reconciler_fixture.ts";
+import { crashV2, goodV1, lastArgs, running, web } from "../testing/rollback_fixtures.ts";
 import { RollbackStore } from "../lib/node/rollback_state.ts";
 import { parseCommandLine } from "../lib/cmd/cli.ts";
 import { readDeclaredPods } from "../lib/cmd/plan.ts";
-
-/** Pod "web" with a 10 s rollback window; `args` tells one spec from another. */
-function web(args: string): string {
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  annotations: {tinylet.dev/rollback-window: "10s"}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: app
-      image: ${IMAGE}
-      args: ["${args}"]
-`;
-}
-
-async function running(s: ReconcilerFixture): Promise<string[]> {
-  const list = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
-  return list.map((c) => c.id);
-}
-
-/** The args of the newest container the runtime was asked to create. */
-function lastArgs(s: ReconcilerFixture): string | undefined {
-  const created = s.cri.calls.filter((c) => c.method === "CreateContainer");
-  const config = (created.at(-1)?.arg as { config?: { args?: string[] } } | undefined)?.config;
-  return config?.args?.[0];
-}
-
-/** v1 runs its whole window: it is the last good spec. */
-async function goodV1(s: ReconcilerFixture): Promise<void> {
-  await s.write("web.yaml", web("v1"));
-  await s.reconciler.pass();
-  await s.clock.advance(11_000);
-  await s.reconciler.pass();
-  const state = await new RollbackStore(s.root).read("default/web");
-  assert.ok(state?.lastGood, "v1 is the last good spec");
-}
 
 Deno.test("a replacement that crashes within its window is rolled back, and stays so", async () => {
   await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
@@ -134,13 +96,7 @@ Deno.test("a first spec that fails has nothing to roll back to: it runs as decla
 Deno.test("tinylet plan reads the agent's rollbacks: a rolled-back pod is kept on its last good spec", async () => {
   await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
   await goodV1(s);
-  await s.write("web.yaml", web("v2"));
-  await s.reconciler.pass();
-  const [v2] = await running(s);
-  assert.ok(v2);
-  s.cri.exitContainer(v2, 1, "Error");
-  await s.reconciler.pass();
-  await s.reconciler.pass();
+  await crashV2(s);
   const parsed = parseCommandLine(["plan", "--manifests", s.manifests, "--root", s.root], {
     cwd: "/",
     hostname: "node1",
@@ -177,13 +133,7 @@ Deno.test("a pod's rollback state goes with its file, also when the file went wh
 Deno.test("turning the window off forgets a rollback: on again later, the declared spec runs", async () => {
   await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
   await goodV1(s);
-  await s.write("web.yaml", web("v2"));
-  await s.reconciler.pass();
-  const [v2] = await running(s);
-  assert.ok(v2);
-  s.cri.exitContainer(v2, 1, "Error");
-  await s.reconciler.pass();
-  await s.reconciler.pass();
+  await crashV2(s);
   assert.ok((await new RollbackStore(s.root).read("default/web"))?.rolledBack);
   await s.reconciler.stop();
   // The same spec, its annotation kept, under an agent whose --rollback-window is 0 and with
