@@ -5,12 +5,13 @@
  * show the pod ErrImagePull, then ImagePullBackOff, with containerd's reason; then v3, with an
  * image that is there, replaces it.
  */
+import { tinylet as runTinylet } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Container, Cri } from "../lib/runtime/cri.ts";
 import { KEYS, LABEL_INSTANCE } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { agentFlags, MAIN } from "../testing/agent_args.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { waitFor } from "../testing/wait.ts";
 
@@ -192,14 +193,8 @@ function running(
   }, { timeoutMs, everyMs: 50 });
 }
 
-/** Runs `tinylet <args>` as a user does. */
+/** Runs `tinylet <args>` as a user does (`testing/in_container.ts`), its output by name. */
 async function tinyletCommand(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const r = await runTinylet(args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }

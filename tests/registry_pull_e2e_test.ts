@@ -4,12 +4,13 @@
  * credentials, path-scoped ones, wrong ones shown by `tinylet pods` and `describe` and then
  * fixed in the file without a restart, and no secret anywhere the agent writes or serves.
  */
+import { tinylet as runTinylet } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { KEYS } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { agentFlags, MAIN } from "../testing/agent_args.ts";
+import { agentFlags } from "../testing/agent_args.ts";
 import { variantArchive } from "../testing/busybox_images.ts";
 import { configDigest, realRegistryTest } from "../testing/registry_harness.ts";
 import { waitFor } from "../testing/wait.ts";
@@ -256,16 +257,10 @@ async function watchPullStatus(tinylet: Tinylet, agentPid: number, root: string)
   return { pods, describe };
 }
 
-/** Runs `tinylet <args>` as a user does. */
+/** Runs `tinylet <args>` as a user does (`testing/in_container.ts`), its output by name. */
 async function tinyletCommand(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const r = await runTinylet(args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
 
 /** Waits until pod `name` has a ready sandbox whose containers all run; returns them. */
