@@ -147,3 +147,26 @@ Deno.test("turning the window off forgets a rollback: on again later, the declar
     await off.stop();
   }
 });
+
+Deno.test("when the last good spec fails too, nothing more is rolled back, and it is said once", async () => {
+  await using s = await reconcilerFixture({ prefix: "tinylet_rollback_test_" });
+  await goodV1(s);
+  await crashV2(s);
+  await s.reconciler.pass(); // v1 runs again
+  const [v1] = await running(s);
+  assert.ok(v1);
+  assert.equal(lastArgs(s), "v1");
+  s.cri.exitContainer(v1, 1, "Error");
+  for (let i = 0; i < 3; i++) {
+    await s.clock.advance(1_000);
+    await s.reconciler.pass();
+  }
+  const reasons = s.reconciler.events("default/web").map((e) => e.reason);
+  assert.equal(reasons.filter((r) => r === "RollbackFailed").length, 1, reasons.join(", "));
+  assert.equal(reasons.filter((r) => r === "RolledBack").length, 1);
+  const message = s.reconciler.events("default/web").find((e) => e.reason === "RollbackFailed");
+  assert.equal(
+    message?.message,
+    `The last good spec of pod default/web fails too (container "app"): nothing more is rolled back; fix ${s.manifests}/web.yaml`,
+  );
+});

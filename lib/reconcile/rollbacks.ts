@@ -92,6 +92,8 @@ export class Rollbacks {
   readonly #windows = new Map<string, number>();
   /** Specs that failed with no good spec to go back to, said once: `key\0hash`. */
   readonly #failedFirst = new Set<string>();
+  /** Rolled-back pods whose last good spec was said to fail too: `key\0sandbox id`. */
+  readonly #saidFailing = new Set<string>();
   /** Whether the states on disk of pods no longer declared were looked for (once). */
   #swept = false;
 
@@ -176,7 +178,8 @@ export class Rollbacks {
     const now = this.#o.now();
     for (const d of desired.pods.values()) {
       const window = this.#windows.get(d.key) ?? 0;
-      // The last good spec running again is not watched: it does not roll back (no loop).
+      // The last good spec running again is not rolled back (no loop); its failure is said.
+      if (d.rolledBack && window > 0) this.#failsToo(d, observed);
       if (window === 0 || d.rolledBack || d.waiting) continue;
       const loaded = await this.#state(d.key);
       const s = loaded.state;
@@ -281,6 +284,29 @@ export class Rollbacks {
     }
     if (desired.complete) await this.#forget(kept);
     return wakeAt;
+  }
+
+  /**
+   * Says once, with a log line and an event, that a rolled-back pod's last good spec fails
+   * too (a container of it exited with an error or restarted): nothing more is rolled back.
+   */
+  #failsToo(d: DesiredPod, observed: ObservedState): void {
+    const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
+      o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
+    ).at(-1);
+    const said = `${d.key}\0${sandbox?.sandbox.id}`;
+    if (!sandbox || this.#saidFailing.has(said)) return;
+    // Exited with an error, or restarted in this sandbox (a second instance of its name).
+    const failed = sandbox.containers.find((c) =>
+      (observed.exited.get(c.id)?.exitCode ?? 0) !== 0 ||
+      sandbox.containers.filter((x) => x.metadata.name === c.metadata.name).length > 1
+    );
+    if (!failed) return;
+    this.#saidFailing.add(said);
+    const message =
+      `The last good spec of pod ${d.key} fails too (container "${failed.metadata.name}"): nothing more is rolled back; fix ${d.source}`;
+    this.#o.log.warn(message);
+    this.#o.onEvent?.({ pod: d.key, type: "Warning", reason: "RollbackFailed", message });
   }
 
   /** Forgets, on disk too, the state of every pod not in `keys` (its file no longer says it). */
