@@ -10,7 +10,6 @@
 import type { Pod } from "../manifest/pod.ts";
 import { RollbackStore } from "../node/rollback_state.ts";
 import type { RollbackHook } from "../reconcile/desired.ts";
-import { windowOf } from "../reconcile/rollbacks.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -45,12 +44,12 @@ function describeAction(a: Action): string {
 /**
  * The agent's rollbacks as its state under `--root` keeps them, read only: a pod whose
  * declared spec was rolled back runs its last good spec (nothing is written; a state that
- * cannot be read counts as none).
+ * cannot be read counts as none). The state is the agent's word, whatever this command's own
+ * `--rollback-window`: an agent whose window is off forgets its rollbacks.
  */
 function rolledBackSpecs(config: AgentConfig): RollbackHook {
   const store = new RollbackStore(config.root);
   return async (d) => {
-    if (windowOf(d.pod, config.rollbackWindowMs) === 0) return undefined;
     const s = await store.read(d.key).catch(() => undefined);
     const rb = s?.rolledBack;
     if (!rb || rb.hash !== d.hash || !s?.lastGood) return undefined;
