@@ -189,6 +189,16 @@ function failure(messages: string[]): PayloadResult {
 
 const encoder = new TextEncoder();
 
+/** A volume's object that is not there: nothing for an optional source, else kubelet's error. */
+function missing(kind: "ConfigMap" | "Secret", namespace: string, ref: ObjectProjection): void {
+  if (ref.optional === true) return;
+  const source = kind === "ConfigMap" ? "configMap" : "secret";
+  throw new SourceError(
+    `${kind.toLowerCase()} "${ref.name}" not found: add a ${kind} "${ref.name}" in namespace ` +
+      `"${namespace}" to the manifests, or make the volume's ${source} optional`,
+  );
+}
+
 function configMapFiles(
   namespace: string,
   ref: ObjectProjection,
@@ -197,13 +207,7 @@ function configMapFiles(
   files: Files,
 ): void {
   const found = lookup.configMap(namespace, ref.name);
-  if (!found) {
-    if (ref.optional === true) return;
-    throw new SourceError(
-      `configmap "${ref.name}" not found: add a ConfigMap "${ref.name}" in namespace ` +
-        `"${namespace}" to the manifests, or make the volume's configMap optional`,
-    );
-  }
+  if (!found) return missing("ConfigMap", namespace, ref);
   const text = Object.entries(found.data).map(([k, v]) => [k, encoder.encode(v)] as const);
   const binary = Object.entries(found.binaryData ?? {});
   // Without items, a key in both is binaryData's (kubelet writes it last); with items, data's.
@@ -229,13 +233,7 @@ function secretFiles(
   files: Files,
 ): void {
   const found = lookup.secret(namespace, ref.name);
-  if (!found) {
-    if (ref.optional === true) return;
-    throw new SourceError(
-      `secret "${ref.name}" not found: add a Secret "${ref.name}" in namespace ` +
-        `"${namespace}" to the manifests, or make the volume's secret optional`,
-    );
-  }
+  if (!found) return missing("Secret", namespace, ref);
   const all = Object.entries(found.data);
   objectFiles(
     ref,
