@@ -20,6 +20,7 @@ import { emptyDirPath, volumePath } from "../node/volumes.ts";
 import { subPathTarget } from "../node/sub_path.ts";
 import { expandVars } from "./expand.ts";
 import { expandResolved } from "./config_env.ts";
+import { podFieldValue } from "./pod_fields.ts";
 import { containerSecurity } from "./security_context.ts";
 import type { DesiredPod, RuntimeFacts } from "./desired_pod.ts";
 
@@ -105,21 +106,23 @@ function mountsOf(pod: DesiredPod, c: V1Container): Mount[] {
   return mounts;
 }
 
+/** A field reference's value: the node's and the runtime's fields, else the downward API's. */
 function fieldRefValue(pod: DesiredPod, path: string, facts: RuntimeFacts): string {
   switch (path) {
-    case "metadata.name":
-      return pod.name;
-    case "metadata.namespace":
-      return pod.namespace;
-    case "metadata.uid":
-      return pod.uid;
     case "spec.nodeName":
       return pod.nodeName;
     case "status.podIP":
       return facts.podIPs[0] ?? "";
-    default:
-      return "";
   }
+  const { name, namespace, uid, pod: { metadata } } = pod;
+  const field = podFieldValue({
+    name,
+    namespace,
+    uid,
+    labels: metadata.labels ?? {},
+    annotations: metadata.annotations ?? {},
+  }, path);
+  return field.ok ? field.value : "";
 }
 
 /**
