@@ -1,3 +1,4 @@
+import { exists } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
@@ -38,16 +39,6 @@ async function inTempDir(fn: (tmp: string) => Promise<void>): Promise<void> {
 /** The permission bits of `path` itself (links not followed). */
 async function modeOf(path: string): Promise<number> {
   return (await Deno.lstat(path)).mode! & 0o7777;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** The names in `dir`, sorted. */

@@ -26,6 +26,22 @@ const NOT_FOUND =
 const POD_CALLS =
   /^(StopContainer|StopPodSandbox|RemovePodSandbox|RunPodSandbox|CreateContainer|StartContainer|RemoveContainer)$/;
 
+/** A replacement's calls when its images are had first: the pull, the stop, the new pod. */
+const PULLED_THEN_REPLACED = [
+  "PullImage",
+  "StopContainer",
+  "StopPodSandbox",
+  "RemovePodSandbox",
+  "RunPodSandbox",
+  "CreateContainer",
+  "StartContainer",
+];
+
+/** The runtime calls that pull or move a pod, in order. */
+function pullAndPodCalls(s: ReconcilerFixture): string[] {
+  return s.cri.methods().filter((m) => m === "PullImage" || POD_CALLS.test(m));
+}
+
 function setup(): Promise<ReconcilerFixture> {
   return reconcilerFixture({ prefix: "tinylet-prepull-", dnsServers: [] });
 }
@@ -81,16 +97,8 @@ Deno.test("a replacement pulls the new image before it stops the old pod, then s
     ["deletePod", undefined],
     ["createPod", undefined],
   ]);
-  const order = s.cri.methods().filter((m) => m === "PullImage" || POD_CALLS.test(m));
-  assert.deepEqual(order, [
-    "PullImage",
-    "StopContainer",
-    "StopPodSandbox",
-    "RemovePodSandbox",
-    "RunPodSandbox",
-    "CreateContainer",
-    "StartContainer",
-  ]);
+  const order = pullAndPodCalls(s);
+  assert.deepEqual(order, PULLED_THEN_REPLACED);
   // The usual graceful stop: the container with the pod's grace period, then its sandbox.
   const stops = s.cri.calls.filter((c) =>
     c.method === "StopContainer" || c.method === "StopPodSandbox"
@@ -169,15 +177,7 @@ Deno.test("a replacement whose new image cannot be pulled stops nothing, shows E
   s.cri.calls.length = 0;
   const done = await s.reconciler.pass();
   assert.deepEqual(done.results.map((x) => x.error), [undefined, undefined]);
-  assert.deepEqual(s.cri.methods().filter((m) => m === "PullImage" || POD_CALLS.test(m)), [
-    "PullImage",
-    "StopContainer",
-    "StopPodSandbox",
-    "RemovePodSandbox",
-    "RunPodSandbox",
-    "CreateContainer",
-    "StartContainer",
-  ]);
+  assert.deepEqual(pullAndPodCalls(s), PULLED_THEN_REPLACED);
   assert.deepEqual((await containers(s.cri)).map((c) => [c.image, c.state]), [
     [V2, "CONTAINER_RUNNING"],
   ]);
@@ -269,16 +269,8 @@ spec:
   const retry = await s.reconciler.pass();
   assert.deepEqual(retry.results.map((x) => x.error), [undefined, undefined]);
   // Pulled once, before the stop: the creation finds the image had.
-  const order = s.cri.methods().filter((m) => m === "PullImage" || POD_CALLS.test(m));
-  assert.deepEqual(order, [
-    "PullImage",
-    "StopContainer",
-    "StopPodSandbox",
-    "RemovePodSandbox",
-    "RunPodSandbox",
-    "CreateContainer",
-    "StartContainer",
-  ]);
+  const order = pullAndPodCalls(s);
+  assert.deepEqual(order, PULLED_THEN_REPLACED);
   const now = await containers(s.cri);
   assert.deepEqual(now.map((c) => c.state), ["CONTAINER_RUNNING"]);
   assert.notEqual(now[0]?.id, old.id);
@@ -291,7 +283,7 @@ Deno.test("a new pod whose image cannot be pulled starts as before: its sandbox 
   assert.deepEqual(r.results.map((x) => [x.action.type, (x.error as ImagePullError)?.reason]), [
     ["createPod", "ErrImagePull"],
   ]);
-  assert.deepEqual(s.cri.methods().filter((m) => m === "PullImage" || POD_CALLS.test(m)), [
+  assert.deepEqual(pullAndPodCalls(s), [
     "RunPodSandbox",
     "PullImage",
   ]);

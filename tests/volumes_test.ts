@@ -1,3 +1,4 @@
+import { exists } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import {
   emptyDirPath,
@@ -30,16 +31,6 @@ async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 /** The permission bits of `path` (symlinks followed). */
 async function modeOf(path: string): Promise<number> {
   return (await Deno.stat(path)).mode! & 0o7777;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 function hostPath(path: string, type?: string): VolumeSource {
