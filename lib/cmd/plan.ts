@@ -10,6 +10,7 @@
 import type { Pod } from "../manifest/pod.ts";
 import { RollbackStore } from "../node/rollback_state.ts";
 import type { RollbackHook } from "../reconcile/desired.ts";
+import { imagesText, pinImages } from "../reconcile/rollback_images.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -53,9 +54,13 @@ function rolledBackSpecs(config: AgentConfig): RollbackHook {
     const s = await store.read(d.key).catch(() => undefined);
     const rb = s?.rolledBack;
     if (!rb || rb.hash !== d.hash || !s?.lastGood) return undefined;
+    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
+    if (!rb.images) return { pod: s.lastGood.pod as Pod, rolledBack };
+    // New images failed: the last good images run, pinned.
+    if (!s.lastGood.images) return undefined;
     return {
-      pod: s.lastGood.pod as Pod,
-      rolledBack: { cause: rb.cause, from: rb.hash, at: rb.at },
+      pod: pinImages(s.lastGood.pod as Pod, s.lastGood.images),
+      rolledBack: { ...rolledBack, images: rb.images },
     };
   };
 }
@@ -106,7 +111,11 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
     ...(d.waiting ? [`wait     ${d.key}: ${d.waiting.reason}: ${d.waiting.message}`] : []),
     ...(d.rolledBack
       ? [
-        `kept     ${d.key}: rolled back to its last good spec: ${d.rolledBack.cause}; edit ${d.source} to try again`,
+        d.rolledBack.images
+          ? `kept     ${d.key}: rolled back to its last good images: ${d.rolledBack.cause}; the new images, ${
+            imagesText(d.rolledBack.images)
+          }, run again once their tag names another image, or edit ${d.source}`
+          : `kept     ${d.key}: rolled back to its last good spec: ${d.rolledBack.cause}; edit ${d.source} to try again`,
       ]
       : []),
   ]);

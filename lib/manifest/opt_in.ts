@@ -14,6 +14,7 @@ import { parseDurationNs } from "../base/duration.ts";
 import type { Reporter } from "./schema_check.ts";
 import { q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
+import type { Pod } from "./pod.ts";
 
 /** The prefix of the annotations users set to opt into tinylet's features. */
 export const OPT_IN_PREFIX = "tinylet.dev/";
@@ -98,4 +99,12 @@ export function checkOptIn(
       }
     }
   }
+}
+
+/** The rollback window of `pod` in ms: its annotation's over `flagMs` (`--rollback-window`); 0: off. */
+export function podRollbackWindow(pod: Pod, flagMs: number): number {
+  const value = pod.metadata.annotations?.[ROLLBACK_WINDOW_KEY];
+  if (value === undefined) return flagMs;
+  const w = rollbackWindowOf(value);
+  return "ms" in w ? w.ms : flagMs;
 }

@@ -153,3 +153,19 @@ export function dns1123SubdomainError(value: string): string | undefined {
   }
   return undefined;
 }
+
+/** Whether `value` is a v1 Pod (as the translation needs it) whose spec hash is `hash`. */
+export async function isPodOfHash(value: unknown, hash: string): Promise<boolean> {
+  const p = value as Pod;
+  if (
+    typeof p !== "object" || p === null || typeof p.metadata?.name !== "string" ||
+    !Array.isArray(p.spec?.containers)
+  ) {
+    return false;
+  }
+  try {
+    return await specHash(p) === hash;
+  } catch {
+    return false;
+  }
+}

@@ -20,45 +20,17 @@
  */
 import { UnsafePathError } from "./paths.ts";
 import { dns1123LabelError, dns1123SubdomainError, NAME_MAX } from "../manifest/pod.ts";
+import { pickRollbackState, type RollbackState, rollbackStateProblem } from "./rollback_schema.ts";
 
-/** The last spec of a pod that ran its window whole. */
-export interface LastGood {
-  /** Its spec hash. */
-  hash: string;
-  /** The v1 Pod, as JSON, to run again on a rollback. */
-  pod: unknown;
-  /** When it became good, as an ISO 8601 time. */
-  since: string;
-}
-
-/** The spec that was rolled back: not tried again until the file's content changes. */
-export interface RolledBack {
-  /** The spec hash of the spec that failed. */
-  hash: string;
-  /** What failed (which container, exit code, reason or probe). */
-  cause: string;
-  /** When it was rolled back, as an ISO 8601 time. */
-  at: string;
-  /** The spec hash it was rolled back to (the last good spec). */
-  from: string;
-}
-
-/** A replacement under watch: its window runs from `startedAt`. */
-export interface Watching {
-  /** The spec hash of the replacement. */
-  hash: string;
-  /** When its sandbox started, in epoch milliseconds. */
-  startedAt: number;
-  /** How long the watch lasts, in milliseconds. */
-  windowMs: number;
-}
-
-/** What is kept of one pod identity; every part is optional. */
-export interface RollbackState {
-  lastGood?: LastGood;
-  rolledBack?: RolledBack;
-  watching?: Watching;
-}
+export type {
+  FailedImage,
+  LastGood,
+  RanImage,
+  RollbackState,
+  RolledBack,
+  Watching,
+} from "./rollback_schema.ts";
+export { rollbackStateProblem } from "./rollback_schema.ts";
 
 /** What a read found: the state (undefined when there is none or it cannot be used) and why not. */
 export interface RollbackRead {
@@ -131,53 +103,6 @@ function reasonOf(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const reason = message.replace(/ \(os error \d+\).*$/s, "");
   return reason.charAt(0).toLowerCase() + reason.slice(1);
-}
-
-/** A check of one field: what a good value is, and whether `v` is one. */
-type FieldCheck = [what: string, ok: (v: unknown) => boolean];
-const TEXT: FieldCheck = ["a non-empty string", (v) => typeof v === "string" && v !== ""];
-const STRING: FieldCheck = ["a string", (v) => typeof v === "string"];
-const TIME: FieldCheck = ["an ISO 8601 time", (v) => TEXT[1](v) && !isNaN(Date.parse(v as string))];
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** Each part of a state and its fields, in the order they are written. */
-const PARTS: Record<keyof RollbackState, Record<string, FieldCheck>> = {
-  lastGood: { hash: TEXT, pod: ["an object (a v1 Pod)", isObject], since: TIME },
-  rolledBack: { hash: TEXT, cause: STRING, at: TIME, from: TEXT },
-  watching: {
-    hash: TEXT,
-    startedAt: ["a number", Number.isFinite],
-    windowMs: ["a positive number", (v) => Number.isFinite(v) && (v as number) > 0],
-  },
-};
-
-/**
- * What is wrong with `value` as a {@linkcode RollbackState} (the first problem, with its
- * field); undefined when it is one. Fields it does not know are left out of the state.
- */
-export function rollbackStateProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return "it is not an object";
-  for (const [part, fields] of Object.entries(PARTS)) {
-    const v = value[part];
-    if (v === undefined) continue;
-    if (!isObject(v)) return `${part} is not an object`;
-    for (const [field, [what, ok]] of Object.entries(fields)) {
-      if (!ok(v[field])) return `${part}.${field} is not ${what}`;
-    }
-  }
-  return undefined;
-}
-
-/** The state's own fields of a checked value, in a fixed order. */
-function pick(value: Record<string, unknown>): RollbackState {
-  const state: Record<string, Record<string, unknown>> = {};
-  for (const [part, fields] of Object.entries(PARTS)) {
-    const v = value[part] as Record<string, unknown> | undefined;
-    if (v === undefined) continue;
-    state[part] = Object.fromEntries(Object.keys(fields).map((f) => [f, v[f]]));
-  }
-  return state as RollbackState;
 }
 
 /** Thrown when a state file cannot be written, removed or listed; names the path. */
@@ -262,7 +187,7 @@ export class RollbackStore {
       return ignoring(`its version is ${JSON.stringify(version) ?? "missing"}, not ${VERSION}`);
     }
     if (about !== key) return ignoring(`it is about pod ${JSON.stringify(about) ?? "(none)"}`);
-    return { state: pick(value as Record<string, unknown>) };
+    return { state: pickRollbackState(value as Record<string, unknown>) };
   }
 
   /**
@@ -280,8 +205,11 @@ export class RollbackStore {
         `Cannot write the rollback state of pod ${JSON.stringify(key)}: ${problem}`,
       );
     }
-    const text =
-      JSON.stringify({ version: VERSION, key, ...pick(state as Record<string, unknown>) }) + "\n";
+    const text = JSON.stringify({
+      version: VERSION,
+      key,
+      ...pickRollbackState(state as Record<string, unknown>),
+    }) + "\n";
     await this.#turn(key, () => this.#write(key, file, text));
   }
 

@@ -57,6 +57,21 @@ export interface ImageUpdatesOptions {
   onUpdate?(u: PodUpdate): void;
   /** Asks for a pass: a check found something to do. */
   poke?(): void;
+  /**
+   * The tags of pods rolled back from their new images, with the id that failed: each check
+   * resolves them too (the pods run pinned images meanwhile).
+   */
+  held?(): readonly HeldTag[];
+  /** Tag `image` of pod `key` names `id` now, not the one that failed: the pod may try it. */
+  onTagMoved?(key: string, image: string, id: string): Promise<void>;
+}
+
+/** A tag whose image was rolled back (see {@linkcode ImageUpdatesOptions.held}). */
+export interface HeldTag {
+  key: string;
+  image: string;
+  /** The image id that failed. */
+  failed: string;
 }
 
 /** The auto-update checks of one agent, and the replacements they asked for. */
@@ -109,7 +124,8 @@ export class ImageUpdates {
    * pod is declared and that time is still ahead; otherwise the passes' own ticks suffice.
    */
   wakeAt(desired: DesiredState, now: number): number | undefined {
-    if (this.#dueAt <= now || ![...desired.pods.values()].some(autoUpdates)) return undefined;
+    const any = [...desired.pods.values()].some(autoUpdates) || (this.#o.held?.() ?? []).length > 0;
+    if (this.#dueAt <= now || !any) return undefined;
     return this.#dueAt;
   }
 
@@ -144,11 +160,14 @@ export class ImageUpdates {
     }
     const due = this.#o.now() >= this.#dueAt;
     if (due && !this.#running && this.#replacements.size === 0 && !signal?.aborted) {
-      const images = imagesToCheck(desired, observed);
+      const held = (this.#o.held?.() ?? []).filter((h) => desired.pods.has(h.key));
+      const images = [
+        ...new Set([...imagesToCheck(desired, observed), ...held.map((h) => h.image)]),
+      ];
       // Nothing runs that could be updated: the check waits until something does.
       if (images.length > 0) {
         this.#dueAt = this.#o.now() + this.#o.intervalMs;
-        this.#running = this.#check(images, desired, observed, signal)
+        this.#running = this.#check(images, desired, observed, held, signal)
           .catch((err) => this.#o.log.error(`Auto-update check failed: ${errorText(err)}`))
           .finally(() => {
             this.#running = undefined;
@@ -164,6 +183,7 @@ export class ImageUpdates {
     images: string[],
     desired: DesiredState,
     observed: ObservedState,
+    held: readonly HeldTag[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const o = this.#o;
@@ -205,6 +225,15 @@ export class ImageUpdates {
         message: `New image found, the pod is replaced: ${reason}`,
       });
       o.onUpdate?.(u);
+    }
+    // A rolled-back image's tag that names another one now: its pod tries it (once per pod).
+    const moved = new Set<string>();
+    for (const h of held) {
+      const id = resolved.get(h.image);
+      if (typeof id !== "string" || id === h.failed || moved.has(h.key)) continue;
+      moved.add(h.key);
+      await o.onTagMoved?.(h.key, h.image, id);
+      requested++;
     }
     o.log.debug("Checked images for updates", { images: images.length, updates: requested });
     if (requested > 0) o.poke?.();

@@ -30,6 +30,7 @@
 import type { ObservedPod } from "./observe.ts";
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
+import type { Pod } from "../manifest/pod.ts";
 
 /** The pod's last failure to pull an image or create a container, as the pod's status has it. */
 export interface WatchedError {
@@ -195,4 +196,48 @@ function notReady(input: WatchInput): string[] {
     if (!ready) unready.push(name);
   }
   return unready;
+}
+
+/** A sandbox under watch, as the pass sees it. */
+export interface SandboxWatch extends Omit<WatchInput, "probes" | "readinessProbes"> {
+  /** The spec watched: which containers have a readiness probe. */
+  pod: Pod;
+  /** A container instance's probes, by its id. */
+  probes(containerId: string): ProbeStatus[];
+}
+
+/**
+ * The verdict on the instances `w.containers` of a sandbox under watch. Restarts count from
+ * the first attempt watched of each container (a sandbox made for a new env or image starts at
+ * the attempt its pod had reached). Readiness is judged only once the readiness probe ran in
+ * this agent (not just after a restart): `unknown` counts the containers not judged, and while
+ * it is above 0 a verdict "succeeded" is not final.
+ */
+export function sandboxVerdict(w: SandboxWatch): WatchVerdict & { unknown: number } {
+  const all = [...(w.pod.spec.initContainers ?? []), ...w.pod.spec.containers];
+  const readiness = new Set(all.filter((c) => c.readinessProbe).map((c) => c.name));
+  const first = new Map<string, number>();
+  for (const c of w.containers) {
+    const a = c.metadata.attempt;
+    first.set(c.metadata.name, Math.min(first.get(c.metadata.name) ?? a, a));
+  }
+  const containers = w.containers.map((c) => ({
+    ...c,
+    metadata: { ...c.metadata, attempt: c.metadata.attempt - first.get(c.metadata.name)! },
+  }));
+  const probes = new Map(containers.map((c) => [c.id, w.probes(c.id)] as const));
+  const unknown = new Set(
+    containers.filter((c) =>
+      readiness.has(c.metadata.name) && c.state === "CONTAINER_RUNNING" &&
+      !(probes.get(c.id) ?? []).some((p) => p.kind === "readiness" && p.lastRunAt !== null)
+    ).map((c) => c.metadata.name),
+  );
+  const { pod: _, probes: __, ...input } = w;
+  const verdict = watchVerdict({
+    ...input,
+    containers,
+    probes,
+    readinessProbes: new Set([...readiness].filter((n) => !unknown.has(n))),
+  });
+  return { ...verdict, unknown: unknown.size };
 }

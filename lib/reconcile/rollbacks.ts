@@ -14,16 +14,25 @@
  * @module
  */
 import type { Logger } from "../base/log.ts";
-import { type Pod, specHash } from "../manifest/pod.ts";
-import { ROLLBACK_WINDOW_KEY, rollbackWindowOf } from "../manifest/opt_in.ts";
+import { isPodOfHash, type Pod } from "../manifest/pod.ts";
+import { podRollbackWindow } from "../manifest/opt_in.ts";
 import type { RollbackState, RollbackStore } from "../node/rollback_state.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
 import { KEYS } from "../runtime/labels.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { DesiredState, RollbackHook } from "./desired.ts";
 import type { PodEvent } from "./executor_options.ts";
-import type { ObservedState } from "./observe.ts";
-import { watchVerdict } from "./rollback_watch.ts";
+import type { ObservedPod, ObservedState } from "./observe.ts";
+import { sandboxVerdict } from "./rollback_watch.ts";
+import {
+  type ChangedImages,
+  changedImages,
+  failedImages,
+  imagesText,
+  pinImages,
+  ranImages,
+  sameImages,
+} from "./rollback_images.ts";
 
 /** What {@linkcode Rollbacks} needs. */
 export interface RollbacksOptions {
@@ -48,30 +57,6 @@ export interface WatchContext {
   probes(containerId: string): ProbeStatus[];
 }
 
-/** The rollback window of pod `pod` (its annotation over `flagMs`); 0: off. */
-export function windowOf(pod: Pod, flagMs: number): number {
-  const value = pod.metadata.annotations?.[ROLLBACK_WINDOW_KEY];
-  if (value === undefined) return flagMs;
-  const w = rollbackWindowOf(value);
-  return "ms" in w ? w.ms : flagMs;
-}
-
-/** Whether `pod` is a v1 Pod (as the translation needs it) whose spec hash is `hash`. */
-async function isPodOf(pod: unknown, hash: string): Promise<boolean> {
-  const p = pod as Pod;
-  if (
-    typeof p !== "object" || p === null || typeof p.metadata?.name !== "string" ||
-    !Array.isArray(p.spec?.containers)
-  ) {
-    return false;
-  }
-  try {
-    return await specHash(p) === hash;
-  } catch {
-    return false;
-  }
-}
-
 function short(hash: string): string {
   return hash.replace(/^v1:/, "").slice(0, 12);
 }
@@ -80,6 +65,8 @@ interface Loaded {
   state: RollbackState;
   /** The last good spec as a Pod, one object while it stays (its translation is cached). */
   good?: Pod;
+  /** The last good spec with its last good images pinned, made once (an image rollback). */
+  pinned?: Pod;
   /** Listed on disk but not read yet. */
   unread?: boolean;
 }
@@ -109,7 +96,7 @@ export class Rollbacks {
       const state = read.state ?? {};
       // A last good spec is run again only if it is a pod whose spec hash is the one kept.
       const good = state.lastGood;
-      if (good && !(await isPodOf(good.pod, good.hash))) {
+      if (good && !(await isPodOfHash(good.pod, good.hash))) {
         this.#o.log.warn(
           `Forgetting the last good spec of pod ${key} in ${
             this.#o.store.path(key)
@@ -137,7 +124,7 @@ export class Rollbacks {
    * changed since), its last good spec to run instead; a changed spec forgets the rollback.
    */
   readonly substitute: RollbackHook = async (d) => {
-    const window = windowOf(d.pod, this.#o.windowMs);
+    const window = podRollbackWindow(d.pod, this.#o.windowMs);
     this.#windows.set(d.key, window);
     const loaded = await this.#state(d.key);
     if (window === 0) {
@@ -158,9 +145,42 @@ export class Rollbacks {
       this.#o.log.info(`Pod ${d.key} changed since it was rolled back: running its new spec`);
       return undefined;
     }
-    if (!loaded.good) return undefined;
-    return { pod: loaded.good, rolledBack: { cause: rb.cause, from: rb.hash, at: rb.at } };
+    const good = loaded.state.lastGood;
+    if (!loaded.good || !good) return undefined;
+    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
+    if (!rb.images) return { pod: loaded.good, rolledBack };
+    // New images of the last good spec failed: its last good images run, pinned.
+    if (!good.images) return undefined;
+    loaded.pinned ??= pinImages(loaded.good, good.images);
+    return { pod: loaded.pinned, rolledBack: { ...rolledBack, images: rb.images } };
   };
+
+  /**
+   * The tags whose images were rolled back, each with the pod and the id that failed: checked
+   * at the auto-update interval, and tried again once one names another image.
+   */
+  heldTags(): { key: string; image: string; failed: string }[] {
+    return [...this.#loaded].flatMap(([key, l]) =>
+      Object.values(l.state.rolledBack?.images ?? {}).map((f) => ({
+        key,
+        image: f.image,
+        failed: f.id,
+      }))
+    );
+  }
+
+  /** Tag `image` of pod `key` names `id` now, not the image that failed: the pod tries it. */
+  async tagMoved(key: string, image: string, id: string): Promise<void> {
+    const loaded = this.#loaded.get(key);
+    const rb = loaded?.state.rolledBack;
+    if (!loaded || !rb?.images) return;
+    delete loaded.state.rolledBack;
+    delete loaded.pinned;
+    await this.#save(key, loaded);
+    this.#o.log.info(
+      `Pod ${key} was rolled back from its new images, and image ${image} names another one now (${id}): running it`,
+    );
+  }
 
   /**
    * Watches each desired pod whose spec is not its last good one, and acts on the verdict.
@@ -183,7 +203,14 @@ export class Rollbacks {
       if (window === 0 || d.rolledBack || d.waiting) continue;
       const loaded = await this.#state(d.key);
       const s = loaded.state;
-      if (s.lastGood?.hash === d.hash) {
+      const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
+        o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
+      ).at(-1);
+      // The last good spec is watched only when it runs new images (an auto-update).
+      const changed = s.lastGood?.hash === d.hash
+        ? await this.#newImages(d, loaded, sandbox, observed)
+        : undefined;
+      if (s.lastGood?.hash === d.hash && !changed) {
         if (s.watching) {
           delete s.watching;
           await this.#save(d.key, loaded);
@@ -191,55 +218,44 @@ export class Rollbacks {
         continue;
       }
       if (this.#failedFirst.has(`${d.key}\0${d.hash}`)) continue;
-      const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
-        o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
-      ).at(-1);
-      // Only an error of this very spec counts (one of the spec before is not its failure).
+      // Only an error of this very spec counts (one of the spec before is not its failure),
+      // and of new images, only one since they run.
       const e = ctx.podError(d.key);
       // Its message without the pull's "(next try in N s)": a rolled-back spec is not retried.
-      const error = e?.reason && e.hash === d.hash
+      const error = e?.reason && e.hash === d.hash && (!changed || e.at >= changed.since)
         ? { ...e, reason: e.reason, message: e.message.replace(/ \(next try in [^)]*\)$/, "") }
         : undefined;
-      const started = sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined;
-      if (s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started)) {
-        s.watching = { hash: d.hash, startedAt: started ?? now, windowMs: window };
+      const started = changed?.since ??
+        (sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined);
+      if (
+        s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started) ||
+        !sameImages(s.watching.images, changed?.images)
+      ) {
+        s.watching = {
+          hash: d.hash,
+          startedAt: started ?? now,
+          windowMs: window,
+          ...(changed ? { images: changed.images } : {}),
+        };
         await this.#save(d.key, loaded);
       }
       // The window runs from the sandbox's start; before it, a failure to pull or create
       // this spec fails it whenever it comes (a slow pull never makes a spec good).
       if (!sandbox && !error) continue;
-      const all = [...(d.pod.spec.initContainers ?? []), ...d.pod.spec.containers];
-      const readiness = new Set(all.filter((c) => c.readinessProbe).map((c) => c.name));
-      // Restarts count within the sandbox: one made for a new env or image starts at the
-      // attempt its pod had reached.
-      const first = new Map<string, number>();
-      for (const c of sandbox?.containers ?? []) {
-        const a = c.metadata.attempt;
-        first.set(c.metadata.name, Math.min(first.get(c.metadata.name) ?? a, a));
-      }
-      const containers = (sandbox?.containers ?? []).map((c) => ({
-        ...c,
-        metadata: { ...c.metadata, attempt: c.metadata.attempt - first.get(c.metadata.name)! },
-      }));
-      const probes = new Map(containers.map((c) => [c.id, ctx.probes(c.id)] as const));
-      // Readiness is judged only once the probes ran in this agent (not just after a restart).
-      const unknown = new Set(
-        containers.filter((c) =>
-          readiness.has(c.metadata.name) && c.state === "CONTAINER_RUNNING" &&
-          !(probes.get(c.id) ?? []).some((p) => p.kind === "readiness" && p.lastRunAt !== null)
-        ).map((c) => c.metadata.name),
-      );
-      const verdict = watchVerdict({
+      const verdict = sandboxVerdict({
+        pod: d.pod,
+        // New images are judged by the instances that run them, and those after.
+        containers: (sandbox?.containers ?? []).filter((c) =>
+          !changed || Math.floor(c.createdAt / 1e6) >= changed.since
+        ),
+        statuses: observed.statuses,
+        probes: ctx.probes,
         windowMs: s.watching.windowMs,
         startedAt: sandbox ? s.watching.startedAt : error!.at,
         now,
-        containers,
-        statuses: observed.statuses,
-        probes,
-        readinessProbes: new Set([...readiness].filter((n) => !unknown.has(n))),
         ...(error ? { lastError: error } : {}),
       });
-      if (verdict.verdict === "succeeded" && unknown.size > 0) {
+      if (verdict.verdict === "succeeded" && verdict.unknown > 0) {
         wakeAt = wakeAt === undefined ? now + 1_000 : Math.min(wakeAt, now + 1_000);
         continue;
       }
@@ -249,11 +265,20 @@ export class Rollbacks {
       }
       delete s.watching;
       if (verdict.verdict === "succeeded") {
-        s.lastGood = { hash: d.hash, pod: d.pod, since: new Date(now).toISOString() };
-        loaded.good = d.pod;
+        const images = sandbox ? ranImages(sandbox, observed.statuses) : {};
+        s.lastGood = changed && s.lastGood
+          ? { ...s.lastGood, images: { ...s.lastGood.images, ...images } }
+          : { hash: d.hash, pod: d.pod, since: new Date(now).toISOString(), images };
+        s.lastGood.since = new Date(now).toISOString();
+        loaded.good = s.lastGood.pod as Pod;
+        delete loaded.pinned;
         await this.#save(d.key, loaded);
         this.#o.log.info(
-          `Pod ${d.key} ran its rollback window: its spec (${short(d.hash)}) is its last good one`,
+          changed
+            ? `Pod ${d.key} ran its rollback window with its new images: they are its last good ones`
+            : `Pod ${d.key} ran its rollback window: its spec (${
+              short(d.hash)
+            }) is its last good one`,
         );
         continue;
       }
@@ -265,18 +290,24 @@ export class Rollbacks {
         );
         continue;
       }
+      const failed = changed ? failedImages(d, changed.images) : undefined;
       s.rolledBack = {
         hash: d.hash,
         cause: verdict.cause,
         at: new Date(now).toISOString(),
         from: s.lastGood.hash,
+        ...(failed ? { images: failed } : {}),
       };
       await this.#save(d.key, loaded);
-      const message = `Rolled back to the last good spec (${
-        short(s.lastGood.hash)
-      }): ${verdict.cause}; the spec in ${d.source} (${
-        short(d.hash)
-      }) runs again once the file changes`;
+      const message = failed
+        ? `Rolled back to the last good images: ${verdict.cause}; the new images, ${
+          imagesText(failed)
+        }, run again once their tag names another image, or the file changes`
+        : `Rolled back to the last good spec (${
+          short(s.lastGood.hash)
+        }): ${verdict.cause}; ${`the spec in ${d.source} (${
+          short(d.hash)
+        }) runs again once the file changes`}`;
       this.#o.log.warn(`Pod ${d.key}: ${message}`);
       this.#o.onEvent?.({ pod: d.key, type: "Warning", reason: "RolledBack", message });
       this.#o.onRollback?.();
@@ -284,6 +315,30 @@ export class Rollbacks {
     }
     if (desired.complete) await this.#forget(kept);
     return wakeAt;
+  }
+
+  /**
+   * The new images the last good spec runs in `sandbox`, if any. A last good spec kept before
+   * its images were (by an older agent) takes those its sandbox runs now.
+   */
+  async #newImages(
+    d: DesiredPod,
+    loaded: Loaded,
+    sandbox: ObservedPod | undefined,
+    observed: ObservedState,
+  ): Promise<ChangedImages | undefined> {
+    const good = loaded.state.lastGood;
+    if (!good || !sandbox) return undefined;
+    if (good.images) return changedImages(good.images, sandbox);
+    const started = new Set(sandbox.containers.map((c) => c.metadata.name));
+    if (
+      sandbox.sandbox.state !== "SANDBOX_READY" || !d.containers.every((c) => started.has(c.name))
+    ) {
+      return undefined;
+    }
+    good.images = ranImages(sandbox, observed.statuses);
+    await this.#save(d.key, loaded);
+    return undefined;
   }
 
   /**

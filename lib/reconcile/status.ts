@@ -56,7 +56,14 @@ export interface PodView {
    * Set when the pod runs its last good spec because the spec its file declares failed within
    * its rollback window: why, when, and the two specs' hashes.
    */
-  rolledBack?: { cause: string; at: string; failedHash: string; runningHash: string };
+  rolledBack?: {
+    cause: string;
+    at: string;
+    failedHash: string;
+    runningHash: string;
+    /** The images that failed (an auto-update), by container: see `DesiredPod.rolledBack`. */
+    failedImages?: Readonly<Record<string, { image: string; id: string }>>;
+  };
   /**
    * True when the pod runs but not as declared: its file is invalid, or it waits for a
    * ConfigMap or Secret (kept as it was).
@@ -317,6 +324,7 @@ export function podViews(
             at: pod.rolledBack.at,
             failedHash: pod.rolledBack.from,
             runningHash: pod.hash,
+            ...(pod.rolledBack.images ? { failedImages: pod.rolledBack.images } : {}),
           },
         }
         : {}),

@@ -148,7 +148,17 @@ export interface DesiredPod {
    * rollback window: the cause, and the hash of the spec that failed (not run again until the
    * file's content changes).
    */
-  rolledBack?: { cause: string; from: string; at: string };
+  rolledBack?: {
+    cause: string;
+    from: string;
+    at: string;
+    /**
+     * Set when new images of the last good spec failed (an auto-update): each as the spec
+     * names it with the id that failed, by container. The pod runs its last good images,
+     * pinned, until a tag names another image or the file changes.
+     */
+    images?: Readonly<Record<string, { image: string; id: string }>>;
+  };
   /**
    * Set when the pod runs on with the ConfigMap and Secret data it had, because an object it
    * read is gone or cannot be read: what happened, for its status.
