@@ -18,7 +18,7 @@ import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import { formatDuration } from "../base/duration.ts";
 import { Observer } from "../reconcile/observe.ts";
 import {
-  autoUpdates,
+  checked,
   type ContainerVerdict,
   containerVerdicts,
   imagesToCheck,
@@ -51,6 +51,8 @@ const OUTCOME_TEXT: Record<ContainerVerdict["outcome"], string> = {
   "not running": "not running",
   finished: "pod finished, not restarted",
   failed: "check failed",
+  "rolled back": "rolled back from this image: tried again once its tag names another",
+  retry: "rolled back, and its tag names another image now: tried",
 };
 
 /** `tinylet auto-update [--dry-run]`. */
@@ -63,7 +65,7 @@ export async function autoUpdateCommand(
   const io = printableIo(raw);
   const clock = options.clock ?? SYSTEM_CLOCK;
   const desired = await readDeclaredPods(config, io);
-  if (![...desired.pods.values()].some(autoUpdates)) {
+  if (![...desired.pods.values()].some(checked)) {
     io.out('No pod is annotated tinylet.dev/auto-update: "registry": nothing to check');
     return 0;
   }
@@ -80,7 +82,10 @@ export async function autoUpdateCommand(
   const verdicts = containerVerdicts(desired, observed, resolved);
   printTable(io, verdicts);
   const failed = verdicts.some((v) => v.outcome === "failed");
-  const updates = podUpdates(verdicts);
+  // A rolled-back container whose tag moved is tried by the agent: waited for as an update.
+  const updates = podUpdates(
+    verdicts.map((v) => v.outcome === "retry" ? { ...v, outcome: "update" } : v),
+  );
   if (updates.length === 0) {
     io.out(failed ? "No new image found where the check worked" : "Every image is up to date");
     return failed ? 1 : 0;

@@ -33,7 +33,11 @@ export type ContainerOutcome =
   /** Its pod has a regular container that finished and will not restart. */
   | "finished"
   /** The registry could not be asked (the detail says why). */
-  | "failed";
+  | "failed"
+  /** It was rolled back from the image its tag still names: it runs its last good one. */
+  | "rolled back"
+  /** It was rolled back, and its tag names another image now: the pod tries it. */
+  | "retry";
 
 /** One container of an annotated pod, as an auto-update check saw it. */
 export interface ContainerVerdict {
@@ -66,6 +70,14 @@ export interface PodUpdate {
 /** Whether `pod` is annotated for auto-update from its registry. */
 export function autoUpdates(pod: DesiredPod): boolean {
   return pod.pod.metadata.annotations?.[AUTO_UPDATE_KEY] === "registry";
+}
+
+/**
+ * Whether a check looks at `pod`: it is annotated, or it was rolled back from new images
+ * (whose tags are checked to know when to try them again, annotated or not).
+ */
+export function checked(pod: DesiredPod): boolean {
+  return autoUpdates(pod) || pod.rolledBack?.images !== undefined;
 }
 
 /** Whether `image` names an image by digest (`name@sha256:...`), which never moves. */
@@ -122,6 +134,7 @@ function checkable(c: DesiredContainer): ContainerOutcome | undefined {
 export function imagesToCheck(desired: DesiredState, observed: ObservedState): string[] {
   const images = new Set<string>();
   for (const d of desired.pods.values()) {
+    for (const held of Object.values(d.rolledBack?.images ?? {})) images.add(held.image);
     if (!autoUpdates(d)) continue;
     const sandbox = runningSandbox(d, observed);
     if (finished(d, sandbox)) continue;
@@ -144,10 +157,16 @@ export function containerVerdicts(
 ): ContainerVerdict[] {
   const verdicts: ContainerVerdict[] = [];
   for (const d of desired.pods.values()) {
-    if (!autoUpdates(d)) continue;
+    if (!checked(d)) continue;
     const sandbox = runningSandbox(d, observed);
     const done = finished(d, sandbox);
     for (const c of d.containers) {
+      const held = d.rolledBack?.images?.[c.name];
+      if (held) {
+        verdicts.push(heldVerdict(d.key, c.name, held, runningInstance(sandbox, c.name), resolved));
+        continue;
+      }
+      if (!autoUpdates(d)) continue;
       const base = { key: d.key, container: c.name, image: c.image };
       if (done) {
         verdicts.push({ ...base, outcome: "finished" });
@@ -178,6 +197,26 @@ export function containerVerdicts(
     }
   }
   return verdicts;
+}
+
+/** What the check makes of a container rolled back from image `held.id` of tag `held.image`. */
+function heldVerdict(
+  key: string,
+  container: string,
+  held: { image: string; id: string },
+  instance: Container | undefined,
+  resolved: ReadonlyMap<string, string | Error>,
+): ContainerVerdict {
+  const latest = resolved.get(held.image);
+  const base = {
+    key,
+    container,
+    image: held.image,
+    ...(instance ? { running: instance.imageRef, sandboxId: instance.podSandboxId } : {}),
+  };
+  if (latest === undefined) return { ...base, outcome: "not running" };
+  if (latest instanceof Error) return { ...base, outcome: "failed", detail: latest.message };
+  return { ...base, latest, outcome: latest === held.id ? "rolled back" : "retry" };
 }
 
 /** The pods to replace: those with a container whose tag moved, each with its sandbox. */

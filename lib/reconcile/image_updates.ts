@@ -17,6 +17,7 @@ import type { ObservedState } from "./observe.ts";
 import type { PodEvent } from "./executor_options.ts";
 import {
   autoUpdates,
+  checked,
   containerVerdicts,
   imagesToCheck,
   type PodUpdate,
@@ -58,20 +59,10 @@ export interface ImageUpdatesOptions {
   /** Asks for a pass: a check found something to do. */
   poke?(): void;
   /**
-   * The tags of pods rolled back from their new images, with the id that failed: each check
-   * resolves them too (the pods run pinned images meanwhile).
+   * The tag `image` of pod `key`, rolled back from its new image, names `id` now, not the one
+   * that failed: the pod may try it. (Each check resolves the tags of such pods too.)
    */
-  held?(): readonly HeldTag[];
-  /** Tag `image` of pod `key` names `id` now, not the one that failed: the pod may try it. */
   onTagMoved?(key: string, image: string, id: string): Promise<void>;
-}
-
-/** A tag whose image was rolled back (see {@linkcode ImageUpdatesOptions.held}). */
-export interface HeldTag {
-  key: string;
-  image: string;
-  /** The image id that failed. */
-  failed: string;
 }
 
 /** The auto-update checks of one agent, and the replacements they asked for. */
@@ -124,8 +115,7 @@ export class ImageUpdates {
    * pod is declared and that time is still ahead; otherwise the passes' own ticks suffice.
    */
   wakeAt(desired: DesiredState, now: number): number | undefined {
-    const any = [...desired.pods.values()].some(autoUpdates) || (this.#o.held?.() ?? []).length > 0;
-    if (this.#dueAt <= now || !any) return undefined;
+    if (this.#dueAt <= now || ![...desired.pods.values()].some(checked)) return undefined;
     return this.#dueAt;
   }
 
@@ -160,14 +150,11 @@ export class ImageUpdates {
     }
     const due = this.#o.now() >= this.#dueAt;
     if (due && !this.#running && this.#replacements.size === 0 && !signal?.aborted) {
-      const held = (this.#o.held?.() ?? []).filter((h) => desired.pods.has(h.key));
-      const images = [
-        ...new Set([...imagesToCheck(desired, observed), ...held.map((h) => h.image)]),
-      ];
+      const images = imagesToCheck(desired, observed);
       // Nothing runs that could be updated: the check waits until something does.
       if (images.length > 0) {
         this.#dueAt = this.#o.now() + this.#o.intervalMs;
-        this.#running = this.#check(images, desired, observed, held, signal)
+        this.#running = this.#check(images, desired, observed, signal)
           .catch((err) => this.#o.log.error(`Auto-update check failed: ${errorText(err)}`))
           .finally(() => {
             this.#running = undefined;
@@ -183,7 +170,6 @@ export class ImageUpdates {
     images: string[],
     desired: DesiredState,
     observed: ObservedState,
-    held: readonly HeldTag[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const o = this.#o;
@@ -204,7 +190,8 @@ export class ImageUpdates {
         this.#failing.set(image, message);
       }
     }
-    const updates = podUpdates(containerVerdicts(desired, observed, resolved));
+    const verdicts = containerVerdicts(desired, observed, resolved);
+    const updates = podUpdates(verdicts);
     let requested = 0;
     for (const u of updates) {
       // The sandbox went while the registry was asked (replaced, or removed): nothing to do.
@@ -228,11 +215,10 @@ export class ImageUpdates {
     }
     // A rolled-back image's tag that names another one now: its pod tries it (once per pod).
     const moved = new Set<string>();
-    for (const h of held) {
-      const id = resolved.get(h.image);
-      if (typeof id !== "string" || id === h.failed || moved.has(h.key)) continue;
-      moved.add(h.key);
-      await o.onTagMoved?.(h.key, h.image, id);
+    for (const v of verdicts) {
+      if (v.outcome !== "retry" || moved.has(v.key)) continue;
+      moved.add(v.key);
+      await o.onTagMoved?.(v.key, v.image, v.latest!);
       requested++;
     }
     o.log.debug("Checked images for updates", { images: images.length, updates: requested });

@@ -119,7 +119,6 @@ export class ReconcilePass {
       onUpdate: () => options.metrics?.imageUpdates.inc(),
       poke: () => this.poke?.(),
       requestFile: autoUpdateRequestPath(options.root),
-      held: () => this.#rollbacks.heldTags(),
       onTagMoved: (key, image, id) => this.#rollbacks.tagMoved(key, image, id),
     });
   }

@@ -155,20 +155,6 @@ export class Rollbacks {
     return { pod: loaded.pinned, rolledBack: { ...rolledBack, images: rb.images } };
   };
 
-  /**
-   * The tags whose images were rolled back, each with the pod and the id that failed: checked
-   * at the auto-update interval, and tried again once one names another image.
-   */
-  heldTags(): { key: string; image: string; failed: string }[] {
-    return [...this.#loaded].flatMap(([key, l]) =>
-      Object.values(l.state.rolledBack?.images ?? {}).map((f) => ({
-        key,
-        image: f.image,
-        failed: f.id,
-      }))
-    );
-  }
-
   /** Tag `image` of pod `key` names `id` now, not the image that failed: the pod tries it. */
   async tagMoved(key: string, image: string, id: string): Promise<void> {
     const loaded = this.#loaded.get(key);
