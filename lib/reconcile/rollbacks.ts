@@ -316,9 +316,13 @@ export class Rollbacks {
     const good = loaded.state.lastGood;
     if (!good || !sandbox) return undefined;
     if (good.images) return changedImages(good.images, sandbox);
-    const started = new Set(sandbox.containers.map((c) => c.metadata.name));
+    // Once every regular container runs: what runs then is taken as what was good.
+    const running = new Set(
+      sandbox.containers.filter((c) => c.state === "CONTAINER_RUNNING").map((c) => c.metadata.name),
+    );
     if (
-      sandbox.sandbox.state !== "SANDBOX_READY" || !d.containers.every((c) => started.has(c.name))
+      sandbox.sandbox.state !== "SANDBOX_READY" ||
+      !d.containers.every((c) => c.type !== "regular" || running.has(c.name))
     ) {
       return undefined;
     }
