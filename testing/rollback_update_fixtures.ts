@@ -1,0 +1,178 @@
+/**
+ * What the tests of auto-update rollback on the fake runtime share: pod "web" annotated for
+ * auto-update with a 10 s rollback window, on a fake whose registry serves its tag; an auto-update
+ * check run to its end; the images the runtime was asked to create containers from; the repo
+ * digest the fake's registry gave an image; an agent restarted on the same root with the same
+ * auto-update interval; and the steps most tests start with: v1 made the last good spec, a new
+ * image pushed and taken by the next check, that image crashing and being rolled back.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { AgentMetrics } from "../lib/base/metrics.ts";
+import { createLogger } from "../lib/base/log.ts";
+import { ManifestSource } from "../lib/manifest/source.ts";
+import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import type { Container, ContainerConfig } from "../lib/runtime/cri.ts";
+import type { Action } from "../lib/reconcile/plan.ts";
+import type { PodView } from "../lib/reconcile/status.ts";
+import { FakeCri } from "./fake_cri.ts";
+import { FIXTURE_IMAGE, type ReconcilerFixture, reconcilerFixture } from "./reconciler_fixture.ts";
+
+/** The tag pod "web" runs, served by the fake's registry. */
+export const APP = "registry.example.com:5000/app:1";
+
+/** The auto-update interval of the agents of these tests, in milliseconds. */
+export const INTERVAL = 60_000;
+
+/**
+ * Pod "web" as YAML: annotated `tinylet.dev/auto-update: registry`, with a 10 s rollback
+ * window, running {@linkcode APP}; `args` tells one spec from another.
+ */
+export function autoWeb(args: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  annotations:
+    tinylet.dev/auto-update: "registry"
+    tinylet.dev/rollback-window: "10s"
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ${APP}
+      args: ["${args}"]
+`;
+}
+
+/** A fixture for these tests, with the metrics it counts into. */
+export interface UpdateFixture extends ReconcilerFixture {
+  metrics: AgentMetrics;
+}
+
+/**
+ * A reconciler on the fake (hand clock, auto-update every {@linkcode INTERVAL}) whose registry
+ * serves nothing yet: push {@linkcode APP} to give it its first image.
+ */
+export async function updateFixture(): Promise<UpdateFixture> {
+  const metrics = new AgentMetrics();
+  const f = await reconcilerFixture({
+    prefix: "tinylet_rollback_update_test_",
+    autoUpdateIntervalMs: INTERVAL,
+    metrics,
+    fake: (clock) => new FakeCri({ images: [FIXTURE_IMAGE], now: () => clock.epochMs() }),
+  });
+  return Object.assign(f, { metrics });
+}
+
+/** A new agent on the fixture's runtime, root and clock, as after a restart. */
+export function restartedAgent(s: UpdateFixture): Reconciler {
+  return new Reconciler({
+    cri: s.cri,
+    clock: s.clock,
+    source: new ManifestSource(s.manifests),
+    log: createLogger({ write: (l) => s.lines.push(l) }),
+    socket: "/run/fake.sock",
+    nodeName: "node1",
+    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
+    instance: "default",
+    root: s.root,
+    podLogRoot: s.logs,
+    parallel: 4,
+    intervalMs: 2000,
+    autoUpdateIntervalMs: INTERVAL,
+    metrics: s.metrics,
+  });
+}
+
+/** What {@linkcode checkAndPass} did. */
+export interface Checked {
+  /** The actions of both passes, in order. */
+  actions: Action[];
+  /** The pods' status after the second pass. */
+  pods: PodView[];
+}
+
+/**
+ * A pass that starts the auto-update check due (if any), the check run to its end, and the
+ * next pass, which acts on it. The check runs beside the first pass and may answer before
+ * that pass plans, so the actions of both are returned.
+ */
+export async function checkAndPass(agent: Reconciler): Promise<Checked> {
+  const first = await agent.pass();
+  await agent.imageChecksSettled();
+  const second = await agent.pass();
+  return { actions: [...first.actions, ...second.actions], pods: second.pods };
+}
+
+/** The running containers of pod web. */
+export async function runningWeb(s: ReconcilerFixture): Promise<Container[]> {
+  const list = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
+  return list.filter((c) => c.labels["io.kubernetes.pod.name"] === "web");
+}
+
+/** The one running container of pod web. */
+export async function theApp(s: ReconcilerFixture): Promise<Container> {
+  const list = await runningWeb(s);
+  assert.equal(list.length, 1, `one container of web runs: ${JSON.stringify(list)}`);
+  return list[0]!;
+}
+
+/** The image specs of the CreateContainer calls so far, in order. */
+export function createdImages(s: ReconcilerFixture): string[] {
+  return s.cri.calls.filter((c) => c.method === "CreateContainer")
+    .map((c) => (c.arg as { config: ContainerConfig }).config.image.image);
+}
+
+/** The repo digest the fake holds for the image `id` (its registry's manifest digest of it). */
+export async function repoDigestOf(s: ReconcilerFixture, id: string): Promise<string> {
+  const image = (await s.cri.listImages()).find((i) => i.id === id);
+  const [digest] = image?.repoDigests ?? [];
+  assert.ok(digest, `image ${id} has a repo digest: ${JSON.stringify(image)}`);
+  return digest;
+}
+
+/** v1 (the image first pushed under the tag) runs its whole window; returns its image id. */
+export async function goodV1(s: UpdateFixture): Promise<string> {
+  const v1 = s.cri.pushToRegistry(APP);
+  await s.write("web.yaml", autoWeb("v1"));
+  await s.reconciler.pass();
+  await s.clock.advance(11_000);
+  await checkAndPass(s.reconciler); // the window ends; the first check finds the tag on v1
+  return v1;
+}
+
+/**
+ * A new image pushed under the tag, found by the next check of `agent`: the pod is replaced
+ * onto it. Returns its id.
+ */
+export async function updated(s: UpdateFixture, agent = s.reconciler): Promise<string> {
+  const id = s.cri.pushToRegistry(APP);
+  await s.clock.advance(INTERVAL);
+  const r = await checkAndPass(agent);
+  assert.deepEqual(r.actions.map((a) => a.type), ["deletePod", "createPod"]);
+  assert.equal((await theApp(s)).imageRef, id, "the pod runs the new image");
+  return id;
+}
+
+/**
+ * The app exits with code 1, 2 s into its window: the pass that sees it decides, the next
+ * replaces the pod; returns that pass's result.
+ */
+export async function crashed(
+  s: UpdateFixture,
+  agent = s.reconciler,
+): Promise<Awaited<ReturnType<Reconciler["pass"]>>> {
+  await s.clock.advance(2_000);
+  s.cri.exitContainer((await theApp(s)).id, 1, "Error");
+  await agent.pass();
+  return await agent.pass();
+}
+
+/** The PullImage calls of {@linkcode APP} so far (each check resolves it with one). */
+export function pullsOfApp(s: ReconcilerFixture): number {
+  return s.cri.calls.filter((c) =>
+    c.method === "PullImage" && (c.arg as { image?: string }).image === APP
+  ).length;
+}
