@@ -263,3 +263,19 @@ Deno.test("a last good spec kept without its images gets them from what runs, an
     await agent.stop();
   }
 });
+
+Deno.test("a failed edit after an image rollback goes back to the last good image, pinned, not to what its tag names now", async () => {
+  await using s = await updateFixture();
+  const v1 = await goodV1(s);
+  const v2 = await updated(s);
+  await crashed(s); // rolled back: v1 pinned
+  await s.reconciler.pass();
+  await s.write("web.yaml", autoWeb("v1-edited")); // runs the tag, which names v2 now
+  await s.reconciler.pass();
+  assert.equal((await theApp(s)).imageRef, v2);
+  await crashed(s); // the edit fails within its window
+  await s.reconciler.pass();
+  assert.equal((await theApp(s)).imageRef, v1);
+  assert.equal(lastArgs(s), "v1");
+  assert.match(createdImages(s).at(-1)!, /^registry\.example\.com:5000\/app@sha256:[0-9a-f]{64}$/);
+});

@@ -10,7 +10,7 @@
 import type { Pod } from "../manifest/pod.ts";
 import { RollbackStore } from "../node/rollback_state.ts";
 import type { RollbackHook } from "../reconcile/desired.ts";
-import { imagesText, pinImages } from "../reconcile/rollback_images.ts";
+import { imagesText, lastGoodRun } from "../reconcile/rollback_images.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -54,14 +54,10 @@ function rolledBackSpecs(config: AgentConfig): RollbackHook {
     const s = await store.read(d.key).catch(() => undefined);
     const rb = s?.rolledBack;
     if (!rb || rb.hash !== d.hash || !s?.lastGood) return undefined;
+    const pod = lastGoodRun(s.lastGood.pod as Pod, s.lastGood, rb);
+    if (!pod) return undefined;
     const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
-    if (!rb.images) return { pod: s.lastGood.pod as Pod, rolledBack };
-    // New images failed: the last good images run, pinned.
-    if (!s.lastGood.images) return undefined;
-    return {
-      pod: pinImages(s.lastGood.pod as Pod, s.lastGood.images),
-      rolledBack: { ...rolledBack, images: rb.images },
-    };
+    return { pod, rolledBack: rb.images ? { ...rolledBack, images: rb.images } : rolledBack };
   };
 }
 

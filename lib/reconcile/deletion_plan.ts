@@ -39,9 +39,17 @@ export function envReplacement(
   };
 }
 
+/** Why pod `d` runs its last good spec (or images) again, when it does. */
+export function rollbackReason(d: DesiredPod): string | undefined {
+  const r = d.rolledBack;
+  if (!r) return undefined;
+  return `rolled back to its last good ${r.images ? "images" : "spec"}: ${r.cause}`;
+}
+
 /** Why sandbox `o` is replaced by desired pod `d` of another spec hash. */
 export function replaceReason(o: ObservedPod, d: DesiredPod): string {
-  if (d.rolledBack) return `rolled back to its last good spec: ${d.rolledBack.cause}`;
+  const rolledBack = rollbackReason(d);
+  if (rolledBack) return rolledBack;
   if (o.source && o.source !== d.source) {
     return `its spec changed and it is now declared in ${d.source}`;
   }

@@ -22,7 +22,7 @@ import type {
   StartCreated,
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
-import { deletionOf, envReplacement, replaceReason } from "./deletion_plan.ts";
+import { deletionOf, envReplacement, replaceReason, rollbackReason } from "./deletion_plan.ts";
 import { plannable } from "./config_index.ts";
 
 /** Any action of a plan. */
@@ -306,7 +306,7 @@ function planPod(
     : current.length > 0
     ? "its sandbox is not ready"
     : observed.length > 0
-    ? `its spec changed in ${d.source}`
+    ? rollbackReason(d) ?? `its spec changed in ${d.source}`
     : `declared in ${d.source}`;
   actions.push({
     type: "createPod",

@@ -12,7 +12,7 @@
  */
 import type { Pod } from "../manifest/pod.ts";
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
-import type { FailedImage, RanImage } from "../node/rollback_state.ts";
+import type { FailedImage, LastGood, RanImage, RolledBack } from "../node/rollback_state.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { ObservedPod } from "./observe.ts";
 import { shortId } from "./auto_update.ts";
@@ -105,6 +105,22 @@ export function pinImages(pod: Pod, images: Readonly<Record<string, RanImage>>):
       ...(pod.spec.initContainers ? { initContainers: pod.spec.initContainers.map(pin) } : {}),
     },
   };
+}
+
+/**
+ * What a rolled-back pod runs: its last good spec `good` (the Pod of `lastGood`), with the
+ * images its containers ran then pinned by digest, since a tag may name another image now (the
+ * one that failed among them). Undefined when new images failed and those that ran before are
+ * not known.
+ */
+export function lastGoodRun(
+  good: Pod,
+  lastGood: LastGood,
+  rolledBack: RolledBack,
+): Pod | undefined {
+  const images = lastGood.images ?? {};
+  if (Object.keys(images).length === 0) return rolledBack.images ? undefined : good;
+  return pinImages(good, images);
 }
 
 /** The failed images of pod `d`: each as its spec names it, with the id it ran. */

@@ -29,7 +29,7 @@ import {
   changedImages,
   failedImages,
   imagesText,
-  pinImages,
+  lastGoodRun,
   ranImages,
   sameImages,
 } from "./rollback_images.ts";
@@ -65,7 +65,7 @@ interface Loaded {
   state: RollbackState;
   /** The last good spec as a Pod, one object while it stays (its translation is cached). */
   good?: Pod;
-  /** The last good spec with its last good images pinned, made once (an image rollback). */
+  /** The last good spec with its last good images pinned, made once (what a rollback runs). */
   pinned?: Pod;
   /** Listed on disk but not read yet. */
   unread?: boolean;
@@ -147,12 +147,15 @@ export class Rollbacks {
     }
     const good = loaded.state.lastGood;
     if (!loaded.good || !good) return undefined;
+    // Its images as they ran then, pinned: a tag may name the image that failed now.
+    const pod = loaded.pinned ?? lastGoodRun(loaded.good, good, rb);
+    if (!pod) return undefined;
+    loaded.pinned = pod;
     const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
-    if (!rb.images) return { pod: loaded.good, rolledBack };
-    // New images of the last good spec failed: its last good images run, pinned.
-    if (!good.images) return undefined;
-    loaded.pinned ??= pinImages(loaded.good, good.images);
-    return { pod: loaded.pinned, rolledBack: { ...rolledBack, images: rb.images } };
+    return {
+      pod,
+      rolledBack: rb.images ? { ...rolledBack, images: rb.images } : rolledBack,
+    };
   };
 
   /** Tag `image` of pod `key` names `id` now, not the image that failed: the pod tries it. */
