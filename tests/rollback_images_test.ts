@@ -12,9 +12,9 @@ import { translatePod } from "../lib/translate/desired_pod.ts";
 import {
   changedImages,
   failedImages,
-  imagesText,
   pinImages,
   ranImages,
+  retryText,
   sameImages,
 } from "../lib/reconcile/rollback_images.ts";
 import {
@@ -189,7 +189,8 @@ Deno.test("pinImages: the named containers and init containers run their repo di
         { name: "setup", image: "registry.example/setup:1" },
       ],
       containers: [
-        { name: "app", image: REF_A, args: ["v1"], imagePullPolicy: "Always" },
+        // A digest never moves: Always would only ask the registry again.
+        { name: "app", image: REF_A, args: ["v1"], imagePullPolicy: "IfNotPresent" },
         { name: "side", image: "registry.example/side:2" },
       ],
     },
@@ -223,19 +224,19 @@ Deno.test("failedImages: each failed container's image as the spec names it, wit
   assert.deepEqual(failedImages(d, {}), {});
 });
 
-Deno.test("imagesText: each image quoted, its short id, its container; joined by commas", () => {
+Deno.test("retryText: each tag quoted with its container and the short id that failed; joined by or", () => {
   assert.equal(
-    imagesText({ app: { image: "host/app:1", id: `sha256:0123456789ab${"c".repeat(52)}` } }),
-    '"host/app:1" (sha256:0123456789ab) of container "app"',
+    retryText({ app: { image: "host/app:1", id: `sha256:0123456789ab${"c".repeat(52)}` } }),
+    'the tag "host/app:1" of container "app" names another image than sha256:0123456789ab (the one that failed)',
   );
   assert.equal(
-    imagesText({
+    retryText({
       app: { image: "host/app:1", id: A },
       side: { image: "host/side:2", id: B },
     }),
-    '"host/app:1" (sha256:aaaaaaaaaaaa) of container "app", "host/side:2" (sha256:bbbbbbbbbbbb) of container "side"',
+    'the tag "host/app:1" of container "app" names another image than sha256:aaaaaaaaaaaa (the one that failed) or the tag "host/side:2" of container "side" names another image than sha256:bbbbbbbbbbbb (the one that failed)',
   );
-  assert.equal(imagesText({}), "");
+  assert.equal(retryText({}), "");
 });
 
 const GOOD_POD = { apiVersion: "v1", kind: "Pod", metadata: { name: "web" }, spec: {} };

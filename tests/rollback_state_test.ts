@@ -207,13 +207,13 @@ const BAD_FILES: [string, (file: string) => Promise<void>, string][] = [
   ["JSON but not an object", (f) => Deno.writeTextFile(f, "[1,2]"), "it is not an object;"],
   [
     "another version",
-    (f) => Deno.writeTextFile(f, '{"version":2,"key":"default/web"}'),
-    "its version is 2, not 1;",
+    (f) => Deno.writeTextFile(f, '{"version":3,"key":"default/web"}'),
+    "its version is 3, not 1 or 2 (written by a newer agent?);",
   ],
   [
     "no version",
     (f) => Deno.writeTextFile(f, '{"key":"default/web"}'),
-    "its version is missing, not 1;",
+    "its version is missing, not 1 or 2 (written by a newer agent?);",
   ],
   [
     "another pod's state",

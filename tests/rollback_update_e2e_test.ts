@@ -204,10 +204,12 @@ realRegistryTest(
           assert.equal(status.image.image, v1.pinned);
           assert.equal(status.imageRef, v1.pinned);
           assert.notEqual(again.podSandboxId, update.podSandboxId);
-          const images = `"${tag}" (${bad.id.slice(0, 19)}) of container "app"`;
+          const retry = `the tag "${tag}" of container "app" names another image than ${
+            bad.id.slice(0, 19)
+          } (the one that failed)`;
           assert.ok(
             line.endsWith(
-              `: ${CRASH_CAUSE}; the new images, ${images}, run again once their tag names another image, or the file changes`,
+              `: ${CRASH_CAUSE}; the pod goes back to its tags once ${retry}, or when ${manifests}/web.yaml changes (tags are checked every --auto-update-interval, and at once by tinylet auto-update)`,
             ),
             line,
           );
@@ -234,7 +236,7 @@ realRegistryTest(
           );
           assert.ok(
             describe.out.includes(
-              `running its last good images, pinned by digest; the new images, ${images}, run again once their tag names another image, or when the file is edited\n`,
+              `running its last good images, pinned by digest; back to its tags once ${retry}, or when the file is edited\n`,
             ),
             describe.out,
           );
@@ -305,9 +307,9 @@ realRegistryTest(
         assert.equal(r.code, 0, r.out + r.err);
         assert.equal(
           r.out,
-          `kept     default/web: rolled back to its last good images: ${CRASH_CAUSE}; the new images, "${tag}" (${
+          `kept     default/web: rolled back to its last good images: ${CRASH_CAUSE}; back to its tags once the tag "${tag}" of container "app" names another image than ${
             bad.id.slice(0, 19)
-          }) of container "app", run again once their tag names another image, or edit ${manifests}/web.yaml\n`,
+          } (the one that failed), or edit ${manifests}/web.yaml\n`,
         );
       });
 
@@ -327,7 +329,11 @@ realRegistryTest(
           assert.ok(
             agent.lines.slice(from).some((l) =>
               l.includes(
-                `Pod default/web was rolled back from its new images, and image ${tag} names another one now (${v3.id}): running it`,
+                `Pod default/web: The tag "${tag}" of container "app" names ${
+                  v3.id.slice(0, 19)
+                } now, not ${
+                  bad.id.slice(0, 19)
+                } that was rolled back: the pod runs its declared spec again`,
               )
             ),
             log(),

@@ -64,9 +64,9 @@ Deno.test("a new image that crashes within the window is rolled back to the last
   assert.equal(lastArgs(s), "v1");
   assert.equal((await theApp(s)).imageRef, v1);
   const message =
-    `Rolled back to the last good images: container "app" exited with code 1 (Error); the new images, "${APP}" (${
+    `Rolled back to the last good images: container "app" exited with code 1 (Error); the pod goes back to its tags once the tag "${APP}" of container "app" names another image than ${
       v2.slice(0, 19)
-    }) of container "app", run again once their tag names another image, or the file changes`;
+    } (the one that failed), or when ${s.dir}/manifests/web.yaml changes (tags are checked every --auto-update-interval, and at once by tinylet auto-update)`;
   const events = s.reconciler.events("default/web").filter((e) => e.reason === "RolledBack");
   assert.deepEqual(events.map((e) => [e.type, e.message]), [["Warning", message]]);
   assert.equal(s.lines.filter((l) => l.includes(`WARN  Pod default/web: ${message}`)).length, 1);
@@ -139,13 +139,14 @@ Deno.test("the tag moving to another image releases the rollback: the new image 
   assert.equal(createdImages(s).at(-1), APP, "the tag runs again");
   assert.equal((await theApp(s)).imageRef, v3);
   assert.notEqual(v3, v2);
-  assert.equal(
-    s.lines.filter((l) =>
-      l.includes(
-        `Pod default/web was rolled back from its new images, and image ${APP} names another one now (${v3}): running it`,
-      )
-    ).length,
-    1,
+  const retry = `The tag "${APP}" of container "app" names ${v3.slice(0, 19)} now, not ${
+    v2.slice(0, 19)
+  } that was rolled back: the pod runs its declared spec again`;
+  assert.equal(s.lines.filter((l) => l.includes(`INFO  Pod default/web: ${retry}`)).length, 1);
+  assert.deepEqual(
+    s.reconciler.events("default/web").filter((e) => e.reason === "ImageRetry")
+      .map((e) => [e.type, e.message]),
+    [["Normal", retry]],
   );
   await s.reconciler.pass(); // the pass that sees the new sandbox watches it
   let st = await rollbackState(s);

@@ -115,7 +115,8 @@ type Case = [string, (input: ReturnType<typeof base>) => void, ReturnType<typeof
 
 const WATCHING = { verdict: "watching", until: END } as const;
 const SUCCEEDED = { verdict: "succeeded" } as const;
-const failed = (cause: string) => ({ verdict: "failed", cause }) as const;
+const failed = (cause: string, ...containers: string[]) =>
+  ({ verdict: "failed", cause, ...(containers.length > 0 ? { containers } : {}) }) as const;
 const AFTER_END = (i: WatchInput) => i.now = END + 2_000;
 
 const CASES: Case[] = [
@@ -129,17 +130,17 @@ const CASES: Case[] = [
   [
     "fails at once when a container exits with an error inside the window",
     (i) => appExited(i, 1, "Error", 1_700_000_010_000_000_000),
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
   [
     "names the runtime's reason of an exit (OOMKilled)",
     (i) => appExited(i, 137, "OOMKilled", 1_700_000_010_000_000_000),
-    failed('container "app" exited with code 137 (OOMKilled)'),
+    failed('container "app" exited with code 137 (OOMKilled)', "app"),
   ],
   [
     "leaves out a reason the runtime did not give",
     (i) => appExited(i, 2, "", 1_700_000_010_000_000_000),
-    failed('container "app" exited with code 2'),
+    failed('container "app" exited with code 2', "app"),
   ],
   [
     "fails for an exit a millisecond before the window's end, seen after it",
@@ -147,7 +148,7 @@ const CASES: Case[] = [
       appExited(i, 1, "Error", 1_700_000_059_999_000_000);
       AFTER_END(i);
     },
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
   [
     "fails for an exit exactly at the window's end",
@@ -155,7 +156,7 @@ const CASES: Case[] = [
       appExited(i, 1, "Error", 1_700_000_060_000_000_000);
       AFTER_END(i);
     },
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
   [
     "does not fail for an exit a millisecond after the window",
@@ -168,7 +169,7 @@ const CASES: Case[] = [
   [
     "takes an exit without a time as seen now: inside the window it fails",
     (i) => appExited(i, 1, "Error", 0),
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
   [
     "takes an exit without a time as seen now: after the window it does not count",
@@ -214,14 +215,14 @@ const CASES: Case[] = [
         status(init, { code: 3, reason: "Error", finishedAtNs: 1_700_000_000_400_000_000 }),
       );
     },
-    failed('container "init" exited with code 3 (Error)'),
+    failed('container "init" exited with code 3 (Error)', "init"),
   ],
 
   // A restart.
   [
     "fails when a container restarts inside the window, even after exiting 0",
     (i) => appRestarted(i, 1_700_000_020_000_000_000),
-    failed('container "app" restarted'),
+    failed('container "app" restarted', "app"),
   ],
   [
     "fails for a restart exactly at the window's end",
@@ -229,7 +230,7 @@ const CASES: Case[] = [
       appRestarted(i, 1_700_000_060_000_000_000);
       AFTER_END(i);
     },
-    failed('container "app" restarted'),
+    failed('container "app" restarted', "app"),
   ],
   [
     "does not fail for a restart a millisecond after the window",
@@ -252,7 +253,7 @@ const CASES: Case[] = [
         }),
       );
     },
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
 
   // Images and container creation.
@@ -275,7 +276,7 @@ const CASES: Case[] = [
         at: 1_700_000_001_000,
         container: "app",
       },
-    failed("image pull failed: Back-off pulling image"),
+    failed("image pull failed: Back-off pulling image", "app"),
   ],
   [
     "fails when an image may not be pulled and is not there",
@@ -314,6 +315,7 @@ const CASES: Case[] = [
       },
     failed(
       'container "app" could not be configured (CreateContainerConfigError): configmap "cfg" not found',
+      "app",
     ),
   ],
   [
@@ -339,12 +341,15 @@ const CASES: Case[] = [
       i.probes.set(APP.id, [
         probe("startup", "failure", 1_700_000_030_000, "HTTP probe failed with statuscode: 500"),
       ]),
-    failed('startup probe of container "app" failed: HTTP probe failed with statuscode: 500'),
+    failed(
+      'startup probe of container "app" failed: HTTP probe failed with statuscode: 500',
+      "app",
+    ),
   ],
   [
     "says when a failed startup probe gave no output",
     (i) => i.probes.set(APP.id, [probe("startup", "failure", 1_700_000_030_000, "")]),
-    failed('startup probe of container "app" failed: no output'),
+    failed('startup probe of container "app" failed: no output', "app"),
   ],
   [
     "does not fail for startup probe runs that failed below the threshold",
@@ -361,7 +366,7 @@ const CASES: Case[] = [
       i.probes.set(APP.id, [probe("startup", "failure", END, "timeout")]);
       AFTER_END(i);
     },
-    failed('startup probe of container "app" failed: timeout'),
+    failed('startup probe of container "app" failed: timeout', "app"),
   ],
   [
     "does not fail for a startup probe failing a millisecond after the window",
@@ -377,7 +382,7 @@ const CASES: Case[] = [
       i.probes.set(APP.id, [probe("startup", "failure", 1_700_000_030_000, "timeout")]);
       appExited(i, 137, "Error", 1_700_000_031_000_000_000);
     },
-    failed('startup probe of container "app" failed: timeout'),
+    failed('startup probe of container "app" failed: timeout', "app"),
   ],
   [
     "names the earliest failure whatever its kind",
@@ -385,7 +390,7 @@ const CASES: Case[] = [
       i.probes.set(WEB.id, [probe("startup", "failure", 1_700_000_005_000, "timeout")]);
       appExited(i, 1, "Error", 1_700_000_020_000_000_000);
     },
-    failed('startup probe of container "web" failed: timeout'),
+    failed('startup probe of container "web" failed: timeout', "web"),
   ],
   [
     "names the exit before a pull error at the same time",
@@ -393,7 +398,7 @@ const CASES: Case[] = [
       appExited(i, 1, "Error", 1_700_000_020_000_000_000);
       i.lastError = { reason: "ErrImagePull", message: "x", at: 1_700_000_020_000 };
     },
-    failed('container "app" exited with code 1 (Error)'),
+    failed('container "app" exited with code 1 (Error)', "app"),
   ],
 
   // Readiness at the end of the window.
@@ -408,7 +413,7 @@ const CASES: Case[] = [
       i.probes.set(WEB.id, [probe("readiness", "failure")]);
       i.now = END;
     },
-    failed('container "web" not ready at the end of the window (readiness probe)'),
+    failed('container "web" not ready at the end of the window (readiness probe)', "web"),
   ],
   [
     "fails when a container with a readiness probe has no probe result at the end",
@@ -416,7 +421,7 @@ const CASES: Case[] = [
       i.probes.delete(WEB.id);
       i.now = END;
     },
-    failed('container "web" not ready at the end of the window (readiness probe)'),
+    failed('container "web" not ready at the end of the window (readiness probe)', "web"),
   ],
   [
     "fails when a container with a readiness probe was never created",
@@ -424,7 +429,7 @@ const CASES: Case[] = [
       i.containers.pop();
       i.now = END;
     },
-    failed('container "web" not ready at the end of the window (readiness probe)'),
+    failed('container "web" not ready at the end of the window (readiness probe)', "web"),
   ],
   [
     "fails when a ready container's startup probe has not succeeded at the end",
@@ -432,7 +437,7 @@ const CASES: Case[] = [
       i.probes.set(WEB.id, [probe("startup", "unknown"), probe("readiness", "success")]);
       i.now = END;
     },
-    failed('container "web" not ready at the end of the window (readiness probe)'),
+    failed('container "web" not ready at the end of the window (readiness probe)', "web"),
   ],
   [
     "fails when a container with a readiness probe exited with 0 by the end",
@@ -448,7 +453,7 @@ const CASES: Case[] = [
       );
       i.now = END;
     },
-    failed('container "web" not ready at the end of the window (readiness probe)'),
+    failed('container "web" not ready at the end of the window (readiness probe)', "web"),
   ],
   [
     "names every container not ready at the end",
@@ -460,7 +465,12 @@ const CASES: Case[] = [
       i.probes.set(WEB.id, [probe("readiness", "failure")]);
       i.now = END;
     },
-    failed('containers "api", "web" and "db" not ready at the end of the window (readiness probe)'),
+    failed(
+      'containers "api", "web" and "db" not ready at the end of the window (readiness probe)',
+      "api",
+      "web",
+      "db",
+    ),
   ],
   [
     "judges readiness on the latest instance of a container restarted after the window",

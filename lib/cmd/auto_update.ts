@@ -51,8 +51,9 @@ const OUTCOME_TEXT: Record<ContainerVerdict["outcome"], string> = {
   "not running": "not running",
   finished: "pod finished, not restarted",
   failed: "check failed",
-  "rolled back": "rolled back from this image: tried again once its tag names another",
-  retry: "rolled back, and its tag names another image now: tried",
+  "rolled back":
+    "rolled back from the image its tag names (LATEST): tried again once it names another",
+  retry: "rolled back from another image: its tag names a new one now, which the pod runs",
 };
 
 /** `tinylet auto-update [--dry-run]`. */
@@ -82,9 +83,12 @@ export async function autoUpdateCommand(
   const verdicts = containerVerdicts(desired, observed, resolved);
   printTable(io, verdicts);
   const failed = verdicts.some((v) => v.outcome === "failed");
-  // A rolled-back container whose tag moved is tried by the agent: waited for as an update.
+  // A rolled-back container whose tag moved is tried by the agent: waited for as an update
+  // (of whatever sandbox runs, when none runs it now).
   const updates = podUpdates(
-    verdicts.map((v) => v.outcome === "retry" ? { ...v, outcome: "update" } : v),
+    verdicts.map((v) =>
+      v.outcome === "retry" ? { ...v, outcome: "update", sandboxId: v.sandboxId ?? "" } : v
+    ),
   );
   if (updates.length === 0) {
     io.out(failed ? "No new image found where the check worked" : "Every image is up to date");

@@ -10,7 +10,7 @@
 import type { Pod } from "../manifest/pod.ts";
 import { RollbackStore } from "../node/rollback_state.ts";
 import type { RollbackHook } from "../reconcile/desired.ts";
-import { imagesText, lastGoodRun } from "../reconcile/rollback_images.ts";
+import { lastGoodRun, retryText } from "../reconcile/rollback_images.ts";
 import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
@@ -56,7 +56,7 @@ function rolledBackSpecs(config: AgentConfig): RollbackHook {
     if (!rb || rb.hash !== d.hash || !s?.lastGood) return undefined;
     const pod = lastGoodRun(s.lastGood.pod as Pod, s.lastGood, rb);
     if (!pod) return undefined;
-    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
+    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at, good: s.lastGood.hash };
     return { pod, rolledBack: rb.images ? { ...rolledBack, images: rb.images } : rolledBack };
   };
 }
@@ -108,9 +108,9 @@ export async function planCommand(config: AgentConfig, cri: Cri, raw: Io): Promi
     ...(d.rolledBack
       ? [
         d.rolledBack.images
-          ? `kept     ${d.key}: rolled back to its last good images: ${d.rolledBack.cause}; the new images, ${
-            imagesText(d.rolledBack.images)
-          }, run again once their tag names another image, or edit ${d.source}`
+          ? `kept     ${d.key}: rolled back to its last good images: ${d.rolledBack.cause}; back to its tags once ${
+            retryText(d.rolledBack.images)
+          }, or edit ${d.source}`
           : `kept     ${d.key}: rolled back to its last good spec: ${d.rolledBack.cause}; edit ${d.source} to try again`,
       ]
       : []),

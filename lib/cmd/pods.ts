@@ -18,7 +18,7 @@ import { groupObserved, type ObservedPod, ownedBy } from "../reconcile/observe.t
 import { type ContainerView, type PodView, runtimeView } from "../reconcile/status.ts";
 import { readAgentState, statusFilePath } from "../agent/status_file.ts";
 import { KEYS } from "../runtime/labels.ts";
-import { imagesText } from "../reconcile/rollback_images.ts";
+import { retryText } from "../reconcile/rollback_images.ts";
 
 /** How long ago `iso` was, as kubectl's AGE column writes it: 45s, 3m, 2h, 4d. */
 export function age(iso: string | null, now: number): string {
@@ -214,9 +214,9 @@ export async function describeCommand(
     const r = v.rolledBack;
     out.push(
       `Rolled Back:  at ${r.at}: new images of the spec in the file failed within its rollback window: ${r.cause}`,
-      `              running its last good images, pinned by digest; the new images, ${
-        imagesText(v.rolledBack.failedImages)
-      }, run again once their tag names another image, or when the file is edited`,
+      `              running its last good images, pinned by digest; back to its tags once ${
+        retryText(v.rolledBack.failedImages)
+      }, or when the file is edited`,
     );
   } else if (v.rolledBack) {
     const r = v.rolledBack;

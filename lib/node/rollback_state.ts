@@ -48,7 +48,13 @@ export interface RollbackStoreOptions {
 const FILE_MODE = 0o600; // a whole pod spec, for the agent alone
 const DIR_MODE = 0o700;
 const MAX_BYTES = 4 * 1024 * 1024; // a v1 Pod from a 1 MiB manifest fits well
+/**
+ * The version written: 2 for a state holding a rollback from new images (an agent that knows
+ * only version 1 would take it for a rollback of the spec and run the tag that failed; it
+ * ignores the file instead), 1 otherwise, as before. Both are read.
+ */
 const VERSION = 1;
+const IMAGES_VERSION = 2;
 
 /**
  * The temp file every write of `file` goes through: `.<name>.tmp` beside it. Writes of one
@@ -183,8 +189,12 @@ export class RollbackStore {
     const problem = rollbackStateProblem(value);
     if (problem !== undefined) return ignoring(problem);
     const { version, key: about } = value as Record<string, unknown>;
-    if (version !== VERSION) {
-      return ignoring(`its version is ${JSON.stringify(version) ?? "missing"}, not ${VERSION}`);
+    if (version !== VERSION && version !== IMAGES_VERSION) {
+      return ignoring(
+        `its version is ${
+          JSON.stringify(version) ?? "missing"
+        }, not ${VERSION} or ${IMAGES_VERSION} (written by a newer agent?)`,
+      );
     }
     if (about !== key) return ignoring(`it is about pod ${JSON.stringify(about) ?? "(none)"}`);
     return { state: pickRollbackState(value as Record<string, unknown>) };
@@ -206,7 +216,7 @@ export class RollbackStore {
       );
     }
     const text = JSON.stringify({
-      version: VERSION,
+      version: state.rolledBack?.images ? IMAGES_VERSION : VERSION,
       key,
       ...pickRollbackState(state as Record<string, unknown>),
     }) + "\n";

@@ -134,7 +134,10 @@ function checkable(c: DesiredContainer): ContainerOutcome | undefined {
 export function imagesToCheck(desired: DesiredState, observed: ObservedState): string[] {
   const images = new Set<string>();
   for (const d of desired.pods.values()) {
-    for (const held of Object.values(d.rolledBack?.images ?? {})) images.add(held.image);
+    for (const c of d.containers) {
+      const held = d.rolledBack?.images?.[c.name];
+      if (held && c.pullPolicy !== "Never") images.add(held.image);
+    }
     if (!autoUpdates(d)) continue;
     const sandbox = runningSandbox(d, observed);
     if (finished(d, sandbox)) continue;
@@ -163,7 +166,11 @@ export function containerVerdicts(
     for (const c of d.containers) {
       const held = d.rolledBack?.images?.[c.name];
       if (held) {
-        verdicts.push(heldVerdict(d.key, c.name, held, runningInstance(sandbox, c.name), resolved));
+        verdicts.push(
+          c.pullPolicy === "Never"
+            ? { key: d.key, container: c.name, image: held.image, outcome: "never" }
+            : heldVerdict(d.key, c.name, held, runningInstance(sandbox, c.name), resolved),
+        );
         continue;
       }
       if (!autoUpdates(d)) continue;

@@ -55,14 +55,15 @@ export interface ImageUpdatesOptions {
   /** The request file of `tinylet auto-update`, taken at each pass; none when absent. */
   requestFile?: string;
   /** Counts one pod update. */
-  onUpdate?(u: PodUpdate): void;
+  onUpdate?(u: PodUpdate): void | Promise<void>;
   /** Asks for a pass: a check found something to do. */
   poke?(): void;
   /**
-   * The tag `image` of pod `key`, rolled back from its new image, names `id` now, not the one
-   * that failed: the pod may try it. (Each check resolves the tags of such pods too.)
+   * The tag `image` of container `container` of pod `key`, rolled back from its new image,
+   * names `id` now, not the one that failed: the pod may try it. (Each check resolves the tags
+   * of such containers too.)
    */
-  onTagMoved?(key: string, image: string, id: string): Promise<void>;
+  onTagMoved?(key: string, container: string, image: string, id: string): Promise<void>;
 }
 
 /** The auto-update checks of one agent, and the replacements they asked for. */
@@ -198,6 +199,8 @@ export class ImageUpdates {
       if (!this.#listed.has(u.sandboxId) || this.#replacements.has(u.key)) continue;
       if (this.#repeats(u)) continue;
       const reason = updateReason(u);
+      // Told before the planner may act on it: the new images are watched from now.
+      await o.onUpdate?.(u);
       this.#replacements.set(u.key, { sandboxId: u.sandboxId, reason });
       this.#replacedFor.set(u.key, targetOf(u));
       requested++;
@@ -211,14 +214,11 @@ export class ImageUpdates {
         reason: "ImageUpdate",
         message: `New image found, the pod is replaced: ${reason}`,
       });
-      o.onUpdate?.(u);
     }
-    // A rolled-back image's tag that names another one now: its pod tries it (once per pod).
-    const moved = new Set<string>();
+    // A rolled-back image's tag that names another one now: its pod tries it.
     for (const v of verdicts) {
-      if (v.outcome !== "retry" || moved.has(v.key)) continue;
-      moved.add(v.key);
-      await o.onTagMoved?.(v.key, v.image, v.latest!);
+      if (v.outcome !== "retry") continue;
+      await o.onTagMoved?.(v.key, v.container, v.image, v.latest!);
       requested++;
     }
     o.log.debug("Checked images for updates", { images: images.length, updates: requested });
@@ -249,7 +249,8 @@ export class ImageUpdates {
   #checkFailed(desired: DesiredState, image: string, message: string): void {
     this.#o.log.warn(`Cannot check image ${image} for updates: ${message}`);
     for (const d of desired.pods.values()) {
-      if (!autoUpdates(d) || !d.containers.some((c) => c.image === image)) continue;
+      const held = Object.values(d.rolledBack?.images ?? {}).some((f) => f.image === image);
+      if (!held && !(autoUpdates(d) && d.containers.some((c) => c.image === image))) continue;
       this.#o.onEvent?.({
         pod: d.key,
         type: "Warning",

@@ -116,10 +116,15 @@ export class ReconcilePass {
       now: this.#now,
       log: options.log,
       onEvent: (e) => this.#events.add(e),
-      onUpdate: () => options.metrics?.imageUpdates.inc(),
+      onUpdate: (u) => {
+        options.metrics?.imageUpdates.inc();
+        const images = u.containers.map((c) => [c.container, c.latest ?? ""] as const);
+        return this.#rollbacks.expectImages(u.key, Object.fromEntries(images));
+      },
       poke: () => this.poke?.(),
       requestFile: autoUpdateRequestPath(options.root),
-      onTagMoved: (key, image, id) => this.#rollbacks.tagMoved(key, image, id),
+      onTagMoved: (key, container, image, id) =>
+        this.#rollbacks.tagMoved(key, container, image, id),
     });
   }
 

@@ -12,10 +12,17 @@
  */
 import type { Pod } from "../manifest/pod.ts";
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
-import type { FailedImage, LastGood, RanImage, RolledBack } from "../node/rollback_state.ts";
+import type {
+  FailedImage,
+  LastGood,
+  RanImage,
+  RollbackState,
+  RolledBack,
+} from "../node/rollback_state.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { ObservedPod } from "./observe.ts";
 import { shortId } from "./auto_update.ts";
+import { isCreateError } from "./rollback_watch.ts";
 
 const REPO_DIGEST = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
 
@@ -93,9 +100,15 @@ export function sameImages(
  * pinned there: what a rolled-back pod runs instead of its tags.
  */
 export function pinImages(pod: Pod, images: Readonly<Record<string, RanImage>>): Pod {
-  const pin = <C extends { name: string; image?: string }>(c: C): C => {
+  // A digest never moves: what the runtime holds is used, even where the spec says Always.
+  const pin = <C extends { name: string; image?: string; imagePullPolicy?: string }>(c: C): C => {
     const ran = images[c.name];
-    return ran ? { ...c, image: ran.ref } : c;
+    if (!ran) return c;
+    return {
+      ...c,
+      image: ran.ref,
+      ...(c.imagePullPolicy === "Always" ? { imagePullPolicy: "IfNotPresent" } : {}),
+    };
   };
   return {
     ...pod,
@@ -123,25 +136,117 @@ export function lastGoodRun(
   return pinImages(good, images);
 }
 
-/** The failed images of pod `d`: each as its spec names it, with the id it ran. */
+/**
+ * The failed images of pod `d`, each as its spec names it with the id it ran: of the changed
+ * containers (`images`), those the failure is about (`blamed`), or all of them when it names
+ * none of them (a container kept on its image may fail because of a changed one).
+ */
 export function failedImages(
   d: DesiredPod,
   images: Readonly<Record<string, string>>,
+  blamed: readonly string[] = [],
 ): Record<string, FailedImage> {
+  const named = blamed.filter((n) => images[n] !== undefined);
   const failed: Record<string, FailedImage> = {};
   for (const c of d.containers) {
     const id = images[c.name];
-    if (id !== undefined) failed[c.name] = { image: c.image, id };
+    if (id !== undefined && (named.length === 0 || named.includes(c.name))) {
+      failed[c.name] = { image: c.image, id };
+    }
   }
   return failed;
 }
 
 /**
- * The images of a rollback, for messages: `"host/app:1" (sha256:0123456789ab) of container
- * "app"`, each, joined by ", ".
+ * The last good images after new ones ran their window: `ran` (those with a repo digest) over
+ * `good`; a changed container whose new image has none is no longer compared.
  */
-export function imagesText(images: Readonly<Record<string, FailedImage>>): string {
+export function keptImages(
+  good: Readonly<Record<string, RanImage>> | undefined,
+  ran: Readonly<Record<string, RanImage>>,
+  changed: Readonly<Record<string, string>>,
+): Record<string, RanImage> {
+  const kept = { ...good, ...ran };
+  for (const name of Object.keys(changed)) if (!ran[name]) delete kept[name];
+  return kept;
+}
+
+/**
+ * The instances a watch of new images (from `since`, epoch ms) judges: of each container, those
+ * created since, or its newest one when none was (a container kept on its image, whose later
+ * restart counts).
+ */
+export function instancesSince(containers: readonly Container[], since: number): Container[] {
+  const byName = new Map<string, Container[]>();
+  for (const c of containers) {
+    byName.set(c.metadata.name, [...(byName.get(c.metadata.name) ?? []), c]);
+  }
+  return [...byName.values()].flatMap((list) => {
+    const after = list.filter((c) => Math.floor(c.createdAt / 1e6) >= since);
+    if (after.length > 0) return after;
+    return [list.reduce((a, c) => (c.metadata.attempt > a.metadata.attempt ? c : a))];
+  });
+}
+
+/**
+ * When a rolled-back pod goes back to its tags, for messages: `the tag "host/app:1" of container
+ * "app" names another image than sha256:0123456789ab (the one that failed)`, joined by " or ".
+ */
+export function retryText(images: Readonly<Record<string, FailedImage>>): string {
   return Object.entries(images).map(([name, f]) =>
-    `"${f.image}" (${shortId(f.id)}) of container ${JSON.stringify(name)}`
-  ).join(", ");
+    `the tag "${f.image}" of container ${JSON.stringify(name)} names another image than ${
+      shortId(f.id)
+    } (the one that failed)`
+  ).join(" or ");
+}
+
+/** The log line and event of a rollback from new images. */
+export function imageRollbackMessage(
+  cause: string,
+  failed: Readonly<Record<string, FailedImage>>,
+  source: string,
+): string {
+  return `Rolled back to the last good images: ${cause}; the pod goes back to its tags once ${
+    retryText(failed)
+  }, or when ${source} changes (tags are checked every --auto-update-interval, and at once by tinylet auto-update)`;
+}
+
+/** What a watch makes of the last good spec running: new images, or images to take. */
+export interface LastGoodLook {
+  /** The new images it runs (or that an update asked for and could not create). */
+  changed?: ChangedImages;
+  /** The images of a last good spec kept without them (by an older agent), to take now. */
+  backfill?: Record<string, RanImage>;
+}
+
+/**
+ * What the watch makes of pod `d`, whose declared spec is its last good one, running in
+ * `sandbox`: the images that changed since the last good run; or, when an update asked for new
+ * images (`state.watching.images`) and a container of them could not be created (`error`),
+ * those; or, for a last good spec kept without its images, once every regular container runs,
+ * what runs then.
+ */
+export function lastGoodImages(
+  d: DesiredPod,
+  state: RollbackState,
+  sandbox: ObservedPod | undefined,
+  statuses: ReadonlyMap<string, ContainerStatus>,
+  error: { reason: string; at: number } | undefined,
+): LastGoodLook {
+  const { lastGood: good, watching: w } = state;
+  const expected = w?.images && w.hash === d.hash && error && isCreateError(error.reason) &&
+      error.at >= w.startedAt
+    ? { changed: { images: w.images, since: w.startedAt } }
+    : {};
+  if (!good || !sandbox) return expected;
+  if (good.images) {
+    const changed = changedImages(good.images, sandbox);
+    return changed ? { changed } : expected;
+  }
+  const running = new Set(
+    sandbox.containers.filter((c) => c.state === "CONTAINER_RUNNING").map((c) => c.metadata.name),
+  );
+  const ready = sandbox.sandbox.state === "SANDBOX_READY" &&
+    d.containers.every((c) => c.type !== "regular" || running.has(c.name));
+  return ready ? { backfill: ranImages(sandbox, statuses) } : {};
 }

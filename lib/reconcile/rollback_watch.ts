@@ -70,8 +70,11 @@ export interface WatchInput {
 
 /** The verdict on a replacement under watch. */
 export type WatchVerdict =
-  /** It failed within the window; `cause` says which container and how. */
-  | { verdict: "failed"; cause: string }
+  /**
+   * It failed within the window; `cause` says which container and how, `containers` names
+   * them when the failure is about given containers.
+   */
+  | { verdict: "failed"; cause: string; containers?: string[] }
   /** The window ran out without a failure, and every readiness probe held at its end. */
   | { verdict: "succeeded" }
   /** Nothing failed yet; the window ends at `until` (epoch milliseconds). */
@@ -83,10 +86,16 @@ const CREATE_REASONS: Record<string, string> = {
   CreateContainerError: "created",
 };
 
-/** One failure seen, with when it happened. */
+/** Whether `reason` says a container could not be configured or created. */
+export function isCreateError(reason: string): boolean {
+  return reason in CREATE_REASONS;
+}
+
+/** One failure seen, with when it happened and the containers it is about, when known. */
 interface Failure {
   at: number;
   cause: string;
+  containers?: string[];
 }
 
 /** Nanoseconds since the epoch (the runtime's times) to milliseconds; 0 when not given. */
@@ -102,12 +111,19 @@ export function watchVerdict(input: WatchInput): WatchVerdict {
     throw new RangeError(`The rollback window must be a positive duration (it is ${windowMs} ms)`);
   }
   const until = startedAt + windowMs;
-  const failures = seen(input).filter((f) => f.at <= until);
+  // What failed before the window (an older instance) is not this replacement's failure.
+  const failures = seen(input).filter((f) => f.at >= startedAt && f.at <= until);
   const first = failures.reduce<Failure | undefined>(
     (a, f) => (a === undefined || f.at < a.at ? f : a),
     undefined,
   );
-  if (first) return { verdict: "failed", cause: first.cause };
+  if (first) {
+    return {
+      verdict: "failed",
+      cause: first.cause,
+      ...(first.containers ? { containers: first.containers } : {}),
+    };
+  }
   if (now < until) return { verdict: "watching", until };
   const unready = notReady(input);
   if (unready.length > 0) {
@@ -118,6 +134,7 @@ export function watchVerdict(input: WatchInput): WatchVerdict {
     return {
       verdict: "failed",
       cause: `${who} not ready at the end of the window (readiness probe)`,
+      containers: unready,
     };
   }
   return { verdict: "succeeded" };
@@ -139,12 +156,14 @@ function seen(input: WatchInput): Failure[] {
         cause: `container ${name} exited with code ${status.exitCode}${
           status.reason ? ` (${status.reason})` : ""
         }`,
+        containers: [c.metadata.name],
       });
     }
     if (c.metadata.attempt > 0) {
       restarts.push({
         at: c.createdAt > 0 ? nsToMs(c.createdAt) : now,
         cause: `container ${name} restarted`,
+        containers: [c.metadata.name],
       });
     }
     const startup = input.probes.get(c.id)?.find((p) => p.kind === "startup");
@@ -154,6 +173,7 @@ function seen(input: WatchInput): Failure[] {
         cause: `startup probe of container ${name} failed: ${
           startup.lastFailureOutput || "no output"
         }`,
+        containers: [c.metadata.name],
       });
     }
   }
@@ -163,12 +183,20 @@ function seen(input: WatchInput): Failure[] {
     const who = lastError.container === undefined
       ? "a container"
       : `container ${JSON.stringify(lastError.container)}`;
+    const containers = lastError.container === undefined ? {} : {
+      containers: [lastError.container],
+    };
     if (PULL_REASONS.has(lastError.reason)) {
-      failures.push({ at: lastError.at, cause: `image pull failed: ${lastError.message}` });
+      failures.push({
+        at: lastError.at,
+        cause: `image pull failed: ${lastError.message}`,
+        ...containers,
+      });
     } else if (made) {
       failures.push({
         at: lastError.at,
         cause: `${who} could not be ${made} (${lastError.reason}): ${lastError.message}`,
+        ...containers,
       });
     }
   }

@@ -22,13 +22,15 @@ import { KEYS } from "../runtime/labels.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { DesiredState, RollbackHook } from "./desired.ts";
 import type { PodEvent } from "./executor_options.ts";
-import type { ObservedPod, ObservedState } from "./observe.ts";
-import { sandboxVerdict } from "./rollback_watch.ts";
+import type { ObservedState } from "./observe.ts";
+import { isCreateError, sandboxVerdict } from "./rollback_watch.ts";
+import { shortId } from "./auto_update.ts";
 import {
-  type ChangedImages,
-  changedImages,
   failedImages,
-  imagesText,
+  imageRollbackMessage,
+  instancesSince,
+  keptImages,
+  lastGoodImages,
   lastGoodRun,
   ranImages,
   sameImages,
@@ -151,24 +153,43 @@ export class Rollbacks {
     const pod = loaded.pinned ?? lastGoodRun(loaded.good, good, rb);
     if (!pod) return undefined;
     loaded.pinned = pod;
-    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at };
+    const rolledBack = { cause: rb.cause, from: rb.hash, at: rb.at, good: good.hash };
     return {
       pod,
       rolledBack: rb.images ? { ...rolledBack, images: rb.images } : rolledBack,
     };
   };
 
-  /** Tag `image` of pod `key` names `id` now, not the image that failed: the pod tries it. */
-  async tagMoved(key: string, image: string, id: string): Promise<void> {
+  /**
+   * An auto-update asked to replace pod `key`'s sandbox to run `images` (ids by container): they
+   * are watched from now, so a container of theirs that cannot even be created fails them too.
+   */
+  async expectImages(key: string, images: Record<string, string>): Promise<void> {
     const loaded = this.#loaded.get(key);
-    const rb = loaded?.state.rolledBack;
-    if (!loaded || !rb?.images) return;
+    const s = loaded?.state;
+    const window = this.#windows.get(key) ?? 0;
+    if (!loaded || !s?.lastGood || window === 0) return;
+    if (s.watching && s.watching.hash !== s.lastGood.hash) return; // a new spec under watch
+    s.watching = { hash: s.lastGood.hash, startedAt: this.#o.now(), windowMs: window, images };
+    await this.#save(key, loaded);
+  }
+
+  /**
+   * The tag `image` of container `container` of pod `key` names `id` now: when the pod was
+   * rolled back from another image of that tag, it runs its declared spec again.
+   */
+  async tagMoved(key: string, container: string, image: string, id: string): Promise<void> {
+    const loaded = this.#loaded.get(key);
+    const failed = loaded?.state.rolledBack?.images?.[container];
+    if (!loaded || !failed || failed.id === id) return;
     delete loaded.state.rolledBack;
     delete loaded.pinned;
     await this.#save(key, loaded);
-    this.#o.log.info(
-      `Pod ${key} was rolled back from its new images, and image ${image} names another one now (${id}): running it`,
-    );
+    const message = `The tag "${image}" of container ${JSON.stringify(container)} names ${
+      shortId(id)
+    } now, not ${shortId(failed.id)} that was rolled back: the pod runs its declared spec again`;
+    this.#o.log.info(`Pod ${key}: ${message}`);
+    this.#o.onEvent?.({ pod: key, type: "Normal", reason: "ImageRetry", message });
   }
 
   /**
@@ -195,31 +216,44 @@ export class Rollbacks {
       const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
         o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
       ).at(-1);
-      // The last good spec is watched only when it runs new images (an auto-update).
-      const changed = s.lastGood?.hash === d.hash
-        ? await this.#newImages(d, loaded, sandbox, observed)
+      // Only an error of this very spec counts (one of the spec before is not its failure).
+      const e = ctx.podError(d.key);
+      // Its message without the pull's "(next try in N s)": a rolled-back spec is not retried.
+      const own = e?.reason && e.hash === d.hash
+        ? { ...e, reason: e.reason, message: e.message.replace(/ \(next try in [^)]*\)$/, "") }
         : undefined;
+      // The last good spec is watched only when it runs new images (an auto-update).
+      const look = s.lastGood?.hash === d.hash
+        ? lastGoodImages(d, s, sandbox, observed.statuses, own)
+        : {};
+      if (look.backfill && s.lastGood) {
+        s.lastGood.images = look.backfill;
+        delete loaded.pinned;
+        await this.#save(d.key, loaded);
+      }
+      const changed = look.changed;
       if (s.lastGood?.hash === d.hash && !changed) {
-        if (s.watching) {
+        const w = s.watching;
+        // An update asked for is awaited for its window; anything else under watch is done.
+        if (w?.images && w.hash === d.hash && now < w.startedAt + w.windowMs) {
+          wakeAt = Math.min(wakeAt ?? Infinity, w.startedAt + w.windowMs);
+        } else if (w) {
           delete s.watching;
           await this.#save(d.key, loaded);
         }
         continue;
       }
       if (this.#failedFirst.has(`${d.key}\0${d.hash}`)) continue;
-      // Only an error of this very spec counts (one of the spec before is not its failure),
-      // and of new images, only one since they run.
-      const e = ctx.podError(d.key);
-      // Its message without the pull's "(next try in N s)": a rolled-back spec is not retried.
-      const error = e?.reason && e.hash === d.hash && (!changed || e.at >= changed.since)
-        ? { ...e, reason: e.reason, message: e.message.replace(/ \(next try in [^)]*\)$/, "") }
+      // New images fail by their own containers: a pull error is the registry's, not theirs.
+      const error = own && (!changed || (isCreateError(own.reason) && own.at >= changed.since))
+        ? own
         : undefined;
       const started = changed?.since ??
         (sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined);
-      if (
-        s.watching?.hash !== d.hash || (started && s.watching.startedAt !== started) ||
-        !sameImages(s.watching.images, changed?.images)
-      ) {
+      const fresh = s.watching?.hash !== d.hash ||
+        (started !== undefined && s.watching.startedAt !== started) ||
+        !sameImages(s.watching.images, changed?.images);
+      if (fresh) {
         s.watching = {
           hash: d.hash,
           startedAt: started ?? now,
@@ -231,19 +265,23 @@ export class Rollbacks {
       // The window runs from the sandbox's start; before it, a failure to pull or create
       // this spec fails it whenever it comes (a slow pull never makes a spec good).
       if (!sandbox && !error) continue;
-      const verdict = sandboxVerdict({
-        pod: d.pod,
-        // New images are judged by the instances that run them, and those after.
-        containers: (sandbox?.containers ?? []).filter((c) =>
-          !changed || Math.floor(c.createdAt / 1e6) >= changed.since
-        ),
-        statuses: observed.statuses,
-        probes: ctx.probes,
-        windowMs: s.watching.windowMs,
-        startedAt: sandbox ? s.watching.startedAt : error!.at,
-        now,
-        ...(error ? { lastError: error } : {}),
-      });
+      const w = s.watching!;
+      // First seen after its window (the window was off, or the agent away): it ran, and what
+      // failed back then is not judged now.
+      const verdict = fresh && started !== undefined && started + window <= now
+        ? { verdict: "succeeded" as const, unknown: 0 }
+        : sandboxVerdict({
+          pod: d.pod,
+          containers: changed
+            ? instancesSince(sandbox?.containers ?? [], changed.since)
+            : sandbox?.containers ?? [],
+          statuses: observed.statuses,
+          probes: ctx.probes,
+          windowMs: w.windowMs,
+          startedAt: sandbox ? w.startedAt : error!.at,
+          now,
+          ...(error ? { lastError: error } : {}),
+        });
       if (verdict.verdict === "succeeded" && verdict.unknown > 0) {
         wakeAt = wakeAt === undefined ? now + 1_000 : Math.min(wakeAt, now + 1_000);
         continue;
@@ -256,7 +294,7 @@ export class Rollbacks {
       if (verdict.verdict === "succeeded") {
         const images = sandbox ? ranImages(sandbox, observed.statuses) : {};
         s.lastGood = changed && s.lastGood
-          ? { ...s.lastGood, images: { ...s.lastGood.images, ...images } }
+          ? { ...s.lastGood, images: keptImages(s.lastGood.images, images, changed.images) }
           : { hash: d.hash, pod: d.pod, since: new Date(now).toISOString(), images };
         s.lastGood.since = new Date(now).toISOString();
         loaded.good = s.lastGood.pod as Pod;
@@ -279,7 +317,7 @@ export class Rollbacks {
         );
         continue;
       }
-      const failed = changed ? failedImages(d, changed.images) : undefined;
+      const failed = changed ? failedImages(d, changed.images, verdict.containers) : undefined;
       s.rolledBack = {
         hash: d.hash,
         cause: verdict.cause,
@@ -289,9 +327,7 @@ export class Rollbacks {
       };
       await this.#save(d.key, loaded);
       const message = failed
-        ? `Rolled back to the last good images: ${verdict.cause}; the new images, ${
-          imagesText(failed)
-        }, run again once their tag names another image, or the file changes`
+        ? imageRollbackMessage(verdict.cause, failed, d.source)
         : `Rolled back to the last good spec (${
           short(s.lastGood.hash)
         }): ${verdict.cause}; ${`the spec in ${d.source} (${
@@ -304,34 +340,6 @@ export class Rollbacks {
     }
     if (desired.complete) await this.#forget(kept);
     return wakeAt;
-  }
-
-  /**
-   * The new images the last good spec runs in `sandbox`, if any. A last good spec kept before
-   * its images were (by an older agent) takes those its sandbox runs now.
-   */
-  async #newImages(
-    d: DesiredPod,
-    loaded: Loaded,
-    sandbox: ObservedPod | undefined,
-    observed: ObservedState,
-  ): Promise<ChangedImages | undefined> {
-    const good = loaded.state.lastGood;
-    if (!good || !sandbox) return undefined;
-    if (good.images) return changedImages(good.images, sandbox);
-    // Once every regular container runs: what runs then is taken as what was good.
-    const running = new Set(
-      sandbox.containers.filter((c) => c.state === "CONTAINER_RUNNING").map((c) => c.metadata.name),
-    );
-    if (
-      sandbox.sandbox.state !== "SANDBOX_READY" ||
-      !d.containers.every((c) => c.type !== "regular" || running.has(c.name))
-    ) {
-      return undefined;
-    }
-    good.images = ranImages(sandbox, observed.statuses);
-    await this.#save(d.key, loaded);
-    return undefined;
   }
 
   /**

@@ -323,7 +323,7 @@ export function podViews(
             cause: pod.rolledBack.cause,
             at: pod.rolledBack.at,
             failedHash: pod.rolledBack.from,
-            runningHash: pod.hash,
+            runningHash: pod.rolledBack.good,
             ...(pod.rolledBack.images ? { failedImages: pod.rolledBack.images } : {}),
           },
         }

@@ -152,6 +152,8 @@ export interface DesiredPod {
     cause: string;
     from: string;
     at: string;
+    /** The hash of the last good spec it runs (its images pinned, the pod's own hash differs). */
+    good: string;
     /**
      * Set when new images of the last good spec failed (an auto-update): each as the spec
      * names it with the id that failed, by container. The pod runs its last good images,
