@@ -23,6 +23,37 @@ function key(labels: Labels): string {
   return JSON.stringify(Object.entries(labels).sort());
 }
 
+/** One sample of a family rendered at once ({@linkcode familyText}). */
+export interface Sample {
+  labels: Labels;
+  value: number;
+  /** When the value was read, in Unix milliseconds (written after the value). */
+  timestampMs?: number;
+}
+
+/**
+ * A whole family in the text format: its HELP and TYPE lines, then each sample (labels sorted
+ * by name, as kubelet writes them). A family without samples is its two header lines.
+ */
+export function familyText(
+  name: string,
+  help: string,
+  type: "counter" | "gauge",
+  samples: readonly Sample[],
+): string[] {
+  return [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...samples.map((s) => {
+      const labels = Object.fromEntries(
+        Object.entries(s.labels).sort(([a], [b]) => a < b ? -1 : 1),
+      );
+      const ts = s.timestampMs === undefined ? "" : ` ${Math.floor(s.timestampMs)}`;
+      return `${name}${labelText(labels)} ${s.value}${ts}`;
+    }),
+  ];
+}
+
 interface Family {
   name: string;
   help: string;
@@ -177,6 +208,12 @@ export class AgentMetrics {
     "counter",
   );
 
+  readonly oomEvents = new Metric(
+    "container_oom_events_total",
+    "Count of out of memory events observed for the container (exits the runtime reports as OOMKilled, seen while the agent runs).",
+    "counter",
+  );
+
   readonly rollbacks = new Metric(
     "tinylet_rollbacks_total",
     "Replacements that failed within their rollback window, each rolled back to the pod's last good spec.",
@@ -199,6 +236,7 @@ export class AgentMetrics {
       this.probeResults,
       this.imageUpdates,
       this.rollbacks,
+      this.oomEvents,
     ];
     const out: string[] = [];
     for (const f of families) {

@@ -11,7 +11,7 @@ import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import type { Problem } from "../manifest/parse.ts";
 import { detectCgroupV2 } from "../node/cgroups.ts";
 import type { ImagePuller } from "../node/images.ts";
-import { imagePullerOf, rollbacksOf } from "./pass_parts.ts";
+import { imagePullerOf, imageUpdatesOf, rollbacksOf } from "./pass_parts.ts";
 import type { Rollbacks } from "./rollbacks.ts";
 import type { ProbeManager } from "../probe/probes.ts";
 import { describeEndpoint } from "../runtime/endpoint.ts";
@@ -21,7 +21,7 @@ import { CrashLoop } from "./crash_loop.ts";
 import { desiredState, TranslationCache } from "./desired.ts";
 import { EventStore, type TimedEvent } from "./events.ts";
 import type { AgentState } from "./agent_state.ts";
-import { countPass } from "./pass_metrics.ts";
+import { countPass, OomEvents } from "./pass_metrics.ts";
 import { type ActionResult, execute } from "./executor.ts";
 import { Flights, groupByPod } from "./flights.ts";
 import { type KillRequest, KillRequests } from "./kills.ts";
@@ -34,7 +34,7 @@ import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
 import { Reporting } from "./reporting.ts";
-import { AUTO_UPDATE_INTERVAL_MS, autoUpdateRequestPath, ImageUpdates } from "./image_updates.ts";
+import type { ImageUpdates } from "./image_updates.ts";
 import type { PassOptions, PassResult } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
 import { VolumeUpdates } from "./volume_updates.ts";
@@ -74,6 +74,7 @@ export class ReconcilePass {
   readonly #requestKill = (request: KillRequest) => (this.#kills.record(request), this.poke?.());
   #lastPods: PodView[] = [];
   #lastGoodPassAt = 0;
+  readonly #ooms: OomEvents;
   readonly #logChecks: LogChecks;
   /** The auto-update checks and the replacements they ask for. */
   readonly imageUpdates: ImageUpdates;
@@ -110,22 +111,14 @@ export class ReconcilePass {
       onEvent: (e) => this.#events.add(e),
       busy: (key) => this.flights.pending(key),
     });
-    this.imageUpdates = new ImageUpdates({
-      intervalMs: options.autoUpdateIntervalMs ?? AUTO_UPDATE_INTERVAL_MS,
-      resolve: (image, signal) => this.#images.refresh(image, signal ? { signal } : {}),
+    this.imageUpdates = imageUpdatesOf(options, {
       now: this.#now,
-      log: options.log,
+      images: this.#images,
+      rollbacks: this.#rollbacks,
       onEvent: (e) => this.#events.add(e),
-      onUpdate: (u) => {
-        options.metrics?.imageUpdates.inc();
-        const images = u.containers.map((c) => [c.container, c.latest ?? ""] as const);
-        return this.#rollbacks.expectImages(u.key, Object.fromEntries(images));
-      },
       poke: () => this.poke?.(),
-      requestFile: autoUpdateRequestPath(options.root),
-      onTagMoved: (key, container, image, id) =>
-        this.#rollbacks.tagMoved(key, container, image, id),
     });
+    this.#ooms = new OomEvents(this.#now());
   }
 
   /** Stops the probes; resolves when they have unwound. */
@@ -220,7 +213,9 @@ export class ReconcilePass {
   ): Promise<PassResult> {
     const t0 = this.#clock.now();
     const r = await this.#pass(signal, detach);
-    if (this.#o.metrics) countPass(this.#o.metrics, r, (this.#clock.now() - t0) / 1000);
+    if (this.#o.metrics) {
+      countPass(this.#o.metrics, r, (this.#clock.now() - t0) / 1000, this.#ooms);
+    }
     if (r.runtimeReachable) this.#lastGoodPassAt = this.#now();
     return r;
   }

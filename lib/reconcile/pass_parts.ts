@@ -1,6 +1,6 @@
 /**
- * Parts of the pass built from its options: the image puller (its pulls logged) and the
- * rollbacks (their state under `<--root>/rollback/`).
+ * Parts of the pass built from its options: the image puller (its pulls logged), the
+ * rollbacks (their state under `<--root>/rollback/`) and the auto-update checks.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { RollbackStore } from "../node/rollback_state.ts";
 import type { PodEvent } from "./executor_options.ts";
 import type { PassOptions } from "./pass_options.ts";
 import { Rollbacks } from "./rollbacks.ts";
+import { AUTO_UPDATE_INTERVAL_MS, autoUpdateRequestPath, ImageUpdates } from "./image_updates.ts";
 
 /** The pass's image puller: each pull started, done or failed is logged. */
 export function imagePullerOf(options: PassOptions, now: () => number): ImagePuller {
@@ -37,5 +38,34 @@ export function rollbacksOf(
     now,
     onEvent,
     onRollback: () => options.metrics?.rollbacks.inc(),
+  });
+}
+
+/** The pass's auto-update checks: pulls through its puller, updates watched by its rollbacks. */
+export function imageUpdatesOf(
+  options: PassOptions,
+  parts: {
+    now: () => number;
+    images: ImagePuller;
+    rollbacks: Rollbacks;
+    onEvent: (e: PodEvent) => void;
+    poke: () => void;
+  },
+): ImageUpdates {
+  const { images, rollbacks } = parts;
+  return new ImageUpdates({
+    intervalMs: options.autoUpdateIntervalMs ?? AUTO_UPDATE_INTERVAL_MS,
+    resolve: (image, signal) => images.refresh(image, signal ? { signal } : {}),
+    now: parts.now,
+    log: options.log,
+    onEvent: parts.onEvent,
+    onUpdate: (u) => {
+      options.metrics?.imageUpdates.inc();
+      const ids = u.containers.map((c) => [c.container, c.latest ?? ""] as const);
+      return rollbacks.expectImages(u.key, Object.fromEntries(ids));
+    },
+    poke: parts.poke,
+    requestFile: autoUpdateRequestPath(options.root),
+    onTagMoved: (key, container, image, id) => rollbacks.tagMoved(key, container, image, id),
   });
 }
