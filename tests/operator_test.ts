@@ -448,18 +448,18 @@ Deno.test("the HTTP endpoint serves /healthz, Prometheus /metrics and /pods", as
     metrics: () => metrics.render(),
     pods: () => w.reconciler.pods,
   });
-  const sick = h(new Request("http://x/healthz"));
+  const sick = await h(new Request("http://x/healthz"));
   assert.equal(sick.status, 503);
   assert.equal(await sick.text(), "No pass has completed yet\n");
   healthy = { ok: true, reason: "" };
-  assert.equal(h(new Request("http://x/healthz")).status, 200);
+  assert.equal((await h(new Request("http://x/healthz"))).status, 200);
   metrics.passes.inc();
   metrics.passDuration.observe(0.003);
   metrics.criCalls.inc({ method: "ListPodSandbox" });
   metrics.criErrors.inc({ method: "RunPodSandbox", kind: "Unavailable" });
   metrics.pods.inc({ phase: "Running" });
   metrics.restarts.set({ namespace: "shop", pod: "web", container: "app" }, 2);
-  const text = await h(new Request("http://x/metrics")).text();
+  const text = await (await h(new Request("http://x/metrics"))).text();
   const samples = parsePrometheus(text);
   assert.equal(samples.get("tinylet_passes_total"), 1);
   assert.equal(samples.get('tinylet_pass_duration_seconds_bucket{le="0.005"}'), 1);
@@ -475,9 +475,9 @@ Deno.test("the HTTP endpoint serves /healthz, Prometheus /metrics and /pods", as
   );
   await Deno.writeTextFile(`${w.manifests}/web.yaml`, WEB);
   await w.reconciler.pass();
-  const pods = await h(new Request("http://x/pods")).json();
+  const pods = await (await h(new Request("http://x/pods"))).json();
   assert.deepEqual(pods.map((p: { name: string }) => p.name), ["web"]);
-  assert.equal(h(new Request("http://x/nope")).status, 404);
+  assert.equal((await h(new Request("http://x/nope"))).status, 404);
 });
 
 /** ESC, BEL, CSI (U+009B), DEL, NUL, CR and a tab: what a hostile file name or container prints. */

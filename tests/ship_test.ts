@@ -17,7 +17,7 @@ Deno.test("the compile task asks for only the permissions tinylet needs, and emb
     "--allow-env",
     "--allow-net",
     "--allow-read",
-    "--allow-run=mount,umount,cat",
+    "--allow-run=mount,umount,cat,ls",
     "--allow-sys=hostname,uid",
     "--allow-write",
   ]);

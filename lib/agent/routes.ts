@@ -10,13 +10,14 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits, serveBounded } from "./http_serve
 /** What the endpoint serves. */
 export interface HttpHandlers {
   health(): { ok: boolean; reason: string };
-  metrics(): string;
+  /** The exposition text; read when scraped (the resource metrics ask the runtime). */
+  metrics(): string | Promise<string>;
   pods(): unknown;
 }
 
 /** The routes, as a plain request handler (served by {@linkcode serveHttp}, called directly by tests). */
-export function handler(h: HttpHandlers): (req: Request) => Response {
-  return (req) => {
+export function handler(h: HttpHandlers): (req: Request) => Promise<Response> {
+  return async (req) => {
     const url = new URL(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Use GET\n", { status: 405, headers: { allow: "GET, HEAD" } });
@@ -31,7 +32,7 @@ export function handler(h: HttpHandlers): (req: Request) => Response {
         });
       }
       case "/metrics":
-        return new Response(h.metrics(), {
+        return new Response(await h.metrics(), {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       case "/pods":

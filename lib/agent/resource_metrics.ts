@@ -1,0 +1,225 @@
+/**
+ * kubelet's resource metrics (`/metrics/resource`), with its names, labels and help, so
+ * dashboards and alerts made for kubelet work on tinylet's `/metrics` unchanged:
+ *
+ * - `container_cpu_usage_seconds_total`, `container_memory_working_set_bytes` and
+ *   `container_start_time_seconds`, labelled `container`, `namespace`, `pod`;
+ * - `pod_cpu_usage_seconds_total`, `pod_memory_working_set_bytes`, labelled `namespace`, `pod`;
+ * - `node_cpu_usage_seconds_total`, `node_memory_working_set_bytes` (the root cgroup);
+ * - `resource_scrape_error`: 1 when the runtime's stats could not be read.
+ *
+ * Collected when scraped, never per pass: one `ListContainerStats` of the agent's containers, one
+ * read of the root cgroup. CPU and memory samples carry the time the runtime read them, in
+ * milliseconds, as kubelet writes them. A pod's figures are its sandbox's (`ListPodSandboxStats`:
+ * its cgroup, the sandbox's own process included) where the runtime gives them, else the sum of
+ * its running containers: a runtime that lacks the method (`Unimplemented`) or cannot answer it
+ * for tinylet's pods (containerd 1.6 needs a pod cgroup parent, which tinylet does not set) is
+ * asked again only an hour later, and costs no error.
+ *
+ * @module
+ */
+import type { CallOptions } from "../runtime/cri.ts";
+import type {
+  ContainerStats,
+  ContainerStatsFilter,
+  PodSandboxStats,
+  PodSandboxStatsFilter,
+} from "../runtime/stats.ts";
+import { KEYS } from "../runtime/labels.ts";
+import { familyText, type Sample } from "../base/metrics.ts";
+import type { Logger } from "../base/log.ts";
+import { podUsages, usageOf } from "../node/usage.ts";
+import type { NodeUsage } from "../node/node_usage.ts";
+import { ownedBy } from "../reconcile/observe.ts";
+
+/** The runtime calls the metrics make. */
+export interface StatsRuntime {
+  listContainerStats(
+    filter?: ContainerStatsFilter,
+    opts?: CallOptions,
+  ): Promise<ContainerStats[]>;
+  listPodSandboxStats(
+    filter?: PodSandboxStatsFilter,
+    opts?: CallOptions,
+  ): Promise<PodSandboxStats[]>;
+}
+
+/** What {@linkcode ResourceMetrics} reads. */
+export interface ResourceMetricsOptions {
+  runtime: StatsRuntime;
+  /** The agent's `--instance`: only its containers are listed. */
+  instance: string;
+  /** When each running container started, in Unix seconds, by container id. */
+  startTimes(): ReadonlyMap<string, number>;
+  /** The node's figures now. */
+  node(): Promise<NodeUsage>;
+  /** Unix milliseconds. */
+  now(): number;
+  log?: Logger;
+}
+
+/** How long a runtime that could not give pod stats is left alone: one hour. */
+const POD_STATS_RETRY_MS = 3_600_000;
+
+const nsToMs = (ns: number) => ns / 1e6;
+
+/** kubelet's resource metrics, read when scraped. */
+export class ResourceMetrics {
+  readonly #o: ResourceMetricsOptions;
+  /** When pod stats may be asked for again (0: now). */
+  #podStatsAt = 0;
+
+  constructor(options: ResourceMetricsOptions) {
+    this.#o = options;
+  }
+
+  /** The families, in the text format, as lines. */
+  async render(opts?: CallOptions): Promise<string[]> {
+    const o = this.#o;
+    const selector = { labelSelector: ownedBy(o.instance) };
+    const [listed, sandboxes, node] = await Promise.all([
+      o.runtime.listContainerStats(selector, opts).then((s) => s, (err: Error) => err),
+      this.#podStats(selector, opts),
+      o.node(),
+    ]);
+    const failed = listed instanceof Error;
+    if (failed) o.log?.debug(`Cannot read the containers' stats: ${listed.message}`);
+    const usages = failed ? [] : listed.flatMap((s) => usageOf(s) ?? []);
+    const starts = o.startTimes();
+    const of = (u: { namespace: string; pod: string }) => ({ namespace: u.namespace, pod: u.pod });
+    const cpu: Sample[] = [];
+    const memory: Sample[] = [];
+    const start: Sample[] = [];
+    for (const u of usages) {
+      const labels = { container: u.container, ...of(u) };
+      if (u.cpu) {
+        cpu.push({ labels, value: u.cpu.coreNanoSeconds / 1e9, timestampMs: nsToMs(u.cpu.at) });
+      }
+      if (u.memory) {
+        memory.push({
+          labels,
+          value: u.memory.workingSetBytes,
+          timestampMs: nsToMs(u.memory.at),
+        });
+      }
+      const started = starts.get(u.id);
+      if (started !== undefined && started > 0) start.push({ labels, value: started });
+    }
+    const podCpu: Sample[] = [];
+    const podMemory: Sample[] = [];
+    for (const p of podFigures(usages, sandboxes)) {
+      if (p.cpu) {
+        podCpu.push({
+          labels: of(p),
+          value: p.cpu.coreNanoSeconds / 1e9,
+          timestampMs: nsToMs(p.cpu.at),
+        });
+      }
+      if (p.memory) {
+        podMemory.push({
+          labels: of(p),
+          value: p.memory.workingSetBytes,
+          timestampMs: nsToMs(p.memory.at),
+        });
+      }
+    }
+    const now = o.now();
+    const nodeSample = (value: number | undefined): Sample[] =>
+      value === undefined ? [] : [{ labels: {}, value, timestampMs: now }];
+    return [
+      ...familyText(
+        "container_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the container in core-seconds",
+        "counter",
+        cpu,
+      ),
+      ...familyText(
+        "container_memory_working_set_bytes",
+        "Current working set of the container in bytes",
+        "gauge",
+        memory,
+      ),
+      ...familyText(
+        "container_start_time_seconds",
+        "Start time of the container since unix epoch in seconds",
+        "gauge",
+        start,
+      ),
+      ...familyText(
+        "node_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the node in core-seconds",
+        "counter",
+        nodeSample(
+          node.cpuCoreNanoSeconds === undefined ? undefined : node.cpuCoreNanoSeconds / 1e9,
+        ),
+      ),
+      ...familyText(
+        "node_memory_working_set_bytes",
+        "Current working set of the node in bytes",
+        "gauge",
+        nodeSample(node.workingSetBytes),
+      ),
+      ...familyText(
+        "pod_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the pod in core-seconds",
+        "counter",
+        podCpu,
+      ),
+      ...familyText(
+        "pod_memory_working_set_bytes",
+        "Current working set of the pod in bytes",
+        "gauge",
+        podMemory,
+      ),
+      ...familyText(
+        "resource_scrape_error",
+        "1 if there was an error while getting container metrics, 0 otherwise",
+        "gauge",
+        [{ labels: {}, value: failed ? 1 : 0 }],
+      ),
+    ];
+  }
+
+  /** The pods' own stats, when the runtime gives them; none while it cannot. */
+  async #podStats(
+    selector: PodSandboxStatsFilter,
+    opts: CallOptions | undefined,
+  ): Promise<PodSandboxStats[]> {
+    const now = this.#o.now();
+    if (now < this.#podStatsAt) return [];
+    try {
+      return await this.#o.runtime.listPodSandboxStats(selector, opts);
+    } catch (err) {
+      this.#podStatsAt = now + POD_STATS_RETRY_MS;
+      this.#o.log?.debug(
+        `The runtime gives no pod stats (${
+          (err as Error).message
+        }): a pod's figures are the sum of its containers'`,
+      );
+      return [];
+    }
+  }
+}
+
+/** A pod's figures: its sandbox's, where given, else its containers' sum. */
+function podFigures(
+  usages: Parameters<typeof podUsages>[0],
+  sandboxes: readonly PodSandboxStats[],
+): { namespace: string; pod: string; cpu?: PodCpu; memory?: PodMemory }[] {
+  const own = new Map<string, { cpu?: PodCpu; memory?: PodMemory }>();
+  for (const s of sandboxes) {
+    const namespace = s.labels[KEYS.podNamespace] ?? s.metadata.namespace;
+    const key = `${namespace}/${s.labels[KEYS.podName] ?? s.metadata.name}`;
+    const cpu = s.cpu?.usageCoreNanoSeconds === undefined
+      ? undefined
+      : { coreNanoSeconds: s.cpu.usageCoreNanoSeconds, at: s.cpu.timestamp };
+    const memory = s.memory?.workingSetBytes === undefined
+      ? undefined
+      : { workingSetBytes: s.memory.workingSetBytes, at: s.memory.timestamp };
+    if (cpu || memory) own.set(key, { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) });
+  }
+  return podUsages(usages).map((p) => ({ ...p, ...own.get(`${p.namespace}/${p.pod}`) }));
+}
+
+type PodCpu = { coreNanoSeconds: number; at: number };
+type PodMemory = { workingSetBytes: number; at: number };
