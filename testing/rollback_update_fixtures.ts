@@ -1,9 +1,11 @@
 /**
  * What the tests of auto-update rollback on the fake runtime share: pod "web" annotated for
- * auto-update with a 10 s rollback window, on a fake whose registry serves its tag; an auto-update
- * check run to its end; the images the runtime was asked to create containers from; the repo
- * digest the fake's registry gave an image; an agent restarted on the same root with the same
- * auto-update interval; and the steps most tests start with: v1 made the last good spec, a new
+ * auto-update with a 10 s rollback window, on a fake whose registry serves its tag (or varied:
+ * no annotation, no window, a container "side" before "app", a pull policy); a hook run before
+ * each container the reconciler creates; an auto-update check run to its end; the images the
+ * runtime was asked to create containers from; the repo digest the fake's registry gave an
+ * image; an agent restarted on the same root with the same auto-update interval (and a
+ * `--rollback-window`); and the steps most tests start with: v1 made the last good spec, a new
  * image pushed and taken by the next check, that image crashing and being rolled back.
  *
  * @module
@@ -13,7 +15,7 @@ import { AgentMetrics } from "../lib/base/metrics.ts";
 import { createLogger } from "../lib/base/log.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { Reconciler } from "../lib/reconcile/reconciler.ts";
-import type { Container, ContainerConfig } from "../lib/runtime/cri.ts";
+import type { Container, ContainerConfig, Cri } from "../lib/runtime/cri.ts";
 import type { Action } from "../lib/reconcile/plan.ts";
 import type { PodView } from "../lib/reconcile/status.ts";
 import { FakeCri } from "./fake_cri.ts";
@@ -25,50 +27,106 @@ export const APP = "registry.example.com:5000/app:1";
 /** The auto-update interval of the agents of these tests, in milliseconds. */
 export const INTERVAL = 60_000;
 
+/** The tag of container "side" of {@linkcode autoWeb} with `side`, served by the fake's registry. */
+export const SIDE = "registry.example.com:5000/side:1";
+
+/** How pod "web" of {@linkcode autoWeb} differs from the usual. */
+export interface WebOptions {
+  /** Its `tinylet.dev/rollback-window` annotation (default "10s"); none when null. */
+  window?: string | null;
+  /** Whether it is annotated `tinylet.dev/auto-update: registry` (default true). */
+  autoUpdate?: boolean;
+  /**
+   * A container "side" running {@linkcode SIDE}, declared before "app"; with `probe`, a
+   * readiness probe that succeeds (an exec of `true` every second).
+   */
+  side?: "plain" | "probe";
+  /** The `imagePullPolicy` of container "app", when set. */
+  pullPolicy?: string;
+}
+
 /**
  * Pod "web" as YAML: annotated `tinylet.dev/auto-update: registry`, with a 10 s rollback
- * window, running {@linkcode APP}; `args` tells one spec from another.
+ * window, running {@linkcode APP}; `args` tells one spec from another, `options` vary it.
  */
-export function autoWeb(args: string): string {
+export function autoWeb(args: string, options: WebOptions = {}): string {
+  const { window = "10s", autoUpdate = true, side, pullPolicy } = options;
+  const annotations = [
+    ...(autoUpdate ? ['    tinylet.dev/auto-update: "registry"'] : []),
+    ...(window !== null ? [`    tinylet.dev/rollback-window: "${window}"`] : []),
+  ];
+  const probe = side === "probe"
+    ? '\n      readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}'
+    : "";
   return `apiVersion: v1
 kind: Pod
 metadata:
   name: web
-  annotations:
-    tinylet.dev/auto-update: "registry"
-    tinylet.dev/rollback-window: "10s"
-spec:
+${annotations.length > 0 ? `  annotations:\n${annotations.join("\n")}\n` : ""}spec:
   terminationGracePeriodSeconds: 1
   containers:
-    - name: app
+${side ? `    - name: side\n      image: ${SIDE}${probe}\n` : ""}    - name: app
       image: ${APP}
-      args: ["${args}"]
+      args: ["${args}"]${pullPolicy ? `\n      imagePullPolicy: ${pullPolicy}` : ""}
 `;
 }
 
 /** A fixture for these tests, with the metrics it counts into. */
 export interface UpdateFixture extends ReconcilerFixture {
   metrics: AgentMetrics;
+  /**
+   * Run by the fixture's reconciler before each of its CreateContainer calls, with the
+   * container's name, when set (to move the clock between the containers of one pod).
+   */
+  beforeCreate?: (container: string) => Promise<void>;
 }
 
 /**
  * A reconciler on the fake (hand clock, auto-update every {@linkcode INTERVAL}) whose registry
- * serves nothing yet: push {@linkcode APP} to give it its first image.
+ * serves nothing yet: push {@linkcode APP} to give it its first image. With `statusFile`, the
+ * reconciler writes its status file under the root.
  */
-export async function updateFixture(): Promise<UpdateFixture> {
+export async function updateFixture({ statusFile = false } = {}): Promise<UpdateFixture> {
   const metrics = new AgentMetrics();
+  const made: { fixture?: UpdateFixture } = {};
   const f = await reconcilerFixture({
     prefix: "tinylet_rollback_update_test_",
     autoUpdateIntervalMs: INTERVAL,
     metrics,
+    statusFile,
     fake: (clock) => new FakeCri({ images: [FIXTURE_IMAGE], now: () => clock.epochMs() }),
+    cri: (_dir, fake) => withCreateHook(fake, (name) => made.fixture?.beforeCreate?.(name)),
   });
-  return Object.assign(f, { metrics });
+  made.fixture = Object.assign(f, { metrics });
+  return made.fixture;
 }
 
-/** A new agent on the fixture's runtime, root and clock, as after a restart. */
-export function restartedAgent(s: UpdateFixture): Reconciler {
+/** `fake`, whose CreateContainer runs `before` with the container's name first. */
+function withCreateHook(
+  fake: FakeCri,
+  before: (container: string) => Promise<void> | undefined,
+): Cri {
+  return new Proxy(fake, {
+    get(target, p) {
+      if (p === "createContainer") {
+        return async (...args: Parameters<Cri["createContainer"]>) => {
+          await before(args[1].metadata.name);
+          return await target.createContainer(...args);
+        };
+      }
+      const value = Reflect.get(target, p, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A new agent on the fixture's runtime, root and clock, as after a restart; with
+ * `rollbackWindowMs`, its `--rollback-window`.
+ */
+export function restartedAgent(s: UpdateFixture, { rollbackWindowMs = 0 } = {}): Reconciler {
   return new Reconciler({
+    ...(rollbackWindowMs > 0 ? { rollbackWindowMs } : {}),
     cri: s.cri,
     clock: s.clock,
     source: new ManifestSource(s.manifests),
@@ -110,6 +168,13 @@ export async function checkAndPass(agent: Reconciler): Promise<Checked> {
 export async function runningWeb(s: ReconcilerFixture): Promise<Container[]> {
   const list = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });
   return list.filter((c) => c.labels["io.kubernetes.pod.name"] === "web");
+}
+
+/** The running container `name` of pod web. */
+export async function runningOf(s: ReconcilerFixture, name: string): Promise<Container> {
+  const list = (await runningWeb(s)).filter((c) => c.metadata.name === name);
+  assert.equal(list.length, 1, `one container ${name} of web runs: ${JSON.stringify(list)}`);
+  return list[0]!;
 }
 
 /** The one running container of pod web. */
