@@ -12,7 +12,7 @@ import type { Container, ContainerStatus, PodSandbox } from "../lib/runtime/cri.
 import type { ProbeStatus } from "../lib/probe/probes.ts";
 import type { ObservedPod } from "../lib/reconcile/observe.ts";
 import type { Pod } from "../lib/manifest/pod.ts";
-import { type WatchInput, watchVerdict } from "../lib/reconcile/rollback_watch.ts";
+import { sandboxVerdict, type WatchInput, watchVerdict } from "../lib/reconcile/rollback_watch.ts";
 import {
   failedImages,
   instancesSince,
@@ -159,19 +159,44 @@ Deno.test("watch: a failed verdict names the containers it blames, and none when
   );
 });
 
-Deno.test("instancesSince: each container's instances since then, or its newest one when none is", () => {
+Deno.test("instancesSince: a changed container's instances since then; a kept one's newest before, and those since", () => {
   const list = [
     instance("side", 0, START - 9_000),
     instance("app", 0, START - 9_000),
     instance("side", 1, START - 4_000),
     instance("app", 1, START, { imageRef: B }),
     instance("app", 2, START + 3_000, { imageRef: B }),
+    instance("side", 2, START + 5_000),
   ];
-  assert.deepEqual(instancesSince(list, START).map((c) => c.id), [
+  assert.deepEqual(instancesSince(list, START, { app: B }).map((c) => c.id), [
     "c-side-1",
+    "c-side-2",
     "c-app-1",
     "c-app-2",
   ]);
+});
+
+Deno.test("a kept container that exits 0 and restarts within the window of new images fails them", () => {
+  const listed = [
+    instance("side", 1, START - 1_000, { state: "CONTAINER_EXITED" }),
+    instance("app", 1, START, { imageRef: B }),
+    instance("side", 2, START + 13_000),
+  ];
+  const v = sandboxVerdict({
+    pod: POD,
+    containers: instancesSince(listed, START, { app: B }),
+    statuses: new Map(),
+    probes: () => [],
+    windowMs: 30_000,
+    startedAt: START,
+    now: START + 20_000,
+  });
+  assert.deepEqual(v, {
+    verdict: "failed",
+    cause: 'container "side" restarted',
+    containers: ["side"],
+    unknown: 0,
+  });
 });
 
 Deno.test("keptImages: the new images ran over the good ones; a changed container without a repo digest is dropped", () => {

@@ -172,19 +172,30 @@ export function keptImages(
 }
 
 /**
- * The instances a watch of new images (from `since`, epoch ms) judges: of each container, those
- * created since, or its newest one when none was (a container kept on its image, whose later
- * restart counts).
+ * The instances a watch of new images (from `since`, epoch ms) judges. Of a container on a new
+ * image (named in `changed`): those created since, the first of them its start. Of a container
+ * kept on its image: its newest instance created before, as the start its later restarts count
+ * from, and those created since.
  */
-export function instancesSince(containers: readonly Container[], since: number): Container[] {
+export function instancesSince(
+  containers: readonly Container[],
+  since: number,
+  changed: Readonly<Record<string, string>>,
+): Container[] {
   const byName = new Map<string, Container[]>();
   for (const c of containers) {
     byName.set(c.metadata.name, [...(byName.get(c.metadata.name) ?? []), c]);
   }
-  return [...byName.values()].flatMap((list) => {
-    const after = list.filter((c) => Math.floor(c.createdAt / 1e6) >= since);
-    if (after.length > 0) return after;
-    return [list.reduce((a, c) => (c.metadata.attempt > a.metadata.attempt ? c : a))];
+  return [...byName].flatMap(([name, list]) => {
+    const isAfter = (c: Container) => Math.floor(c.createdAt / 1e6) >= since;
+    const after = list.filter(isAfter);
+    if (name in changed) return after;
+    const before = list.filter((c) => !isAfter(c));
+    const base = before.reduce<Container | undefined>(
+      (a, c) => (a === undefined || c.metadata.attempt > a.metadata.attempt ? c : a),
+      undefined,
+    );
+    return base ? [base, ...after] : after;
   });
 }
 

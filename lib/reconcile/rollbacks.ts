@@ -273,7 +273,7 @@ export class Rollbacks {
         : sandboxVerdict({
           pod: d.pod,
           containers: changed
-            ? instancesSince(sandbox?.containers ?? [], changed.since)
+            ? instancesSince(sandbox?.containers ?? [], changed.since, changed.images)
             : sandbox?.containers ?? [],
           statuses: observed.statuses,
           probes: ctx.probes,
