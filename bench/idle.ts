@@ -1,6 +1,7 @@
 /**
  * Figure 4: an agent's CPU, memory and CRI calls per pass while idle, before any pod and with
- * its pods converged.
+ * its pods converged, and with them converged while `/metrics` is scraped every 15 s (as a
+ * Prometheus would: the resource metrics are read from the runtime at each scrape).
  *
  * @module
  */
@@ -28,16 +29,36 @@ export interface IdleResult {
   first: IdleWindow;
   /** The window after that: the steady state. */
   converged: IdleWindow;
+  /** A third window, with `/metrics` scraped every {@linkcode SCRAPE_EVERY_MS}. */
+  scraped: IdleWindow & { scrapes: number };
   /** VmHWM: the peak since the agent started, starting the pods included. */
   peakRssBytes: number;
 }
 
-/** The agent's CPU, RSS and CRI calls over `seconds` of idling. */
-async function idleWindow(b: Bench, agent: BenchAgent, seconds: number): Promise<IdleWindow> {
+/** How often the scraped window scrapes `/metrics`: Prometheus's usual interval. */
+export const SCRAPE_EVERY_MS = 15_000;
+
+/**
+ * The agent's CPU, RSS and CRI calls over `seconds` of idling; with `scrape`, `/metrics` is
+ * fetched at the window's start and every {@linkcode SCRAPE_EVERY_MS} in it (counted in `scrape`).
+ */
+async function idleWindow(
+  b: Bench,
+  agent: BenchAgent,
+  seconds: number,
+  scrape?: { count: number },
+): Promise<IdleWindow> {
   const m0 = await agent.metrics();
   const cpu0 = await cpuSeconds(agent.pid, b.ticks);
   const t0 = performance.now();
-  await sleep(seconds * 1000);
+  if (scrape) {
+    for (let at = 0; at < seconds * 1000; at += SCRAPE_EVERY_MS) {
+      await sleep(Math.max(0, at - (performance.now() - t0)));
+      await agent.metrics();
+      scrape.count++;
+    }
+  }
+  await sleep(Math.max(0, seconds * 1000 - (performance.now() - t0)));
   const cpu1 = await cpuSeconds(agent.pid, b.ticks);
   const elapsed = (performance.now() - t0) / 1000;
   const rssBytes = await statusBytes(agent.pid, "VmRSS");
@@ -74,10 +95,13 @@ export async function idle(b: Bench): Promise<IdleResult> {
     progress(`idle: ${pods(n)} converged; measuring for ${seconds} s, twice`);
     const first = await idleWindow(b, agent, seconds);
     const converged = await idleWindow(b, agent, seconds);
+    progress(`idle: measuring for ${seconds} s while /metrics is scraped every 15 s`);
+    const scrape = { count: 0 };
+    const scraped = { ...await idleWindow(b, agent, seconds, scrape), scrapes: scrape.count };
     const peakRssBytes = await statusBytes(agent.pid, "VmHWM");
     progress(`idle: removing ${pods(n)}`);
     await b.deleteAndWait(instance, files.map((f) => f.path));
-    return { pods: n, empty, first, converged, peakRssBytes };
+    return { pods: n, empty, first, converged, scraped, peakRssBytes };
   } finally {
     await b.stopAgent(agent);
   }

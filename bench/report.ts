@@ -93,7 +93,9 @@ export function report(r: Results): string {
   const w = i.converged;
   const perPass = (x: IdleWindow, count: number) => x.passes > 0 ? count / x.passes : NaN;
   const totalOf = (x: IdleWindow) => [...x.calls.values()].reduce((a, b) => a + b, 0);
-  const lists = (w.calls.get("ListPodSandbox") ?? 0) + (w.calls.get("ListContainers") ?? 0);
+  const listsOf = (x: IdleWindow) =>
+    (x.calls.get("ListPodSandbox") ?? 0) + (x.calls.get("ListContainers") ?? 0);
+  const lists = listsOf(w);
   const callsOk = w.passes > 0 && totalOf(w) === lists &&
     perPass(w, totalOf(w)) <= TARGET.idleListCallsPerPass + 1e-9;
   t.section(
@@ -123,6 +125,19 @@ export function report(r: Results): string {
   for (const [method, count] of [...w.calls].sort()) {
     t.row(`  ${method} per pass`, perPass(w, count).toFixed(2));
   }
+  const sc = i.scraped;
+  t.row(
+    `agent CPU while /metrics is scraped every 15 s (${sc.scrapes} scrapes in ${
+      sc.seconds.toFixed(0)
+    } s)`,
+    `${sc.cpuPercent.toFixed(2)} % of a core`,
+    `<= ${TARGET.idleCpuPercent} %`,
+    verdict(sc.cpuPercent <= TARGET.idleCpuPercent),
+  );
+  t.row(
+    "  CRI calls besides the passes' lists, per scrape",
+    sc.scrapes > 0 ? ((totalOf(sc) - listsOf(sc)) / sc.scrapes).toFixed(2) : "n/a",
+  );
   const f = i.first;
   t.row(
     `first ${f.seconds.toFixed(0)} s after converging: CPU (${f.passes} passes)`,
