@@ -3,9 +3,10 @@
  * fake (served over gRPC) and against a real containerd; where they disagree,
  * the fake is wrong. The cases are grouped by theme: the runtime and its images
  * (`cri_contract_images.ts`), sandboxes (`cri_contract_sandboxes.ts`), containers
- * (`cri_contract_containers.ts`), ExecSync (`cri_contract_exec.ts`), images pulled from a
- * registry whose tags move (`cri_contract_tags.ts`, the registry behind
- * `cri_contract_registry.ts`), and missing ids and repeated calls (`cri_contract_errors.ts`).
+ * (`cri_contract_containers.ts`), ExecSync (`cri_contract_exec.ts`), resource usage
+ * (`cri_contract_stats.ts`), images pulled from a registry whose tags move
+ * (`cri_contract_tags.ts`, the registry behind `cri_contract_registry.ts`), and missing ids
+ * and repeated calls (`cri_contract_errors.ts`).
  *
  * @module
  */
@@ -16,13 +17,14 @@ import { execCases } from "./cri_contract_exec.ts";
 import { type ContractEnv, sandboxConfig } from "./cri_contract_fixtures.ts";
 import { imageCases } from "./cri_contract_images.ts";
 import { sandboxCases, sandboxRemovalCase } from "./cri_contract_sandboxes.ts";
+import { statsCases } from "./cri_contract_stats.ts";
 import { tagCases } from "./cri_contract_tags.ts";
 
 /**
  * Runs every contract case as a step of `t`: the runtime, its images and sandboxes of their
  * own first; then, in one shared sandbox, a container's life, ExecSync, exit codes, list
- * filters and a name taken twice, pulls of moving tags, and the error cases; the last case
- * stops and removes it.
+ * filters and a name taken twice, resource usage, pulls of moving tags, and the error cases;
+ * the last case stops and removes it.
  */
 export async function runContract(
   t: Deno.TestContext,
@@ -36,6 +38,7 @@ export async function runContract(
   await containerLifeCase(t, cri, env, pod);
   await execCases(t, cri, env, pod);
   await containerCases(t, cri, env, pod);
+  await statsCases(t, cri, env, pod);
   await tagCases(t, cri, env, pod);
   await errorCases(t, cri, env, pod);
   await sandboxRemovalCase(t, cri, env, pod);

@@ -6,7 +6,8 @@
  * method, deterministic ids, an injectable clock, and hooks to make a
  * container exit. Its images are in `fake_images.ts`, the records of its sandboxes and
  * containers and the answers built from them in `fake_records.ts`, injections in
- * `fake_injections.ts`, and what commands do in `fake_exec.ts`.
+ * `fake_injections.ts`, what commands do in `fake_exec.ts`, and what containers use and the
+ * stats calls in `fake_stats.ts`.
  *
  * @module
  */
@@ -30,16 +31,27 @@ import type {
   VersionInfo,
 } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
+import type {
+  ContainerStats,
+  ContainerStatsFilter,
+  PodSandboxStats,
+  PodSandboxStatsFilter,
+} from "../lib/runtime/stats.ts";
 import { defaultExec, scriptExitCode, sleepsOf } from "./fake_exec.ts";
 import { cancelled, type InjectedWait, type Injection, Injections } from "./fake_injections.ts";
 import { FakeImages } from "./fake_images.ts";
+import { FakeStats } from "./fake_stats.ts";
 import {
   containerPasses,
   containerStatus,
+  FAKE_VERSION,
   type FakeContainer,
   type FakeSandbox,
   listedContainer,
   listedSandbox,
+  lookUp,
+  readyStatus,
+  refuseStart,
   refuseTakenContainerName,
   refuseTakenSandboxName,
   sandboxPasses,
@@ -82,9 +94,13 @@ export class FakeCri implements Cri {
    * DeadlineExceeded.
    */
   execHandler: (container: ContainerConfig, cmd: string[]) => ExecResult = defaultExec;
+  /** What containers use, which tests set, and how the pod stats calls answer. */
+  readonly usage: FakeStats;
 
   constructor(options: FakeCriOptions = {}) {
     this.#now = options.now ?? Date.now;
+    const source = { now: this.#now, sandboxes: this.#sandboxes, containers: this.#containers };
+    this.usage = new FakeStats(source);
     for (const image of options.images ?? []) this.addImage(image);
     for (const image of options.registry ?? []) this.#images.addToRegistry(image);
   }
@@ -135,11 +151,7 @@ export class FakeCri implements Cri {
     const s = this.#sandboxes.get(id);
     if (!s) throw new Error(`Fake sandbox "${id}" does not exist`);
     s.state = "SANDBOX_NOTREADY";
-    for (const c of this.#containers.values()) {
-      if (c.sandboxId === id && c.state === "CONTAINER_RUNNING") {
-        this.#exit(c, 137);
-      }
-    }
+    this.#killContainersOf(id);
   }
 
   /** Method names of the recorded calls, in order. */
@@ -168,6 +180,13 @@ export class FakeCri implements Cri {
     c.reason = reason ?? (exitCode === 0 ? "Completed" : "Error");
   }
 
+  /** The running containers of the sandbox `id` are killed. */
+  #killContainersOf(id: string): void {
+    for (const c of this.#containers.values()) {
+      if (c.sandboxId === id && c.state === "CONTAINER_RUNNING") this.#exit(c, 137);
+    }
+  }
+
   async #enter(method: string, arg: unknown, opts?: CallOptions): Promise<void> {
     this.calls.push({ method, arg });
     if (this.#closed) {
@@ -178,41 +197,23 @@ export class FakeCri implements Cri {
   }
 
   #sandbox(method: string, id: string): FakeSandbox {
-    return this.#lookUp(this.#sandboxes, "sandbox", method, id);
+    return lookUp(this.#sandboxes, "sandbox", method, id);
   }
 
   #container(method: string, id: string): FakeContainer {
-    return this.#lookUp(this.#containers, "container", method, id);
-  }
-
-  /** The record `id` of `records`, or the NotFound containerd answers for `method`. */
-  #lookUp<T>(records: Map<string, T>, kind: string, method: string, id: string): T {
-    const found = records.get(id);
-    if (found) return found;
-    const message = `${method}: an error occurred when try to find ${kind} "${id}": not found`;
-    throw new CriError("NotFound", method, message);
+    return lookUp(this.#containers, "container", method, id);
   }
 
   // ---- Cri ----
 
   async version(opts?: CallOptions): Promise<VersionInfo> {
     await this.#enter("Version", null, opts);
-    return {
-      version: "0.1.0",
-      runtimeName: "fake",
-      runtimeVersion: "1.0.0",
-      runtimeApiVersion: "v1",
-    };
+    return { ...FAKE_VERSION };
   }
 
   async status(opts?: CallOptions): Promise<RuntimeStatus> {
     await this.#enter("Status", null, opts);
-    return {
-      conditions: [
-        { type: "RuntimeReady", status: true, reason: "", message: "" },
-        { type: "NetworkReady", status: true, reason: "", message: "" },
-      ],
-    };
+    return readyStatus();
   }
 
   async runPodSandbox(config: PodSandboxConfig, opts?: CallOptions): Promise<string> {
@@ -233,11 +234,7 @@ export class FakeCri implements Cri {
   async stopPodSandbox(id: string, opts?: CallOptions): Promise<void> {
     await this.#enter("StopPodSandbox", id, opts);
     const s = this.#sandbox("StopPodSandbox", id);
-    for (const c of this.#containers.values()) {
-      if (c.sandboxId === id && c.state === "CONTAINER_RUNNING") {
-        this.#exit(c, 137);
-      }
-    }
+    this.#killContainersOf(id);
     s.state = "SANDBOX_NOTREADY";
   }
 
@@ -272,11 +269,8 @@ export class FakeCri implements Cri {
     const s = this.#sandbox("CreateContainer", podSandboxId);
     const image = this.#images.find(config.image.image);
     if (!image) {
-      throw new CriError(
-        "NotFound",
-        "CreateContainer",
-        `CreateContainer: failed to get image "${config.image.image}": not found`,
-      );
+      const message = `CreateContainer: failed to get image "${config.image.image}": not found`;
+      throw new CriError("NotFound", "CreateContainer", message);
     }
     refuseTakenContainerName(this.#containers.values(), s.id, config);
     const id = this.#id("container");
@@ -298,21 +292,7 @@ export class FakeCri implements Cri {
   async startContainer(id: string, opts?: CallOptions): Promise<void> {
     await this.#enter("StartContainer", id, opts);
     const c = this.#container("StartContainer", id);
-    if (c.state !== "CONTAINER_CREATED") {
-      throw new CriError(
-        "Other",
-        "StartContainer",
-        `StartContainer: container "${id}" is in ${c.state} state, not CONTAINER_CREATED`,
-      );
-    }
-    const sandbox = this.#sandbox("StartContainer", c.sandboxId);
-    if (sandbox.state !== "SANDBOX_READY") {
-      throw new CriError(
-        "Other",
-        "StartContainer",
-        `StartContainer: sandbox container "${sandbox.id}" is not running`,
-      );
-    }
+    refuseStart(c, this.#sandbox("StartContainer", c.sandboxId));
     c.state = "CONTAINER_RUNNING";
     c.startedAt = this.#now();
     const script = [...(c.config.command ?? []), ...(c.config.args ?? [])];
@@ -363,12 +343,29 @@ export class FakeCri implements Cri {
     await this.#enter("ReopenContainerLog", id, opts);
     const c = this.#container("ReopenContainerLog", id);
     if (c.state !== "CONTAINER_RUNNING") {
-      throw new CriError(
-        "Other",
-        "ReopenContainerLog",
-        "ReopenContainerLog: container is not running",
-      );
+      const message = "ReopenContainerLog: container is not running";
+      throw new CriError("Other", "ReopenContainerLog", message);
     }
+  }
+
+  async containerStats(id: string, opts?: CallOptions): Promise<ContainerStats> {
+    await this.#enter("ContainerStats", id, opts);
+    return this.usage.containerStats(id);
+  }
+
+  async listContainerStats(filter?: ContainerStatsFilter, opts?: CallOptions) {
+    await this.#enter("ListContainerStats", filter ?? null, opts);
+    return this.usage.listContainerStats(filter);
+  }
+
+  async podSandboxStats(id: string, opts?: CallOptions): Promise<PodSandboxStats> {
+    await this.#enter("PodSandboxStats", id, opts);
+    return this.usage.podSandboxStats(id);
+  }
+
+  async listPodSandboxStats(filter?: PodSandboxStatsFilter, opts?: CallOptions) {
+    await this.#enter("ListPodSandboxStats", filter ?? null, opts);
+    return this.usage.listPodSandboxStats(filter);
   }
 
   async imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null> {

@@ -11,6 +11,7 @@ import { criServices } from "../lib/runtime/grpc_services.ts";
 import { statusOfKind } from "../lib/runtime/grpc_status.ts";
 import type { ContainerState, Cri, PodSandboxStatus, SandboxState } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
+import { statsHandlers } from "./stats_wire.ts";
 
 // deno-lint-ignore no-explicit-any
 type Req = any;
@@ -166,6 +167,7 @@ export async function serveCri(
       await cri.reopenContainerLog(r.containerId, o);
       return {};
     }),
+    ...Object.fromEntries(Object.entries(statsHandlers(cri)).map(([name, fn]) => [name, u(fn)])),
   });
   server.addService(ImageService.service, {
     ImageStatus: u(async (r, o) => ({

@@ -1,7 +1,9 @@
 /**
  * The fake runtime's records of its sandboxes and containers, and what it answers from them:
  * the list entries and statuses the CRI returns (times in nanoseconds, copies of labels and
- * annotations), whether a record passes a list filter, and whether a new one's name is taken.
+ * annotations), whether a record passes a list filter, the NotFound of a missing one, whether a
+ * new one's name is taken and whether a container may start; and its fixed answers to
+ * `Version` and `Status`.
  *
  * @module
  */
@@ -15,7 +17,9 @@ import type {
   PodSandboxConfig,
   PodSandboxFilter,
   PodSandboxStatus,
+  RuntimeStatus,
   SandboxState,
+  VersionInfo,
 } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 
@@ -44,6 +48,24 @@ export interface FakeContainer {
   reason: string;
   /** The id of the image the container was created from. */
   imageRef: string;
+}
+
+/** What the fake answers to `Version`. */
+export const FAKE_VERSION: Readonly<VersionInfo> = {
+  version: "0.1.0",
+  runtimeName: "fake",
+  runtimeVersion: "1.0.0",
+  runtimeApiVersion: "v1",
+};
+
+/** What the fake answers to `Status`: the runtime and its network are ready. */
+export function readyStatus(): RuntimeStatus {
+  return {
+    conditions: [
+      { type: "RuntimeReady", status: true, reason: "", message: "" },
+      { type: "NetworkReady", status: true, reason: "", message: "" },
+    ],
+  };
 }
 
 function matchLabels(
@@ -143,6 +165,14 @@ export function containerStatus(
   };
 }
 
+/** The record `id` of `records`, or the NotFound containerd answers for `method`. */
+export function lookUp<T>(records: Map<string, T>, kind: string, method: string, id: string): T {
+  const found = records.get(id);
+  if (found) return found;
+  const message = `${method}: an error occurred when try to find ${kind} "${id}": not found`;
+  throw new CriError("NotFound", method, message);
+}
+
 /** Throws as containerd does when a sandbox of the same name, namespace, uid and attempt exists. */
 export function refuseTakenSandboxName(
   existing: Iterable<FakeSandbox>,
@@ -185,5 +215,21 @@ export function refuseTakenContainerName(
         `CreateContainer: failed to reserve container name "${config.metadata.name}_${config.metadata.attempt}": name is reserved for "${c.id}"`,
       );
     }
+  }
+}
+
+/**
+ * Throws as containerd does when the container `c` cannot start: it is not newly created, or
+ * its sandbox is not ready.
+ */
+export function refuseStart(c: FakeContainer, sandbox: FakeSandbox): void {
+  if (c.state !== "CONTAINER_CREATED") {
+    const message =
+      `StartContainer: container "${c.id}" is in ${c.state} state, not CONTAINER_CREATED`;
+    throw new CriError("Other", "StartContainer", message);
+  }
+  if (sandbox.state !== "SANDBOX_READY") {
+    const message = `StartContainer: sandbox container "${sandbox.id}" is not running`;
+    throw new CriError("Other", "StartContainer", message);
   }
 }

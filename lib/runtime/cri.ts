@@ -4,10 +4,17 @@
  *
  * Field names follow the wire messages in `proto/cri.proto`, camel-cased.
  * Production code talks to containerd through `grpc.ts`; tests use the
- * in-memory fake in `testing/fake_cri.ts`. Both implement {@linkcode Cri}.
+ * in-memory fake in `testing/fake_cri.ts`. Both implement {@linkcode Cri}. The usage
+ * figures of the stats calls are typed in `stats.ts`.
  *
  * @module
  */
+import type {
+  ContainerStats,
+  ContainerStatsFilter,
+  PodSandboxStats,
+  PodSandboxStatsFilter,
+} from "./stats.ts";
 
 /** Per-call options: cancellation and an override of the default deadline. */
 export interface CallOptions {
@@ -336,6 +343,34 @@ export interface Cri {
     opts?: CallOptions,
   ): Promise<ExecResult>;
   reopenContainerLog(id: string, opts?: CallOptions): Promise<void>;
+
+  /**
+   * The usage of the running container `id`. containerd 1.6 refuses a container that does not
+   * run (created, exited) with an `Other` error, "unexpected metrics response: []".
+   */
+  containerStats(id: string, opts?: CallOptions): Promise<ContainerStats>;
+  /**
+   * The usage of every container that passes `filter`, running or not; only the running ones
+   * carry `cpu` and `memory`.
+   */
+  listContainerStats(
+    filter?: ContainerStatsFilter,
+    opts?: CallOptions,
+  ): Promise<ContainerStats[]>;
+  /**
+   * The usage of the sandbox `id`: its pod's cgroup and its containers. containerd 1.6 reads the
+   * cgroup at the sandbox's `cgroupParent`, and refuses a sandbox without one (an `Other`
+   * error); a runtime without the method refuses with `Unimplemented`.
+   */
+  podSandboxStats(id: string, opts?: CallOptions): Promise<PodSandboxStats>;
+  /**
+   * The usage of every sandbox that passes `filter`, as {@linkcode Cri.podSandboxStats}; one
+   * sandbox the runtime cannot measure fails the whole call.
+   */
+  listPodSandboxStats(
+    filter?: PodSandboxStatsFilter,
+    opts?: CallOptions,
+  ): Promise<PodSandboxStats[]>;
 
   /** The image, or `null` when the runtime does not have it. */
   imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null>;

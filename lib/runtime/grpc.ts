@@ -29,6 +29,13 @@ import type {
 import { CriError } from "./errors.ts";
 import { criServices, type ServiceClient } from "./grpc_services.ts";
 import { kindOfStatus } from "./grpc_status.ts";
+import { type StatsCalls, statsCalls } from "./grpc_stats.ts";
+import type {
+  ContainerStats,
+  ContainerStatsFilter,
+  PodSandboxStats,
+  PodSandboxStatsFilter,
+} from "./stats.ts";
 import {
   containerFilterToWire,
   fromWireContainer,
@@ -64,10 +71,7 @@ export interface ConnectOptions {
 }
 
 /** Opens a CRI client on the unix socket at `socketPath`. Cheap: connects lazily. */
-export function connectCri(
-  socketPath: string,
-  options: ConnectOptions = {},
-): GrpcCri {
+export function connectCri(socketPath: string, options: ConnectOptions = {}): GrpcCri {
   return new GrpcCri(socketPath, options);
 }
 
@@ -80,6 +84,8 @@ export class GrpcCri implements Cri, Disposable {
   readonly #signal: AbortSignal | undefined;
   /** Calls in flight, cancelled by `close`. */
   readonly #inflight = new Set<grpc.ClientUnaryCall>();
+  /** The stats calls, made through this client's runtime service. */
+  readonly #stats: StatsCalls = statsCalls((method, req, opts) => this.#rt(method, req, opts));
   #closed = false;
 
   constructor(socketPath: string, options: ConnectOptions = {}) {
@@ -105,13 +111,8 @@ export class GrpcCri implements Cri, Disposable {
     defaultTimeoutMs = this.#timeoutMs,
   ): Promise<T> {
     if (this.#closed) {
-      return Promise.reject(
-        new CriError(
-          "Cancelled",
-          method,
-          `Call ${method}: the client is closed`,
-        ),
-      );
+      const closed = new CriError("Cancelled", method, `Call ${method}: the client is closed`);
+      return Promise.reject(closed);
     }
     const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
     const signals = [opts.signal, this.#signal].filter((s) => s !== undefined);
@@ -157,12 +158,7 @@ export class GrpcCri implements Cri, Disposable {
     return this.#call<T>(this.#runtime, method, req, opts, timeoutMs);
   }
 
-  #img<T>(
-    method: string,
-    req: unknown,
-    opts?: CallOptions,
-    timeoutMs?: number,
-  ) {
+  #img<T>(method: string, req: unknown, opts?: CallOptions, timeoutMs?: number) {
     return this.#call<T>(this.#images, method, req, opts, timeoutMs);
   }
 
@@ -177,11 +173,7 @@ export class GrpcCri implements Cri, Disposable {
   }
 
   async status(opts?: CallOptions): Promise<RuntimeStatus> {
-    const r = await this.#rt<{ status: RuntimeStatus | null }>(
-      "Status",
-      {},
-      opts,
-    );
+    const r = await this.#rt<{ status: RuntimeStatus | null }>("Status", {}, opts);
     return {
       conditions: (r.status?.conditions ?? []).map((c) => ({
         type: c.type,
@@ -214,10 +206,7 @@ export class GrpcCri implements Cri, Disposable {
     await this.#rt("RemovePodSandbox", { podSandboxId: id }, opts);
   }
 
-  async podSandboxStatus(
-    id: string,
-    opts?: CallOptions,
-  ): Promise<PodSandboxStatus> {
+  async podSandboxStatus(id: string, opts?: CallOptions): Promise<PodSandboxStatus> {
     const r = await this.#rt<{ status: WirePodSandboxStatus | null }>(
       "PodSandboxStatus",
       { podSandboxId: id },
@@ -233,10 +222,7 @@ export class GrpcCri implements Cri, Disposable {
     return fromWireSandboxStatus(r.status);
   }
 
-  async listPodSandbox(
-    filter?: PodSandboxFilter,
-    opts?: CallOptions,
-  ): Promise<PodSandbox[]> {
+  async listPodSandbox(filter?: PodSandboxFilter, opts?: CallOptions): Promise<PodSandbox[]> {
     const r = await this.#rt<{ items: PodSandbox[] }>(
       "ListPodSandbox",
       { filter: sandboxFilterToWire(filter) },
@@ -340,10 +326,26 @@ export class GrpcCri implements Cri, Disposable {
     await this.#rt("ReopenContainerLog", { containerId: id }, opts);
   }
 
-  async imageStatus(
-    image: ImageSpec,
+  containerStats(id: string, opts?: CallOptions): Promise<ContainerStats> {
+    return this.#stats.containerStats(id, opts);
+  }
+
+  listContainerStats(filter?: ContainerStatsFilter, opts?: CallOptions): Promise<ContainerStats[]> {
+    return this.#stats.listContainerStats(filter, opts);
+  }
+
+  podSandboxStats(id: string, opts?: CallOptions): Promise<PodSandboxStats> {
+    return this.#stats.podSandboxStats(id, opts);
+  }
+
+  listPodSandboxStats(
+    filter?: PodSandboxStatsFilter,
     opts?: CallOptions,
-  ): Promise<Image | null> {
+  ): Promise<PodSandboxStats[]> {
+    return this.#stats.listPodSandboxStats(filter, opts);
+  }
+
+  async imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null> {
     const r = await this.#img<{ image: Image | null }>(
       "ImageStatus",
       { image, verbose: false },
