@@ -250,3 +250,26 @@ Deno.test("on cgroup v2 the agent's CreateContainer carries unified over gRPC to
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the mount table is read under the shipped permissions, not only under --allow-all", async () => {
+  // Deno refuses /proc under plain read permission: the cgroup mode would always read as v1.
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const permissions = String(config.tasks.compile).split(/\s+/).filter((a) =>
+    a.startsWith("--allow-")
+  );
+  const script = `import { readMountinfo } from ${
+    JSON.stringify(new URL("../lib/node/mount_table.ts", import.meta.url).href)
+  };
+const text = await readMountinfo();
+console.log(text.split("\\n").some((l) => l.split(" ")[4] === "/sys/fs/cgroup"));`;
+  // `deno eval` would run with every permission: a file, run as the agent is.
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(file, script);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, file],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().finally(() => Deno.remove(file));
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "true");
+});

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { readMountinfo } from "./mount_table.ts";
+
 /** Where the cgroup hierarchy is mounted. */
 export const CGROUP_MOUNT_POINT = "/sys/fs/cgroup";
 
@@ -33,11 +35,12 @@ export function isCgroupV2Mountinfo(mountinfo: string): boolean {
 }
 
 /**
- * Whether this host runs cgroup v2, from /proc/self/mountinfo (or what `read` returns). When
- * the table cannot be read the host counts as v1, as libcontainer assumes when `statfs` fails.
+ * Whether this host runs cgroup v2, from /proc/self/mountinfo as `cat` reads it (Deno does not
+ * read /proc under plain read permission), or what `read` returns. When the table cannot be
+ * read the host counts as v1, as libcontainer assumes when `statfs` fails.
  */
 export async function detectCgroupV2(
-  read: () => Promise<string> = () => Deno.readTextFile("/proc/self/mountinfo"),
+  read: () => Promise<string> = readMountinfo,
 ): Promise<boolean> {
   try {
     return isCgroupV2Mountinfo(await read());

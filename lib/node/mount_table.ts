@@ -6,10 +6,10 @@
  */
 
 /**
- * The mount points of the agent's mount namespace. Deno refuses to read /proc/self without
- * full permissions, so `cat` reads it for us (the same namespace).
+ * The text of /proc/self/mountinfo of the agent's mount namespace, read by `cat`: Deno refuses
+ * to read /proc without full permissions. Throws when `cat` cannot be run or fails.
  */
-export async function mountPoints(): Promise<Set<string>> {
+export async function readMountinfo(): Promise<string> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command("cat", {
@@ -22,8 +22,19 @@ export async function mountPoints(): Promise<Set<string>> {
       cause: error,
     });
   }
+  if (!output.success) {
+    throw new Error(`Cannot read the mount table with "cat" (exit ${output.code})`);
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/**
+ * The mount points of the agent's mount namespace. Deno refuses to read /proc/self without
+ * full permissions, so `cat` reads it for us (the same namespace).
+ */
+export async function mountPoints(): Promise<Set<string>> {
   const points = new Set<string>();
-  for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+  for (const line of (await readMountinfo()).split("\n")) {
     // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
     const field = line.split(" ")[4];
     if (field) {
