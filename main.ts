@@ -31,6 +31,10 @@ import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/node/regist
 import { ManifestSource } from "./lib/manifest/source.ts";
 import { statusFilePath } from "./lib/agent/status_file.ts";
 import { within } from "./lib/base/timer.ts";
+import { ResourceMetrics, startTimesOf } from "./lib/agent/resource_metrics.ts";
+import { processFigures, processMetricsText } from "./lib/agent/process_figures.ts";
+import { readNodeUsage } from "./lib/node/node_usage.ts";
+import { detectCgroupV2 } from "./lib/node/cgroups.ts";
 
 const encoder = new TextEncoder();
 
@@ -190,6 +194,16 @@ async function runAgent(config: AgentConfig): Promise<number> {
   using _checkImages = {
     [Symbol.dispose]: () => Deno.removeSignalListener("SIGUSR1", checkImages),
   };
+  // Read when scraped: kubelet's resource metrics from the runtime and the root cgroup.
+  const cgroupV2 = detectCgroupV2();
+  const resources = new ResourceMetrics({
+    runtime: cri,
+    instance: config.instance,
+    startTimes: () => startTimesOf(reconciler.pods),
+    node: async () => readNodeUsage(await cgroupV2),
+    now: () => Date.now(),
+    log,
+  });
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (config.listen) {
     try {
@@ -197,7 +211,11 @@ async function runAgent(config: AgentConfig): Promise<number> {
         config.listen,
         {
           health: () => reconciler.health(),
-          metrics: () => metrics.render(),
+          metrics: async () =>
+            metrics.render() +
+            [...await resources.render(), ...processMetricsText(await processFigures())]
+              .join("\n") +
+            "\n",
           pods: () => reconciler.pods,
         },
         stop.signal,

@@ -31,6 +31,7 @@ import type { Logger } from "../base/log.ts";
 import { podUsages, usageOf } from "../node/usage.ts";
 import type { NodeUsage } from "../node/node_usage.ts";
 import { ownedBy } from "../reconcile/observe.ts";
+import type { PodView } from "../reconcile/status.ts";
 
 /** The runtime calls the metrics make. */
 export interface StatsRuntime {
@@ -223,3 +224,16 @@ function podFigures(
 
 type PodCpu = { coreNanoSeconds: number; at: number };
 type PodMemory = { workingSetBytes: number; at: number };
+
+/** When each running container of `pods` started, in Unix seconds, by container id. */
+export function startTimesOf(pods: readonly PodView[]): Map<string, number> {
+  const starts = new Map<string, number>();
+  for (const p of pods) {
+    for (const c of p.containers) {
+      if (c.state !== "running" || !c.containerId || !c.startedAt) continue;
+      const ms = Date.parse(c.startedAt);
+      if (Number.isFinite(ms)) starts.set(c.containerId, ms / 1000);
+    }
+  }
+  return starts;
+}
