@@ -263,7 +263,19 @@ Deno.test("lastGoodImages: an update whose container could not be created since 
     lastGoodImages(d, s, sandbox, new Map(), { reason, at });
   assert.deepEqual(look("CreateContainerError", START + 1), {
     changed: { images: { app: B }, since: START },
+    blame: ["app"],
   });
+  // The sandbox it replaces (made before the update was asked for) waits for the new one.
+  const old = {
+    ...sandbox,
+    sandbox: { id: "old", createdAt: (START - 5_000) * 1e6 } as PodSandbox,
+  };
+  assert.deepEqual(lastGoodImages(d, state, old, new Map(), undefined), { pending: true });
+  assert.deepEqual(
+    lastGoodImages(d, state, old, new Map(), { reason: "CreateContainerError", at: START + 1 }),
+    { pending: true },
+    "an error of the old sandbox is not the update's",
+  );
   assert.deepEqual(look("CreateContainerError", START - 1), {}, "an error from before");
   assert.deepEqual(look("ErrImagePull", START + 1), {}, "a pull error is the registry's");
   const other = { ...state, watching: { ...state.watching!, hash: "v1:other" } };

@@ -158,7 +158,7 @@ Deno.test("an update whose pull fails after the check is no rollback: the old po
   await checkAndPass(s.reconciler);
   const old = await theApp(s);
   assert.equal(old.imageRef, v1);
-  s.cri.pushToRegistry(APP);
+  const v2 = s.cri.pushToRegistry(APP);
   await s.clock.advance(INTERVAL);
   // The check's pull works; the update's own pull fails.
   s.cri.inject("PullImage", {});
@@ -171,7 +171,9 @@ Deno.test("an update whose pull fails after the check is no rollback: the old po
   await seconds(s, 12); // past the window of the update, and the pull's next try
   const st = await rollbackState(s);
   assert.equal(st?.rolledBack, undefined);
-  assert.equal(st?.watching, undefined);
+  // The update is still asked for: its watch waits for its sandbox, judging nothing yet.
+  assert.deepEqual(st?.watching?.images, { app: v2 });
+  assert.equal(st?.watching?.failed, undefined);
   assert.deepEqual(st?.lastGood?.images, { app: { id: v1, ref: await repoDigestOf(s, v1) } });
   assert.equal(s.reconciler.events("default/web").some((e) => e.reason === "RolledBack"), false);
   assert.deepEqual((await runningWeb(s)).map((c) => c.id), [old.id], "the old pod stays");

@@ -61,8 +61,16 @@ export interface Watching {
   startedAt: number;
   /** How long the watch lasts, in milliseconds. */
   windowMs: number;
-  /** Set when the spec is the last good one run with new images: their ids, by container. */
+  /**
+   * Set when the spec is the last good one run with new images: their ids, by container. An
+   * update asked for sets them before its sandbox exists (`startedAt` is then when it was asked).
+   */
   images?: Record<string, string>;
+  /**
+   * Set when the spec failed its window with no last good spec to go back to: it runs as
+   * declared and is not judged again (nor taken as good) until the file changes.
+   */
+  failed?: boolean;
 }
 
 /** What is kept of one pod identity; every part is optional. */
@@ -122,6 +130,7 @@ const PARTS: Record<keyof RollbackState, Record<string, FieldCheck>> = {
     startedAt: ["a number", Number.isFinite],
     windowMs: ["a positive number", (v) => Number.isFinite(v) && (v as number) > 0],
     images: namesTo("image ids"),
+    failed: ["absent or true", (v) => v === undefined || v === true],
   },
 };
 

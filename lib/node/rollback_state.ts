@@ -6,6 +6,7 @@
  * ```text
  * <root>/rollback/                       mode 0700
  * <root>/rollback/<namespace>_<name>.json  mode 0600: {"version":1,"key":"ns/name",...}
+ *                                          (version 2 while it holds a rollback of images)
  * ```
  *
  * A namespace is a DNS-1123 label and a name a DNS-1123 subdomain, so neither holds `_` or `/`
@@ -49,9 +50,9 @@ const FILE_MODE = 0o600; // a whole pod spec, for the agent alone
 const DIR_MODE = 0o700;
 const MAX_BYTES = 4 * 1024 * 1024; // a v1 Pod from a 1 MiB manifest fits well
 /**
- * The version written: 2 for a state holding a rollback from new images (an agent that knows
- * only version 1 would take it for a rollback of the spec and run the tag that failed; it
- * ignores the file instead), 1 otherwise, as before. Both are read.
+ * The version written: 2 for a state holding a rollback from new images, 1 otherwise, as before;
+ * both are read. An agent that knows only version 1 ignores a version 2 file rather than take
+ * the rollback for one of the spec and show `RolledBack` while its tag runs the image that failed.
  */
 const VERSION = 1;
 const IMAGES_VERSION = 2;

@@ -226,16 +226,23 @@ export function imageRollbackMessage(
 export interface LastGoodLook {
   /** The new images it runs (or that an update asked for and could not create). */
   changed?: ChangedImages;
+  /**
+   * The container a create error is about, when the error does not say: the first of the new
+   * images not created (the pod's containers are created in order, and stop at the first error).
+   */
+  blame?: string[];
+  /** Set while an update asked for has no sandbox yet: its watch waits for it. */
+  pending?: boolean;
   /** The images of a last good spec kept without them (by an older agent), to take now. */
   backfill?: Record<string, RanImage>;
 }
 
 /**
  * What the watch makes of pod `d`, whose declared spec is its last good one, running in
- * `sandbox`: the images that changed since the last good run; or, when an update asked for new
- * images (`state.watching.images`) and a container of them could not be created (`error`),
- * those; or, for a last good spec kept without its images, once every regular container runs,
- * what runs then.
+ * `sandbox` (the newest of its spec): the images that changed since the last good run. An update
+ * asked for (`state.watching.images`, from when it was asked) applies to a sandbox created since:
+ * a container of it that could not be created (`error`) fails those of its images not created.
+ * For a last good spec kept without its images, once every regular container runs: what runs.
  */
 export function lastGoodImages(
   d: DesiredPod,
@@ -245,15 +252,29 @@ export function lastGoodImages(
   error: { reason: string; at: number } | undefined,
 ): LastGoodLook {
   const { lastGood: good, watching: w } = state;
-  const expected = w?.images && w.hash === d.hash && error && isCreateError(error.reason) &&
-      error.at >= w.startedAt
-    ? { changed: { images: w.images, since: w.startedAt } }
-    : {};
-  if (!good || !sandbox) return expected;
-  if (good.images) {
-    const changed = changedImages(good.images, sandbox);
-    return changed ? { changed } : expected;
+  if (!good) return {};
+  const created = sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined;
+  const asked = w?.images && w.hash === d.hash ? w.images : undefined;
+  // The update's sandbox: made since it was asked (the one it replaces is older).
+  const replaced = asked && created !== undefined && created >= w!.startedAt;
+  const changed = sandbox && good.images ? changedImages(good.images, sandbox) : undefined;
+  if (asked && !replaced && !changed) return { pending: true };
+  if (replaced && error && isCreateError(error.reason) && error.at >= created!) {
+    const notCreated = d.containers.filter((c) =>
+      asked[c.name] !== undefined && good.images?.[c.name] !== undefined &&
+      !sandbox!.containers.some((x) => x.metadata.name === c.name && x.imageRef === asked[c.name])
+    ).map((c) => c.name);
+    if (notCreated.length > 0) {
+      const images = { ...changed?.images };
+      for (const name of notCreated) images[name] = asked[name]!;
+      return {
+        changed: { images, since: Math.min(changed?.since ?? created!, created!) },
+        blame: notCreated.slice(0, 1),
+      };
+    }
   }
+  if (changed) return { changed };
+  if (good.images || !sandbox) return {};
   const running = new Set(
     sandbox.containers.filter((c) => c.state === "CONTAINER_RUNNING").map((c) => c.metadata.name),
   );

@@ -27,7 +27,9 @@
  *
  * @module
  */
-import type { ObservedPod } from "./observe.ts";
+import type { ObservedPod, ObservedState } from "./observe.ts";
+import type { DesiredPod } from "../translate/desired_pod.ts";
+import { KEYS } from "../runtime/labels.ts";
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
 import type { Pod } from "../manifest/pod.ts";
@@ -268,4 +270,25 @@ export function sandboxVerdict(w: SandboxWatch): WatchVerdict & { unknown: numbe
     readinessProbes: new Set([...readiness].filter((n) => !unknown.has(n))),
   });
   return { ...verdict, unknown: unknown.size };
+}
+
+/** The newest sandbox of pod `d`'s spec (by its spec hash) that tinylet may build on, if any. */
+export function sandboxOf(d: DesiredPod, observed: ObservedState): ObservedPod | undefined {
+  return (observed.pods.get(d.key) ?? []).filter((o) =>
+    o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
+  ).at(-1);
+}
+
+/**
+ * A container of `sandbox` that failed: exited with an error (its status in `exited`), or
+ * restarted in it (a second instance of its name); undefined when none did.
+ */
+export function failedContainer(
+  sandbox: ObservedPod,
+  exited: ReadonlyMap<string, ContainerStatus>,
+): Container | undefined {
+  return sandbox.containers.find((c) =>
+    (exited.get(c.id)?.exitCode ?? 0) !== 0 ||
+    sandbox.containers.filter((x) => x.metadata.name === c.metadata.name).length > 1
+  );
 }

@@ -18,12 +18,11 @@ import { isPodOfHash, type Pod } from "../manifest/pod.ts";
 import { podRollbackWindow } from "../manifest/opt_in.ts";
 import type { RollbackState, RollbackStore } from "../node/rollback_state.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
-import { KEYS } from "../runtime/labels.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { DesiredState, RollbackHook } from "./desired.ts";
 import type { PodEvent } from "./executor_options.ts";
 import type { ObservedState } from "./observe.ts";
-import { isCreateError, sandboxVerdict } from "./rollback_watch.ts";
+import { failedContainer, isCreateError, sandboxOf, sandboxVerdict } from "./rollback_watch.ts";
 import { shortId } from "./auto_update.ts";
 import {
   failedImages,
@@ -79,8 +78,6 @@ export class Rollbacks {
   readonly #loaded = new Map<string, Loaded>();
   /** The window of each pod, from its declared spec. */
   readonly #windows = new Map<string, number>();
-  /** Specs that failed with no good spec to go back to, said once: `key\0hash`. */
-  readonly #failedFirst = new Set<string>();
   /** Rolled-back pods whose last good spec was said to fail too: `key\0sandbox id`. */
   readonly #saidFailing = new Set<string>();
   /** Whether the states on disk of pods no longer declared were looked for (once). */
@@ -182,8 +179,20 @@ export class Rollbacks {
     const loaded = this.#loaded.get(key);
     const failed = loaded?.state.rolledBack?.images?.[container];
     if (!loaded || !failed || failed.id === id) return;
+    const good = loaded.state.lastGood;
+    const window = this.#windows.get(key) ?? 0;
     delete loaded.state.rolledBack;
     delete loaded.pinned;
+    // Watched from now, as an update asked for: a container of it that cannot be created fails.
+    if (good && window > 0) {
+      const images = { [container]: id };
+      loaded.state.watching = {
+        hash: good.hash,
+        startedAt: this.#o.now(),
+        windowMs: window,
+        images,
+      };
+    }
     await this.#save(key, loaded);
     const message = `The tag "${image}" of container ${JSON.stringify(container)} names ${
       shortId(id)
@@ -213,9 +222,7 @@ export class Rollbacks {
       if (window === 0 || d.rolledBack || d.waiting) continue;
       const loaded = await this.#state(d.key);
       const s = loaded.state;
-      const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
-        o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
-      ).at(-1);
+      const sandbox = sandboxOf(d, observed);
       // Only an error of this very spec counts (one of the spec before is not its failure).
       const e = ctx.podError(d.key);
       // Its message without the pull's "(next try in N s)": a rolled-back spec is not retried.
@@ -234,26 +241,27 @@ export class Rollbacks {
       const changed = look.changed;
       if (s.lastGood?.hash === d.hash && !changed) {
         const w = s.watching;
-        // An update asked for is awaited for its window; anything else under watch is done.
-        if (w?.images && w.hash === d.hash && now < w.startedAt + w.windowMs) {
-          wakeAt = Math.min(wakeAt ?? Infinity, w.startedAt + w.windowMs);
+        const until = sandbox && w ? Math.floor(sandbox.sandbox.createdAt / 1e6) + w.windowMs : 0;
+        // An update asked for is awaited until its sandbox ran a window; else the watch is done.
+        if (look.pending || (w?.images && w.hash === d.hash && now < until)) {
+          if (!look.pending) wakeAt = Math.min(wakeAt ?? Infinity, until);
         } else if (w) {
           delete s.watching;
           await this.#save(d.key, loaded);
         }
         continue;
       }
-      if (this.#failedFirst.has(`${d.key}\0${d.hash}`)) continue;
+      // A first spec that failed is not judged again (nor taken as good) until the file changes.
+      if (s.watching?.hash === d.hash && s.watching.failed) continue;
       // New images fail by their own containers: a pull error is the registry's, not theirs.
       const error = own && (!changed || (isCreateError(own.reason) && own.at >= changed.since))
         ? own
         : undefined;
       const started = changed?.since ??
         (sandbox ? Math.floor(sandbox.sandbox.createdAt / 1e6) : undefined);
-      const fresh = s.watching?.hash !== d.hash ||
-        (started !== undefined && s.watching.startedAt !== started) ||
-        !sameImages(s.watching.images, changed?.images);
-      if (fresh) {
+      // Known: watched before (by this agent or one before it), whatever start it had then.
+      const known = s.watching?.hash === d.hash && sameImages(s.watching.images, changed?.images);
+      if (!known || (started !== undefined && s.watching!.startedAt !== started)) {
         s.watching = {
           hash: d.hash,
           startedAt: started ?? now,
@@ -266,22 +274,21 @@ export class Rollbacks {
       // this spec fails it whenever it comes (a slow pull never makes a spec good).
       if (!sandbox && !error) continue;
       const w = s.watching!;
-      // First seen after its window (the window was off, or the agent away): it ran, and what
+      // Never watched, and first seen after its window (the window was off): it ran, and what
       // failed back then is not judged now.
-      const verdict = fresh && started !== undefined && started + window <= now
-        ? { verdict: "succeeded" as const, unknown: 0 }
-        : sandboxVerdict({
-          pod: d.pod,
-          containers: changed
-            ? instancesSince(sandbox?.containers ?? [], changed.since, changed.images)
-            : sandbox?.containers ?? [],
-          statuses: observed.statuses,
-          probes: ctx.probes,
-          windowMs: w.windowMs,
-          startedAt: sandbox ? w.startedAt : error!.at,
-          now,
-          ...(error ? { lastError: error } : {}),
-        });
+      const adopted = !known && started !== undefined && started + window <= now;
+      const verdict = adopted ? { verdict: "succeeded" as const, unknown: 0 } : sandboxVerdict({
+        pod: d.pod,
+        containers: changed
+          ? instancesSince(sandbox?.containers ?? [], changed.since, changed.images)
+          : sandbox?.containers ?? [],
+        statuses: observed.statuses,
+        probes: ctx.probes,
+        windowMs: w.windowMs,
+        startedAt: sandbox ? w.startedAt : error!.at,
+        now,
+        ...(error ? { lastError: error } : {}),
+      });
       if (verdict.verdict === "succeeded" && verdict.unknown > 0) {
         wakeAt = wakeAt === undefined ? now + 1_000 : Math.min(wakeAt, now + 1_000);
         continue;
@@ -300,24 +307,27 @@ export class Rollbacks {
         loaded.good = s.lastGood.pod as Pod;
         delete loaded.pinned;
         await this.#save(d.key, loaded);
+        const what = changed ? "with its new images: they are" : `: its spec (${short(d.hash)}) is`;
         this.#o.log.info(
-          changed
-            ? `Pod ${d.key} ran its rollback window with its new images: they are its last good ones`
-            : `Pod ${d.key} ran its rollback window: its spec (${
-              short(d.hash)
-            }) is its last good one`,
+          adopted
+            ? `Pod ${d.key} was first watched after its rollback window ended, ${what} taken as good`
+            : `Pod ${d.key} ran its rollback window ${what} its last good ${
+              changed ? "ones" : "one"
+            }`,
         );
         continue;
       }
       if (!s.lastGood) {
-        this.#failedFirst.add(`${d.key}\0${d.hash}`);
+        s.watching = { ...w, failed: true };
         await this.#save(d.key, loaded);
         this.#o.log.warn(
-          `Pod ${d.key} failed within its rollback window (${verdict.cause}), but has no last good spec to go back to: it runs as declared`,
+          `Pod ${d.key} failed within its rollback window (${verdict.cause}), but has no last good spec to go back to: it runs as declared; fix ${d.source}, and the next version that runs its window is kept as good`,
         );
         continue;
       }
-      const failed = changed ? failedImages(d, changed.images, verdict.containers) : undefined;
+      const failed = changed
+        ? failedImages(d, changed.images, verdict.containers ?? look.blame)
+        : undefined;
       s.rolledBack = {
         hash: d.hash,
         cause: verdict.cause,
@@ -347,16 +357,11 @@ export class Rollbacks {
    * too (a container of it exited with an error or restarted): nothing more is rolled back.
    */
   #failsToo(d: DesiredPod, observed: ObservedState): void {
-    const sandbox = (observed.pods.get(d.key) ?? []).filter((o) =>
-      o.sandbox.annotations[KEYS.specHash] === d.hash && o.unsafeIdentity === undefined
-    ).at(-1);
+    const sandbox = sandboxOf(d, observed);
     const said = `${d.key}\0${sandbox?.sandbox.id}`;
-    if (!sandbox || this.#saidFailing.has(said)) return;
-    // Exited with an error, or restarted in this sandbox (a second instance of its name).
-    const failed = sandbox.containers.find((c) =>
-      (observed.exited.get(c.id)?.exitCode ?? 0) !== 0 ||
-      sandbox.containers.filter((x) => x.metadata.name === c.metadata.name).length > 1
-    );
+    const failed = sandbox && !this.#saidFailing.has(said)
+      ? failedContainer(sandbox, observed.exited)
+      : undefined;
     if (!failed) return;
     this.#saidFailing.add(said);
     const message =
@@ -368,9 +373,11 @@ export class Rollbacks {
   /** Forgets, on disk too, the state of every pod not in `keys` (its file no longer says it). */
   async #forget(keys: ReadonlySet<string>): Promise<void> {
     if (!this.#swept) {
-      // Pods whose file went while the agent was down: their state goes too.
-      this.#swept = true;
-      for (const key of await this.#o.store.list().catch(() => [])) {
+      // Pods whose file went while the agent was down: their state goes too (looked for again
+      // at the next pass when the directory cannot be listed).
+      const listed = await this.#o.store.list().catch(() => undefined);
+      this.#swept = listed !== undefined;
+      for (const key of listed ?? []) {
         // Known by its file only: read when the pod is desired again.
         if (!this.#loaded.has(key)) this.#loaded.set(key, { state: {}, unread: true });
       }
@@ -383,8 +390,8 @@ export class Rollbacks {
         this.#o.log.warn(`Cannot remove the rollback state of pod ${key}: ${err.message}`)
       );
     }
-    for (const k of this.#failedFirst) {
-      if (!keys.has(k.split("\0")[0]!)) this.#failedFirst.delete(k);
+    for (const k of this.#saidFailing) {
+      if (!keys.has(k.split("\0")[0]!)) this.#saidFailing.delete(k);
     }
   }
 }
