@@ -1,12 +1,14 @@
 /**
  * What the tests of auto-update rollback on the fake runtime share: pod "web" annotated for
  * auto-update with a 10 s rollback window, on a fake whose registry serves its tag (or varied:
- * no annotation, no window, a container "side" before "app", a pull policy); a hook run before
- * each container the reconciler creates; an auto-update check run to its end; the images the
- * runtime was asked to create containers from; the repo digest the fake's registry gave an
- * image; an agent restarted on the same root with the same auto-update interval (and a
- * `--rollback-window`); and the steps most tests start with: v1 made the last good spec, a new
- * image pushed and taken by the next check, that image crashing and being rolled back.
+ * no annotation, no window, a container "side" before "app", a pull policy, a grace period);
+ * hooks run before each container the reconciler creates, each sandbox it starts and each
+ * container it stops (containers that ignore SIGTERM); an auto-update check run to its end;
+ * the images the runtime was asked to create containers from; the repo digest the fake's
+ * registry gave an image; an agent restarted on the same root with the same auto-update
+ * interval (and a `--rollback-window`); and the steps most tests start with: v1 made the last
+ * good spec, a new image pushed and taken by the next check, that image crashing and being
+ * rolled back.
  *
  * @module
  */
@@ -43,6 +45,8 @@ export interface WebOptions {
   side?: "plain" | "probe";
   /** The `imagePullPolicy` of container "app", when set. */
   pullPolicy?: string;
+  /** Its `terminationGracePeriodSeconds` (default 1). */
+  grace?: number;
 }
 
 /**
@@ -50,7 +54,7 @@ export interface WebOptions {
  * window, running {@linkcode APP}; `args` tells one spec from another, `options` vary it.
  */
 export function autoWeb(args: string, options: WebOptions = {}): string {
-  const { window = "10s", autoUpdate = true, side, pullPolicy } = options;
+  const { window = "10s", autoUpdate = true, side, pullPolicy, grace = 1 } = options;
   const annotations = [
     ...(autoUpdate ? ['    tinylet.dev/auto-update: "registry"'] : []),
     ...(window !== null ? [`    tinylet.dev/rollback-window: "${window}"`] : []),
@@ -63,7 +67,7 @@ kind: Pod
 metadata:
   name: web
 ${annotations.length > 0 ? `  annotations:\n${annotations.join("\n")}\n` : ""}spec:
-  terminationGracePeriodSeconds: 1
+  terminationGracePeriodSeconds: ${grace}
   containers:
 ${side ? `    - name: side\n      image: ${SIDE}${probe}\n` : ""}    - name: app
       image: ${APP}
@@ -79,7 +83,21 @@ export interface UpdateFixture extends ReconcilerFixture {
    * container's name, when set (to move the clock between the containers of one pod).
    */
   beforeCreate?: (container: string) => Promise<void>;
+  /**
+   * Run by the fixture's reconciler before each of its calls named by {@linkcode HookedCall},
+   * with the call's arguments, when set (after `beforeCreate`).
+   */
+  beforeCall?: (method: HookedCall, args: unknown[]) => Promise<void>;
 }
+
+/** The runtime calls of the fixture's reconciler that {@linkcode UpdateFixture.beforeCall} sees. */
+export type HookedCall = "runPodSandbox" | "createContainer" | "stopContainer";
+
+const HOOKED: ReadonlySet<string> = new Set<HookedCall>([
+  "runPodSandbox",
+  "createContainer",
+  "stopContainer",
+]);
 
 /**
  * A reconciler on the fake (hand clock, auto-update every {@linkcode INTERVAL}) whose registry
@@ -95,23 +113,32 @@ export async function updateFixture({ statusFile = false } = {}): Promise<Update
     metrics,
     statusFile,
     fake: (clock) => new FakeCri({ images: [FIXTURE_IMAGE], now: () => clock.epochMs() }),
-    cri: (_dir, fake) => withCreateHook(fake, (name) => made.fixture?.beforeCreate?.(name)),
+    cri: (_dir, fake) =>
+      withHooks(fake, async (method, args) => {
+        const f = made.fixture;
+        if (method === "createContainer") {
+          await f?.beforeCreate?.((args[1] as ContainerConfig).metadata.name);
+        }
+        await f?.beforeCall?.(method, args);
+      }),
   });
   made.fixture = Object.assign(f, { metrics });
   return made.fixture;
 }
 
-/** `fake`, whose CreateContainer runs `before` with the container's name first. */
-function withCreateHook(
+/** `fake`, whose calls named by {@linkcode HookedCall} run `before` with their arguments first. */
+function withHooks(
   fake: FakeCri,
-  before: (container: string) => Promise<void> | undefined,
+  before: (method: HookedCall, args: unknown[]) => Promise<void>,
 ): Cri {
   return new Proxy(fake, {
     get(target, p) {
-      if (p === "createContainer") {
-        return async (...args: Parameters<Cri["createContainer"]>) => {
-          await before(args[1].metadata.name);
-          return await target.createContainer(...args);
+      if (typeof p === "string" && HOOKED.has(p)) {
+        const method = p as HookedCall;
+        const call = target[method] as (...args: unknown[]) => Promise<unknown>;
+        return async (...args: unknown[]) => {
+          await before(method, args);
+          return await call.apply(target, args);
         };
       }
       const value = Reflect.get(target, p, target);
@@ -198,10 +225,13 @@ export async function repoDigestOf(s: ReconcilerFixture, id: string): Promise<st
   return digest;
 }
 
-/** v1 (the image first pushed under the tag) runs its whole window; returns its image id. */
-export async function goodV1(s: UpdateFixture): Promise<string> {
+/**
+ * v1 (the image first pushed under the tag) runs its whole window, pod web varied by `options`;
+ * returns its image id.
+ */
+export async function goodV1(s: UpdateFixture, options: WebOptions = {}): Promise<string> {
   const v1 = s.cri.pushToRegistry(APP);
-  await s.write("web.yaml", autoWeb("v1"));
+  await s.write("web.yaml", autoWeb("v1", options));
   await s.reconciler.pass();
   await s.clock.advance(11_000);
   await checkAndPass(s.reconciler); // the window ends; the first check finds the tag on v1
@@ -233,6 +263,16 @@ export async function crashed(
   s.cri.exitContainer((await theApp(s)).id, 1, "Error");
   await agent.pass();
   return await agent.pass();
+}
+
+/**
+ * From now on, the containers the fixture's reconciler stops ignore SIGTERM: each StopContainer
+ * takes its whole timeout (the hand clock moves by it) before the runtime kills the container.
+ */
+export function ignoringTerm(s: UpdateFixture): void {
+  s.beforeCall = async (method, args) => {
+    if (method === "stopContainer") await s.clock.advance((args[1] as number) * 1_000);
+  };
 }
 
 /** The PullImage calls of {@linkcode APP} so far (each check resolves it with one). */
