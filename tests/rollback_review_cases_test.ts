@@ -39,7 +39,7 @@ const BOOM = "failed to create containerd container: boom";
 const CREATE_FAILED = `a container could not be created (CreateContainerError): ${BOOM}`;
 const EXITED = 'container "app" exited with code 1 (Error)';
 /** The log line of a watch that found its spec or images first after their window. */
-const ADOPTED = "was first watched after its rollback window ended";
+const ADOPTED = "never watched, first seen after its rollback window ended: taken as good";
 
 /** The next CreateContainer call fails as containerd's does. */
 function createFails(s: UpdateFixture): void {

@@ -279,6 +279,14 @@ Deno.test("new images first seen by a watch after their window are adopted as go
   assert.equal(st?.rolledBack, undefined, JSON.stringify(st?.rolledBack));
   assert.deepEqual(st?.lastGood?.images, { app: { id: v2, ref: await repoDigestOf(s, v2) } });
   assert.deepEqual((await runningWeb(s)).map((c) => c.id), [restartedApp.id]);
+  assert.equal(
+    s.lines.filter((l) =>
+      l.includes(
+        "INFO  Pod default/web runs new images never watched, first seen after its rollback window ended: taken as good",
+      )
+    ).length,
+    1,
+  );
 });
 
 /** The ImageUpdateCheckFailed events of pod web, as [type, message]. */

@@ -307,13 +307,15 @@ export class Rollbacks {
         loaded.good = s.lastGood.pod as Pod;
         delete loaded.pinned;
         await this.#save(d.key, loaded);
-        const what = changed ? "with its new images: they are" : `: its spec (${short(d.hash)}) is`;
+        const what = changed ? "new images" : `a spec (${short(d.hash)})`;
         this.#o.log.info(
           adopted
-            ? `Pod ${d.key} was first watched after its rollback window ended, ${what} taken as good`
-            : `Pod ${d.key} ran its rollback window ${what} its last good ${
-              changed ? "ones" : "one"
-            }`,
+            ? `Pod ${d.key} runs ${what} never watched, first seen after its rollback window ended: taken as good`
+            : changed
+            ? `Pod ${d.key} ran its rollback window with its new images: they are its last good ones`
+            : `Pod ${d.key} ran its rollback window: its spec (${
+              short(d.hash)
+            }) is its last good one`,
         );
         continue;
       }
