@@ -8,6 +8,7 @@ import { type AgentConfig, type Command, parseCommandLine, UsageError } from "./
 import { USAGE } from "./lib/cmd/help.ts";
 import { checkCommand, convertCommand } from "./lib/cmd/check.ts";
 import { describeCommand, podsCommand } from "./lib/cmd/pods.ts";
+import { topCommand } from "./lib/cmd/top.ts";
 import { downCommand } from "./lib/cmd/down.ts";
 import { execCommand } from "./lib/cmd/exec.ts";
 import { logsCommand } from "./lib/cmd/logs.ts";
@@ -305,6 +306,11 @@ async function dispatch(command: Command): Promise<number> {
       return await withRuntime(
         command.config,
         (cri) => podsCommand(command.config, cri, command, io),
+      );
+    case "top":
+      return await withRuntime(
+        command.config,
+        (cri) => topCommand(command.config, cri, command, io),
       );
     case "describe":
       return await withRuntime(

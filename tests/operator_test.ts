@@ -611,6 +611,8 @@ Deno.test("tinylet describe escapes probe output, the image, the last error, eve
       "      Message:      back-off\\r\\tx",
       "    Ready:          False",
       "    Restart Count:  3",
+      "    CPU:            <not running> (no request or limit)",
+      "    Memory:         <not running> (no request or limit)",
       "    Readiness:      failure (last run 2026-11-29T07:00:06.000Z)",
       "      Last failure: 2026-11-29T07:00:05.000Z: \\x1b[2J\\u009b31mred\\x7f\\x00\\r\\tend",
       "Events:",

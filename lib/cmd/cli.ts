@@ -76,6 +76,14 @@ export type Command =
   }
   | { command: "describe"; config: AgentConfig; pod: PodRef }
   | {
+    command: "top";
+    config: AgentConfig;
+    output: "table" | "json";
+    namespace: string | undefined;
+    containers: boolean;
+    sortBy: "cpu" | "memory" | undefined;
+  }
+  | {
     command: "logs";
     config: AgentConfig;
     pod: PodRef;
@@ -187,6 +195,23 @@ export function parseCommandLine(
         throw new UsageError(`-o: "${o}" is not wide or json`);
       }
       return { command: "pods", config, output: o, namespace: ns };
+    }
+    case "top": {
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+      const o = values.output ?? "table";
+      if (o !== "json" && o !== "table") throw new UsageError(`-o: "${o}" is not json`);
+      const by = values["sort-by"];
+      if (by !== undefined && by !== "cpu" && by !== "memory") {
+        throw new UsageError(`--sort-by: "${by}" is not cpu or memory`);
+      }
+      return {
+        command: "top",
+        config,
+        output: o,
+        namespace: ns,
+        containers: values.containers,
+        sortBy: by,
+      };
     }
     case "describe":
       if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}"`);

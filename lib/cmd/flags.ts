@@ -40,6 +40,8 @@ export const OPTIONS = {
   "dry-run": { type: "boolean", default: false },
   timeout: { type: "string", default: "2m" },
   "show-secrets": { type: "boolean", default: false },
+  containers: { type: "boolean", default: false },
+  "sort-by": { type: "string" },
 } as const;
 
 /** The long name of a flag. */
@@ -80,6 +82,7 @@ export const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = 
   plan: COMMON_OPTIONS,
   pods: [...COMMON_OPTIONS, "namespace", "output"],
   describe: [...COMMON_OPTIONS, "namespace"],
+  top: [...COMMON_OPTIONS, "namespace", "output", "containers", "sort-by"],
   logs: [...COMMON_OPTIONS, "namespace", "follow", "tail", "previous", "timestamps"],
   exec: [...COMMON_OPTIONS, "namespace"],
   down: [...COMMON_OPTIONS, "namespace", "all"],

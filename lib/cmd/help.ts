@@ -10,7 +10,7 @@ export const VERSION = "0.1.0";
 
 /** The one-line usage, printed after a command-line error. */
 export const USAGE =
-  "Usage: tinylet [run|check|plan|pods|describe|logs|exec|down|auto-update|convert|version] [flags] (see tinylet --help)";
+  "Usage: tinylet [run|check|plan|pods|top|describe|logs|exec|down|auto-update|convert|version] [flags] (see tinylet --help)";
 
 /** The `--help` text: every command and flag with its default. */
 export const HELP =
@@ -22,7 +22,11 @@ Usage:
   tinylet plan                       what the next pass would do, and why; changes nothing
   tinylet pods [-o wide|json] [-n NAMESPACE]
                                      the pods, like kubectl get pods
-  tinylet describe POD               containers, state, restarts, events, last error
+  tinylet top [--containers] [--sort-by cpu|memory] [-n NAMESPACE] [-o json]
+                                     CPU (a rate over 1 s) and memory of the running pods, or
+                                     of each container, with their limits and restarts, like
+                                     kubectl top
+  tinylet describe POD               containers, state, usage, restarts, events, last error
   tinylet logs POD [CONTAINER] [-f] [--tail N] [--previous] [--timestamps]
                                      a container's output
   tinylet exec POD [CONTAINER] -- CMD...

@@ -19,6 +19,8 @@ import { type ContainerView, type PodView, runtimeView } from "../reconcile/stat
 import { readAgentState, statusFilePath } from "../agent/status_file.ts";
 import { KEYS } from "../runtime/labels.ts";
 import { retryText } from "../reconcile/rollback_images.ts";
+import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
+import { containerUsage } from "./usage_sample.ts";
 
 /** How long ago `iso` was, as kubectl's AGE column writes it: 45s, 3m, 2h, 4d. */
 export function age(iso: string | null, now: number): string {
@@ -135,7 +137,7 @@ export async function podsCommand(
   return runtimeError ? 1 : 0;
 }
 
-function containerLines(c: ContainerView): string[] {
+function containerLines(c: ContainerView, usage: string[]): string[] {
   const lines = [`  ${c.name}:${c.type === "regular" ? "" : ` (${c.type})`}`];
   lines.push(`    Container ID:   ${c.containerId ?? "<none>"}`);
   lines.push(`    Image:          ${c.image}`);
@@ -163,6 +165,7 @@ function containerLines(c: ContainerView): string[] {
   }
   lines.push(`    Ready:          ${c.ready ? "True" : "False"}`);
   lines.push(`    Restart Count:  ${c.restartCount}`);
+  lines.push(...usage);
   for (const p of c.probes ?? []) {
     const name = `${p.kind[0]!.toUpperCase()}${p.kind.slice(1)}:`.padEnd(16);
     lines.push(
@@ -181,12 +184,16 @@ function containerLines(c: ContainerView): string[] {
   return lines;
 }
 
-/** `tinylet describe POD`: containers, state, reasons, restarts, events, the last error, the file. */
+/**
+ * `tinylet describe POD`: containers, state, reasons, usage, restarts, events, the last error,
+ * the file. `clock` times the second between the two samples of usage.
+ */
 export async function describeCommand(
   config: AgentConfig,
   cri: Cri,
   ref: PodRef,
   raw: Io,
+  options: { clock?: Clock } = {},
 ): Promise<number> {
   const io = printableIo(raw);
   const { views, status } = await gather(config, cri, io);
@@ -232,7 +239,8 @@ export async function describeCommand(
   if (v.backoffUntil) out.push(`Back-off:     until ${v.backoffUntil}`);
   if (v.lastError) out.push(`Last Error:   ${v.lastError}`);
   out.push("Containers:");
-  for (const c of v.containers) out.push(...containerLines(c));
+  const usage = await containerUsage(config, cri, v, options.clock ?? SYSTEM_CLOCK);
+  for (const c of v.containers) out.push(...containerLines(c, usage(c)));
   const events = status?.events[`${v.namespace}/${v.name}`] ?? [];
   out.push("Events:");
   if (events.length === 0) out.push("  <none>");
