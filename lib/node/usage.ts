@@ -149,7 +149,8 @@ function compare(a: string, b: string): number {
 
 /** CPU in millicores as `kubectl top` prints it: `512m` (rounded up, as a quantity's milli value). */
 export function formatCpu(milliCores: number | undefined): string {
-  return milliCores === undefined ? "-" : `${Math.ceil(milliCores - 1e-9)}m`;
+  // Up, as a quantity's milli value; a thousandth of a millicore is the timestamps' rounding.
+  return milliCores === undefined ? "-" : `${Math.ceil(milliCores - 1e-3)}m`;
 }
 
 /** Memory in bytes as `kubectl top` prints it: `34Mi` (whole mebibytes, rounded down). */
