@@ -21,7 +21,7 @@ export interface ProcessFigures {
 }
 
 /** The number of entries `ls -1 /proc/<pid>/fd` lists, or undefined when it fails. */
-async function countOpenFds(pid: number): Promise<number | undefined> {
+export async function countOpenFds(pid: number): Promise<number | undefined> {
   try {
     const out = await new Deno.Command("ls", {
       args: ["-1", `/proc/${pid}/fd`],

@@ -10,15 +10,17 @@
  *
  * Collected when scraped, never per pass: one `ListContainerStats` of the agent's containers, one
  * read of the root cgroup. CPU and memory samples carry the time the runtime read them, in
- * milliseconds, as kubelet writes them. A pod's figures are its sandbox's (`ListPodSandboxStats`:
- * its cgroup, the sandbox's own process included) where the runtime gives them, else the sum of
- * its running containers: a runtime that lacks the method (`Unimplemented`) or cannot answer it
- * for tinylet's pods (containerd 1.6 needs a pod cgroup parent, which tinylet does not set) is
- * asked again only an hour later, and costs no error.
+ * milliseconds, as kubelet writes them. A container's start time is the one the agent's pod views
+ * know, else the runtime's (`ContainerStatus`), asked once per container and kept while it is
+ * listed (the pod views give no start time for a running container yet). A pod's figures are its
+ * sandbox's (`ListPodSandboxStats`: its cgroup, the sandbox's own process included) where the
+ * runtime gives them, else the sum of its running containers: a runtime that lacks the method
+ * (`Unimplemented`) or cannot answer it for tinylet's pods (containerd 1.6 needs a pod cgroup
+ * parent, which tinylet does not set) is asked again only an hour later, and costs no error.
  *
  * @module
  */
-import type { CallOptions } from "../runtime/cri.ts";
+import type { CallOptions, ContainerStatus } from "../runtime/cri.ts";
 import type {
   ContainerStats,
   ContainerStatsFilter,
@@ -43,6 +45,8 @@ export interface StatsRuntime {
     filter?: PodSandboxStatsFilter,
     opts?: CallOptions,
   ): Promise<PodSandboxStats[]>;
+  /** Asked once for a running container whose start time the pod views do not give. */
+  containerStatus(id: string, opts?: CallOptions): Promise<Pick<ContainerStatus, "startedAt">>;
 }
 
 /** What {@linkcode ResourceMetrics} reads. */
@@ -50,7 +54,10 @@ export interface ResourceMetricsOptions {
   runtime: StatsRuntime;
   /** The agent's `--instance`: only its containers are listed. */
   instance: string;
-  /** When each running container started, in Unix seconds, by container id. */
+  /**
+   * When each running container started, in Unix seconds, by container id, as far as the agent
+   * knows; the runtime is asked for the others.
+   */
   startTimes(): ReadonlyMap<string, number>;
   /** The node's figures now. */
   node(): Promise<NodeUsage>;
@@ -69,6 +76,8 @@ export class ResourceMetrics {
   readonly #o: ResourceMetricsOptions;
   /** When pod stats may be asked for again (0: now). */
   #podStatsAt = 0;
+  /** Start times the runtime gave, in Unix seconds, by container id. */
+  readonly #started = new Map<string, number>();
 
   constructor(options: ResourceMetricsOptions) {
     this.#o = options;
@@ -86,7 +95,7 @@ export class ResourceMetrics {
     const failed = listed instanceof Error;
     if (failed) o.log?.debug(`Cannot read the containers' stats: ${listed.message}`);
     const usages = failed ? [] : listed.flatMap((s) => usageOf(s) ?? []);
-    const starts = o.startTimes();
+    const starts = await this.#startTimes(usages, failed, opts);
     const of = (u: { namespace: string; pod: string }) => ({ namespace: u.namespace, pod: u.pod });
     const cpu: Sample[] = [];
     const memory: Sample[] = [];
@@ -179,6 +188,37 @@ export class ResourceMetrics {
         [{ labels: {}, value: failed ? 1 : 0 }],
       ),
     ];
+  }
+
+  /**
+   * The start time of each of `usages`, in Unix seconds: the agent's, else the runtime's, asked
+   * once per container (a failed question is asked again at the next scrape). What is kept of
+   * containers no longer listed is dropped, unless the listing `failed`.
+   */
+  async #startTimes(
+    usages: readonly { id: string }[],
+    failed: boolean,
+    opts: CallOptions | undefined,
+  ): Promise<Map<string, number>> {
+    const known = this.#o.startTimes();
+    if (!failed) {
+      const listed = new Set(usages.map((u) => u.id));
+      for (const id of this.#started.keys()) if (!listed.has(id)) this.#started.delete(id);
+    }
+    const starts = new Map<string, number>();
+    await Promise.all(usages.map(async ({ id }) => {
+      let seconds = known.get(id) ?? this.#started.get(id);
+      if (seconds === undefined) {
+        try {
+          const { startedAt } = await this.#o.runtime.containerStatus(id, opts);
+          if (startedAt > 0) this.#started.set(id, seconds = startedAt / 1e9);
+        } catch (err) {
+          this.#o.log?.debug(`Cannot read when container ${id} started: ${(err as Error).message}`);
+        }
+      }
+      if (seconds !== undefined) starts.set(id, seconds);
+    }));
+    return starts;
   }
 
   /** The pods' own stats, when the runtime gives them; none while it cannot. */

@@ -9,7 +9,8 @@
  *   has no `memory.current`: `anon` plus `file`, minus `inactive_file` (runc's root fallback).
  *
  * Deno refuses to read `/sys` without full permissions, so `cat` reads the files, in one spawn
- * (as for the mount table). In a container, the root is the container's own cgroup.
+ * (as for the mount table; one per file when one of them cannot be read). In a container, the
+ * root is the container's own cgroup.
  *
  * @module
  */
@@ -72,17 +73,27 @@ export function parseNodeUsage(text: string, v2: boolean): NodeUsage {
 }
 
 /**
- * Reads the node's figures (`cat` of the root cgroup's files); a file that cannot be read leaves
- * its figures out. `run` is the spawn (tests give their own).
+ * Reads the node's figures (`cat` of the root cgroup's files, at once); a file that cannot be
+ * read (a controller the kernel was booted without) leaves only its own figures out: then each
+ * file is read alone. `run` is the spawn (tests give their own).
  */
 export async function readNodeUsage(
   v2: boolean,
   run: (files: string[]) => Promise<string> = catFiles,
 ): Promise<NodeUsage> {
+  const files = nodeUsageFiles(v2);
   try {
-    return parseNodeUsage(await run(nodeUsageFiles(v2)), v2);
+    return parseNodeUsage(await run(files), v2);
   } catch {
-    return {};
+    // An unreadable file reads as one empty line, so the others keep their places.
+    const texts = await Promise.all(files.map(async (f) => {
+      try {
+        return await run([f]);
+      } catch {
+        return "";
+      }
+    }));
+    return parseNodeUsage(texts.map((t) => t.endsWith("\n") ? t : `${t}\n`).join(""), v2);
   }
 }
 
