@@ -26,6 +26,7 @@ function baseConfig(): AgentConfig {
     containerLogMonitorIntervalMs: 10_000,
     autoUpdateIntervalMs: 3_600_000,
     rollbackWindowMs: 0,
+    manifestUrl: undefined,
   };
 }
 

@@ -18,6 +18,7 @@ import {
   OPTIONS,
   parseArgsMessage,
 } from "./flags.ts";
+import { type ManifestUrlConfig, manifestUrlConfig } from "./url_flags.ts";
 
 /** A command line that cannot be run: print the message and usage, exit 2. */
 export class UsageError extends Error {
@@ -53,6 +54,8 @@ export interface AgentConfig {
   autoUpdateIntervalMs: number;
   /** How long a replacement is watched before it becomes the pod's last good spec; 0: off. */
   rollbackWindowMs: number;
+  /** `--manifest-url` and the flags that qualify it; undefined: the directory alone. */
+  manifestUrl: ManifestUrlConfig | undefined;
 }
 
 /** A pod named on the command line. */
@@ -185,7 +188,12 @@ export function parseCommandLine(
       return {
         command: "check",
         config,
-        paths: rest.length > 0 ? rest.map((p) => resolve(env.cwd, p)) : [config.manifests],
+        // With --manifest-url alone, the URL alone: the directory may be unused.
+        paths: rest.length > 0
+          ? rest.map((p) => resolve(env.cwd, p))
+          : config.manifestUrl
+          ? []
+          : [config.manifests],
         strict: values.strict,
       };
     case "pods": {
@@ -325,6 +333,12 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     { minMs: 1_000 },
   );
   const rollbackWindowMs = rollbackWindow(values["rollback-window"]);
+  let manifestUrl: ManifestUrlConfig | undefined;
+  try {
+    manifestUrl = manifestUrlConfig(values, env.cwd);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   for (const flag of ["socket", "manifests", "pod-log-root", "root"] as const) {
     if (values[flag] === "") throw new UsageError(`--${flag}: the path is empty`);
   }
@@ -349,6 +363,7 @@ function agentConfig(values: Values, env: { cwd: string; hostname: string }): Ag
     containerLogMonitorIntervalMs,
     autoUpdateIntervalMs,
     rollbackWindowMs,
+    manifestUrl,
   };
 }
 

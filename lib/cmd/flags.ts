@@ -26,6 +26,12 @@ export const OPTIONS = {
   "container-log-monitor-interval": { type: "string", default: "10s" },
   "auto-update-interval": { type: "string", default: "1h" },
   "rollback-window": { type: "string", default: "0" },
+  "manifest-url": { type: "string" },
+  "manifest-url-header": { type: "string", multiple: true },
+  // No default: given without --manifest-url, it is refused (its default is 20s).
+  "manifest-url-interval": { type: "string" },
+  "manifest-url-ca": { type: "string" },
+  "insecure-manifest-url": { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", default: false },
   // Options of the operator commands.
@@ -66,6 +72,11 @@ const AGENT_OPTIONS: OptionName[] = [
   "container-log-monitor-interval",
   "auto-update-interval",
   "rollback-window",
+  "manifest-url",
+  "manifest-url-header",
+  "manifest-url-interval",
+  "manifest-url-ca",
+  "insecure-manifest-url",
 ];
 /**
  * The agent's flags are common: every command takes them, with the same defaults and the same

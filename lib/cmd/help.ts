@@ -18,7 +18,9 @@ export const HELP =
 
 Usage:
   tinylet [run] [flags]              run the agent (the default command)
-  tinylet check [PATH...] [--strict] validate manifests, no runtime needed (exit 1 on errors)
+  tinylet check [PATH...] [--strict] validate manifests, no runtime needed (exit 1 on errors);
+                                     with --manifest-url, what the URL serves too (the URL
+                                     alone when no PATH is given)
   tinylet plan                       what the next pass would do, and why; changes nothing
   tinylet pods [-o wide|json] [-n NAMESPACE]
                                      the pods, like kubectl get pods
@@ -72,6 +74,18 @@ Flags (every command takes them, with the same defaults):
                             how long a replaced pod must run without failing before its spec is
                             kept as good; one that fails sooner is rolled back to the last good
                             spec (default 0: off; from 1s)
+  --manifest-url URL        also run the pods of the document at URL (YAML or JSON, as a file),
+                            polled; https://, or http:// to loopback addresses only
+  --manifest-url-header NAME:VALUE[,NAME:VALUE...]
+                            headers sent with each fetch of --manifest-url (kubelet's syntax;
+                            repeatable; several values of one name are sent in order, joined
+                            with ", " on one line)
+  --manifest-url-interval DURATION
+                            how often --manifest-url is polled, from 1s (default 20s)
+  --manifest-url-ca FILE    PEM CA certificates trusted for --manifest-url, besides Deno's roots
+                            and the system's bundle
+  --insecure-manifest-url   accept a plain http:// --manifest-url to a host that is not loopback
+                            (whoever can change the document gets root on this node)
   --listen HOST:PORT        serve /healthz, /metrics and /pods (default: off)
   --registry-config PATH    registry credentials, a Docker-style config.json (default: the first of
                             $DOCKER_CONFIG/config.json, ~/.docker/config.json, /root/.docker/config.json,
