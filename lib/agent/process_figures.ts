@@ -2,8 +2,9 @@
  * The standard process metrics every Prometheus exporter has (`process_cpu_seconds_total`,
  * `process_resident_memory_bytes`, `process_start_time_seconds`, `process_open_fds`), read
  * without extra permissions where Deno allows: the CPU time from the runtime's own counters, the
- * resident set from `Deno.memoryUsage`, the start from the time origin. Deno does not read
- * `/proc` under plain read permission, so the open files are counted by `ls /proc/<pid>/fd`.
+ * resident set from `Deno.memoryUsage`. Deno does not read `/proc` under plain read permission,
+ * so the open files are counted by `ls /proc/<pid>/fd`, and the start is read once by `cat`
+ * (the process's start in clock ticks after boot, and the boot time), as exporters read it.
  *
  * @module
  */
@@ -35,16 +36,47 @@ export async function countOpenFds(pid: number): Promise<number | undefined> {
   }
 }
 
+/** Linux's clock ticks per second for /proc (`USER_HZ`, 100 on every architecture it runs on). */
+const USER_HZ = 100;
+
+/**
+ * When process `pid` started, in Unix seconds: its start in clock ticks after boot (field 22 of
+ * `/proc/<pid>/stat`) plus the boot time (`btime` of `/proc/stat`), read by `cat`. Undefined
+ * when they cannot be read.
+ */
+export async function readStartTime(pid: number): Promise<number | undefined> {
+  try {
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/stat`, "/proc/stat"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return undefined;
+    const text = new TextDecoder().decode(out.stdout);
+    // The command's name may hold spaces and parentheses: the fields follow its last ")".
+    const fields = text.slice(text.indexOf(") ") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    const boot = Number(/^btime (\d+)$/m.exec(text)?.[1]);
+    return Number.isFinite(ticks) && Number.isFinite(boot) ? boot + ticks / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let started: Promise<number | undefined> | undefined;
+
 /** This process's figures now. */
 export async function processFigures(
   openFds: (pid: number) => Promise<number | undefined> = countOpenFds,
+  startTime: () => Promise<number | undefined> = () => started ??= readStartTime(Deno.pid),
 ): Promise<ProcessFigures> {
   const cpu = process.cpuUsage();
-  const fds = await openFds(Deno.pid);
+  const [fds, start] = await Promise.all([openFds(Deno.pid), startTime()]);
   return {
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     residentBytes: Deno.memoryUsage().rss,
-    startTimeSeconds: performance.timeOrigin / 1000,
+    // The time origin is the runtime's own start (in a worker, the worker's): the fallback.
+    startTimeSeconds: start ?? performance.timeOrigin / 1000,
     ...(fds === undefined ? {} : { openFds: fds }),
   };
 }

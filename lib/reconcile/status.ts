@@ -7,7 +7,7 @@
  */
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
 import type { ProbeStatus } from "../probe/probes.ts";
-import type { DesiredState } from "./desired.ts";
+import { type DesiredState, judgesSource } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import { restartKey, shouldRestart } from "./plan.ts";
 import type { ContainerType, DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
@@ -97,14 +97,15 @@ function containerView(
   pod: DesiredPod,
   c: DesiredContainer,
   o: ObservedPod | undefined,
-  exited: Map<string, ContainerStatus>,
+  /** The statuses fetched of its instances: running (their start) and exited. */
+  statuses: Map<string, ContainerStatus>,
   ctx: StatusContext,
   initsPending: boolean,
 ): ContainerView {
   const instances = latestOf(o, c.name);
   const latest = instances.at(-1);
   const previous = instances.at(-2);
-  const prevStatus = previous ? exited.get(previous.id) : undefined;
+  const prevStatus = previous ? statuses.get(previous.id) : undefined;
   const base: ContainerView = {
     name: c.name,
     type: c.type,
@@ -145,12 +146,13 @@ function containerView(
       ...base,
       state: "running",
       reason: "",
+      startedAt: iso(statuses.get(latest.id)?.startedAt ?? 0),
       ready: ctx.ready?.(latest.id) ?? true,
       ...(probes.length > 0 ? { probes } : {}),
     };
   }
   if (latest.state !== "CONTAINER_EXITED") return base;
-  const s = exited.get(latest.id);
+  const s = statuses.get(latest.id);
   if (!s) return { ...base, state: "terminated", reason: "Unknown" };
   const terminated: ContainerView = {
     ...base,
@@ -284,7 +286,7 @@ export function podViews(
     const current = o && o.sandbox.annotations[KEYS.specHash] === pod.hash ? o : undefined;
     const pending = initsPendingOf(pod, current, observed.exited);
     const views = pod.containers.map((c) =>
-      containerView(pod, c, current, observed.exited, ctx, pending)
+      containerView(pod, c, current, observed.statuses, ctx, pending)
     );
     const phase = phaseOf(pod, views, current, pending);
     const counted = views.filter((v) => v.type !== "init");
@@ -335,7 +337,7 @@ export function podViews(
     const o = list.at(-1);
     if (!o) continue;
     const source = o.source;
-    if (!desired.keepSources.has(source) && desired.complete) continue;
+    if (!desired.keepSources.has(source) && judgesSource(desired, source)) continue;
     out.push({
       ...runtimeView(o, observed.exited, ctx.ips.get(o.sandbox.id) ?? ""),
       lastError: `${source} is invalid: the pod keeps running as it was`,
