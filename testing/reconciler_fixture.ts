@@ -6,10 +6,11 @@
  * @module
  */
 import { type Clock, SYSTEM_CLOCK } from "../lib/base/clock.ts";
-import { createLogger } from "../lib/base/log.ts";
+import { createLogger, type Logger } from "../lib/base/log.ts";
 import { StatusHeartbeat } from "../lib/agent/heartbeat.ts";
 import { type StatusFile, statusFilePath } from "../lib/agent/status_file.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
+import type { PassSource } from "../lib/node/manifest_sources.ts";
 import { Reconciler, type ReconcilerOptions } from "../lib/reconcile/reconciler.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { FakeCri } from "./fake_cri.ts";
@@ -58,6 +59,11 @@ export interface FixtureOptions extends
   statusFile?: boolean | ((file: string, status: StatusFile) => Promise<void>);
   /** Options of the manifest source. */
   source?: ConstructorParameters<typeof ManifestSource>[1];
+  /** Makes what the passes read from the fixture's manifest directory (default: it alone). */
+  sources?: (
+    directory: ManifestSource,
+    parts: { root: string; clock: Clock; log: Logger },
+  ) => PassSource;
 }
 
 /** A reconciler and everything around it; disposing it stops its probes and removes its directory (unless given). */
@@ -113,11 +119,12 @@ export async function reconcilerFixture(options: FixtureOptions = {}): Promise<R
     })
     : undefined;
   const servers = options.dnsServers ?? ["192.0.2.53"];
+  const directory = new ManifestSource(manifests, options.source);
   const reconciler = new Reconciler({
     ...pick(options),
     cri: options.cri ? await options.cri(dir, cri) : cri,
     clock,
-    source: new ManifestSource(manifests, options.source),
+    source: options.sources?.(directory, { root, clock, log }) ?? directory,
     log,
     socket,
     nodeName: options.nodeName ?? "node1",

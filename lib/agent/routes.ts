@@ -1,6 +1,7 @@
 /**
- * The agent's HTTP endpoint (`--listen`): `/healthz`, `/metrics` in the
- * Prometheus text format, and `/pods` as JSON.
+ * The agent's HTTP endpoint (`--listen`): `/healthz` (200 `ok`, 200 `degraded: <why>` while
+ * `--manifest-url` fails and its pods run from the last good document, 503 with the reason),
+ * `/metrics` in the Prometheus text format, and `/pods` as JSON.
  *
  * @module
  */
@@ -9,7 +10,8 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits, serveBounded } from "./http_serve
 
 /** What the endpoint serves. */
 export interface HttpHandlers {
-  health(): { ok: boolean; reason: string };
+  /** Healthy or not (the reason); when healthy, why it is degraded, if it is. */
+  health(): { ok: boolean; reason: string; degraded?: string };
   /** The exposition text; read when scraped (the resource metrics ask the runtime). */
   metrics(): string | Promise<string>;
   pods(): unknown;
@@ -24,9 +26,10 @@ export function handler(h: HttpHandlers): (req: Request) => Promise<Response> {
     }
     switch (url.pathname) {
       case "/healthz": {
-        const { ok, reason } = h.health();
+        const { ok, reason, degraded } = h.health();
         // Read with curl on a terminal as often as by a monitor: no control character reaches it.
-        return new Response(ok ? "ok\n" : `${printable(reason)}\n`, {
+        const body = !ok ? reason : degraded === undefined ? "ok" : `degraded: ${degraded}`;
+        return new Response(`${printable(body)}\n`, {
           status: ok ? 200 : 503,
           headers: { "content-type": "text/plain; charset=utf-8" },
         });

@@ -220,6 +220,30 @@ export class AgentMetrics {
     "counter",
   );
 
+  readonly manifestUrlFetches = new Metric(
+    "tinylet_manifest_url_fetches_total",
+    "Fetches of --manifest-url, by result: changed (a new valid document), unchanged (304 Not Modified, or the same bytes) or failed (no answer, an HTTP error, the timeout, or a document that is too large, empty or invalid).",
+    "counter",
+  );
+
+  readonly manifestUrlUp = new Metric(
+    "tinylet_manifest_url_up",
+    "1 when the last fetch of --manifest-url succeeded; 0 while it fails (its pods run from the last good document).",
+    "gauge",
+  );
+
+  readonly manifestUrlLastSuccess = new Metric(
+    "tinylet_manifest_url_last_success_timestamp_seconds",
+    "When a fetch of --manifest-url last succeeded, in Unix seconds.",
+    "gauge",
+  );
+
+  readonly manifestUrlBytes = new Metric(
+    "tinylet_manifest_url_bytes_total",
+    "Body bytes received from --manifest-url (after any content decoding; headers not counted).",
+    "counter",
+  );
+
   /** The exposition text. */
   render(): string {
     const families: Family[] = [
@@ -237,6 +261,10 @@ export class AgentMetrics {
       this.imageUpdates,
       this.rollbacks,
       this.oomEvents,
+      this.manifestUrlFetches,
+      this.manifestUrlUp,
+      this.manifestUrlLastSuccess,
+      this.manifestUrlBytes,
     ];
     const out: string[] = [];
     for (const f of families) {

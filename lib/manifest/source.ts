@@ -42,6 +42,11 @@ export interface Scan {
    * pods are what should run (the last known good).
    */
   lastValid: Map<string, Manifest>;
+  /**
+   * Entries that are not files of the directory (the document of `--manifest-url`), after its
+   * files in `manifests`: a missing or refused directory does not hold back their removals.
+   */
+  independent?: ReadonlySet<string>;
 }
 
 function invalid(file: string, message: string): Manifest {

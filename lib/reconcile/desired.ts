@@ -37,6 +37,11 @@ export interface DesiredState {
    */
   complete: boolean;
   /**
+   * Sources whose undeclared pods are removed even when `complete` is false (the document of
+   * `--manifest-url`: a missing directory does not hold it back).
+   */
+  independent?: ReadonlySet<string>;
+  /**
    * Problems across files: one pod or object declared in two files, a pod waiting for a
    * ConfigMap or Secret, a reference to an object of the wrong kind.
    */
@@ -259,5 +264,21 @@ export async function desiredState(
   }
   cache.prune(new Set(pods.keys()));
   const files = new Set(scan.manifests.map((m) => m.file));
-  return { pods, keepSources, files, complete: scan.present && !scan.refused, problems };
+  const complete = scan.present && !scan.refused;
+  return {
+    pods,
+    keepSources,
+    files,
+    complete,
+    problems,
+    ...(scan.independent ? { independent: scan.independent } : {}),
+  };
+}
+
+/**
+ * Whether a pod from `source` that `desired` does not declare is judged (removed, unless its
+ * source is kept): always when the read was complete, else only for an independent source.
+ */
+export function judgesSource(desired: DesiredState, source: string): boolean {
+  return desired.complete || (desired.independent?.has(source) ?? false);
 }

@@ -33,7 +33,7 @@ import { Observer } from "./observe.ts";
 import { type Action, plan } from "./plan.ts";
 import { probedContainers, probeManager } from "./probing.ts";
 import { RecordedSources } from "./recorded_sources.ts";
-import { Reporting } from "./reporting.ts";
+import { type Health, Reporting } from "./reporting.ts";
 import type { ImageUpdates } from "./image_updates.ts";
 import type { PassOptions, PassResult } from "./pass_options.ts";
 import { type PodView, podViews } from "./status.ts";
@@ -92,7 +92,7 @@ export class ReconcilePass {
     this.#logChecks = new LogChecks(options.logCheckIntervalMs);
     this.#failing = new Backoff(options.failureBackoff ?? KUBELET_BACKOFF);
     this.#events = new EventStore(this.#now);
-    this.#report = new Reporting({ log, dir: options.source.dir, socket });
+    this.#report = new Reporting({ log, dir: options.source.dir, socket, source: options.source });
     this.#sources = new RecordedSources(options.root);
     this.flights = new Flights(options.parallel, (_key, group, signal) => this.#fly(group, signal));
     this.#killFlights = new KillFlights(this.flights, options.failureBackoff ?? KUBELET_BACKOFF);
@@ -146,10 +146,10 @@ export class ReconcilePass {
   }
 
   /**
-   * Whether the agent is healthy: the runtime answered, the manifest directory could be read
-   * (it exists and its permissions are accepted), and a pass completed recently.
+   * Whether the agent is healthy (the runtime answered, the manifest directory could be read,
+   * a pass completed recently) or degraded (see {@linkcode Reporting.health}).
    */
-  health(): { ok: boolean; reason: string } {
+  health(): Health {
     return this.#report.health(this.#lastGoodPassAt, this.#now(), this.#o.intervalMs);
   }
 
@@ -237,7 +237,7 @@ export class ReconcilePass {
       (state) => ({ state, error: undefined }),
       (error: unknown) => ({ state: undefined, error }),
     );
-    const scan = await o.source.scan();
+    const scan = await o.source.scan(signal);
     this.#report.directory(scan.present, scan.refused);
     const hostDns = await (o.readHostDns ?? readHostResolvConf)();
     if (!hostDns.errors) {
@@ -366,6 +366,7 @@ export class ReconcilePass {
       ...results.filter((r) => r.error).map((r) => this.#retryAt(r.action)),
       changed ? now : undefined,
       this.imageUpdates.wakeAt(desired, now),
+      o.source.wakeAt?.(now),
       rollbackAt,
     ].filter((x) => x !== undefined);
     o.log.debug("Pass done", { actions: actions.length, pods: desired.pods.size });

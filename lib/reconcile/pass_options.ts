@@ -8,8 +8,8 @@ import type { BackoffPolicy } from "../base/backoff.ts";
 import type { Clock } from "../base/clock.ts";
 import type { Logger } from "../base/log.ts";
 import type { AgentMetrics } from "../base/metrics.ts";
-import type { ManifestSource } from "../manifest/source.ts";
 import type { RotationPolicy } from "../node/log_rotation.ts";
+import type { PassSource } from "../node/manifest_sources.ts";
 import type { AuthConfig, Cri } from "../runtime/cri.ts";
 import type { ResolvConf } from "../translate/dns.ts";
 import type { StatusSink } from "./agent_state.ts";
@@ -33,7 +33,8 @@ export interface PassOptions {
   detectCgroupV2?: () => Promise<boolean>;
   /** The time and the timers; defaults to {@linkcode SYSTEM_CLOCK}. */
   clock?: Clock;
-  source: ManifestSource;
+  /** The manifest directory (a `ManifestSource`), with `--manifest-url` beside it or not. */
+  source: PassSource;
   log: Logger;
   /** The runtime socket, for messages. */
   socket: string;

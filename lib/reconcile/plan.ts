@@ -5,7 +5,7 @@
  * @module
  */
 import type { Container, ContainerStatus } from "../runtime/cri.ts";
-import type { DesiredState } from "./desired.ts";
+import { type DesiredState, judgesSource } from "./desired.ts";
 import type { ObservedPod, ObservedState } from "./observe.ts";
 import type { DesiredContainer, DesiredPod } from "../translate/desired_pod.ts";
 import { KEYS } from "../runtime/labels.ts";
@@ -334,7 +334,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
     if (desired.pods.has(key)) continue;
     for (const o of list) {
       const source = o.source;
-      if (!desired.complete) continue;
+      if (!judgesSource(desired, source)) continue;
       if (o.unsafeIdentity !== undefined) {
         // No file of ours made it, so no file (kept or not) keeps it.
         actions.push(deletionOf(o, unsafeReason(o.unsafeIdentity)));

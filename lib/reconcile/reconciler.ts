@@ -10,6 +10,7 @@ import type { AgentState } from "./agent_state.ts";
 import type { TimedEvent } from "./events.ts";
 import { runLoop } from "./loop.ts";
 import { type PassOptions, type PassResult, ReconcilePass } from "./pass.ts";
+import type { Health } from "./reporting.ts";
 import type { PodView } from "./status.ts";
 import { DirectoryWatcher } from "./watcher.ts";
 
@@ -58,9 +59,11 @@ export class Reconciler {
       onStart: (poke) => {
         o.status?.start();
         pass.poke = poke;
+        o.source.wakeWith?.(poke);
       },
       onStopped: () => {
         pass.poke = undefined;
+        o.source.wakeWith?.(undefined);
         return this.publishStopped();
       },
       ...(o.onFirstIdle ? { onFirstIdle: o.onFirstIdle } : {}),
@@ -103,9 +106,11 @@ export class Reconciler {
 
   /**
    * Whether the agent is healthy: the runtime answered, the manifest directory could be read
-   * (it exists and its permissions are accepted), and a pass completed recently.
+   * (it exists, unless `--manifest-url` makes it optional, and its permissions are accepted),
+   * and a pass completed recently; and, when healthy, whether it is degraded (`--manifest-url`
+   * fails: its pods run from the last good document).
    */
-  health(): { ok: boolean; reason: string } {
+  health(): Health {
     return this.#pass.health();
   }
 

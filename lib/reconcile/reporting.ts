@@ -48,11 +48,29 @@ export interface PodError {
   shown?: boolean;
 }
 
+/** The agent's health: `ok`, or why not; when ok, why it is degraded, if it is. */
+export interface Health {
+  ok: boolean;
+  /** Why the agent is unhealthy; empty when ok. */
+  reason: string;
+  /** Set when ok but degraded: pods run from a kept document (`--manifest-url` failing). */
+  degraded?: string;
+}
+
+/** What health asks of the manifest sources. */
+export interface SourceHealth {
+  /** True when a missing directory is fine (`--manifest-url` may be all there is). */
+  readonly dirOptional?: boolean;
+  /** Why a source degrades the agent, if it does. */
+  degraded?(): string | undefined;
+}
+
 /** Logs each state once per change and remembers it. */
 export class Reporting {
   readonly #log: Logger;
   readonly #dir: string;
   readonly #socket: string;
+  readonly #source: SourceHealth | undefined;
   /** Per file, the text of the problems last logged. */
   readonly #reported = new Map<string, string>();
   readonly #podErrors = new Map<string, PodError>();
@@ -62,11 +80,15 @@ export class Reporting {
   #dirMissing = false;
   #dirRefused: string | undefined;
 
-  /** `dir` is the manifest directory and `socket` the runtime's, for messages. */
-  constructor(options: { log: Logger; dir: string; socket: string }) {
+  /**
+   * `dir` is the manifest directory and `socket` the runtime's, for messages; `source`, what
+   * health asks of the manifest sources.
+   */
+  constructor(options: { log: Logger; dir: string; socket: string; source?: SourceHealth }) {
     this.#log = options.log;
     this.#dir = options.dir;
     this.#socket = options.socket;
+    this.#source = options.source;
   }
 
   /** Why the runtime is unreachable; undefined while it answers. */
@@ -86,14 +108,15 @@ export class Reporting {
 
   /**
    * Whether the agent is healthy: the runtime answered, the manifest directory could be read
-   * (it exists and its permissions are accepted), and a pass completed (at `lastGoodPassAt`,
-   * 0 for never) within three intervals (at least 10 s) of `now`.
+   * (it exists, unless it is optional, and its permissions are accepted), and a pass completed
+   * (at `lastGoodPassAt`, 0 for never) within three intervals (at least 10 s) of `now`. A
+   * healthy agent is degraded while a source says so.
    */
-  health(lastGoodPassAt: number, now: number, intervalMs: number): { ok: boolean; reason: string } {
+  health(lastGoodPassAt: number, now: number, intervalMs: number): Health {
     const limit = Math.max(3 * intervalMs, 10_000);
     if (this.#runtimeDown !== undefined) return { ok: false, reason: this.#runtimeDown };
     if (this.#dirRefused !== undefined) return { ok: false, reason: this.#dirRefused };
-    if (this.#dirMissing) {
+    if (this.#dirMissing && !this.#source?.dirOptional) {
       return {
         ok: false,
         reason: `Cannot read the manifest directory ${this.#dir}: it does not exist`,
@@ -104,7 +127,8 @@ export class Reporting {
     if (age > limit) {
       return { ok: false, reason: `The last pass completed ${Math.round(age / 1000)} s ago` };
     }
-    return { ok: true, reason: "" };
+    const degraded = this.#source?.degraded?.();
+    return degraded === undefined ? { ok: true, reason: "" } : { ok: true, reason: "", degraded };
   }
 
   /**
@@ -162,7 +186,9 @@ export class Reporting {
     }
     if (!present && !this.#dirMissing) {
       this.#log.warn(
-        `Waiting for the manifest directory ${this.#dir}: it does not exist (running pods are kept)`,
+        this.#source?.dirOptional
+          ? `Manifest directory ${this.#dir} does not exist: reading --manifest-url only (pods from the directory's files are kept)`
+          : `Waiting for the manifest directory ${this.#dir}: it does not exist (running pods are kept)`,
       );
       this.#dirMissing = true;
     } else if (present && this.#dirMissing) {
@@ -193,7 +219,7 @@ export class Reporting {
         const more = list.length - 1;
         this.#log.error(
           `${formatProblem(errors[0]!)}${more > 0 ? ` (and ${more} more; see tinylet check)` : ""}${
-            invalid.has(file) ? "; ignoring the file until it is fixed, its pods keep running" : ""
+            invalid.has(file) ? `; ${ignoring(file)}` : ""
           }`,
           { file },
         );
@@ -299,6 +325,13 @@ export class Reporting {
   #logFailure(a: Action, e: Error): void {
     this.#log.error(`Failed to ${describe(a)}: ${e.message}`, { pod: a.key, reason: a.reason });
   }
+}
+
+/** What an invalid file's line ends with: it is ignored, its pods kept. */
+function ignoring(file: string): string {
+  return /^https?:\/\//.test(file)
+    ? "ignoring the document until it is fixed, the pods of its last good one keep running"
+    : "ignoring the file until it is fixed, its pods keep running";
 }
 
 /** What an action does, as the start of a sentence's object ("Failed to ..."). */
