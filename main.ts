@@ -30,6 +30,8 @@ import { StatusHeartbeat } from "./lib/agent/heartbeat.ts";
 import { SYSTEM_CLOCK } from "./lib/base/clock.ts";
 import { defaultDockerConfigPaths, RegistryCredentials } from "./lib/node/registry_auth.ts";
 import { ManifestSource } from "./lib/manifest/source.ts";
+import { ManifestSources } from "./lib/node/manifest_sources.ts";
+import { type OpenedUrl, openUrlSource } from "./lib/cmd/manifest_url.ts";
 import { statusFilePath } from "./lib/agent/status_file.ts";
 import { within } from "./lib/base/timer.ts";
 import { ResourceMetrics, startTimesOf } from "./lib/agent/resource_metrics.ts";
@@ -125,7 +127,11 @@ async function runAgent(config: AgentConfig): Promise<number> {
     socket: config.socket,
     interval: formatDuration(config.intervalMs),
     instance: config.instance,
+    ...(config.manifestUrl ? { manifestUrl: config.manifestUrl.url } : {}),
   });
+  if (config.manifestUrl?.insecure) {
+    log.warn("Plain http:// is accepted for --manifest-url to any host (--insecure-manifest-url)");
+  }
   if (config.insecureManifestPermissions) {
     log.warn("Manifest permissions are not checked (--insecure-manifest-permissions)");
   }
@@ -136,9 +142,22 @@ async function runAgent(config: AgentConfig): Promise<number> {
     // A daemon keeps going: the loop reports the problem once, retries, and says when it is back.
   }
   const registryAuth = registryAuthOf(config, (w) => log.warn(w));
-  const source = new ManifestSource(config.manifests, {
+  let url: OpenedUrl | undefined;
+  try {
+    url = config.manifestUrl && await openUrlSource(config.manifestUrl, {
+      root: config.root,
+      log,
+      metrics,
+    });
+  } catch (err) {
+    log.error((err as Error).message);
+    return 2;
+  }
+  using _url = url;
+  const directory = new ManifestSource(config.manifests, {
     insecurePermissions: config.insecureManifestPermissions,
   });
+  const source = url ? new ManifestSources(directory, url.source) : directory;
   const reconciler = new Reconciler({
     registryAuth,
     cri,
@@ -297,6 +316,7 @@ async function dispatch(command: Command): Promise<number> {
         instance: command.config.instance,
         root: command.config.root,
         podLogRoot: command.config.podLogRoot,
+        manifestUrl: command.config.manifestUrl,
       }, io);
     case "convert":
       return await convertCommand(command.files, io, { showSecrets: command.showSecrets });

@@ -17,6 +17,8 @@ import {
 } from "../manifest/config_objects.ts";
 import { ManifestSource } from "../manifest/source.ts";
 import { toYaml } from "../manifest/yaml.ts";
+import { openUrlSource } from "./manifest_url.ts";
+import type { ManifestUrlConfig } from "./url_flags.ts";
 
 /**
  * Checks one file named on the command line, whatever its name, under the agent's rules for
@@ -38,9 +40,33 @@ function checkFile(file: string, insecure: boolean): Manifest {
 }
 
 /**
+ * What `--manifest-url` serves, fetched once (nothing kept), as the agent reads it: a failed
+ * fetch is one error at the URL.
+ */
+async function checkUrl(config: ManifestUrlConfig): Promise<Manifest> {
+  const failed = (message: string): Manifest => ({
+    file: config.url,
+    pods: [],
+    objects: [],
+    valid: false,
+    problems: [{ file: config.url, line: 1, column: 1, severity: "error", field: "", message }],
+  });
+  try {
+    using opened = await openUrlSource(config);
+    await opened.source.fetchNow();
+    const { manifest } = opened.source.entry();
+    const { reason } = opened.source.status();
+    return reason !== undefined && manifest.problems.length === 0 ? failed(reason) : manifest;
+  } catch (err) {
+    return failed((err as Error).message);
+  }
+}
+
+/**
  * Validates manifests without a runtime: every problem as
  * `path:line:column: severity: message (field f)`. Exit 1 on any error (or
- * warning with `strict`), else 0.
+ * warning with `strict`), else 0. With `manifestUrl`, what the URL serves is judged with the
+ * files named (as one directory), after them.
  */
 export async function checkCommand(
   paths: string[],
@@ -50,6 +76,7 @@ export async function checkCommand(
     instance: string;
     root: string;
     podLogRoot: string;
+    manifestUrl?: ManifestUrlConfig | undefined;
   },
   io: Io,
 ): Promise<number> {
@@ -104,6 +131,13 @@ export async function checkCommand(
     const desired = await desiredState(scan, translateOptions);
     pods += desired.pods.size;
     problems.push(...desired.problems);
+  }
+  if (options.manifestUrl) {
+    const m = await checkUrl(options.manifestUrl);
+    files++;
+    pods += m.pods.length;
+    problems.push(...m.problems);
+    named.push(m);
   }
   if (named.length > 0) {
     // Files named one by one are judged together, as one directory: the pods of one file

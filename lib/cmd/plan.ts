@@ -19,7 +19,9 @@ import { type DesiredState, desiredState } from "../reconcile/desired.ts";
 import { Observer } from "../reconcile/observe.ts";
 import { type Action, plan } from "../reconcile/plan.ts";
 import { readHostResolvConf } from "../translate/dns.ts";
-import { ManifestSource } from "../manifest/source.ts";
+import { ManifestSource, type Scan } from "../manifest/source.ts";
+import { ManifestSources } from "../node/manifest_sources.ts";
+import { openUrlSource } from "./manifest_url.ts";
 
 function describeAction(a: Action): string {
   switch (a.type) {
@@ -62,15 +64,47 @@ function rolledBackSpecs(config: AgentConfig): RollbackHook {
 }
 
 /**
+ * The manifests as the agent reads them: the directory and, with `--manifest-url`, the URL
+ * fetched now, or its document kept under `--root` when the fetch fails (said on stderr;
+ * nothing is written).
+ */
+async function readManifests(config: AgentConfig, io: Io): Promise<Scan> {
+  const directory = new ManifestSource(config.manifests, {
+    insecurePermissions: config.insecureManifestPermissions,
+  });
+  if (!config.manifestUrl) return await directory.scan();
+  let opened;
+  try {
+    opened = await openUrlSource(config.manifestUrl, { root: config.root, keep: false });
+  } catch (err) {
+    io.err((err as Error).message);
+    return await directory.scan();
+  }
+  using url = opened;
+  await url.source.fetchNow();
+  const status = url.source.status();
+  if (status.state === "failing") {
+    io.err(
+      status.fetchedAt === undefined
+        ? `${status.reason}; no document of it is kept under ${config.root}: the pods recorded as from it are kept as they are`
+        : `${status.reason}; planning with its document kept under ${config.root} (fetched at ${
+          new Date(status.fetchedAt).toISOString().replace(/\.\d{3}Z$/, "Z")
+        }: ${status.declares})`,
+    );
+  }
+  return await new ManifestSources(directory, url.source).scan();
+}
+
+/**
  * The pods the manifests declare, as the agent reads them; a directory that is missing or
  * refused, and each invalid file, is said on stderr.
  */
 export async function readDeclaredPods(config: AgentConfig, io: Io): Promise<DesiredState> {
-  const scan = await new ManifestSource(config.manifests, {
-    insecurePermissions: config.insecureManifestPermissions,
-  }).scan();
+  const scan = await readManifests(config, io);
   if (scan.refused) io.err(scan.refused);
-  if (!scan.present) io.err(`The manifest directory ${config.manifests} does not exist`);
+  if (!scan.present && !config.manifestUrl) {
+    io.err(`The manifest directory ${config.manifests} does not exist`);
+  }
   const desired = await desiredState(
     scan,
     {
@@ -84,7 +118,8 @@ export async function readDeclaredPods(config: AgentConfig, io: Io): Promise<Des
     rolledBackSpecs(config),
   );
   for (const m of scan.manifests) {
-    if (!m.valid) io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
+    if (m.valid || (m.file === config.manifestUrl?.url && m.problems.length === 0)) continue;
+    io.err(`${m.file} is invalid: its pods are kept as they are (see tinylet check)`);
   }
   return desired;
 }
