@@ -233,7 +233,11 @@ async function runAgent(config: AgentConfig): Promise<number> {
           health: () => reconciler.health(),
           metrics: async () =>
             metrics.render() +
-            [...await resources.render(), ...processMetricsText(await processFigures())]
+            [
+              // A slow runtime costs the resource families (resource_scrape_error 1), not the scrape.
+              ...await resources.render({ timeoutMs: 3_000 }),
+              ...processMetricsText(await processFigures()),
+            ]
               .join("\n") +
             "\n",
           pods: () => reconciler.pods,

@@ -37,9 +37,9 @@ export function world(
       log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
     });
   /** A sandbox of pod `namespace/name`, as tinylet labels it (the contract's keys). */
-  const pod = async (namespace: string, name: string, instance = "default") => {
+  const pod = async (namespace: string, name: string, instance = "default", attempt = 0) => {
     const config: PodSandboxConfig = {
-      metadata: { name, namespace, uid: `uid-${name}`, attempt: 0 },
+      metadata: { name, namespace, uid: `uid-${name}`, attempt },
       labels: {
         "tinylet": "true",
         "tinylet/instance": instance,
@@ -56,9 +56,10 @@ export function world(
     p: { config: PodSandboxConfig; id: string },
     name: string,
     start = true,
+    attempt = 0,
   ) => {
     const id = await fake.createContainer(p.id, {
-      metadata: { name, attempt: 0 },
+      metadata: { name, attempt },
       image: { image: IMAGE },
       command: IDLE,
       labels: {

@@ -9,6 +9,7 @@ import {
   cpuRate,
   formatCpu,
   formatMemory,
+  newestPerContainer,
   podUsages,
   usageOf,
   withRates,
@@ -42,6 +43,7 @@ Deno.test("usageOf: a running container's CPU counter and working set, with its 
     namespace: "shop",
     pod: "web",
     container: "app",
+    attempt: 0,
     cpu: { coreNanoSeconds: 2_500_000_000, at: T0 },
     memory: { workingSetBytes: 35_651_584, at: T0 + 5 },
   });
@@ -75,6 +77,7 @@ const usage = (id: string, pod: string, cpuNs: number, at: number, ws: number): 
   namespace: "shop",
   pod,
   container: id,
+  attempt: 0,
   cpu: { coreNanoSeconds: cpuNs, at },
   memory: { workingSetBytes: ws, at },
 });
@@ -121,4 +124,14 @@ Deno.test("formatCpu and formatMemory: kubectl top's figures (millicores up, meb
   assert.equal(formatMemory(35_651_584), "34Mi");
   assert.equal(formatMemory(1_048_575), "0Mi");
   assert.equal(formatMemory(undefined), "-");
+});
+
+Deno.test("newestPerContainer: one usage per container of a pod, the higher attempt, else the later listed or the newer by the given rule", () => {
+  const a0 = { ...usage("a0", "web", 1, T0, 1), container: "app" };
+  const a1 = { ...usage("a1", "web", 2, T0, 1), container: "app", attempt: 1 };
+  const s0 = { ...usage("s0", "web", 3, T0, 1), container: "side" };
+  assert.deepEqual(newestPerContainer([a1, s0, a0]).map((u) => u.id), ["a1", "s0"]);
+  const b0 = { ...usage("b0", "web", 4, T0, 1), container: "app" };
+  assert.deepEqual(newestPerContainer([a0, b0]).map((u) => u.id), ["b0"]);
+  assert.deepEqual(newestPerContainer([a0, b0], (x) => x.id === "a0").map((u) => u.id), ["a0"]);
 });

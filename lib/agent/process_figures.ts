@@ -54,7 +54,8 @@ export async function readStartTime(pid: number): Promise<number | undefined> {
     if (!out.success) return undefined;
     const text = new TextDecoder().decode(out.stdout);
     // The command's name may hold spaces and parentheses: the fields follow its last ")".
-    const fields = text.slice(text.indexOf(") ") + 2).split(" ");
+    const stat = text.split("\n")[0] ?? "";
+    const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
     const ticks = Number(fields[19]);
     const boot = Number(/^btime (\d+)$/m.exec(text)?.[1]);
     return Number.isFinite(ticks) && Number.isFinite(boot) ? boot + ticks / USER_HZ : undefined;

@@ -30,7 +30,9 @@ import type {
 import { KEYS } from "../runtime/labels.ts";
 import { familyText, type Sample } from "../base/metrics.ts";
 import type { Logger } from "../base/log.ts";
-import { podUsages, usageOf } from "../node/usage.ts";
+import { newestPerContainer, podUsages, usageOf } from "../node/usage.ts";
+import { CriError } from "../runtime/errors.ts";
+import { PodCounters } from "./pod_counters.ts";
 import type { NodeUsage } from "../node/node_usage.ts";
 import { ownedBy } from "../reconcile/observe.ts";
 import type { PodView } from "../reconcile/status.ts";
@@ -78,6 +80,8 @@ export class ResourceMetrics {
   #podStatsAt = 0;
   /** Start times the runtime gave, in Unix seconds, by container id. */
   readonly #started = new Map<string, number>();
+  /** The pods' CPU counters summed from their containers, kept from going down. */
+  readonly #podCounters = new PodCounters();
 
   constructor(options: ResourceMetricsOptions) {
     this.#o = options;
@@ -94,8 +98,16 @@ export class ResourceMetrics {
     ]);
     const failed = listed instanceof Error;
     if (failed) o.log?.debug(`Cannot read the containers' stats: ${listed.message}`);
-    const usages = failed ? [] : listed.flatMap((s) => usageOf(s) ?? []);
-    const starts = await this.#startTimes(usages, failed, opts);
+    const all = failed ? [] : listed.flatMap((s) => usageOf(s) ?? []);
+    const starts = await this.#startTimes(all, failed, opts);
+    // One series per container: a pod whose old sandbox still runs shows its newest instance.
+    const usages = newestPerContainer(
+      all,
+      (a, b) =>
+        a.attempt !== b.attempt
+          ? a.attempt > b.attempt
+          : (starts.get(a.id) ?? 0) > (starts.get(b.id) ?? 0),
+    );
     const of = (u: { namespace: string; pod: string }) => ({ namespace: u.namespace, pod: u.pod });
     const cpu: Sample[] = [];
     const memory: Sample[] = [];
@@ -117,13 +129,13 @@ export class ResourceMetrics {
     }
     const podCpu: Sample[] = [];
     const podMemory: Sample[] = [];
-    for (const p of podFigures(usages, sandboxes)) {
+    const pods = podFigures(usages, sandboxes);
+    if (!failed) this.#podCounters.forget(new Set(pods.map((p) => `${p.namespace}/${p.pod}`)));
+    for (const p of pods) {
       if (p.cpu) {
-        podCpu.push({
-          labels: of(p),
-          value: p.cpu.coreNanoSeconds / 1e9,
-          timestampMs: nsToMs(p.cpu.at),
-        });
+        // A sum of containers would drop when one restarts: what the gone ones used stays.
+        const ns = p.own ? p.cpu.coreNanoSeconds : this.#podCounters.total(p);
+        podCpu.push({ labels: of(p), value: ns / 1e9, timestampMs: nsToMs(p.cpu.at) });
       }
       if (p.memory) {
         podMemory.push({
@@ -231,7 +243,11 @@ export class ResourceMetrics {
     try {
       return await this.#o.runtime.listPodSandboxStats(selector, opts);
     } catch (err) {
-      this.#podStatsAt = now + POD_STATS_RETRY_MS;
+      // The method missing, or containerd's answer for sandboxes without a cgroup parent (all of
+      // tinylet's): asked again an hour later. Anything else (a slow runtime): at the next scrape.
+      const lasting = (err instanceof CriError && err.kind === "Unimplemented") ||
+        /cgroupPath is empty/.test((err as Error).message);
+      if (lasting) this.#podStatsAt = now + POD_STATS_RETRY_MS;
       this.#o.log?.debug(
         `The runtime gives no pod stats (${
           (err as Error).message
@@ -246,7 +262,7 @@ export class ResourceMetrics {
 function podFigures(
   usages: Parameters<typeof podUsages>[0],
   sandboxes: readonly PodSandboxStats[],
-): { namespace: string; pod: string; cpu?: PodCpu; memory?: PodMemory }[] {
+): (ReturnType<typeof podUsages>[number] & { own: boolean })[] {
   const own = new Map<string, { cpu?: PodCpu; memory?: PodMemory }>();
   for (const s of sandboxes) {
     const namespace = s.labels[KEYS.podNamespace] ?? s.metadata.namespace;
@@ -259,7 +275,10 @@ function podFigures(
       : { workingSetBytes: s.memory.workingSetBytes, at: s.memory.timestamp };
     if (cpu || memory) own.set(key, { ...(cpu ? { cpu } : {}), ...(memory ? { memory } : {}) });
   }
-  return podUsages(usages).map((p) => ({ ...p, ...own.get(`${p.namespace}/${p.pod}`) }));
+  return podUsages(usages).map((p) => {
+    const o = own.get(`${p.namespace}/${p.pod}`);
+    return { ...p, ...o, own: o?.cpu !== undefined };
+  });
 }
 
 type PodCpu = { coreNanoSeconds: number; at: number };

@@ -18,7 +18,8 @@ import type { Cri } from "../runtime/cri.ts";
 import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import { printableIo, terminalJson } from "../base/escape.ts";
 import { ownedBy } from "../reconcile/observe.ts";
-import { formatCpu, formatMemory, podUsages } from "../node/usage.ts";
+import { formatCpu, formatMemory, podUsages, wholeMilliCores } from "../node/usage.ts";
+import { KEYS } from "../runtime/labels.ts";
 import { readDeclaredPods } from "./plan.ts";
 import { table } from "./pods.ts";
 import {
@@ -97,8 +98,8 @@ export function topPods(
 }
 
 function milli(rate: number | undefined): number | null {
-  // Rounded up as formatCpu prints it, so the JSON and the table agree.
-  return rate === undefined ? null : Math.ceil(rate - 1e-9);
+  // Rounded as formatCpu prints it, so the JSON and the table agree.
+  return rate === undefined ? null : wholeMilliCores(rate);
 }
 
 function limitsOf(f: Figures): TopFigures["limits"] {
@@ -142,7 +143,12 @@ export async function topCommand(
   try {
     sample = await sampleUsage(
       cri,
-      { labelSelector: ownedBy(config.instance) },
+      {
+        labelSelector: {
+          ...ownedBy(config.instance),
+          ...(options.namespace ? { [KEYS.podNamespace]: options.namespace } : {}),
+        },
+      },
       options.clock ?? SYSTEM_CLOCK,
     );
   } catch (err) {

@@ -14,7 +14,14 @@ import type { Clock } from "../base/clock.ts";
 import type { Cri } from "../runtime/cri.ts";
 import type { ContainerStats, ContainerStatsFilter } from "../runtime/stats.ts";
 import { KEYS } from "../runtime/labels.ts";
-import { type ContainerUsage, formatCpu, formatMemory, usageOf, withRates } from "../node/usage.ts";
+import {
+  type ContainerUsage,
+  formatCpu,
+  formatMemory,
+  newestPerContainer,
+  usageOf,
+  withRates,
+} from "../node/usage.ts";
 import { cpuMillis, memoryBytes } from "../manifest/quantity.ts";
 import type { DesiredState } from "../reconcile/desired.ts";
 import type { ContainerType } from "../translate/desired_pod.ts";
@@ -44,16 +51,19 @@ export async function sampleUsage(
   filter: ContainerStatsFilter,
   clock: Clock,
 ): Promise<UsageSample> {
-  const first = await cri.listContainerStats(filter);
+  const first = await cri.listContainerStats(filter, { timeoutMs: STATS_TIMEOUT_MS });
   const before = usagesOf(first);
   if (before.length === 0) return { usages: [], restarts: restartsOf(first) };
   await new Promise<void>((resolve) => clock.schedule(resolve, SAMPLE_INTERVAL_MS));
-  const second = await cri.listContainerStats(filter);
+  const second = await cri.listContainerStats(filter, { timeoutMs: STATS_TIMEOUT_MS });
   return { usages: withRates(before, usagesOf(second)), restarts: restartsOf(second) };
 }
 
+/** How long each stats listing may take: a slow runtime costs a few seconds, not twenty. */
+const STATS_TIMEOUT_MS = 3_000;
+
 function usagesOf(stats: readonly ContainerStats[]): ContainerUsage[] {
-  return stats.map(usageOf).filter((u): u is ContainerUsage => u !== undefined);
+  return newestPerContainer(stats.map(usageOf).filter((u): u is ContainerUsage => u !== undefined));
 }
 
 /** Each container's restarts: the highest restart count among its instances listed. */

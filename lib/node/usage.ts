@@ -22,6 +22,8 @@ export interface ContainerUsage {
   namespace: string;
   pod: string;
   container: string;
+  /** Its instance (the runtime's attempt): of two of a name, the higher one is the newer. */
+  attempt: number;
   /** CPU time used since it started, in core-nanoseconds, and when it was read (Unix ns). */
   cpu?: { coreNanoSeconds: number; at: number };
   /** Memory working set in bytes, and when it was read (Unix ns). */
@@ -51,6 +53,7 @@ export function usageOf(s: ContainerStats): ContainerUsage | undefined {
     namespace,
     pod,
     container,
+    attempt: s.metadata.attempt,
     ...(cpu ? { cpu } : {}),
     ...(memory ? { memory } : {}),
   };
@@ -147,10 +150,35 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** CPU in millicores as `kubectl top` prints it: `512m` (rounded up, as a quantity's milli value). */
+/**
+ * A CPU rate in whole millicores, rounded up as a quantity's milli value is; a thousandth of a
+ * millicore of slack absorbs the rounding of the runtime's nanosecond timestamps as numbers.
+ */
+export function wholeMilliCores(milliCores: number): number {
+  return Math.ceil(milliCores - 1e-3);
+}
+
+/** CPU in millicores as `kubectl top` prints it: `512m`. */
 export function formatCpu(milliCores: number | undefined): string {
-  // Up, as a quantity's milli value; a thousandth of a millicore is the timestamps' rounding.
-  return milliCores === undefined ? "-" : `${Math.ceil(milliCores - 1e-3)}m`;
+  return milliCores === undefined ? "-" : `${wholeMilliCores(milliCores)}m`;
+}
+
+/**
+ * One usage per container of each pod: of two instances of a name listed at once (a pod whose
+ * old sandbox still runs beside its new one), the one `newer` says is newer (by default, the
+ * higher attempt; then the later in the list). Their series would otherwise be duplicates.
+ */
+export function newestPerContainer(
+  usages: readonly ContainerUsage[],
+  newer: (a: ContainerUsage, b: ContainerUsage) => boolean = (a, b) => a.attempt > b.attempt,
+): ContainerUsage[] {
+  const kept = new Map<string, ContainerUsage>();
+  for (const u of usages) {
+    const key = `${u.namespace}/${u.pod}/${u.container}`;
+    const seen = kept.get(key);
+    if (!seen || !newer(seen, u)) kept.set(key, u);
+  }
+  return [...kept.values()];
 }
 
 /** Memory in bytes as `kubectl top` prints it: `34Mi` (whole mebibytes, rounded down). */
