@@ -219,6 +219,13 @@ Deno.test("plan deletes a pod whose file was deleted", async () => {
   assert.equal(actions[0]!.reason, `its file ${SOURCE} was deleted`);
 });
 
+Deno.test("plan deletes a pod whose URL is no longer read, saying so", async () => {
+  const url = "https://config.example/pods.yaml";
+  const pod = await translatePod(basePod(), url, OPTIONS);
+  const { actions } = plan(desiredOf(), observedOf(baseRuntime(pod)), ctx());
+  assert.equal(actions[0]!.reason, `its URL ${url} is no longer read (--manifest-url)`);
+});
+
 Deno.test("plan deletes a pod that a valid file no longer declares", async () => {
   const pod = await web();
   const desired = desiredOf();

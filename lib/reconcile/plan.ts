@@ -343,6 +343,8 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
       if (desired.keepSources.has(source)) continue;
       const reason = desired.files.has(source)
         ? `no longer declared in ${source}`
+        : /^https?:\/\//.test(source)
+        ? `its URL ${source} is no longer read (--manifest-url)`
         : `its file ${source || "(unknown)"} was deleted`;
       actions.push(deletionOf(o, reason));
     }
