@@ -1,9 +1,9 @@
 /**
- * A document served over HTTP on loopback (a random port), for the tests of `--manifest-url`:
- * what it answers is set by the test (a document with its ETag and Last-Modified, answered 304
- * to a request that still has it; a status; raw bytes; a redirect; no answer at all), every
- * request is recorded with its headers, and it serves HTTPS with a certificate made by
- * `openssl` when asked.
+ * A document served over HTTP on loopback (a random port, or one given), for the tests of
+ * `--manifest-url`: what it answers is set by the test (a document with its ETag, Last-Modified
+ * and Date, answered 304 to a request that still has it; a status; raw bytes; a redirect; no
+ * answer at all), after a delay when asked; every request is recorded with its query and
+ * headers, and it serves HTTPS with a certificate made by `openssl` when asked.
  *
  * @module
  */
@@ -11,6 +11,8 @@
 /** One request as the server saw it. */
 export interface SeenRequest {
   path: string;
+  /** Its query, with its `?` (empty without one). */
+  query: string;
   /** Its headers, names in lower case; several lines of one name joined with ", ". */
   headers: Record<string, string>;
 }
@@ -18,7 +20,14 @@ export interface SeenRequest {
 /** What the server answers. */
 export type Answer =
   /** 200 with the text, or 304 when the request's validators still match. */
-  | { kind: "document"; text: string; etag?: string; lastModified?: string }
+  | {
+    kind: "document";
+    text: string;
+    etag?: string;
+    lastModified?: string;
+    /** The Date header (an HTTP date); the server's clock when absent. */
+    date?: string;
+  }
   /** The status, with a body. */
   | { kind: "status"; status: number; body?: string }
   /** 200 with these bytes; without Content-Length (chunked) unless `length`. */
@@ -37,28 +46,43 @@ export interface DocumentServer extends AsyncDisposable {
   requests: SeenRequest[];
   /** What the next requests get. */
   answer: Answer;
+  /** How long each answer waits, in milliseconds (default 0). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
-/** Starts a server on 127.0.0.1, over TLS with `tls`. */
+/** Starts a server on 127.0.0.1 (on `port`, else a free one), over TLS with `tls`. */
 export function documentServer(
   answer: Answer,
-  options: { tls?: { cert: string; key: string } } = {},
+  options: { tls?: { cert: string; key: string }; port?: number } = {},
 ): DocumentServer {
   const requests: SeenRequest[] = [];
   const stop = new AbortController();
   let release = () => {};
   const released = new Promise<void>((resolve) => release = resolve);
-  const state = { answer };
+  const state = { answer, delayMs: 0 };
   const server = Deno.serve({
     hostname: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     signal: stop.signal,
     onListen: () => {},
     ...(options.tls ?? {}),
   }, async (req) => {
     const url = new URL(req.url);
-    requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers) });
+    requests.push({
+      path: url.pathname,
+      query: url.search,
+      headers: Object.fromEntries(req.headers),
+    });
+    if (state.delayMs > 0) {
+      // The delay ends early when the server closes, leaving no timer behind.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, state.delayMs);
+        released.then(resolve);
+      });
+      clearTimeout(timer);
+    }
     const a = state.answer;
     switch (a.kind) {
       case "hang":
@@ -79,6 +103,7 @@ export function documentServer(
         const headers: Record<string, string> = {};
         if (a.etag !== undefined) headers.etag = a.etag;
         if (a.lastModified !== undefined) headers["last-modified"] = a.lastModified;
+        if (a.date !== undefined) headers.date = a.date;
         if (notModified(req.headers, a)) return new Response(null, { status: 304, headers });
         return new Response(a.text, { status: 200, headers });
       }
@@ -99,6 +124,12 @@ export function documentServer(
     },
     set answer(a: Answer) {
       state.answer = a;
+    },
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -21,7 +21,7 @@ const DB_WITH_COLOUR =
   `name: db\ncontainers:\n  - name: app\n    image: ${FIXTURE_IMAGE}\n    colour: blue\n`;
 
 function urlConfig(url: string): ManifestUrlConfig {
-  return { url, headers: [], intervalMs: 20_000, ca: undefined, insecure: false };
+  return { url, fetchUrl: url, headers: [], intervalMs: 20_000, ca: undefined, insecure: false };
 }
 
 function capture() {
@@ -125,7 +125,7 @@ Deno.test("tinylet plan includes the URL's pods, and its kept document when the 
     assert.deepEqual(c.out, ["Nothing to do: 0 pods as declared"]);
     assert.equal(
       c.err[0],
-      `Check that ${url} is reachable: tcp connect error: Connection refused; no document of it is kept under ${dir}/root: the pods recorded as from it are kept as they are`,
+      `Check that ${url} is reachable: tcp connect error: Connection refused; no document of it kept under ${dir}/root can be used, so the plan removes no pod`,
     );
     await new UrlDocumentStore(`${dir}/root`).write({
       url,
@@ -140,6 +140,24 @@ Deno.test("tinylet plan includes the URL's pods, and its kept document when the 
       c.err[0],
       `Check that ${url} is reachable: tcp connect error: Connection refused; planning with its document kept under ${dir}/root (fetched at 2026-01-02T03:04:05Z: 1 pod)`,
     );
+  });
+});
+
+Deno.test("tinylet plan says why a kept document cannot be used, and that it then removes no pod", async () => {
+  await withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/manifests`);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/pods.yaml`;
+    listener.close();
+    const store = new UrlDocumentStore(`${dir}/root`);
+    await store.write({ url: "https://other.example/pods.yaml", text: WEB, fetchedAt: 1 });
+    const cri = new FakeCri({ images: [FIXTURE_IMAGE] });
+    const c = capture();
+    assert.equal(await planCommand(planConfig(dir, url), cri, c.io), 0);
+    assert.deepEqual(c.err, [
+      `Ignoring the kept document of --manifest-url in ${store.file}: it is the document of https://other.example/pods.yaml, not of ${url} (the next fetch of ${url} replaces it)`,
+      `Check that ${url} is reachable: tcp connect error: Connection refused; no document of it kept under ${dir}/root can be used, so the plan removes no pod`,
+    ]);
   });
 });
 

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import {
   type FetchFunction,
   fetchManifestUrl,
-  manifestUrlClient,
   ManifestUrlError,
-  systemBundlePaths,
 } from "../lib/manifest/url_fetch.ts";
+import { manifestUrlClient, systemBundlePaths } from "../lib/manifest/url_client.ts";
 import { parseUrlHeaders } from "../lib/manifest/url_rules.ts";
+import { UrlSource } from "../lib/node/url_source.ts";
 import { documentServer, makeTestCertificates } from "../testing/document_server.ts";
 
 const POD = "name: web\ncontainers:\n  - name: app\n    image: busybox\n";
@@ -275,4 +275,69 @@ Deno.test("the system's CA bundles are looked for where Go looks, $SSL_CERT_FILE
     "/etc/ssl/cert.pem",
   ]);
   assert.equal(systemBundlePaths(new Map()).length, 6);
+});
+
+Deno.test("a Last-Modified of the answer's own second is no validator: the next fetch is unconditional and sees a change of that second", async () => {
+  const at = "Wed, 21 Oct 2015 07:28:00 GMT";
+  const later = "Wed, 21 Oct 2015 07:28:01 GMT";
+  // As python -m http.server: Last-Modified only, here equal to the answer's Date.
+  await using server = documentServer({ kind: "document", text: POD, lastModified: at, date: at });
+  const first = await fetchManifestUrl(server.url);
+  assert.equal(first.kind === "document" && first.lastModified, undefined);
+  // The same Last-Modified a second later is a validator.
+  server.answer = { kind: "document", text: POD, lastModified: at, date: later };
+  const settled = await fetchManifestUrl(server.url);
+  assert.equal(settled.kind === "document" && settled.lastModified, at);
+  // No Date, nothing to judge it by: no validator either.
+  server.answer = { kind: "bytes", body: new TextEncoder().encode(POD) };
+  const undated = await fetchManifestUrl(server.url);
+  assert.equal(undated.kind === "document" && undated.lastModified, undefined);
+
+  // The URL's source: a change within the second of the first answer is not lost to a 304.
+  server.answer = { kind: "document", text: POD, lastModified: at, date: at };
+  const source = new UrlSource({ url: server.url });
+  await source.fetchNow();
+  const names = () => source.entry().manifest.pods.map((p) => p.pod.metadata.name);
+  assert.deepEqual(names(), ["web"]);
+  server.answer = {
+    kind: "document",
+    text: POD.replace("name: web", "name: api"),
+    lastModified: at,
+    date: at,
+  };
+  await source.fetchNow();
+  assert.equal(server.requests.at(-1)!.headers["if-modified-since"], undefined);
+  assert.deepEqual(names(), ["api"]);
+  // Once the answer's Date is a second past it, Last-Modified is sent, and a 304 keeps the pods.
+  server.answer = { ...server.answer, date: later };
+  await source.fetchNow();
+  assert.equal(server.requests.at(-1)!.headers["if-modified-since"], undefined);
+  await source.fetchNow();
+  assert.equal(server.requests.at(-1)!.headers["if-modified-since"], at);
+  assert.deepEqual(names(), ["api"]);
+  assert.equal(source.status().state, "ok");
+});
+
+Deno.test("a redirect from https:// to plain http:// is refused, even to loopback", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tinylet-url-downgrade-" });
+  try {
+    const certs = await makeTestCertificates(dir);
+    await using plain = documentServer({ kind: "document", text: POD });
+    await using secure = documentServer({ kind: "redirect", location: plain.url }, { tls: certs });
+    using client = await manifestUrlClient(certs.caFile, []);
+    const e = await failure(fetchManifestUrl(secure.url, { client }));
+    assert.equal(
+      e.message,
+      `Check the server of ${secure.url}: it redirected from https:// to plain http:// (${plain.url}); a redirect may not leave https://, since whoever sees plain http:// can change the document`,
+    );
+    assert.equal(secure.requests.length, 1);
+    assert.equal(plain.requests.length, 0, "nothing was asked of the http:// server");
+    // From https:// to https:// is followed.
+    await using other = documentServer({ kind: "document", text: POD }, { tls: certs });
+    secure.answer = { kind: "redirect", location: other.url };
+    const got = await fetchManifestUrl(secure.url, { client });
+    assert.equal(got.kind === "document" && got.text, POD);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -95,7 +95,7 @@ Deno.test("urlRefusal: https anywhere, http to loopback, other schemes and crede
   );
   assert.equal(
     refusal("https://ops:pw@config.example.com/x.yaml"),
-    "Take the credentials out of the URL https://ops:REDACTED@config.example.com/x.yaml: send them as a header, e.g. --manifest-url-header 'Authorization:Bearer TOKEN,X-Node:web-1'",
+    "Take the credentials out of the URL https://config.example.com/x.yaml: send them as a header, e.g. --manifest-url-header 'Authorization:Bearer TOKEN,X-Node:web-1'",
   );
 });
 
@@ -113,6 +113,7 @@ Deno.test("--manifest-url and its flags become the agent's settings, for every c
   ];
   const expected = {
     url: "https://config.example.com/nodes/web.yaml",
+    fetchUrl: "https://config.example.com/nodes/web.yaml",
     headers: [["Authorization", "Bearer t0ken"], ["X-Node", "web-1"], ["X-Node", "web-2"]],
     intervalMs: 90_000,
     ca: "/home/ops/certs/ca.pem",
@@ -127,6 +128,7 @@ Deno.test("--manifest-url and its flags become the agent's settings, for every c
   assert.ok("config" in single);
   assert.deepEqual(single.config.manifestUrl, {
     url: "http://localhost:8000/a.yaml",
+    fetchUrl: "http://localhost:8000/a.yaml",
     headers: [],
     intervalMs: 20_000,
     ca: undefined,

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../base/log.ts";
 import type { AgentMetrics } from "../base/metrics.ts";
-import { manifestUrlClient, systemBundlePaths } from "../manifest/url_fetch.ts";
+import { manifestUrlClient, systemBundlePaths } from "../manifest/url_client.ts";
 import { UrlSource } from "../node/url_source.ts";
 import type { ManifestUrlConfig } from "./url_flags.ts";
 
@@ -37,7 +37,7 @@ export async function openUrlSource(
 ): Promise<OpenedUrl> {
   const client = await manifestUrlClient(config.ca, systemBundlePaths(Deno.env));
   const source = new UrlSource({
-    url: config.url,
+    url: config.fetchUrl,
     headers: config.headers,
     intervalMs: config.intervalMs,
     insecure: config.insecure,

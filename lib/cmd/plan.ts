@@ -15,6 +15,7 @@ import type { AgentConfig } from "./cli.ts";
 import type { Io } from "./io.ts";
 import type { Cri } from "../runtime/cri.ts";
 import { printableIo } from "../base/escape.ts";
+import { silentLogger } from "../base/log.ts";
 import { type DesiredState, desiredState } from "../reconcile/desired.ts";
 import { Observer } from "../reconcile/observe.ts";
 import { type Action, plan } from "../reconcile/plan.ts";
@@ -65,8 +66,8 @@ function rolledBackSpecs(config: AgentConfig): RollbackHook {
 
 /**
  * The manifests as the agent reads them: the directory and, with `--manifest-url`, the URL
- * fetched now, or its document kept under `--root` when the fetch fails (said on stderr;
- * nothing is written).
+ * fetched now, or its document kept under `--root` when the fetch fails (said on stderr, with
+ * why a kept document cannot be used; nothing is written).
  */
 async function readManifests(config: AgentConfig, io: Io): Promise<Scan> {
   const directory = new ManifestSource(config.manifests, {
@@ -74,19 +75,25 @@ async function readManifests(config: AgentConfig, io: Io): Promise<Scan> {
   });
   if (!config.manifestUrl) return await directory.scan();
   let opened;
+  // The warnings of reading the kept document (one that cannot be used, and why) go to stderr;
+  // the fetch's outcome is said below.
+  let loading = true;
+  const log = { ...silentLogger, warn: (m: string) => loading && io.err(m) };
   try {
-    opened = await openUrlSource(config.manifestUrl, { root: config.root, keep: false });
+    opened = await openUrlSource(config.manifestUrl, { root: config.root, keep: false, log });
   } catch (err) {
     io.err((err as Error).message);
     return await directory.scan();
   }
   using url = opened;
+  await url.source.load();
+  loading = false;
   await url.source.fetchNow();
   const status = url.source.status();
   if (status.state === "failing") {
     io.err(
       status.fetchedAt === undefined
-        ? `${status.reason}; no document of it is kept under ${config.root}: the pods recorded as from it are kept as they are`
+        ? `${status.reason}; no document of it kept under ${config.root} can be used, so the plan removes no pod`
         : `${status.reason}; planning with its document kept under ${config.root} (fetched at ${
           new Date(status.fetchedAt).toISOString().replace(/\.\d{3}Z$/, "Z")
         }: ${status.declares})`,

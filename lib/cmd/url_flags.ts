@@ -13,12 +13,18 @@ import {
   ManifestUrlFlagError,
   parseManifestUrl,
   parseUrlHeaders,
+  shownUrl,
 } from "../manifest/url_rules.ts";
 
 /** The settings of `--manifest-url`. */
 export interface ManifestUrlConfig {
-  /** The URL, as the pods from it record their source. */
+  /**
+   * The URL as shown (`shownUrl`: its query's values redacted, no fragment): what the pods from
+   * it record as their source, what every message and the kept document name.
+   */
   url: string;
+  /** The whole URL as given, its query's values included: used only to fetch. */
+  fetchUrl: string;
   /** `--manifest-url-header`, as `[name, value]` pairs in the order given. */
   headers: [string, string][];
   /** `--manifest-url-interval` (default 20 s). */
@@ -61,7 +67,8 @@ export function manifestUrlConfig(v: UrlFlagValues, cwd: string): ManifestUrlCon
   const ca = v["manifest-url-ca"];
   if (ca === "") throw new ManifestUrlFlagError("--manifest-url-ca: the path is empty");
   return {
-    url: url.href,
+    url: shownUrl(url),
+    fetchUrl: url.href,
     headers: parseUrlHeaders(v["manifest-url-header"] ?? []),
     intervalMs: interval === undefined
       ? MANIFEST_URL_INTERVAL_MS

@@ -2,15 +2,22 @@
  * One fetch of the document of `--manifest-url`: a conditional GET (`If-None-Match` with the
  * ETag, `If-Modified-Since` with the Last-Modified of the document held), the headers of
  * `--manifest-url-header`, redirects followed by hand (each hop judged by the URL rules before
- * it is connected to), a body of at most 1 MiB (reading stops past it), one timeout for the
- * whole fetch, and TLS verified against Deno's roots, the system's bundle and
- * `--manifest-url-ca`. Every failure is a {@linkcode ManifestUrlError} whose message names the
- * URL and what to do.
+ * it is connected to, none from https:// to http://), a body of at most 1 MiB (reading stops
+ * past it), one timeout for the whole fetch, and TLS verified by the client given
+ * (`url_client.ts`). Every failure is a {@linkcode ManifestUrlError} whose message names the
+ * URL and what to do, the URL as shown (`shownUrl`: its query's values redacted), however the
+ * error came about: the whole URL is used only to fetch.
  *
  * @module
  */
 import { MAX_MANIFEST_BYTES } from "../base/safe_read.ts";
-import { MANIFEST_URL_TIMEOUT_MS, type UrlHeaders, urlRefusal } from "./url_rules.ts";
+import {
+  MANIFEST_URL_TIMEOUT_MS,
+  redactUrls,
+  shownUrl,
+  type UrlHeaders,
+  urlRefusal,
+} from "./url_rules.ts";
 
 /** A fetch function as Deno's: with an HTTP client of its own. */
 export type FetchFunction = (
@@ -24,7 +31,10 @@ export interface FetchOptions {
   headers?: UrlHeaders;
   /** The ETag of the document held: sent as `If-None-Match`. */
   etag?: string;
-  /** The Last-Modified of the document held: sent as `If-Modified-Since`. */
+  /**
+   * The Last-Modified of the document held: sent as `If-Modified-Since`. Give only one that
+   * {@linkcode Fetched} returned: it holds one only when it is a safe validator.
+   */
   lastModified?: string;
   /** `--insecure-manifest-url`: plain http:// to any host. */
   insecure?: boolean;
@@ -46,15 +56,21 @@ export type Fetched =
     kind: "document";
     text: string;
     etag: string | undefined;
+    /**
+     * The Last-Modified, when it may be sent back as `If-Modified-Since`: at least 1 s older
+     * than the answer's Date. One of the same second as the answer, or with no Date to judge
+     * it by, is left out: a change within that second would keep the same Last-Modified and be
+     * answered 304 (the next fetch is unconditional then, and its body is compared).
+     */
     lastModified: string | undefined;
     /** Body bytes received. */
     bytes: number;
   }
   | { kind: "unchanged"; bytes: 0 };
 
-/** A fetch that failed; the message names the URL and what to do. */
+/** A fetch that failed; the message names the URL (as shown) and what to do. */
 export class ManifestUrlError extends Error {
-  /** The URL of `--manifest-url`. */
+  /** The URL of `--manifest-url`, as shown. */
   readonly url: string;
   /** Body bytes received before it failed. */
   readonly bytes: number;
@@ -67,6 +83,8 @@ export class ManifestUrlError extends Error {
 }
 
 const MAX_REDIRECTS = 5;
+/** How much older than the answer's Date a Last-Modified must be to serve as a validator. */
+const SETTLED_MS = 1_000;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -78,25 +96,35 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * that is empty or only whitespace; with the signal's reason when `signal` aborted it.
  */
 export async function fetchManifestUrl(url: string, o: FetchOptions = {}): Promise<Fetched> {
+  const first = URL.parse(url);
+  if (first === null) {
+    throw new ManifestUrlError(
+      "",
+      "Give --manifest-url a whole URL, e.g. https://config.example.com/nodes/web.yaml",
+    );
+  }
   const timeoutMs = o.timeoutMs ?? MANIFEST_URL_TIMEOUT_MS;
   const timer = new AbortController();
   const id = setTimeout(() => timer.abort(), timeoutMs);
   const signal = o.signal ? AbortSignal.any([o.signal, timer.signal]) : timer.signal;
-  const got = { bytes: 0 };
+  const shown = shownUrl(first);
+  // Every URL this fetch went to, for what Deno's errors quote of them.
+  const got = { bytes: 0, hops: [first] };
   try {
-    return await fetchHops(url, o, signal, got);
+    return await fetchHops(shown, o, signal, got);
   } catch (err) {
     if (o.signal?.aborted) throw o.signal.reason ?? err;
+    const cause = redactedError(err, got.hops);
     if (timer.signal.aborted) {
       throw new ManifestUrlError(
-        url,
-        `Check that ${url} answers: it did not answer within ${seconds(timeoutMs)}`,
+        shown,
+        `Check that ${shown} answers: it did not answer within ${seconds(timeoutMs)}`,
         got.bytes,
-        { cause: err },
+        { cause },
       );
     }
     if (err instanceof ManifestUrlError) throw err;
-    throw new ManifestUrlError(url, connectionMessage(url, err), got.bytes, { cause: err });
+    throw new ManifestUrlError(shown, connectionMessage(shown, cause), got.bytes, { cause });
   } finally {
     clearTimeout(id);
   }
@@ -106,15 +134,23 @@ async function fetchHops(
   url: string,
   o: FetchOptions,
   signal: AbortSignal,
-  got: { bytes: number },
+  got: { bytes: number; hops: URL[] },
 ): Promise<Fetched> {
   const fail = (message: string) => new ManifestUrlError(url, message, got.bytes);
-  let at = new URL(url);
+  let at = got.hops[0]!;
   const origin = at.origin;
   for (let hop = 0;; hop++) {
     const refusal = urlRefusal(at, o.insecure ?? false);
     if (refusal !== undefined) {
       throw fail(hop === 0 ? refusal : `${refusal} (redirected from ${url})`);
+    }
+    const from = got.hops[hop - 1];
+    if (from?.protocol === "https:" && at.protocol === "http:") {
+      throw fail(
+        `Check the server of ${url}: it redirected from https:// to plain http:// (${
+          shownUrl(at)
+        }); a redirect may not leave https://, since whoever sees plain http:// can change the document`,
+      );
     }
     const headers = new Headers();
     // Credentials given for the URL go to its origin only, as a browser's would not follow a
@@ -130,7 +166,7 @@ async function fetchHops(
       signal,
       ...(o.client ? { client: o.client } : {}),
     });
-    const where = hop === 0 ? "" : ` (redirected to ${at.href})`;
+    const where = hop === 0 ? "" : ` (redirected to ${shownUrl(at)})`;
     if (REDIRECTS.has(res.status)) {
       await res.body?.cancel();
       const location = res.headers.get("location");
@@ -142,7 +178,11 @@ async function fetchHops(
       if (hop >= MAX_REDIRECTS) {
         throw fail(`Check the server of ${url}: it redirected more than ${MAX_REDIRECTS} times`);
       }
-      at = new URL(location, at);
+      const next = URL.parse(location, at);
+      if (next === null) {
+        throw fail(`Check the server of ${url}: it redirected to a Location that is not a URL`);
+      }
+      got.hops.push(at = next);
       continue;
     }
     if (res.status === 304) {
@@ -167,10 +207,31 @@ async function fetchHops(
       kind: "document",
       text,
       etag: res.headers.get("etag") ?? undefined,
-      lastModified: res.headers.get("last-modified") ?? undefined,
+      lastModified: settled(res.headers.get("last-modified"), res.headers.get("date")),
       bytes: got.bytes,
     };
   }
+}
+
+/** `lastModified` when it is at least 1 s older than the answer's `date`, else undefined. */
+function settled(lastModified: string | null, date: string | null): string | undefined {
+  if (lastModified === null || date === null) return undefined;
+  const age = Date.parse(date) - Date.parse(lastModified);
+  return age >= SETTLED_MS ? lastModified : undefined;
+}
+
+/**
+ * `err` and its causes as errors of the same names whose messages quote `urls` as shown only
+ * (Deno's fetch errors quote the URL they were asked for, its query whole).
+ */
+function redactedError(err: unknown, urls: readonly URL[]): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const copy = new Error(
+    redactUrls(e.message, urls),
+    e.cause === undefined ? undefined : { cause: redactedError(e.cause, urls) },
+  );
+  copy.name = e.name;
+  return copy;
 }
 
 /**
@@ -239,7 +300,7 @@ function connectionMessage(url: string, err: unknown): string {
   let detail = err instanceof Error ? err.message : String(err);
   for (let e: unknown = err; e instanceof Error; e = e.cause) detail = e.message;
   detail = detail
-    .replace(/^error sending request for url \([^)]*\): /, "")
+    .replace(/^error sending request for url \((?:[^)]|\)(?!: ))*\): /, "")
     .replace(/^client error \((?:Connect|SendRequest)\): /, "")
     .replace(/ \(os error \d+\)/, "");
   if (/certificate|tls|handshake/i.test(detail)) {
@@ -254,62 +315,4 @@ function seconds(ms: number): string {
 
 function mib(bytes: number): string {
   return bytes === MAX_MANIFEST_BYTES ? "1 MiB" : `${bytes} bytes`;
-}
-
-/**
- * The system's CA bundles, as Go looks for them (`crypto/x509/root_linux.go`): `$SSL_CERT_FILE`
- * first, then the distributions' usual paths. The first that can be read is used.
- */
-export function systemBundlePaths(env: { get(name: string): string | undefined }): string[] {
-  const own = env.get("SSL_CERT_FILE");
-  return [
-    ...(own ? [own] : []),
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-  ];
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
-
-/**
- * The HTTP client for the URL: it trusts Deno's roots, the first system bundle of `system`
- * that can be read (none is fine), and the PEM certificates of `caFile` (`--manifest-url-ca`),
- * which must hold at least one. Throws an error naming the flag and the file when it cannot
- * be read or holds no certificate. Close the client when done.
- */
-export async function manifestUrlClient(
-  caFile: string | undefined,
-  system: readonly string[],
-): Promise<Deno.HttpClient> {
-  const caCerts: string[] = [];
-  for (const path of system) {
-    const text = await Deno.readTextFile(path).catch(() => undefined);
-    if (text !== undefined && PEM_CERT.test(text)) {
-      caCerts.push(text);
-      break;
-    }
-  }
-  if (caFile !== undefined) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(caFile);
-    } catch (err) {
-      throw new Error(
-        `--manifest-url-ca: cannot read ${caFile}: ${
-          (err as Error).message.replace(/ \(os error \d+\).*$/s, "")
-        }; give the path of a PEM file holding the CA certificate`,
-      );
-    }
-    if (!PEM_CERT.test(text)) {
-      throw new Error(
-        `--manifest-url-ca: ${caFile} holds no PEM certificate; give a file with "-----BEGIN CERTIFICATE-----" blocks`,
-      );
-    }
-    caCerts.push(text);
-  }
-  return Deno.createHttpClient({ caCerts });
 }

@@ -86,6 +86,59 @@ export function isLoopbackHost(hostname: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** What stands for a query's value in a URL as shown. */
+export const REDACTED = "<redacted>";
+
+/**
+ * `url` as shown and recorded (the pods' source, every message, the kept document): without
+ * its fragment and user info, each non-empty value of its query replaced by `<redacted>`, the
+ * parameters' names kept (a part without `=` counts as a value):
+ * `https://git.example/raw/pods.yaml?private_token=abc&ref=main` becomes
+ * `https://git.example/raw/pods.yaml?private_token=<redacted>&ref=<redacted>`. A URL without a
+ * query shows as itself. Tokens in a URL's query thus never reach a log or a label; the
+ * whole URL is used only to fetch. Showing a shown URL again changes nothing.
+ */
+export function shownUrl(url: URL | string): string {
+  const u = new URL(url);
+  const search = u.search;
+  u.username = "";
+  u.password = "";
+  u.hash = "";
+  u.search = "";
+  const base = u.href;
+  if (search === "") return base;
+  const parts = search.slice(1).split("&").map((part) => {
+    const eq = part.indexOf("=");
+    if (eq < 0) return part === "" ? part : REDACTED;
+    return eq === part.length - 1 ? part : `${part.slice(0, eq)}=${REDACTED}`;
+  });
+  return `${base}?${parts.join("&")}`;
+}
+
+/**
+ * `text` with every form of each of `urls` in it (the whole URL, without its fragment, and its
+ * query alone) replaced by its shown form ({@linkcode shownUrl}): for messages that quote a URL,
+ * such as the errors of Deno's fetch.
+ */
+export function redactUrls(text: string, urls: readonly URL[]): string {
+  const pairs: [string, string][] = [];
+  for (const url of urls) {
+    const shown = shownUrl(url);
+    const bare = new URL(url.href);
+    bare.hash = "";
+    pairs.push([url.href, shown], [bare.href, shown]);
+    const q = shown.indexOf("?");
+    if (url.search.length > 1) pairs.push([url.search, q < 0 ? "" : shown.slice(q)]);
+  }
+  // The longest first: a whole URL before its query alone.
+  pairs.sort((a, b) => b[0].length - a[0].length);
+  let out = text;
+  for (const [secret, shown] of pairs) {
+    if (secret !== shown) out = out.replaceAll(secret, shown);
+  }
+  return out;
+}
+
 /**
  * Why `url` may not be fetched, or undefined: it is not `http://` or `https://`, it carries a
  * user name or password, or it is plain `http://` to a host that is not a loopback address and
@@ -93,25 +146,19 @@ export function isLoopbackHost(hostname: string): boolean {
  */
 export function urlRefusal(url: URL, insecure: boolean): string | undefined {
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    return `Use an https:// URL: ${url.href} is ${url.protocol.replace(/:$/, "")}://`;
+    return `Use an https:// URL: ${shownUrl(url)} is ${url.protocol.replace(/:$/, "")}://`;
   }
   if (url.username !== "" || url.password !== "") {
     return `Take the credentials out of the URL ${
-      redacted(url)
+      shownUrl(url)
     }: send them as a header, e.g. ${HEADER_EXAMPLE}`;
   }
   if (url.protocol === "http:" && !insecure && !isLoopbackHost(url.hostname)) {
-    return `Use https:// for ${url.href}: plain http:// is accepted for loopback addresses only, since whoever can change the document runs anything as root on this node; pass --insecure-manifest-url to accept it anyway`;
+    return `Use https:// for ${
+      shownUrl(url)
+    }: plain http:// is accepted for loopback addresses only, since whoever can change the document runs anything as root on this node; pass --insecure-manifest-url to accept it anyway`;
   }
   return undefined;
-}
-
-/** `url` with its password (if any) replaced, for messages. */
-function redacted(url: URL): string {
-  if (url.password === "") return url.href;
-  const copy = new URL(url.href);
-  copy.password = "REDACTED";
-  return copy.href;
 }
 
 /**
@@ -125,7 +172,7 @@ export function parseManifestUrl(text: string, insecure: boolean): URL {
   } catch {
     throw new ManifestUrlFlagError(
       `--manifest-url: ${
-        JSON.stringify(text)
+        JSON.stringify(text.replace(/\?.*$/s, `?${REDACTED}`))
       } is not a URL; write it whole, e.g. https://config.example.com/nodes/web.yaml`,
     );
   }

@@ -11,13 +11,17 @@
  * A write goes to a temp file beside it (`.document.json.tmp`, created exclusively, 0600,
  * synced), is renamed over the file, and the directory is synced, as the rollback state is: a
  * reader sees the old document or the new, never half of one. A file that cannot be read or
- * understood reads as none, with a warning naming it and what to do.
+ * understood reads as none, with a warning naming it and what to do. The URL kept and matched is
+ * the URL as shown (`shownUrl`: its query's values redacted), so a token in the query is never
+ * written here, and a new token for the same URL keeps the document.
  *
  * @module
  */
+import { shownUrl } from "../manifest/url_rules.ts";
 
 /** A document as kept: its URL, its text, its validators and when it was fetched. */
 export interface StoredDocument {
+  /** The URL as shown (`shownUrl`). */
   url: string;
   text: string;
   etag?: string;
@@ -69,8 +73,9 @@ export class UrlDocumentStore {
   }
 
   /**
-   * The document kept for `url`: none when there is no file; none with a warning when the file
-   * cannot be read or understood, or holds the document of another URL. Never throws.
+   * The document kept for `url` (as shown): none when there is no file; none with a warning
+   * when the file cannot be read or understood, or holds the document of another URL. Never
+   * throws.
    */
   async read(url: string): Promise<StoredRead> {
     const ignoring = (why: string): StoredRead => ({
@@ -113,14 +118,17 @@ export class UrlDocumentStore {
     ) {
       return ignoring("it lacks the url, text or fetchedAt of a document; remove it");
     }
-    if (v.url !== url) {
+    const kept = URL.canParse(v.url) ? shownUrl(v.url) : undefined;
+    if (kept !== url) {
       return ignoring(
-        `it is the document of ${v.url}, not of ${url} (the next fetch of ${url} replaces it)`,
+        `it is the document of ${
+          kept ?? "something that is not a URL"
+        }, not of ${url} (the next fetch of ${url} replaces it)`,
       );
     }
     return {
       document: {
-        url: v.url,
+        url: kept,
         text: v.text,
         fetchedAt: v.fetchedAt,
         ...(typeof v.etag === "string" ? { etag: v.etag } : {}),
