@@ -103,7 +103,7 @@ Deno.test("pods from the URL run with the URL as their source; an unchanged docu
   assert.match(text, /^tinylet_manifest_url_last_success_timestamp_seconds 1795780820$/m);
 });
 
-Deno.test("the pass wakes for the next poll, and a fetch that changed something asks for a pass", async () => {
+Deno.test("the pass wakes for the next poll; a fetch asks for a pass when it changed something or a pass waited for it", async () => {
   await using server = documentServer({ kind: "document", text: pod("web"), etag: '"v1"' });
   const { f, url, sync } = await urlFixture(server);
   await using _f = f;
@@ -113,13 +113,25 @@ Deno.test("the pass wakes for the next poll, and a fetch that changed something 
   assert.equal(pokes, 1);
   const quiet = await f.reconciler.pass();
   assert.equal(quiet.wakeAt, T0 + POLL_MS);
+  // A poll no pass waited for, answered 304: nothing changed, no pass is asked for.
   await f.clock.advance(POLL_MS);
-  await sync(); // 304: nothing changed
+  url.poll();
+  await url.settled();
   assert.equal(pokes, 1);
+  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 2 * POLL_MS);
+  // A pass that found the poll running learnt no wake time: the poll's end asks for a pass.
+  await f.clock.advance(POLL_MS);
+  url.poll();
+  assert.equal(url.wakeAt(f.clock.epochMs()), undefined);
+  await url.settled();
+  assert.equal(server.requests.at(-1)?.headers["if-none-match"], '"v1"');
+  assert.equal(pokes, 2);
+  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 3 * POLL_MS);
   server.answer = { kind: "status", status: 503 };
   await f.clock.advance(POLL_MS);
-  await sync();
-  assert.equal(pokes, 2);
+  url.poll();
+  await url.settled();
+  assert.equal(pokes, 3);
 });
 
 const FAILURES: { name: string; answer: Answer | "closed"; reason: string; timeoutMs?: number }[] =

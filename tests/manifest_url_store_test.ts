@@ -109,13 +109,17 @@ Deno.test("the URL source seeds its last valid document from the kept one, and w
     const other = new UrlSource({ url: URL_A, root, log });
     await other.load();
     assert.equal(other.entry().lastValid, undefined);
-    assert.match(lines.at(-1)!, /WARN +Ignoring the kept document .*: it is the document of/);
+    assert.match(lines.at(-2)!, /WARN +Ignoring the kept document .*: it is the document of/);
+    assert.match(
+      lines.at(-1)!,
+      /INFO +No valid document of https:\/\/config\.example\.com\/nodes\/web\.yaml is kept in .*: no pod is removed, from any source, until it serves one$/,
+    );
     await store.write({ url: URL_A, text: "name: Bad_Name\n", fetchedAt: 1 });
     const invalid = new UrlSource({ url: URL_A, root, log });
     await invalid.load();
     assert.equal(invalid.entry().lastValid, undefined);
     assert.match(
-      lines.at(-1)!,
+      lines.at(-2)!,
       /WARN +Ignoring the kept document of https:\/\/config\.example\.com\/nodes\/web\.yaml in .*: it is no longer valid \(see tinylet check --manifest-url https:\/\/config\.example\.com\/nodes\/web\.yaml\)$/,
     );
     await store.write({ url: URL_A, text: WEB, fetchedAt: Date.UTC(2026, 0, 2, 3, 4, 5) });

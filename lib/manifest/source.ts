@@ -47,6 +47,17 @@ export interface Scan {
    * files in `manifests`: a missing or refused directory does not hold back their removals.
    */
   independent?: ReadonlySet<string>;
+  /**
+   * Set when the read is not whole: a source has given no valid document yet (the URL of
+   * `--manifest-url` before its first valid answer, with none kept), so what it declares is
+   * unknown; nothing is removed, from any source, until it has. Says why.
+   */
+  partial?: string;
+  /**
+   * Why an invalid entry is invalid when its problems do not say (the URL of `--manifest-url`
+   * has not answered, or its fetch failed), by entry: told as the status of its pods.
+   */
+  keptBecause?: ReadonlyMap<string, string>;
 }
 
 function invalid(file: string, message: string): Manifest {

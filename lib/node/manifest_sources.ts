@@ -3,7 +3,10 @@
  * document at that URL, appended after the directory's files as one more entry named by its
  * URL. Files win a conflict over the URL (the first declaration wins, and files come first);
  * both places are reported. Everything downstream (the last known good, conflicts, ConfigMaps
- * and Secrets) treats the URL's entry as a file.
+ * and Secrets) treats the URL's entry as a file. Until a valid document stands for the URL
+ * (fetched, or kept from before), the read is partial: no pod is removed from any source, since
+ * the URL may declare the pods another URL, or a file, used to (a changed URL, a file moved to
+ * the URL, a first start with the server down).
  *
  * @module
  */
@@ -44,7 +47,8 @@ export class ManifestSources implements PassSource {
 
   /**
    * The directory's scan with the URL's entry after its files (and, for an invalid entry, its
-   * last valid document); starts a poll of the URL when one is due, without waiting for it.
+   * last valid document), partial while no valid document stands for the URL; starts a poll of
+   * the URL when one is due, without waiting for it.
    */
   async scan(signal?: AbortSignal): Promise<Scan> {
     const scan = await this.#directory.scan();
@@ -53,6 +57,16 @@ export class ManifestSources implements PassSource {
     const { manifest, lastValid } = this.url.entry();
     const valid = new Map(scan.lastValid);
     if (lastValid) valid.set(this.url.url, lastValid);
+    const why = this.url.unanswered();
+    if (why !== undefined) {
+      return {
+        ...scan,
+        manifests: [...scan.manifests, manifest],
+        lastValid: valid,
+        partial: `${why}; no pod is removed until it serves a valid document`,
+        keptBecause: new Map([[this.url.url, why]]),
+      };
+    }
     return {
       ...scan,
       manifests: [...scan.manifests, manifest],

@@ -9,8 +9,10 @@
  * (unreachable, an HTTP error, the timeout, TLS, over 1 MiB, empty), the entry is invalid and
  * its last valid document stands for it, so its pods keep running. That document is kept under
  * `<root>/manifest-url/` and read at start: an agent restarted while the server is down runs
- * the same pods. Its status (up or failing, why, since when, what it declares) is logged once
- * per change, counted in the metrics and told to `/healthz`.
+ * the same pods; with none fetched or kept, it holds back every removal (`ManifestSources`).
+ * Its status (up or failing, why, since when, what it declares) is logged once per change,
+ * counted in the metrics and told to `/healthz`, the URL named as shown (`shownUrl`: its
+ * query's values redacted); the whole URL is used only to fetch.
  *
  * @module
  */
@@ -23,12 +25,17 @@ import {
   fetchManifestUrl,
   ManifestUrlError,
 } from "../manifest/url_fetch.ts";
-import { MANIFEST_URL_INTERVAL_MS, type UrlHeaders } from "../manifest/url_rules.ts";
+import {
+  MANIFEST_URL_INTERVAL_MS,
+  redactUrls,
+  shownUrl,
+  type UrlHeaders,
+} from "../manifest/url_rules.ts";
 import { UrlDocumentStore } from "./url_document.ts";
 
 /** What the source works with. */
 export interface UrlSourceOptions {
-  /** The URL, judged already (see `parseManifestUrl`). */
+  /** The whole URL, judged already (see `parseManifestUrl`): used only to fetch. */
   url: string;
   headers?: UrlHeaders;
   /** Milliseconds between polls (default 20 s). */
@@ -77,8 +84,9 @@ export interface UrlStatus {
 
 /** The document of `--manifest-url`, polled. */
 export class UrlSource {
-  /** The URL, as the pods' source. */
+  /** The URL as shown (`shownUrl`): the pods' source, the entry's name, in every message. */
   readonly url: string;
+  readonly #fetchUrl: URL;
   readonly #o: UrlSourceOptions;
   readonly #now: () => number;
   readonly #store: UrlDocumentStore | undefined;
@@ -92,6 +100,11 @@ export class UrlSource {
   #lastSuccessAt: number | undefined;
   #dueAt = 0;
   #running: Promise<void> | undefined;
+  /**
+   * Whether the fetch that runs asks for a pass when it ends: it changed the entry, or a pass
+   * asked when to wake while it ran and learnt nothing.
+   */
+  #wake = false;
   #loaded: Promise<void> | undefined;
   #poke: (() => void) | undefined;
   /** The status line last logged. */
@@ -99,13 +112,14 @@ export class UrlSource {
 
   constructor(options: UrlSourceOptions) {
     this.#o = options;
-    this.url = options.url;
+    this.#fetchUrl = new URL(options.url);
+    this.url = shownUrl(this.#fetchUrl);
     this.#now = options.now ?? Date.now;
     this.#store = options.root === undefined ? undefined : new UrlDocumentStore(options.root);
     options.metrics?.manifestUrlUp.set({}, 0);
   }
 
-  /** Asks `poke` for a pass when a fetch changed the entry; undefined stops asking. */
+  /** Asks `poke` for a pass at the end of a fetch that changed the entry or that a pass awaited. */
   wakeWith(poke: (() => void) | undefined): void {
     this.#poke = poke;
   }
@@ -119,11 +133,16 @@ export class UrlSource {
     if (!this.#store) return;
     const { document, warning } = await this.#store.read(this.url);
     if (warning !== undefined) this.#o.log?.warn(warning);
-    if (!document || this.#good) return;
-    const manifest = parseManifest(this.url, document.text);
-    if (!manifest.valid) {
+    if (this.#good) return;
+    const manifest = document && parseManifest(this.url, document.text);
+    if (manifest && !manifest.valid) {
       this.#o.log?.warn(
         `Ignoring the kept document of ${this.url} in ${this.#store.file}: it is no longer valid (see tinylet check --manifest-url ${this.url})`,
+      );
+    }
+    if (!document || !manifest?.valid) {
+      this.#o.log?.info(
+        `No valid document of ${this.url} is kept in ${this.#store.file}: no pod is removed, from any source, until it serves one`,
       );
       return;
     }
@@ -160,19 +179,23 @@ export class UrlSource {
   }
 
   /**
-   * When the next poll is due (epoch ms); undefined while a fetch runs (its end asks for a
-   * pass when it changed something).
+   * When the next poll is due (epoch ms); undefined while a fetch runs: its end then asks for a
+   * pass (whatever it brought), which learns when the next poll is due.
    */
   wakeAt(_now: number): number | undefined {
-    return this.#running ? undefined : this.#dueAt;
+    if (!this.#running) return this.#dueAt;
+    this.#wake = true;
+    return undefined;
   }
 
   #start(signal: AbortSignal | undefined): void {
     this.#dueAt = this.#now() + (this.#o.intervalMs ?? MANIFEST_URL_INTERVAL_MS);
     const run = this.#fetch(signal)
-      .catch((err) => this.#o.log?.error(`Fetching ${this.url} failed: ${messageOf(err)}`))
+      .catch((err) => this.#o.log?.error(`Fetching ${this.url} failed: ${this.#messageOf(err)}`))
       .finally(() => {
         if (this.#running === run) this.#running = undefined;
+        if (this.#wake && !signal?.aborted) this.#poke?.();
+        this.#wake = false;
       });
     this.#running = run;
   }
@@ -202,11 +225,19 @@ export class UrlSource {
     };
   }
 
+  /**
+   * Why no valid document stands for the URL (none was fetched, none is kept): why its last
+   * fetch failed, or that it has not answered yet; undefined once one does.
+   */
+  unanswered(): string | undefined {
+    if (this.#good) return undefined;
+    return this.#failure ?? `${this.url} has not answered yet`;
+  }
+
   /** Why the agent is degraded by the URL (its pods run from a kept document), or undefined. */
   degraded(): string | undefined {
     if (this.#fetched && this.#failure === undefined) return undefined;
-    const why = this.#failure ?? `${this.url} has not answered yet`;
-    return `${why}; ${this.#kept()}`;
+    return `${this.#failure ?? `${this.url} has not answered yet`}; ${this.#kept()}`;
   }
 
   #kept(): string {
@@ -215,7 +246,7 @@ export class UrlSource {
       ? `running the pods of its last good document (fetched at ${iso(good.fetchedAt)}: ${
         declares(good.manifest)
       })`
-      : "nothing was fetched from it yet, the pods recorded as from it keep running";
+      : "no valid document of it was fetched yet and none is kept: no pod is removed, from any source, until it serves one";
   }
 
   async #fetch(signal: AbortSignal | undefined): Promise<void> {
@@ -223,7 +254,7 @@ export class UrlSource {
     const good = this.#good;
     let got: Fetched;
     try {
-      got = await fetchManifestUrl(this.url, {
+      got = await fetchManifestUrl(this.#fetchUrl.href, {
         ...(o.headers ? { headers: o.headers } : {}),
         ...(good?.etag !== undefined ? { etag: good.etag } : {}),
         ...(good?.lastModified !== undefined ? { lastModified: good.lastModified } : {}),
@@ -237,7 +268,7 @@ export class UrlSource {
       if (signal?.aborted) return; // the agent stops: no failure
       const e = err instanceof ManifestUrlError
         ? err
-        : new ManifestUrlError(this.url, `Cannot fetch ${this.url}: ${messageOf(err)}`);
+        : new ManifestUrlError(this.url, `Cannot fetch ${this.url}: ${this.#messageOf(err)}`);
       this.#count("failed", e.bytes);
       this.#invalid = undefined;
       this.#settle(e.message);
@@ -306,8 +337,13 @@ export class UrlSource {
         ...(good.lastModified !== undefined ? { lastModified: good.lastModified } : {}),
       });
     } catch (err) {
-      this.#o.log?.warn(messageOf(err));
+      this.#o.log?.warn(this.#messageOf(err));
     }
+  }
+
+  /** The message of `err`, the whole URL in it as shown. */
+  #messageOf(err: unknown): string {
+    return redactUrls(err instanceof Error ? err.message : String(err), [this.#fetchUrl]);
   }
 
   #count(result: "changed" | "unchanged" | "failed", bytes: number): void {
@@ -344,7 +380,7 @@ export class UrlSource {
       if (before !== undefined || !wasFetched) log?.info(line, { url: this.url });
     }
     this.#said = line;
-    if (changed || failure !== before || !wasFetched) this.#poke?.();
+    if (changed || failure !== before || !wasFetched) this.#wake = true;
   }
 }
 
@@ -358,8 +394,4 @@ export function declares(m: Manifest): string {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -32,10 +32,15 @@ export interface DesiredState {
   /** Every manifest file present, valid or not. */
   files: Set<string>;
   /**
-   * False when the directory itself is missing: then nothing is torn down,
-   * the agent waits for the directory to come back.
+   * False when the directory itself is missing, or the read is partial (`--manifest-url` has
+   * given no valid document yet): then nothing is torn down, the agent waits for the
+   * directory to come back or the URL to answer.
    */
   complete: boolean;
+  /** Why the read is partial, if it is (see `Scan.partial`). */
+  partial?: string;
+  /** Why the pods of a kept source are kept, when its problems do not say (`Scan.keptBecause`). */
+  keptBecause?: ReadonlyMap<string, string>;
   /**
    * Sources whose undeclared pods are removed even when `complete` is false (the document of
    * `--manifest-url`: a missing directory does not hold it back).
@@ -264,7 +269,7 @@ export async function desiredState(
   }
   cache.prune(new Set(pods.keys()));
   const files = new Set(scan.manifests.map((m) => m.file));
-  const complete = scan.present && !scan.refused;
+  const complete = scan.present && !scan.refused && scan.partial === undefined;
   return {
     pods,
     keepSources,
@@ -272,6 +277,8 @@ export async function desiredState(
     complete,
     problems,
     ...(scan.independent ? { independent: scan.independent } : {}),
+    ...(scan.partial !== undefined ? { partial: scan.partial } : {}),
+    ...(scan.keptBecause ? { keptBecause: scan.keptBecause } : {}),
   };
 }
 

@@ -197,10 +197,13 @@ export function podViews(
     const o = list.at(-1);
     if (!o) continue;
     const source = o.source;
-    if (!desired.keepSources.has(source) && judgesSource(desired, source)) continue;
+    const kept = desired.keepSources.has(source);
+    if (!kept && judgesSource(desired, source)) continue;
+    const why = desired.keptBecause?.get(source) ??
+      (kept ? undefined : desired.partial) ?? `${source} is invalid`;
     out.push({
       ...runtimeView(o, observed.exited, ctx.ips.get(o.sandbox.id) ?? ""),
-      lastError: `${source} is invalid: the pod keeps running as it was`,
+      lastError: `${why}: the pod keeps running as it was`,
       stale: true,
     });
   }
