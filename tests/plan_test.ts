@@ -226,6 +226,26 @@ Deno.test("plan deletes a pod whose URL is no longer read, saying so", async () 
   assert.equal(actions[0]!.reason, `its URL ${url} is no longer read (--manifest-url)`);
 });
 
+Deno.test("a pod running from a file that cannot be judged now is not replaced by the URL's copy; a deleted file's is", async () => {
+  const url = "https://config.example/pods.yaml";
+  const fromFile = await web();
+  const fromUrl = await web((p) => {
+    p.spec.containers[0]!.args = ["from-url"];
+    return p;
+  });
+  const atUrl = { ...fromUrl, source: url };
+  const running = observedOf(baseRuntime(fromFile));
+  // The file is invalid and was never read valid: it may still declare the pod, and win.
+  const kept = { ...desiredOf(atUrl), keepSources: new Set([SOURCE]) };
+  assert.deepEqual(plan(kept, running, ctx()).actions, []);
+  // The directory is refused or missing: nothing of it is judged.
+  const partial = { ...desiredOf(atUrl), complete: false, independent: new Set([url]) };
+  assert.deepEqual(plan(partial, running, ctx()).actions, []);
+  // The file is gone from a directory read whole: the URL's copy replaces it.
+  const moved = plan(desiredOf(atUrl), running, ctx()).actions;
+  assert.deepEqual(moved.map((x) => x.type), ["deletePod", "createPod"]);
+});
+
 Deno.test("plan deletes a pod that a valid file no longer declares", async () => {
   const pod = await web();
   const desired = desiredOf();

@@ -10,6 +10,7 @@ import { DEFAULT_GRACE_PERIOD_SECONDS } from "../manifest/pod.ts";
 import { KEYS } from "../runtime/labels.ts";
 import type { DeletePod } from "./actions.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
+import { type DesiredState, judgesSource } from "./desired.ts";
 
 function short(hash: string | undefined): string {
   return hash ? hash.replace(/^v1:/, "").slice(0, 12) : "none";
@@ -106,4 +107,29 @@ export function deletionOf(o: ObservedPod, reason: string, removeState = true): 
     removeState: removeState && o.unsafeIdentity === undefined,
     hostPaths: o.unsafeIdentity === undefined,
   };
+}
+
+/**
+ * Whether pod `d`, declared at a URL, must be left as it runs because the file its running
+ * sandbox was made from cannot be judged now (its directory is missing or refused, or the file
+ * is invalid and was never read valid): that file may still declare the pod, and a file wins
+ * over the URL. Replacing it now would restart it twice, to the URL's spec and back.
+ */
+export function heldByItsFile(
+  d: DesiredPod,
+  running: readonly ObservedPod[] | undefined,
+  desired: DesiredState,
+): boolean {
+  if (!/^https?:\/\//.test(d.source)) return false;
+  return (running ?? []).some((o) =>
+    o.source !== "" && o.source !== d.source && !/^https?:\/\//.test(o.source) &&
+    (desired.keepSources.has(o.source) || !judgesSource(desired, o.source))
+  );
+}
+
+/** Why a pod recorded from `source` that no source declares now is removed. */
+export function undeclaredReason(desired: DesiredState, source: string): string {
+  if (desired.files.has(source)) return `no longer declared in ${source}`;
+  if (/^https?:\/\//.test(source)) return `its URL ${source} is no longer read (--manifest-url)`;
+  return `its file ${source || "(unknown)"} was deleted`;
 }

@@ -22,7 +22,14 @@ import type {
   StartCreated,
 } from "./actions.ts";
 import { logRotations, orphanRemovals } from "./upkeep_plan.ts";
-import { deletionOf, envReplacement, replaceReason, rollbackReason } from "./deletion_plan.ts";
+import {
+  deletionOf,
+  envReplacement,
+  heldByItsFile,
+  replaceReason,
+  rollbackReason,
+  undeclaredReason,
+} from "./deletion_plan.ts";
 import { plannable } from "./config_index.ts";
 
 /** Any action of a plan. */
@@ -327,8 +334,9 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
   const actions: Action[] = [];
   let wakeAt: number | undefined;
   for (const d of desired.pods.values()) {
-    if (!plannable(d, observed.pods.get(d.key))) continue; // waits: start none, keep what runs
-    wakeAt = earliest(wakeAt, planPod(d, observed.pods.get(d.key) ?? [], observed, ctx, actions));
+    const running = observed.pods.get(d.key); // waits, or its file may still win: kept as it runs
+    if (!plannable(d, running) || heldByItsFile(d, running, desired)) continue;
+    wakeAt = earliest(wakeAt, planPod(d, running ?? [], observed, ctx, actions));
   }
   for (const [key, list] of observed.pods) {
     if (desired.pods.has(key)) continue;
@@ -341,12 +349,7 @@ export function plan(desired: DesiredState, observed: ObservedState, ctx: PlanCo
         continue;
       }
       if (desired.keepSources.has(source)) continue;
-      const reason = desired.files.has(source)
-        ? `no longer declared in ${source}`
-        : /^https?:\/\//.test(source)
-        ? `its URL ${source} is no longer read (--manifest-url)`
-        : `its file ${source || "(unknown)"} was deleted`;
-      actions.push(deletionOf(o, reason));
+      actions.push(deletionOf(o, undeclaredReason(desired, source)));
     }
   }
   const deleted = new Set(actions.flatMap((a) => a.type === "deletePod" ? [a.sandboxId] : []));
