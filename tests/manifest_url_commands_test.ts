@@ -99,6 +99,23 @@ Deno.test("tinylet check FILE --manifest-url judges them together: the file wins
   });
 });
 
+Deno.test("tinylet check DIR --manifest-url judges the directory's files with the URL's document, as the agent does", async () => {
+  await withDir(async (dir) => {
+    await using server = documentServer({ kind: "document", text: WEB });
+    await Deno.mkdir(`${dir}/m`);
+    await Deno.writeTextFile(`${dir}/m/web.yaml`, WEB);
+    const r = await check([`${dir}/m`], server.url, dir);
+    assert.deepEqual(r, {
+      code: 1,
+      out: [
+        `${server.url}:1:1: error: Rename or remove this pod: "default/web" is also declared in ${dir}/m/web.yaml:1, which wins (the lexically first file)`,
+        `${dir}/m/web.yaml:1:1: warning: Pod "default/web" is also declared in ${server.url}:1; this file wins (the lexically first file)`,
+      ],
+      err: ["2 files, 2 pods: 1 error, 1 warning"],
+    });
+  });
+});
+
 function planConfig(dir: string, url: string): AgentConfig {
   const c = parseCommandLine(
     ["plan", "--manifests", `${dir}/manifests`, "--root", `${dir}/root`, "--manifest-url", url],

@@ -66,7 +66,7 @@ async function checkUrl(config: ManifestUrlConfig): Promise<Manifest> {
  * Validates manifests without a runtime: every problem as
  * `path:line:column: severity: message (field f)`. Exit 1 on any error (or
  * warning with `strict`), else 0. With `manifestUrl`, what the URL serves is judged with the
- * files named (as one directory), after them.
+ * files and directories named (as one directory), after them, as the agent judges them.
  */
 export async function checkCommand(
   paths: string[],
@@ -128,6 +128,12 @@ export async function checkCommand(
     }
     files += scan.manifests.length;
     for (const m of scan.manifests) problems.push(...m.problems);
+    if (options.manifestUrl) {
+      // Judged with the URL's document, as the agent reads them: conflicts, references.
+      named.push(...scan.manifests);
+      pods += scan.manifests.reduce((n, m) => n + m.pods.length, 0);
+      continue;
+    }
     const desired = await desiredState(scan, translateOptions);
     pods += desired.pods.size;
     problems.push(...desired.problems);
