@@ -330,7 +330,7 @@ export class Reporting {
 /** What an invalid file's line ends with: it is ignored, its pods kept. */
 function ignoring(file: string): string {
   return /^https?:\/\//.test(file)
-    ? "ignoring the document until it is fixed, the pods of its last good one keep running"
+    ? "ignoring the document until it is fixed, what it ran keeps running"
     : "ignoring the file until it is fixed, its pods keep running";
 }
 
