@@ -10,6 +10,7 @@
  */
 import process from "node:process";
 import { familyText } from "../base/metrics.ts";
+import { commandOutput } from "../base/command_output.ts";
 
 /** The process's figures; `openFds` is undefined when they could not be counted. */
 export interface ProcessFigures {
@@ -24,11 +25,7 @@ export interface ProcessFigures {
 /** The number of entries `ls -1 /proc/<pid>/fd` lists, or undefined when it fails. */
 export async function countOpenFds(pid: number): Promise<number | undefined> {
   try {
-    const out = await new Deno.Command("ls", {
-      args: ["-1", `/proc/${pid}/fd`],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
+    const out = await commandOutput("ls", { args: ["-1", `/proc/${pid}/fd`] });
     if (!out.success) return undefined;
     return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "").length;
   } catch {
@@ -46,11 +43,7 @@ const USER_HZ = 100;
  */
 export async function readStartTime(pid: number): Promise<number | undefined> {
   try {
-    const out = await new Deno.Command("cat", {
-      args: [`/proc/${pid}/stat`, "/proc/stat"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
+    const out = await commandOutput("cat", { args: [`/proc/${pid}/stat`, "/proc/stat"] });
     if (!out.success) return undefined;
     const text = new TextDecoder().decode(out.stdout);
     // The command's name may hold spaces and parentheses: the fields follow its last ")".

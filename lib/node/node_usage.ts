@@ -15,6 +15,7 @@
  * @module
  */
 import { CGROUP_MOUNT_POINT } from "./cgroups.ts";
+import { commandOutput } from "../base/command_output.ts";
 
 /** The node's figures at one time; a figure that could not be read is undefined. */
 export interface NodeUsage {
@@ -99,8 +100,7 @@ export async function readNodeUsage(
 
 /** The text of `files`, one after the other, through `cat`; throws when one cannot be read. */
 async function catFiles(files: string[]): Promise<string> {
-  const out = await new Deno.Command("cat", { args: files, stdout: "piped", stderr: "piped" })
-    .output();
+  const out = await commandOutput("cat", { args: files, stderr: "piped" });
   if (!out.success) {
     throw new Error(`cat ${files.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
   }
