@@ -85,7 +85,12 @@ async function bareUp(
   pods: BarePod[],
   polled = false,
 ): Promise<{ ms: number; startedMs: number; calls: CallCounts }> {
-  const calls: CallCounts = { passes: 0, byMethod: new Map(), seconds: new Map() };
+  const calls: CallCounts = {
+    passes: 0,
+    byMethod: new Map(),
+    stats: new Map(),
+    seconds: new Map(),
+  };
   const timed = async <T>(method: string, call: () => Promise<T>): Promise<T> => {
     const t = performance.now();
     try {

@@ -17,7 +17,15 @@ export interface IdleWindow {
   cpuPercent: number;
   rssBytes: number;
   passes: number;
+  /** The passes' CRI calls by method: the stats calls of the reads of `/metrics` left out. */
   calls: Map<string, number>;
+  /** The stats calls of the reads of `/metrics` counted in the window, by method. */
+  stats: Map<string, number>;
+  /**
+   * The reads of `/metrics` whose calls are counted in the window: the one that opens it (a
+   * read's calls come after its text) and the scrapes in it; the closing read's are not.
+   */
+  reads: number;
 }
 
 /** The idle figures. */
@@ -41,6 +49,8 @@ export const SCRAPE_EVERY_MS = 15_000;
 /**
  * The agent's CPU, RSS and CRI calls over `seconds` of idling; with `scrape`, `/metrics` is
  * fetched at the window's start and every {@linkcode SCRAPE_EVERY_MS} in it (counted in `scrape`).
+ * The window's counts take in the calls of the read that opens it and of the scrapes, not of the
+ * read that closes it.
  */
 async function idleWindow(
   b: Bench,
@@ -70,6 +80,8 @@ async function idleWindow(
     rssBytes,
     passes: counts.passes,
     calls: counts.byMethod,
+    stats: counts.stats,
+    reads: 1 + (scrape?.count ?? 0),
   };
 }
 

@@ -24,6 +24,15 @@ export const POLL_FRACTION = 0.01;
 /** The longest pause between two polls. */
 export const POLL_MAX_MS = 250;
 
+/**
+ * How often the bench reads an agent's `/metrics` while it waits for passes. Every read is a
+ * scrape: the agent asks the runtime for its containers' stats and runs `cat` and `ls`. Read
+ * every 20 ms, the agent was scraped 50 times a second for seconds before each idle window, no
+ * Prometheus's load, and its RSS grew by several MB from it. A wait now ends at most 250 ms late;
+ * no figure is timed by it.
+ */
+export const METRICS_POLL_MS = 250;
+
 /** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();
