@@ -20,6 +20,13 @@
  * @module
  */
 import { UnsafePathError } from "./paths.ts";
+import {
+  ensurePrivateDir,
+  ignoreNotFound,
+  reasonOf,
+  syncDir,
+  writePrivateFile,
+} from "./private_file.ts";
 import { dns1123LabelError, dns1123SubdomainError, NAME_MAX } from "../manifest/pod.ts";
 import { pickRollbackState, type RollbackState, rollbackStateProblem } from "./rollback_schema.ts";
 
@@ -46,8 +53,6 @@ export interface RollbackStoreOptions {
   onWarning?: (message: string) => void;
 }
 
-const FILE_MODE = 0o600; // a whole pod spec, for the agent alone
-const DIR_MODE = 0o700;
 const MAX_BYTES = 4 * 1024 * 1024; // a v1 Pod from a 1 MiB manifest fits well
 /**
  * The version written: 2 for a state holding a rollback from new images, 1 otherwise, as before;
@@ -105,13 +110,6 @@ function keyOfFile(file: string): string | undefined {
   return keyProblem(key) === undefined ? key : undefined;
 }
 
-/** The system's reason without Deno's decoration: "Is a directory (os error 21)" → "is a directory". */
-function reasonOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const reason = message.replace(/ \(os error \d+\).*$/s, "");
-  return reason.charAt(0).toLowerCase() + reason.slice(1);
-}
-
 /** Thrown when a state file cannot be written, removed or listed; names the path. */
 export class RollbackStateError extends Error {
   /** The file or directory the error is about. */
@@ -122,10 +120,6 @@ export class RollbackStateError extends Error {
     this.path = path;
   }
 }
-
-const ignoreNotFound = (err: unknown) => {
-  if (!(err instanceof Deno.errors.NotFound)) throw err;
-};
 
 /** The rollback state of every pod identity under `<root>/rollback/`, one file per pod. */
 export class RollbackStore {
@@ -231,7 +225,7 @@ export class RollbackStore {
       try {
         await Deno.remove(file).catch(ignoreNotFound);
         await Deno.remove(rollbackTempPath(file)).catch(ignoreNotFound);
-        await this.#syncDir().catch(ignoreNotFound);
+        await syncDir(this.dir).catch(ignoreNotFound);
       } catch (err) {
         throw new RollbackStateError(
           file,
@@ -277,23 +271,10 @@ export class RollbackStore {
   }
 
   async #write(key: string, file: string, text: string): Promise<void> {
-    const tmp = rollbackTempPath(file);
     try {
       await this.#ensureDir();
-      await Deno.remove(tmp).catch(ignoreNotFound); // left by a crash
-      const handle = await Deno.open(tmp, { write: true, createNew: true, mode: FILE_MODE });
-      try {
-        await Deno.chmod(tmp, FILE_MODE); // whatever the umask
-        const bytes = new TextEncoder().encode(text);
-        for (let at = 0; at < bytes.length;) at += await handle.write(bytes.subarray(at));
-        await handle.sync();
-      } finally {
-        handle.close();
-      }
-      await Deno.rename(tmp, file);
-      await this.#syncDir();
+      await writePrivateFile(this.dir, file, rollbackTempPath(file), text);
     } catch (err) {
-      await Deno.remove(tmp).catch(() => {});
       if (err instanceof RollbackStateError) throw err;
       throw new RollbackStateError(
         file,
@@ -307,28 +288,12 @@ export class RollbackStore {
 
   /** Makes `<root>/rollback` a directory of mode 0700; refuses anything else in its place. */
   async #ensureDir(): Promise<void> {
-    const info = await Deno.lstat(this.dir).catch(async (err) => {
-      ignoreNotFound(err);
-      await Deno.mkdir(this.dir, { recursive: true, mode: DIR_MODE });
-      return await Deno.lstat(this.dir);
-    });
-    if (!info.isDirectory) {
+    const instead = await ensurePrivateDir(this.dir);
+    if (instead) {
       throw new RollbackStateError(
         this.dir,
-        `Cannot keep rollback state in "${this.dir}": it is a ${
-          info.isSymlink ? "symlink" : "file"
-        }, not a directory (remove it; the agent makes the directory)`,
+        `Cannot keep rollback state in "${this.dir}": it is a ${instead}, not a directory (remove it; the agent makes the directory)`,
       );
-    }
-    if ((info.mode! & 0o7777) !== DIR_MODE) await Deno.chmod(this.dir, DIR_MODE);
-  }
-
-  async #syncDir(): Promise<void> {
-    const dir = await Deno.open(this.dir, { read: true });
-    try {
-      await dir.sync();
-    } finally {
-      dir.close();
     }
   }
 }

@@ -18,6 +18,7 @@
  * @module
  */
 import { shownUrl } from "../manifest/url_rules.ts";
+import { ensurePrivateDir, reasonOf, writePrivateFile } from "./private_file.ts";
 
 /** A document as kept: its URL, its text, its validators and when it was fetched. */
 export interface StoredDocument {
@@ -38,8 +39,6 @@ export interface StoredRead {
 }
 
 const VERSION = 1;
-const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
 /** A 1 MiB document escaped as JSON fits well. */
 const MAX_BYTES = 8 * 1024 * 1024;
 
@@ -47,16 +46,6 @@ const MAX_BYTES = 8 * 1024 * 1024;
 export function manifestUrlDir(root: string): string {
   return `${root}/manifest-url`;
 }
-
-function reasonOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const reason = message.replace(/ \(os error \d+\).*$/s, "");
-  return reason.charAt(0).toLowerCase() + reason.slice(1);
-}
-
-const ignoreNotFound = (err: unknown) => {
-  if (!(err instanceof Deno.errors.NotFound)) throw err;
-};
 
 /** The kept document of `--manifest-url` under one `--root`. */
 export class UrlDocumentStore {
@@ -157,28 +146,13 @@ export class UrlDocumentStore {
   }
 
   async #write(text: string): Promise<void> {
-    const tmp = `${this.dir}/.document.json.tmp`;
     try {
-      await this.#ensureDir();
-      await Deno.remove(tmp).catch(ignoreNotFound); // left by a crash
-      const handle = await Deno.open(tmp, { write: true, createNew: true, mode: FILE_MODE });
-      try {
-        await Deno.chmod(tmp, FILE_MODE); // whatever the umask
-        const bytes = new TextEncoder().encode(text);
-        for (let at = 0; at < bytes.length;) at += await handle.write(bytes.subarray(at));
-        await handle.sync();
-      } finally {
-        handle.close();
+      const instead = await ensurePrivateDir(this.dir);
+      if (instead) {
+        throw new Error(`${this.dir} is not a directory: remove it, the agent makes it`);
       }
-      await Deno.rename(tmp, this.file);
-      const dir = await Deno.open(this.dir, { read: true });
-      try {
-        await dir.sync();
-      } finally {
-        dir.close();
-      }
+      await writePrivateFile(this.dir, this.file, `${this.dir}/.document.json.tmp`, text);
     } catch (err) {
-      await Deno.remove(tmp).catch(() => {});
       throw new Error(
         `Cannot keep the document of --manifest-url in ${this.file}: ${
           reasonOf(err)
@@ -186,18 +160,5 @@ export class UrlDocumentStore {
         { cause: err },
       );
     }
-  }
-
-  /** Makes `<root>/manifest-url` a directory of mode 0700; refuses anything else there. */
-  async #ensureDir(): Promise<void> {
-    const info = await Deno.lstat(this.dir).catch(async (err) => {
-      ignoreNotFound(err);
-      await Deno.mkdir(this.dir, { recursive: true, mode: DIR_MODE });
-      return await Deno.lstat(this.dir);
-    });
-    if (!info.isDirectory) {
-      throw new Error(`${this.dir} is not a directory: remove it, the agent makes it`);
-    }
-    if ((info.mode! & 0o7777) !== DIR_MODE) await Deno.chmod(this.dir, DIR_MODE);
   }
 }
