@@ -76,6 +76,11 @@ export function parseUrlHeaders(values: readonly string[]): [string, string][] {
   return out;
 }
 
+/** Whether `source` (a pod's recorded source) names a URL (`--manifest-url`), not a file. */
+export function isUrlSource(source: string): boolean {
+  return /^https?:\/\//.test(source);
+}
+
 /**
  * Whether `hostname` (as `URL.hostname` gives it: IPv4 numbers normalized, IPv6 in brackets)
  * is a loopback address: `localhost`, 127.0.0.0/8 or `[::1]`.

@@ -4,19 +4,16 @@
  *
  * @module
  */
+import { type CommandOutput, commandOutput } from "../base/command_output.ts";
 
 /**
  * The text of /proc/self/mountinfo of the agent's mount namespace, read by `cat`: Deno refuses
  * to read /proc without full permissions. Throws when `cat` cannot be run or fails.
  */
 export async function readMountinfo(): Promise<string> {
-  let output: Deno.CommandOutput;
+  let output: CommandOutput;
   try {
-    output = await new Deno.Command("cat", {
-      args: ["/proc/self/mountinfo"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
+    output = await commandOutput("cat", { args: ["/proc/self/mountinfo"] });
   } catch (error) {
     throw new Error(`Cannot read the mount table with "cat": ${messageOf(error)}`, {
       cause: error,

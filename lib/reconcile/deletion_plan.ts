@@ -11,6 +11,7 @@ import { KEYS } from "../runtime/labels.ts";
 import type { DeletePod } from "./actions.ts";
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import { type DesiredState, judgesSource } from "./desired.ts";
+import { isUrlSource } from "../manifest/url_rules.ts";
 
 function short(hash: string | undefined): string {
   return hash ? hash.replace(/^v1:/, "").slice(0, 12) : "none";
@@ -120,9 +121,9 @@ export function heldByItsFile(
   running: readonly ObservedPod[] | undefined,
   desired: DesiredState,
 ): boolean {
-  if (!/^https?:\/\//.test(d.source)) return false;
+  if (!isUrlSource(d.source)) return false;
   return (running ?? []).some((o) =>
-    o.source !== "" && o.source !== d.source && !/^https?:\/\//.test(o.source) &&
+    o.source !== "" && o.source !== d.source && !isUrlSource(o.source) &&
     (desired.keepSources.has(o.source) || !judgesSource(desired, o.source))
   );
 }
@@ -130,6 +131,6 @@ export function heldByItsFile(
 /** Why a pod recorded from `source` that no source declares now is removed. */
 export function undeclaredReason(desired: DesiredState, source: string): string {
   if (desired.files.has(source)) return `no longer declared in ${source}`;
-  if (/^https?:\/\//.test(source)) return `its URL ${source} is no longer read (--manifest-url)`;
+  if (isUrlSource(source)) return `its URL ${source} is no longer read (--manifest-url)`;
   return `its file ${source || "(unknown)"} was deleted`;
 }

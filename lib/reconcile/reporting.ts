@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isUrlSource } from "../manifest/url_rules.ts";
 import type { Logger } from "../base/log.ts";
 import { formatProblem, type Problem } from "../manifest/parse.ts";
 import { ImagePullError } from "../node/images.ts";
@@ -329,7 +330,7 @@ export class Reporting {
 
 /** What an invalid file's line ends with: it is ignored, its pods kept. */
 function ignoring(file: string): string {
-  return /^https?:\/\//.test(file)
+  return isUrlSource(file)
     ? "ignoring the document until it is fixed, what it ran keeps running"
     : "ignoring the file until it is fixed, its pods keep running";
 }
