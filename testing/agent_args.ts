@@ -16,6 +16,14 @@ export const RUN_PERMISSIONS = [
   "--allow-run",
 ];
 
+/**
+ * The permission flags of `deno task compile`: exactly what the shipped binary may do, for the
+ * tests that run the agent or a command as it is shipped.
+ */
+export const COMPILE_PERMISSIONS: string[] = String(
+  JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks.compile,
+).split(/\s+/).filter((a) => a.startsWith("--allow-"));
+
 /** Absolute path of the agent's `main.ts`. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 

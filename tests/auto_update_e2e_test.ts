@@ -4,21 +4,17 @@
  * `--auto-update-interval`, while a pod without the annotation keeps its container; then
  * `tinylet auto-update --dry-run` lists and `tinylet auto-update` does it at once.
  */
+import { tinylet as run } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Container, Cri } from "../lib/runtime/cri.ts";
 import { variantArchive } from "../testing/busybox_images.ts";
 import { realRegistryTest } from "../testing/registry_harness.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { denoRunArgs } from "../testing/agent_args.ts";
+import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "auto-update-e2e";
-// The agent and the command run with exactly the compile task's permissions, as shipped.
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 const INTERVAL_MS = 5_000;
 
 function manifest(name: string, image: string, annotated: boolean): string {
@@ -44,17 +40,8 @@ async function mainOf(cri: Cri, pod: string): Promise<Container | undefined> {
   return list.find((c) => c.metadata.name === "main");
 }
 
-/** Runs a tinylet command as a process; returns its exit code and output. */
-async function tinylet(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: denoRunArgs(args, PERMISSIONS),
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
+/** Runs a tinylet command as shipped (the compile task's permissions). */
+const tinylet = (args: string[]) => run(args, COMPILE_PERMISSIONS);
 
 realRegistryTest(
   "auto-update: a push under the tag moves the annotated pod to the new image; the other pod keeps its container",
@@ -89,7 +76,7 @@ realRegistryTest(
       "--interval=1s",
       `--auto-update-interval=${INTERVAL_MS / 1000}s`,
       "--log-level=debug",
-    ], { permissions: PERMISSIONS });
+    ], { permissions: COMPILE_PERMISSIONS });
     const said = () => agent.lines.join("\n");
     try {
       const first = await waitFor(
@@ -166,7 +153,7 @@ realRegistryTest(
         "--interval=1s",
         "--auto-update-interval=1h",
         "--log-level=debug",
-      ], { permissions: PERMISSIONS });
+      ], { permissions: COMPILE_PERMISSIONS });
       await agent.waitForLine(/Checked images for updates images=1 updates=0/, {
         timeoutMs: 20_000,
       });

@@ -3,6 +3,7 @@
  * gets `unified: { "memory.oom.group": "1" }`; on v1 none does. The mode never changes a
  * pod's identity, so a host that changes mode (or an upgrade to this code) restarts nothing.
  */
+import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import assert from "node:assert/strict";
 import { CGROUP_MOUNT_POINT, detectCgroupV2, isCgroupV2Mountinfo } from "../lib/node/cgroups.ts";
 import { connectCri } from "../lib/runtime/grpc.ts";
@@ -253,10 +254,6 @@ Deno.test("on cgroup v2 the agent's CreateContainer carries unified over gRPC to
 
 Deno.test("the mount table is read under the shipped permissions, not only under --allow-all", async () => {
   // Deno refuses /proc under plain read permission: the cgroup mode would always read as v1.
-  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  const permissions = String(config.tasks.compile).split(/\s+/).filter((a) =>
-    a.startsWith("--allow-")
-  );
   const script = `import { readMountinfo } from ${
     JSON.stringify(new URL("../lib/node/mount_table.ts", import.meta.url).href)
   };
@@ -266,7 +263,7 @@ console.log(text.split("\\n").some((l) => l.split(" ")[4] === "/sys/fs/cgroup"))
   const file = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(file, script);
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, file],
+    args: ["run", ...COMPILE_PERMISSIONS, file],
     stdout: "piped",
     stderr: "piped",
   }).output().finally(() => Deno.remove(file));

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { agentFlags } from "../testing/agent_args.ts";
+import { agentFlags, COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import {
   catIn,
@@ -34,10 +34,6 @@ import {
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "config-e2e";
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 const [SECRET, TOKEN, INLINE, LATE, LATER] = ["pw", "tok", "key", "late", "later"].map((p) =>
   `${p}-${crypto.randomUUID()}`
 ) as [string, string, string, string, string];
@@ -135,12 +131,12 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
   const start = (logFormat: "text" | "json") =>
     startAgent(
       agentFlags({ ...flags, interval: "1s", listen: "127.0.0.1:0", logFormat, logLevel: "debug" }),
-      { permissions: PERMISSIONS },
+      { permissions: COMPILE_PERMISSIONS },
     );
   /** Everything printed or served that a secret must not be in, with where it came from. */
   const places: [string, string][] = [];
   const command = async (args: string[]) => {
-    const r = await tinylet([...args, ...common], PERMISSIONS);
+    const r = await tinylet([...args, ...common], COMPILE_PERMISSIONS);
     places.push([`tinylet ${args.join(" ")}`, r.out + r.err]);
     return r;
   };
@@ -184,7 +180,10 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
     const cat = async (id: string, path: string) => (await catIn(cri, id, [path]))[0];
 
     await t.step("the files and env of ConfigMaps and Secrets in their own files", async () => {
-      const r = await tinylet(["exec", "default/files", ...common, "--", "env"], PERMISSIONS);
+      const r = await tinylet(
+        ["exec", "default/files", ...common, "--", "env"],
+        COMPILE_PERMISSIONS,
+      );
       assert.equal(r.code, 0, r.err);
       const want = { LOG_LEVEL: "info", DB_PASSWORD: SECRET, CFG_LEVEL: "info", CFG_color: "blue" };
       const more = { SEC_password: SECRET, SEC_token: TOKEN };
@@ -559,7 +558,10 @@ realRuntimeTest("ConfigMaps and Secrets reach pods on containerd", async (t, rc)
       for (const [where, text] of places) {
         assert.deepEqual(SECRETS.filter((s) => text.includes(s)), [], `${where} holds a secret`);
       }
-      const shown = await tinylet(["convert", "--show-secrets", ...secretFiles], PERMISSIONS);
+      const shown = await tinylet(
+        ["convert", "--show-secrets", ...secretFiles],
+        COMPILE_PERMISSIONS,
+      );
       assert.ok(shown.out.includes(SECRET) || shown.out.includes(btoa(SECRET)), shown.out);
       // On the host, secret values are in the pods' tmpfs volumes only.
       const tmpfs = (await hostMountsUnder(root)).filter((m) => m.fstype === "tmpfs")

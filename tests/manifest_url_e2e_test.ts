@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
@@ -31,11 +32,6 @@ import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "manifest-url-e2e";
 const INTERVAL_MS = 2_000;
-// The agent and the commands run with exactly the compile task's permissions, as shipped.
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 const SERVING = /Serving \/healthz, \/metrics and \/pods on \S+$/;
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`;
 const esc = (s: string) => RegExp.escape(s);
@@ -80,7 +76,7 @@ realRuntimeTest(
         `--manifest-url=${url}`,
         "--manifest-url-header=X-Fleet-Token:s3cret",
         `--manifest-url-interval=${INTERVAL_MS / 1000}s`,
-      ], { permissions: PERMISSIONS });
+      ], { permissions: COMPILE_PERMISSIONS });
       agents.push(a);
       return a;
     };
@@ -111,7 +107,7 @@ realRuntimeTest(
           const r = await tinylet([
             ...["pods", "-o", "wide", `--socket=${rc.socket}`, `--root=${root}`],
             `--instance=${INSTANCE}`,
-          ], PERMISSIONS);
+          ], COMPILE_PERMISSIONS);
           assert.equal(r.code, 0, r.out + r.err);
           const rows = r.out.trimEnd().split("\n");
           assert.match(
@@ -333,7 +329,7 @@ realRuntimeTest(
             ...["check", `--manifest-url=${url}`, "--manifest-url-header=X-Fleet-Token:s3cret"],
             localFile,
             webFile,
-          ], PERMISSIONS);
+          ], COMPILE_PERMISSIONS);
           assert.equal(r.code, 1, r.out + r.err);
           assert.deepEqual(r.out.trimEnd().split("\n"), [
             `${url}:1:1: error: ${lost}`,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
@@ -27,11 +28,6 @@ import {
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "manifest-url-wire";
-// The agents run with exactly the compile task's permissions, as shipped.
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 const SERVING = /Serving \/healthz, \/metrics and \/pods on \S+$/;
 const DEFAULT_INTERVAL_S = 20;
 const LAST_MODIFIED = "Thu, 01 Jan 2026 00:00:00 GMT";
@@ -70,7 +66,7 @@ realRuntimeTest(
         "--listen=127.0.0.1:0",
         `--manifest-url=${url}`,
         ...extra,
-      ], { permissions: PERMISSIONS });
+      ], { permissions: COMPILE_PERMISSIONS });
     const agents: AgentProcess[] = [
       start(INSTANCE, plainUrl),
       start(`${INSTANCE}-tls`, tlsUrl, [`--manifest-url-ca=${certs.caFile}`]),

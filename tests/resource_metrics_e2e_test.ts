@@ -5,13 +5,14 @@
  * the host's; the node and process metrics are there; a container over its 16Mi memory limit is
  * killed by the kernel, shown `OOMKilled` by `tinylet pods` and `describe`, and counted.
  */
+import { tinylet as run } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { denoRunArgs } from "../testing/agent_args.ts";
+import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import {
   familyOf,
   parsePrometheus,
@@ -21,11 +22,6 @@ import {
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "resource-metrics-e2e";
-// The agent and the commands run with exactly the compile task's permissions, as shipped.
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -34,17 +30,8 @@ function freePort(): number {
   return port;
 }
 
-/** Runs a tinylet command as a process; returns its exit code and output. */
-async function tinylet(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: denoRunArgs(args, PERMISSIONS),
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
-}
+/** Runs a tinylet command as shipped (the compile task's permissions). */
+const tinylet = (args: string[]) => run(args, COMPILE_PERMISSIONS);
 
 /** The id of the running (or, with `state`, exited) container `name` of pod `pod`. */
 async function containerId(
@@ -136,7 +123,7 @@ realRuntimeTest(
     const launched = Date.now() / 1000;
     await using agent = startAgent(
       [...flags, "--interval=1s", `--listen=127.0.0.1:${port}`, "--log-level=debug"],
-      { permissions: PERMISSIONS },
+      { permissions: COMPILE_PERMISSIONS },
     );
     const said = () => agent.lines.join("\n");
     const text = async () => await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -12,16 +12,12 @@ import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
 import { KEYS, LABEL_INSTANCE } from "../lib/runtime/labels.ts";
 import { startAgent } from "../testing/agent_process.ts";
-import { agentFlags } from "../testing/agent_args.ts";
+import { agentFlags, COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { execIn, tinylet } from "../testing/in_container.ts";
 import { waitFor } from "../testing/wait.ts";
 
 const INSTANCE = "top-e2e";
-const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const PERMISSIONS = String(config.tasks.compile).split(/\s+/).filter((a) =>
-  a.startsWith("--allow-")
-);
 
 /** Pod `name` with one container `container` running `script`, under `limits`. */
 function pod(name: string, container: string, script: string, limits: string): string {
@@ -102,7 +98,7 @@ realRuntimeTest(
       interval: "1s",
     });
     const agent = startAgent(flags);
-    const run = (args: string[]) => tinylet([...args, ...flags], PERMISSIONS);
+    const run = (args: string[]) => tinylet([...args, ...flags], COMPILE_PERMISSIONS);
     /**
      * Runs `tinylet ARGS` until the spinner's figure in it (`read`) is 400-600m, at most 3
      * times. Its quota caps it at 500m, so a figure above 600m fails at once; one below 400m is
