@@ -91,8 +91,8 @@ export function initialStart(
   return start;
 }
 
-/** The newest instance of each container name, and how many times each was started. */
-function latestInstances(o: ObservedPod): Map<string, Container> {
+/** The newest instance of each container of sandbox `o`, by name. */
+export function latestInstances(o: ObservedPod): Map<string, Container> {
   const latest = new Map<string, Container>();
   for (const c of o.containers) {
     const prev = latest.get(c.metadata.name);

@@ -22,19 +22,10 @@ import type {
 import type { DesiredPod } from "../translate/desired_pod.ts";
 import type { ObservedPod } from "./observe.ts";
 import { shortId } from "./auto_update.ts";
+import { latestInstances } from "./plan.ts";
 import { isCreateError } from "./rollback_watch.ts";
 
 const REPO_DIGEST = /^[^@\s]+@sha256:[0-9a-f]{64}$/;
-
-/** The newest instance of each container of sandbox `o`, by name. */
-function newest(o: ObservedPod): Map<string, Container> {
-  const byName = new Map<string, Container>();
-  for (const c of o.containers) {
-    const seen = byName.get(c.metadata.name);
-    if (!seen || c.metadata.attempt >= seen.metadata.attempt) byName.set(c.metadata.name, c);
-  }
-  return byName;
-}
 
 /**
  * The images the containers of sandbox `o` run (the newest instance of each), by container
@@ -46,7 +37,7 @@ export function ranImages(
   statuses: ReadonlyMap<string, ContainerStatus>,
 ): Record<string, RanImage> {
   const images: Record<string, RanImage> = {};
-  for (const [name, c] of newest(o)) {
+  for (const [name, c] of latestInstances(o)) {
     const ref = statuses.get(c.id)?.imageRef ?? "";
     if (c.imageRef !== "" && REPO_DIGEST.test(ref)) images[name] = { id: c.imageRef, ref };
   }
@@ -71,7 +62,7 @@ export function changedImages(
 ): ChangedImages | undefined {
   const images: Record<string, string> = {};
   let since: number | undefined;
-  for (const [name, c] of newest(o)) {
+  for (const [name, c] of latestInstances(o)) {
     const was = good[name];
     if (!was || c.imageRef === "" || c.imageRef === was.id) continue;
     images[name] = c.imageRef;
