@@ -7,7 +7,8 @@
  */
 import { checkFieldRefVersion, present } from "./config_refs_check.ts";
 import { NAME_MAX, PATH_MAX } from "./pod.ts";
-import { checkResources, type Reporter } from "./schema_check.ts";
+import type { Reporter } from "./reporter.ts";
+import { checkResources } from "./schema_check.ts";
 import { isRecord, q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 

@@ -19,7 +19,7 @@
  */
 import { configKeyError } from "./config_objects.ts";
 import { dns1123SubdomainError } from "./pod.ts";
-import type { Reporter } from "./schema_check.ts";
+import type { Reporter } from "./reporter.ts";
 import { isRecord, q, records, typeName } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 import { parseDurationNs } from "../base/duration.ts";
-import type { Reporter } from "./schema_check.ts";
+import type { Reporter } from "./reporter.ts";
 import { q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 import type { Pod } from "./pod.ts";

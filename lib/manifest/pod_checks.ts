@@ -15,7 +15,7 @@ import {
 } from "./config_refs_check.ts";
 import { dns1123LabelError } from "./pod.ts";
 import { UNSUPPORTED_VOLUME_KINDS } from "./schema.ts";
-import type { Reporter } from "./schema_check.ts";
+import type { Reporter } from "./reporter.ts";
 import { isRecord, q, records } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
 

@@ -7,15 +7,10 @@
  * @module
  */
 import { cpuMillis, memoryBytes, parseQuantity } from "./quantity.ts";
+import type { Reporter } from "./reporter.ts";
 import type { ObjectSchema, Schema } from "./schema.ts";
 import { isRecord, q, typeName } from "./values.ts";
 import type { FieldPath } from "./yaml.ts";
-
-/** Receives problems; implemented by the manifest checker. */
-export interface Reporter {
-  error(path: FieldPath, message: string): void;
-  warn(path: FieldPath, message: string): void;
-}
 
 /** Levenshtein distance, for "did you mean" hints. */
 export function editDistance(a: string, b: string): number {

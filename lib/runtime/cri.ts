@@ -5,7 +5,8 @@
  * Field names follow the wire messages in `proto/cri.proto`, camel-cased.
  * Production code talks to containerd through `grpc.ts`; tests use the
  * in-memory fake in `testing/fake_cri.ts`. Both implement {@linkcode Cri}. The usage
- * figures of the stats calls are typed in `stats.ts`.
+ * figures of the stats calls are typed in `stats.ts`, the names and labels both describe in
+ * `metadata.ts`.
  *
  * @module
  */
@@ -15,6 +16,9 @@ import type {
   PodSandboxStats,
   PodSandboxStatsFilter,
 } from "./stats.ts";
+import type { ContainerMetadata, Labels, PodSandboxMetadata } from "./metadata.ts";
+
+export type { ContainerMetadata, Labels, PodSandboxMetadata } from "./metadata.ts";
 
 /** Per-call options: cancellation and an override of the default deadline. */
 export interface CallOptions {
@@ -22,8 +26,6 @@ export interface CallOptions {
   /** Deadline for this call in milliseconds. */
   timeoutMs?: number;
 }
-
-export type Labels = Record<string, string>;
 
 export interface VersionInfo {
   version: string;
@@ -41,18 +43,6 @@ export interface RuntimeCondition {
 
 export interface RuntimeStatus {
   conditions: RuntimeCondition[];
-}
-
-export interface PodSandboxMetadata {
-  name: string;
-  uid: string;
-  namespace: string;
-  attempt: number;
-}
-
-export interface ContainerMetadata {
-  name: string;
-  attempt: number;
 }
 
 export type NamespaceMode = "POD" | "CONTAINER" | "NODE" | "TARGET";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ContainerMetadata, Labels, PodSandboxMetadata } from "./cri.ts";
+import type { ContainerMetadata, Labels, PodSandboxMetadata } from "./metadata.ts";
 
 /** CPU time used, and the runtime's own rate when it gives one. */
 export interface CpuUsage {
