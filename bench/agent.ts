@@ -10,6 +10,22 @@ import { ms } from "./stats.ts";
 import { poll } from "./run_control.ts";
 import { METRICS_POLL_MS } from "./settings.ts";
 
+/**
+ * The agent's info line for a pod whose containers it started (`Started pod default/web`), as a
+ * text line or a JSON one.
+ */
+const STARTED_POD = /(?:^\S+ INFO +|"level":"info","msg":")Started pod ([^\s"]+)/;
+
+/** The pods (`namespace/name`) that `lines` of an agent's log say it started. */
+export function startedPodsIn(lines: readonly string[]): Set<string> {
+  const pods = new Set<string>();
+  for (const line of lines) {
+    const m = STARTED_POD.exec(line);
+    if (m) pods.add(m[1]!);
+  }
+  return pods;
+}
+
 /** What the agent's `/metrics` says about its passes and CRI calls. */
 export interface Metrics {
   passes: number;
@@ -24,10 +40,29 @@ export class BenchAgent {
   readonly port: number;
   readonly #process: AgentProcess;
 
-  constructor(instance: string, port: number, args: string[]) {
+  /** Runs `main` (this tree's `main.ts` when undefined) with `args`. */
+  constructor(instance: string, port: number, args: string[], main?: string) {
     this.instance = instance;
     this.port = port;
-    this.#process = startAgent(args);
+    this.#process = startAgent(args, main === undefined ? {} : { main });
+  }
+
+  /** How many lines the agent has logged so far: a mark for {@linkcode startedPods}. */
+  get lineCount(): number {
+    return this.#process.lines.length;
+  }
+
+  /**
+   * The pods (`namespace/name`) the agent logged as started ("Started pod …", once its
+   * containers started) in the lines after the first `after`.
+   */
+  startedPods(after: number): Set<string> {
+    return startedPodsIn(this.#process.lines.slice(after));
+  }
+
+  /** True once the agent process has exited. */
+  get exited(): boolean {
+    return this.#process.exited;
   }
 
   /** The agent's own pid: `deno run main.ts` is the agent. */

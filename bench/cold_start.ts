@@ -112,7 +112,7 @@ async function tinyletColdRun(
   try {
     const m0 = await agent.metrics();
     const cpu0 = await cpuSeconds(agent.pid, b.ticks);
-    const up = await b.writeAndWait(instance, files, n);
+    const up = await b.writeAndWait(instance, files, n, { agent });
     // Let the agent's last pass (the one a finished flight asks for) end first.
     await sleep(SETTLE_MS);
     const cpu = await cpuSeconds(agent.pid, b.ticks) - cpu0;

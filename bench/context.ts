@@ -12,7 +12,7 @@ import type { RealContainerd } from "../testing/containerd_harness.ts";
 import { agentFlags } from "../testing/agent_args.ts";
 import type { BenchOptions } from "./flags.ts";
 import { BenchAgent, freePort } from "./agent.ts";
-import { PARALLEL, wallNow } from "./settings.ts";
+import { LOG_CHECK_MS, PARALLEL, wallNow } from "./settings.ts";
 import { poll } from "./run_control.ts";
 
 /** One containerd, its CRI client, the options, and the agents running on it. */
@@ -61,6 +61,7 @@ export class Bench {
         ...(interval ? { interval } : {}),
         extra: ["--parallel", String(PARALLEL)],
       }),
+      this.options.agent,
     );
     this.agents.add(agent);
     // The first pass, then the one the directory watcher asks for when it is armed.
@@ -102,23 +103,42 @@ export class Bench {
   }
 
   /**
-   * Writes the files at once; resolves when all `expect` containers run. Returns the ms from
-   * just before the first write to the last container's `StartedAt`.
+   * Writes the files at once; resolves when all `expect` containers (of `pod` only, when given)
+   * run. Returns the ms from just before the first write to the last container's `StartedAt`.
+   *
+   * With `agent`, the bench learns that they run from the agent's log ("Started pod", checked in
+   * the bench's memory every {@linkcode LOG_CHECK_MS}), so nothing polls the runtime while the
+   * agent starts the pods, as nothing does while the bare client starts them; one listing then
+   * confirms them. Without it, or if that listing disagrees, it polls the runtime.
    */
   async writeAndWait(
     instance: string,
     files: { path: string; text: string }[],
     expect: number,
-    pod?: string,
+    { pod, agent }: { pod?: string; agent?: BenchAgent } = {},
   ): Promise<number> {
     const wall0 = wallNow();
     const t0 = performance.now();
+    const mark = agent?.lineCount ?? 0;
     await Promise.all(files.map((f) => Deno.writeTextFile(f.path, f.text)));
-    await poll(
-      `${expect} containers of "${instance}" RUNNING`,
-      async () => await this.running(instance, pod) === expect,
-      { timeoutMs: 60_000 + expect * 3_000, since: t0 },
-    );
+    const timeoutMs = 60_000 + expect * 3_000;
+    if (agent) {
+      const started = () => {
+        const pods = [...agent.startedPods(mark)];
+        return pod === undefined ? pods.length : pods.filter((p) => p.endsWith(`/${pod}`)).length;
+      };
+      await poll(`the agent of "${instance}" to log ${expect} started pods`, () => {
+        if (agent.exited) throw new Error(`the agent exited; it logged:\n${agent.tail}`);
+        return Promise.resolve(started() >= expect);
+      }, { everyMs: LOG_CHECK_MS, timeoutMs, since: t0 });
+    }
+    if (!agent || await this.running(instance, pod) !== expect) {
+      await poll(
+        `${expect} containers of "${instance}" RUNNING`,
+        async () => await this.running(instance, pod) === expect,
+        { timeoutMs, since: t0 },
+      );
+    }
     return await this.lastStarted(instance, pod) - wall0;
   }
 

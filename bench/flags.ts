@@ -15,6 +15,8 @@ export interface BenchOptions {
   idlePods: number;
   passPods: number[];
   quick: boolean;
+  /** The `main.ts` the agents run: this tree's unless `--agent` names another. */
+  agent?: string;
 }
 
 /** The bench's help text. */
@@ -25,6 +27,8 @@ export const USAGE = `Usage: deno task bench [flags]
   --idle-seconds S         length of the idle window (default 30)
   --idle-pods N            pods converged during the idle window (default 50)
   --pass-pods LIST         pods of the runtime-free pass (default 100,500)
+  --agent PATH             bench the main.ts at PATH (another checkout of tinylet) instead of
+                           this tree's, to compare two versions on one machine the same way
   --quick                  a small run for the smoke test: pods 2, runs 1, reaction samples 2,
                            idle 3 s with 2 pods, pass-pods 10 (flags given still win)
   -h, --help               print this help`;
@@ -43,6 +47,22 @@ function intList(flag: string, text: string): number[] {
   return list;
 }
 
+/** The absolute path of `--agent`'s `main.ts`, which must be a file. */
+function agentMain(text: string): string {
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.statSync(text);
+  } catch {
+    // Told below.
+  }
+  if (!info?.isFile) {
+    throw new UsageError(
+      `Set --agent to the main.ts of a checkout of tinylet: "${text}" is not a file`,
+    );
+  }
+  return Deno.realPathSync(text);
+}
+
 /** Parses the bench's flags; `undefined` means help was asked for. */
 export function parseBenchArgs(args: string[]): BenchOptions | undefined {
   let values;
@@ -58,6 +78,7 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
         "idle-seconds": { type: "string" },
         "idle-pods": { type: "string" },
         "pass-pods": { type: "string" },
+        agent: { type: "string" },
         quick: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -100,5 +121,6 @@ export function parseBenchArgs(args: string[]): BenchOptions | undefined {
   if (values["pass-pods"] !== undefined) {
     base.passPods = intList("--pass-pods", values["pass-pods"]);
   }
+  if (values.agent !== undefined) base.agent = agentMain(values.agent);
   return base;
 }

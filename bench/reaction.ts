@@ -25,7 +25,7 @@ export async function reaction(b: Bench): Promise<{ tinylet: number[]; bare: num
         instance,
         [{ path, text: manifest(name, b.rc.busyboxImage) }],
         1,
-        name,
+        { pod: name, agent },
       );
       tinylet.push(t);
       await sleep(SETTLE_MS);

@@ -200,9 +200,10 @@ export function report(r: Results): string {
     `Deno: ${m.deno}`,
     `Settings: --runs ${o.runs} --reaction-samples ${o.reactionSamples} --idle-seconds ${o.idleSeconds} --idle-pods ${o.idlePods}${
       o.quick ? " --quick" : ""
-    }; agents with --parallel ${PARALLEL}; the bench polls the CRI every ${POLL_MS} ms, or ${
+    }; agents with --parallel ${PARALLEL}; tinylet's starts are seen in its log, its removals by polling the CRI every ${POLL_MS} ms, or ${
       POLL_FRACTION * 100
     } % of the time elapsed when longer (at most ${POLL_MAX_MS} ms)`,
+    `Agent: ${o.agent ?? "this tree's main.ts"}`,
     `Load average (1 min): ${m.loadAtStart} at the start, ${r.loadAtEnd} at the end; took ${
       Math.round(r.totalSeconds)
     } s`,

@@ -33,6 +33,12 @@ export const POLL_MAX_MS = 250;
  */
 export const METRICS_POLL_MS = 250;
 
+/**
+ * How often the bench looks in its own copy of an agent's log for the pods it started: in the
+ * bench's memory, so it loads neither the runtime nor the agent.
+ */
+export const LOG_CHECK_MS = 10;
+
 /** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();

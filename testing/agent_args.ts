@@ -72,7 +72,14 @@ export function agentFlags(flags: AgentFlags): string[] {
   return [...args, ...flags.extra ?? []];
 }
 
-/** Arguments of `deno` that run `main.ts <args>` with `permissions` (`deno task start`'s by default). */
-export function denoRunArgs(args: string[], permissions: string[] = RUN_PERMISSIONS): string[] {
-  return ["run", ...permissions, MAIN, ...args];
+/**
+ * Arguments of `deno` that run `main <args>` with `permissions` (`deno task start`'s by
+ * default); `main` is this tree's `main.ts` unless another is given.
+ */
+export function denoRunArgs(
+  args: string[],
+  permissions: string[] = RUN_PERMISSIONS,
+  main: string = MAIN,
+): string[] {
+  return ["run", ...permissions, main, ...args];
 }

@@ -25,14 +25,15 @@ export interface AgentProcess extends AsyncDisposable {
 
 /**
  * Starts `deno run <permissions> main.ts <args>` in `cwd`; the permissions default to
- * `RUN_PERMISSIONS` (those of `deno task start`).
+ * `RUN_PERMISSIONS` (those of `deno task start`), `main.ts` to this tree's (`main` runs
+ * another's, as the bench does to compare versions).
  */
 export function startAgent(
   args: string[],
-  options: { cwd?: string; permissions?: string[] } = {},
+  options: { cwd?: string; permissions?: string[]; main?: string } = {},
 ): AgentProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: denoRunArgs(args, options.permissions),
+    args: denoRunArgs(args, options.permissions, options.main),
     cwd: options.cwd ?? Deno.cwd(),
     stdin: "null",
     stdout: "piped",
