@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { AuthConfig, CallOptions, ImageSpec, PodSandboxConfig } from "../lib/runtime/cri.ts";
-import { CriError } from "../lib/runtime/errors.ts";
+import { CriError, findCriError } from "../lib/runtime/errors.ts";
 import { ImagePuller, ImagePullError } from "../lib/node/images.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
 import { waitFor } from "../testing/wait.ts";
@@ -194,4 +194,21 @@ Deno.test("one failed try keeps its runtime error's kind, without the secret", a
   assert.equal(err.cause.cause, undefined);
   assert.deepEqual(told, [`started ${PRIVATE}`, `failed ${PRIVATE}: ${reason}`]);
   assert.ok(!Deno.inspect(err, { depth: 10 }).includes("id-token-1"));
+});
+
+Deno.test("when every try fails, the runtime error found in the pull's error is the last try's", async () => {
+  const now = Date.UTC(2026, 10, 27, 12, 0, 0);
+  const cri = new FakeCri({ registry: [PRIVATE], now: () => now });
+  cri.inject("PullImage", {
+    error: new CriError("Other", "PullImage", "PullImage: 401 Unauthorized"),
+  });
+  cri.inject("PullImage", {
+    error: new CriError("Unavailable", "PullImage", "PullImage: connection refused"),
+  });
+  const { images } = pullerWith(cri, [bob, carol], () => now);
+  const err = await images.ensure(PRIVATE, "IfNotPresent", false).then(() => undefined, (e) => e);
+  assert.ok(err instanceof ImagePullError && err.cause instanceof AggregateError, `${err}`);
+  const found = findCriError(err);
+  assert.equal(found?.kind, "Unavailable", `${found}`);
+  assert.equal(found?.message, "PullImage: connection refused");
 });

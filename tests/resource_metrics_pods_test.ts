@@ -135,3 +135,27 @@ Deno.test("resource_scrape_error is 1 when ListContainerStats fails, and the res
   assert.equal(familyOf(next, "container_start_time_seconds").samples.length, 3);
   assert.equal(w.calls("ContainerStatus"), 3);
 });
+
+Deno.test("a pod stats refusal that is not containerd's no-cgroup answer is asked again at the next scrape, whatever its text", async () => {
+  const w = world({ podStats: "sums" });
+  await twoPods(w);
+  const m = w.metrics();
+  // The words containerd uses, in refusals that are not that one: a slow runtime, an error
+  // of another layer.
+  const text = "ListPodSandboxStats: failed to get cgroup metrics because cgroupPath is empty";
+  w.fake.inject("ListPodSandboxStats", {
+    error: new CriError("DeadlineExceeded", "ListPodSandboxStats", text),
+  });
+  w.fake.inject("ListPodSandboxStats", { error: new Error(text) });
+  const before = w.calls("ListPodSandboxStats");
+  for (const expected of [1, 2, 3]) {
+    const f = await scrape(m);
+    assert.equal(w.calls("ListPodSandboxStats") - before, expected);
+    assert.equal(sampleOf(f, "resource_scrape_error").value, 0);
+    w.advance(15_000);
+  }
+  // Answered again, the pods have their own figures (web's sandbox's 0.5 s included).
+  const f = await scrape(m);
+  const web = { namespace: "shop", pod: "web" };
+  assert.equal(sampleOf(f, "pod_cpu_usage_seconds_total", web).value, 4);
+});

@@ -31,7 +31,7 @@ import { KEYS } from "../runtime/labels.ts";
 import { familyText, type Sample } from "../base/metrics.ts";
 import type { Logger } from "../base/log.ts";
 import { newestPerContainer, podUsages, usageOf } from "../node/usage.ts";
-import { CriError } from "../runtime/errors.ts";
+import { CriError, isNoPodCgroup } from "../runtime/errors.ts";
 import { PodCounters } from "./pod_counters.ts";
 import type { NodeUsage } from "../node/node_usage.ts";
 import { ownedBy } from "../reconcile/observe.ts";
@@ -246,7 +246,7 @@ export class ResourceMetrics {
       // The method missing, or containerd's answer for sandboxes without a cgroup parent (all of
       // tinylet's): asked again an hour later. Anything else (a slow runtime): at the next scrape.
       const lasting = (err instanceof CriError && err.kind === "Unimplemented") ||
-        /cgroupPath is empty/.test((err as Error).message);
+        isNoPodCgroup(err);
       if (lasting) this.#podStatsAt = now + POD_STATS_RETRY_MS;
       this.#o.log?.debug(
         `The runtime gives no pod stats (${
