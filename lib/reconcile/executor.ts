@@ -4,10 +4,14 @@
  * action's steps live in their own module (`pod_start.ts`, `pod_teardown.ts`,
  * `container_kill.ts`, `orphan_removal.ts`, `log_rotation_step.ts`). Those steps, with the
  * image puller and the hook handlers they call, are the only code of the reconcile loop that
- * creates, starts, stops or removes anything on the runtime; the observer only lists and
- * asks for statuses, and the probes only run their handlers. A replacement (a pod's sandbox
- * removed, then the pod created again) gets its new images first (`pre_pull.ts`): a pull that
- * fails stops nothing.
+ * changes the runtime, with one exception: the auto-update checks (`image_updates.ts`) pull
+ * tags again (the puller's `refresh`) in the background, beside the passes, which can move a
+ * tag in the runtime's image store. A check is kept out of the executor because a slow
+ * registry must not hold a pod's flight; it creates, starts, stops or removes no sandbox or
+ * container, and the replacement it asks for is planned, then carried out here. The observer
+ * only lists and asks for statuses, and the probes only run their handlers. A replacement (a
+ * pod's sandbox removed, then the pod created again) gets its new images first
+ * (`pre_pull.ts`): a pull that fails stops nothing.
  *
  * @module
  */

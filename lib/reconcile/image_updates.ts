@@ -4,7 +4,9 @@
  * mirrors, trust and credentials apply; a pod whose tag now names another image gets a
  * replacement request, which the planner carries out (the images that moved are pulled by then).
  *
- * A check runs beside the passes, never inside one: a slow registry delays no pod. A request
+ * A check runs beside the passes, never inside one: a slow registry delays no pod. Its pulls
+ * are the one change to the runtime made outside the executor's steps: they can move a tag in
+ * the runtime's image store, but create, start, stop or remove no sandbox or container. A request
  * names the sandbox that runs the old image and is dropped once that sandbox is gone; no check
  * starts while one is pending, so each update is found, said and counted once. A pod whose
  * replacement did not bring it to the resolved images is not replaced again for them.
