@@ -1,14 +1,14 @@
 /**
  * Rollback: a replacement watched for its rollback window (`--rollback-window`, or the pod's
- * `tinylet.dev/rollback-window`), its verdict (`rollback_watch.ts`) acted on, the state kept
- * per pod identity under `<--root>/rollback/` (`lib/node/rollback_state.ts`) so it survives a
- * restart.
+ * `tinylet.dev/rollback-window`), its verdict (`rollback_watch.ts`) acted on, the state kept per
+ * pod identity under `<--root>/rollback/` (`lib/node/rollback_state.ts`) so it survives a restart.
  *
  * - A spec that runs its whole window becomes the pod's last good spec.
  * - A spec that fails within it is rolled back: the pod runs its last good spec again (the
  *   desired state takes it in the spec's place, {@linkcode Rollbacks.substitute}), with an
  *   event, one log line and the metric, until the file's content changes.
- * - The last good spec is not watched: when it fails too, nothing is rolled back (no loop).
+ * - The last good spec is not watched unless it runs other images (an auto-update or a moved
+ *   tag): their failure brings back its last good images, pinned; else nothing is rolled back.
  * - A pod with no last good spec (its first spec) has nothing to roll back to.
  *
  * @module
