@@ -9,7 +9,7 @@ import { tinylet as run } from "../testing/in_container.ts";
 import assert from "node:assert/strict";
 import { connectCri } from "../lib/runtime/grpc.ts";
 import type { Cri } from "../lib/runtime/cri.ts";
-import { CriError } from "../lib/runtime/errors.ts";
+import { CriError, isNoPodCgroup } from "../lib/runtime/errors.ts";
 import { realRuntimeTest } from "../testing/containerd_harness.ts";
 import { startAgent } from "../testing/agent_process.ts";
 import { COMPILE_PERMISSIONS } from "../testing/agent_args.ts";
@@ -221,6 +221,7 @@ realRuntimeTest(
           .then(() => undefined, (err: unknown) => err);
         assert.ok(refused instanceof CriError, `pod stats answered: ${refused}`);
         assert.match(refused.message, /cgroupPath is empty/);
+        assert.ok(isNoPodCgroup(refused), `not told as the no-cgroup refusal: ${refused.kind}`);
         const f = await scrape();
         for (
           const [pod, container] of [
