@@ -10,7 +10,9 @@
  *
  * @module
  */
+import type { Clock } from "../base/clock.ts";
 import { MAX_MANIFEST_BYTES } from "../base/safe_read.ts";
+import { scheduleAfter } from "../base/timer.ts";
 import {
   MANIFEST_URL_TIMEOUT_MS,
   redactUrls,
@@ -42,6 +44,8 @@ export interface FetchOptions {
   client?: Deno.HttpClient;
   /** The whole fetch's timeout, redirects and body included (default 10 s). */
   timeoutMs?: number;
+  /** The timer the timeout is counted on (default the system's). */
+  schedule?: Clock["schedule"];
   /** The largest body accepted (default 1 MiB, as a manifest file). */
   maxBytes?: number;
   /** Cancels the fetch: it then rejects with the signal's reason, which is no failure. */
@@ -105,7 +109,7 @@ export async function fetchManifestUrl(url: string, o: FetchOptions = {}): Promi
   }
   const timeoutMs = o.timeoutMs ?? MANIFEST_URL_TIMEOUT_MS;
   const timer = new AbortController();
-  const id = setTimeout(() => timer.abort(), timeoutMs);
+  const cancelTimeout = (o.schedule ?? scheduleAfter)(() => timer.abort(), timeoutMs);
   const signal = o.signal ? AbortSignal.any([o.signal, timer.signal]) : timer.signal;
   const shown = shownUrl(first);
   // Every URL this fetch went to, for what Deno's errors quote of them.
@@ -126,7 +130,7 @@ export async function fetchManifestUrl(url: string, o: FetchOptions = {}): Promi
     if (err instanceof ManifestUrlError) throw err;
     throw new ManifestUrlError(shown, connectionMessage(shown, cause), got.bytes, { cause });
   } finally {
-    clearTimeout(id);
+    cancelTimeout();
   }
 }
 
