@@ -183,7 +183,7 @@ Deno.test("pods -o wide and describe show the URL as the pod's source", async ()
   let url: UrlSource | undefined;
   await using f = await reconcilerFixture({
     sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({ url: server.url, root, log, now: () => clock.epochMs() });
+      url = new UrlSource({ url: server.url, root, log, clock });
       return new ManifestSources(directory, url);
     },
   });

@@ -45,7 +45,7 @@ Deno.test("a v1 Pod reading a ConfigMap and a Secret from the same URL runs with
   let url: UrlSource | undefined;
   await using f = await reconcilerFixture({
     sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({ url: server.url, root, log, now: () => clock.epochMs() });
+      url = new UrlSource({ url: server.url, root, log, clock });
       return new ManifestSources(directory, url);
     },
   });

@@ -45,7 +45,7 @@ function unreachable(): { url: string; port: number } {
 /** A new agent on the fixture's runtime and root, reading the directory and `url`. */
 function restarted(f: ReconcilerFixture, url: string, lines: string[]) {
   const log = createLogger({ write: (l) => lines.push(l) });
-  const source = new UrlSource({ url, root: f.root, log, now: () => f.clock.epochMs() });
+  const source = new UrlSource({ url, root: f.root, log, clock: f.clock });
   const reconciler = new Reconciler({
     cri: f.cri,
     clock: f.clock,
@@ -78,7 +78,7 @@ Deno.test("a changed URL that has not answered removes nothing; once it serves a
   let first: UrlSource | undefined;
   await using f = await reconcilerFixture({
     sources: (directory, { root, clock, log }) => {
-      first = new UrlSource({ url: a.url, root, log, now: () => clock.epochMs() });
+      first = new UrlSource({ url: a.url, root, log, clock });
       return new ManifestSources(directory, first);
     },
   });
@@ -174,7 +174,7 @@ Deno.test("the status of a pod of a URL that has not answered, with no kept docu
   let first: UrlSource | undefined;
   await using f = await reconcilerFixture({
     sources: (directory, { root, clock, log }) => {
-      first = new UrlSource({ url: server.url, root, log, now: () => clock.epochMs() });
+      first = new UrlSource({ url: server.url, root, log, clock });
       return new ManifestSources(directory, first);
     },
   });

@@ -136,7 +136,7 @@ Deno.test("a token in the URL's query is in no log, label, status or kept file; 
         root,
         log,
         metrics,
-        now: () => clock.epochMs(),
+        clock,
       });
       return new ManifestSources(directory, url);
     },
@@ -179,7 +179,7 @@ Deno.test("a token in the URL's query is in no log, label, status or kept file; 
     url: `${server.url}?private_token=n3w-t0ken`,
     root: f.root,
     log,
-    now: () => f.clock.epochMs(),
+    clock: f.clock,
   });
   const again = new Reconciler({
     cri: f.cri,

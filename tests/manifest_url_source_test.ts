@@ -39,8 +39,11 @@ interface UrlFixture {
   metrics: AgentMetrics;
   /** A pass that starts the poll, and one that reads what it brought. */
   sync(): Promise<void>;
-  /** The next poll: the clock moved one interval, then {@linkcode sync}. */
-  next(): Promise<void>;
+  /**
+   * The next poll: the clock moved one interval, then {@linkcode sync}, the clock moved
+   * `waitMs` more while the poll runs (the fetch's timeout runs on it).
+   */
+  next(waitMs?: number): Promise<void>;
 }
 
 async function urlFixture(server: DocumentServer, timeoutMs = 2_000): Promise<UrlFixture> {
@@ -55,14 +58,15 @@ async function urlFixture(server: DocumentServer, timeoutMs = 2_000): Promise<Ur
         log,
         metrics,
         timeoutMs,
-        now: () => clock.epochMs(),
+        clock,
       });
       return new ManifestSources(directory, url);
     },
   });
   const source = url!;
-  const sync = async () => {
+  const sync = async (waitMs = 0) => {
     await f.reconciler.pass();
+    if (waitMs > 0) await f.clock.advance(waitMs);
     await source.settled();
     await f.reconciler.pass();
   };
@@ -70,10 +74,10 @@ async function urlFixture(server: DocumentServer, timeoutMs = 2_000): Promise<Ur
     f,
     url: source,
     metrics,
-    sync,
-    next: async () => {
+    sync: () => sync(),
+    next: async (waitMs = 0) => {
       await f.clock.advance(POLL_MS);
-      await sync();
+      await sync(waitMs);
     },
   };
 }
@@ -188,8 +192,9 @@ for (const c of FAILURES) {
     assert.match(metrics.render(), /^tinylet_manifest_url_up 1$/m);
     if (c.answer === "closed") await server.close();
     else server.answer = c.answer;
-    await next();
-    await next();
+    // A fetch that hangs ends when the clock reaches its timeout.
+    await next(c.timeoutMs);
+    await next(c.timeoutMs);
     const reason = c.reason.replaceAll("URL", server.url);
     const degraded =
       `${reason}; running the pods of its last good document (fetched at 2026-11-27T12:00:00Z: 2 pods)`;
@@ -306,7 +311,7 @@ Deno.test("the document is remembered across a restart: a new agent with the ser
     url,
     root: f.root,
     log: createLogger({ write: (l) => lines.push(l) }),
-    now: () => f.clock.epochMs(),
+    clock: f.clock,
   });
   const again = restarted(source);
   try {
@@ -336,7 +341,7 @@ Deno.test("the document is remembered across a restart: a new agent with the ser
   }
   // Without the kept document, the pods are kept too, but shown as from an invalid source.
   await Deno.remove(kept);
-  const bare = new UrlSource({ url, root: f.root, now: () => f.clock.epochMs() });
+  const bare = new UrlSource({ url, root: f.root, clock: f.clock });
   const third = restarted(bare);
   try {
     await third.pass();
@@ -358,7 +363,7 @@ Deno.test("a restarted agent's first poll is conditional on the kept document's 
   const { f, sync } = await urlFixture(server);
   await using _f = f;
   await sync();
-  const source = new UrlSource({ url: server.url, root: f.root, now: () => f.clock.epochMs() });
+  const source = new UrlSource({ url: server.url, root: f.root, clock: f.clock });
   await source.fetchNow();
   assert.equal(server.requests.length, 2);
   assert.equal(server.requests[1]!.headers["if-none-match"], '"v1"');

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Clock } from "../base/clock.ts";
 import type { Logger } from "../base/log.ts";
 import type { AgentMetrics } from "../base/metrics.ts";
 import { manifestUrlClient, systemBundlePaths } from "../manifest/url_client.ts";
@@ -23,8 +24,8 @@ export interface OpenUrlOptions {
   keep?: boolean;
   log?: Logger;
   metrics?: AgentMetrics;
-  /** Milliseconds since the epoch (default `Date.now`). */
-  now?: () => number;
+  /** When polls are due, the fetch's timeout, the times recorded (default the system's). */
+  clock?: Clock;
 }
 
 /**

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { type Clock, SYSTEM_CLOCK } from "../base/clock.ts";
 import type { Logger } from "../base/log.ts";
 import type { AgentMetrics } from "../base/metrics.ts";
 import { type Manifest, parseManifest } from "../manifest/parse.ts";
@@ -49,8 +50,8 @@ export interface UrlSourceOptions {
   /** Whether a new valid document is written under `root` (default true; `plan` only reads). */
   keep?: boolean;
   log?: Logger;
-  /** Milliseconds since the epoch (default `Date.now`). */
-  now?: () => number;
+  /** When polls are due, the fetch's timeout, the times recorded (default the system's). */
+  clock?: Clock;
   metrics?: AgentMetrics;
   /** One fetch's timeout (default 10 s). */
   timeoutMs?: number;
@@ -88,7 +89,7 @@ export class UrlSource {
   readonly url: string;
   readonly #fetchUrl: URL;
   readonly #o: UrlSourceOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #store: UrlDocumentStore | undefined;
   #good: Good | undefined;
   /** The last document fetched, when it is invalid (its problems are the entry's). */
@@ -98,7 +99,8 @@ export class UrlSource {
   #failure: string | undefined;
   #fetched = false;
   #lastSuccessAt: number | undefined;
-  #dueAt = 0;
+  /** When the next poll is due, on the clock's monotonic time. */
+  #dueAt = -Infinity;
   #running: Promise<void> | undefined;
   /**
    * Whether the fetch that runs asks for a pass when it ends: it changed the entry, or a pass
@@ -114,7 +116,7 @@ export class UrlSource {
     this.#o = options;
     this.#fetchUrl = new URL(options.url);
     this.url = shownUrl(this.#fetchUrl);
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#store = options.root === undefined ? undefined : new UrlDocumentStore(options.root);
     options.metrics?.manifestUrlUp.set({}, 0);
   }
@@ -162,7 +164,7 @@ export class UrlSource {
 
   /** Starts a fetch in the background when one is due and none runs. */
   poll(signal?: AbortSignal): void {
-    if (this.#running || signal?.aborted || this.#now() < this.#dueAt) return;
+    if (this.#running || signal?.aborted || this.#clock.now() < this.#dueAt) return;
     this.#start(signal);
   }
 
@@ -179,17 +181,17 @@ export class UrlSource {
   }
 
   /**
-   * When the next poll is due (epoch ms); undefined while a fetch runs: its end then asks for a
-   * pass (whatever it brought), which learns when the next poll is due.
+   * When the next poll is due (epoch ms: `now` and the time left); undefined while a fetch runs:
+   * its end then asks for a pass (whatever it brought), which learns when the next poll is due.
    */
-  wakeAt(_now: number): number | undefined {
-    if (!this.#running) return this.#dueAt;
+  wakeAt(now: number): number | undefined {
+    if (!this.#running) return now + Math.max(0, this.#dueAt - this.#clock.now());
     this.#wake = true;
     return undefined;
   }
 
   #start(signal: AbortSignal | undefined): void {
-    this.#dueAt = this.#now() + (this.#o.intervalMs ?? MANIFEST_URL_INTERVAL_MS);
+    this.#dueAt = this.#clock.now() + (this.#o.intervalMs ?? MANIFEST_URL_INTERVAL_MS);
     const run = this.#fetch(signal)
       .catch((err) => this.#o.log?.error(`Fetching ${this.url} failed: ${this.#messageOf(err)}`))
       .finally(() => {
@@ -262,6 +264,7 @@ export class UrlSource {
         ...(o.client ? { client: o.client } : {}),
         ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.fetch ? { fetch: o.fetch } : {}),
+        schedule: (fn, ms) => this.#clock.schedule(fn, ms),
         ...(signal ? { signal } : {}),
       });
     } catch (err) {
@@ -274,7 +277,7 @@ export class UrlSource {
       this.#settle(e.message);
       return;
     }
-    const now = this.#now();
+    const now = this.#clock.epochMs();
     if (got.kind === "unchanged" || got.text === good?.text) {
       this.#count("unchanged", got.bytes);
       if (good && got.kind === "document") {
