@@ -148,6 +148,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
       root: config.root,
       log,
       metrics,
+      clock: SYSTEM_CLOCK,
     });
   } catch (err) {
     log.error((err as Error).message);
@@ -221,7 +222,7 @@ async function runAgent(config: AgentConfig): Promise<number> {
     instance: config.instance,
     startTimes: () => startTimesOf(reconciler.pods),
     node: async () => readNodeUsage(await cgroupV2),
-    now: () => Date.now(),
+    now: () => SYSTEM_CLOCK.epochMs(),
     log,
   });
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
