@@ -132,11 +132,15 @@ for (const { key, image, want } of globs) {
   });
 }
 
-Deno.test("RegistryKey: a long run of stars against a long label answers at once", () => {
+Deno.test("RegistryKey: a long run of stars against a long label is answered, right", () => {
+  // What this guards is that the answer comes at all: a matcher that backtracks would try each
+  // way of splitting 63 characters among 30 stars (about 10^17) before it said no, and this
+  // test would never end. One that walks the positions reachable after each glob token, as the
+  // key's does, takes 61 tokens × 64 positions. No clock is read: how fast is not the question.
   const key = new RegistryKey(`${"a*".repeat(30)}b.example.com`);
-  const start = performance.now();
   assert.equal(key.matches(imageRepository(`${"a".repeat(63)}.example.com/x`)), false);
-  assert.ok(performance.now() - start < 1_000, "no backtracking blow-up");
+  assert.equal(key.matches(imageRepository(`${"a".repeat(62)}b.example.com/x`)), true);
+  assert.equal(key.matches(imageRepository(`${"a".repeat(29)}b.example.com/x`)), false);
 });
 
 const refused: { raw: string; reason: string }[] = [
