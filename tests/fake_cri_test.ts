@@ -79,13 +79,17 @@ Deno.test("every error kind of the fake reaches the real client over gRPC as the
 Deno.test("an aborted signal cancels a call in flight", async () => {
   await withServedFake(async (fake, socket) => {
     using cri = connectCri(socket);
-    fake.inject("Version", { delayMs: 2_000 });
+    fake.inject("Version", { hang: true });
     const controller = new AbortController();
     const p = cri.version({ signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    // Aborted once the call waits at the fake, not before it was sent.
+    await waitFor("the call to wait at the fake", () => fake.waits.length === 1);
+    controller.abort();
     const err = await p.then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof CriError);
     assert.equal(err.kind, "Cancelled");
+    // The cancel crossed gRPC: the fake's wait ended by it.
+    assert.equal(await waitFor("the fake's wait to end", () => fake.waits[0]!.ended), "cancelled");
   });
 });
 
