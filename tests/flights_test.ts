@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { ActionResult } from "../lib/reconcile/executor.ts";
 import { Flights } from "../lib/reconcile/flights.ts";
 import type { Action } from "../lib/reconcile/plan.ts";
+import { waitFor } from "../testing/wait.ts";
 
 type ContainerType = "init" | "sidecar" | "regular";
 
@@ -34,7 +35,11 @@ function flights(parallel = 4) {
   const end = async (key: string, error?: Error) => {
     const before = done.length;
     ends.get(key)!(error);
-    while (done.length === before) await new Promise((r) => setTimeout(r, 0));
+    await waitFor(`the flight of ${key} to say it ended`, () => done.length > before, {
+      everyMs: 0,
+      timeoutMs: 5_000,
+    });
+    assert.equal(done.length, before + 1, "one flight ended");
     return done.at(-1);
   };
   return { f, end };
