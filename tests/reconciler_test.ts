@@ -655,10 +655,13 @@ Deno.test("a status write in progress when the agent stops lands first: the stop
   /** The `stoppedAt` of each write, in the order they landed. */
   const landed: (string | null)[] = [];
   let writes = 0;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
   await using s = await reconcilerFixture({
-    // The first write is slow (a busy disk): the stop comes while it is in progress.
+    // The first write is slow (a busy disk): it lands when the test releases it, after the
+    // stop came while it was in progress.
     statusFile: async (file: string, status: StatusFile) => {
-      if (++writes === 1) await new Promise((r) => setTimeout(r, 200));
+      if (++writes === 1) await released;
       await writeStatusFile(file, status);
       landed.push(status.agent.stoppedAt);
     },
@@ -667,7 +670,12 @@ Deno.test("a status write in progress when the agent stops lands first: the stop
   const { reconciler, statusFile } = s;
   const pass = reconciler.pass();
   await waitFor("the pass's status write in progress", () => writes === 1);
-  await Promise.all([reconciler.publishStopped(), pass]);
+  const stopped = reconciler.publishStopped();
+  // The stop has had its turn (its write is queued when it is asked for): it waits.
+  await s.clock.settle();
+  assert.equal(writes, 1, "the stopped write started while the first was in progress");
+  release();
+  await Promise.all([stopped, pass]);
   assert.deepEqual(landed.map((at) => at === null ? "running" : "stopped"), [
     "running",
     "stopped",
