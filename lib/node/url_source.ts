@@ -181,11 +181,11 @@ export class UrlSource {
   }
 
   /**
-   * When the next poll is due (epoch ms: `now` and the time left); undefined while a fetch runs:
-   * its end then asks for a pass (whatever it brought), which learns when the next poll is due.
+   * When the next poll is due (epoch ms, the clock's now and the time left, not the pass's
+   * earlier time); undefined while a fetch runs: its end asks for a pass, which learns it then.
    */
-  wakeAt(now: number): number | undefined {
-    if (!this.#running) return now + Math.max(0, this.#dueAt - this.#clock.now());
+  wakeAt(_now: number): number | undefined {
+    if (!this.#running) return this.#clock.epochMs() + Math.max(0, this.#dueAt - this.#clock.now());
     this.#wake = true;
     return undefined;
   }
