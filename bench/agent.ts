@@ -11,10 +11,11 @@ import { poll } from "./run_control.ts";
 import { METRICS_POLL_MS } from "./settings.ts";
 
 /**
- * The agent's info line for a pod whose containers it started (`Started pod default/web`), as a
- * text line or a JSON one.
+ * The agent's info line for a pod it started (`Started pod default/web`), or whose containers a
+ * later flight started (`Started container app of pod default/web`), as a text line or a JSON one.
  */
-const STARTED_POD = /(?:^\S+ INFO +|"level":"info","msg":")Started pod ([^\s"]+)/;
+const STARTED_POD =
+  /(?:^\S+ INFO +|"level":"info","msg":")Started (?:pod|container .* of pod) ([^\s"]+)/;
 
 /** The pods (`namespace/name`) that `lines` of an agent's log say it started. */
 export function startedPodsIn(lines: readonly string[]): Set<string> {
@@ -53,8 +54,8 @@ export class BenchAgent {
   }
 
   /**
-   * The pods (`namespace/name`) the agent logged as started ("Started pod …", once its
-   * containers started) in the lines after the first `after`.
+   * The pods (`namespace/name`) the agent logged as started ("Started pod …" once its
+   * containers started, or "Started container … of pod …") in the lines after the first `after`.
    */
   startedPods(after: number): Set<string> {
     return startedPodsIn(this.#process.lines.slice(after));

@@ -12,8 +12,8 @@ import type { RealContainerd } from "../testing/containerd_harness.ts";
 import { agentFlags } from "../testing/agent_args.ts";
 import type { BenchOptions } from "./flags.ts";
 import { BenchAgent, freePort } from "./agent.ts";
-import { LOG_CHECK_MS, PARALLEL, wallNow } from "./settings.ts";
-import { poll } from "./run_control.ts";
+import { LOG_CHECK_MS, LOG_WAIT_MS, PARALLEL, wallNow } from "./settings.ts";
+import { interrupted, poll, progress } from "./run_control.ts";
 
 /** One containerd, its CRI client, the options, and the agents running on it. */
 export class Bench {
@@ -106,10 +106,12 @@ export class Bench {
    * Writes the files at once; resolves when all `expect` containers (of `pod` only, when given)
    * run. Returns the ms from just before the first write to the last container's `StartedAt`.
    *
-   * With `agent`, the bench learns that they run from the agent's log ("Started pod", checked in
-   * the bench's memory every {@linkcode LOG_CHECK_MS}), so nothing polls the runtime while the
-   * agent starts the pods, as nothing does while the bare client starts them; one listing then
-   * confirms them. Without it, or if that listing disagrees, it polls the runtime.
+   * With `agent`, the bench learns that they run from the agent's log (its "Started" lines,
+   * checked in the bench's memory every {@linkcode LOG_CHECK_MS}), so nothing polls the runtime
+   * while the agent starts the pods, as nothing does while the bare client starts them; one
+   * listing then confirms them. Without it, when the log does not say so within
+   * {@linkcode LOG_WAIT_MS} and a second per pod, or when that listing disagrees, it polls the
+   * runtime. The bench's pods have one container each, so `expect` counts pods too.
    */
   async writeAndWait(
     instance: string,
@@ -122,15 +124,10 @@ export class Bench {
     const mark = agent?.lineCount ?? 0;
     await Promise.all(files.map((f) => Deno.writeTextFile(f.path, f.text)));
     const timeoutMs = 60_000 + expect * 3_000;
-    if (agent) {
-      const started = () => {
-        const pods = [...agent.startedPods(mark)];
-        return pod === undefined ? pods.length : pods.filter((p) => p.endsWith(`/${pod}`)).length;
-      };
-      await poll(`the agent of "${instance}" to log ${expect} started pods`, () => {
-        if (agent.exited) throw new Error(`the agent exited; it logged:\n${agent.tail}`);
-        return Promise.resolve(started() >= expect);
-      }, { everyMs: LOG_CHECK_MS, timeoutMs, since: t0 });
+    if (agent && !await this.#logSaysStarted(agent, mark, expect, pod, t0)) {
+      progress(
+        `the agent of "${instance}" did not log ${expect} started pods; polling the runtime`,
+      );
     }
     if (!agent || await this.running(instance, pod) !== expect) {
       await poll(
@@ -140,6 +137,33 @@ export class Bench {
       );
     }
     return await this.lastStarted(instance, pod) - wall0;
+  }
+
+  /**
+   * Whether the agent logged `expect` pods (or `pod`) started after its first `mark` lines
+   * within {@linkcode LOG_WAIT_MS} and a second per pod; throws if it exited or on Ctrl-C.
+   */
+  async #logSaysStarted(
+    agent: BenchAgent,
+    mark: number,
+    expect: number,
+    pod: string | undefined,
+    since: number,
+  ): Promise<boolean> {
+    const started = () => {
+      const pods = [...agent.startedPods(mark)];
+      return pod === undefined ? pods.length : pods.filter((p) => p.endsWith(`/${pod}`)).length;
+    };
+    try {
+      await poll(`the agent to log ${expect} started pods`, () => {
+        if (agent.exited) throw new Error(`the agent exited; it logged:\n${agent.tail}`);
+        return Promise.resolve(started() >= expect);
+      }, { everyMs: LOG_CHECK_MS, timeoutMs: LOG_WAIT_MS + expect * 1_000, since });
+      return true;
+    } catch (err) {
+      if (agent.exited || interrupted.signal.aborted) throw err;
+      return false;
+    }
   }
 
   /** Deletes the files at once; resolves when no sandbox of the instance is left. */

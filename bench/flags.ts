@@ -29,6 +29,7 @@ export const USAGE = `Usage: deno task bench [flags]
   --pass-pods LIST         pods of the runtime-free pass (default 100,500)
   --agent PATH             bench the main.ts at PATH (another checkout of tinylet) instead of
                            this tree's, to compare two versions on one machine the same way
+                           (the pass without a runtime is always this tree's code)
   --quick                  a small run for the smoke test: pods 2, runs 1, reaction samples 2,
                            idle 3 s with 2 pods, pass-pods 10 (flags given still win)
   -h, --help               print this help`;

@@ -203,7 +203,9 @@ export function report(r: Results): string {
     }; agents with --parallel ${PARALLEL}; tinylet's starts are seen in its log, its removals by polling the CRI every ${POLL_MS} ms, or ${
       POLL_FRACTION * 100
     } % of the time elapsed when longer (at most ${POLL_MAX_MS} ms)`,
-    `Agent: ${o.agent ?? "this tree's main.ts"}`,
+    `Agent: ${
+      o.agent ?? "this tree's main.ts"
+    } (the pass without a runtime runs this tree's code in-process, whichever agent)`,
     `Load average (1 min): ${m.loadAtStart} at the start, ${r.loadAtEnd} at the end; took ${
       Math.round(r.totalSeconds)
     } s`,

@@ -39,6 +39,13 @@ export const METRICS_POLL_MS = 250;
  */
 export const LOG_CHECK_MS = 10;
 
+/**
+ * How long the bench waits for an agent's log to say its pods started (plus a second per pod)
+ * before it polls the runtime instead: a pod finished by a later flight, or an agent that words
+ * its lines otherwise, still gets its figure.
+ */
+export const LOG_WAIT_MS = 20_000;
+
 /** Wall-clock milliseconds (with fractions): comparable with the runtime's timestamps. */
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();

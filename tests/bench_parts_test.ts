@@ -30,18 +30,25 @@ Deno.test("--agent: a file's real path; anything else is a usage error naming th
   }
 });
 
-Deno.test("startedPodsIn: the pods of 'Started pod' lines, in text and JSON, and no other line", () => {
+Deno.test("startedPodsIn: the pods of 'Started pod' and 'Started container … of pod' lines, text and JSON", () => {
   const lines: string[] = [];
   for (const format of ["text", "json"] as const) {
     const log = createLogger({ format, write: (l) => lines.push(l) });
     log.info(`Started pod default/web-${format}`, { pod: `default/web-${format}` });
-    log.info("Started container sidecar of pod default/other", {});
+    log.info(`Started container app, container sidecar of pod default/later-${format}`, {});
+    log.warn("Started container app of pod default/warned, then it failed", {});
     log.info("Removed pod default/gone", {});
     log.warn("Pod default/bad: Started pod default/quoted failed", {});
   }
   lines.push("2026-01-01T00:00:00.000Z INFO  Started pod kube-system/etcd file=/m/etcd.yaml");
   assert.deepEqual(
     [...startedPodsIn(lines)].sort(),
-    ["default/web-json", "default/web-text", "kube-system/etcd"],
+    [
+      "default/later-json",
+      "default/later-text",
+      "default/web-json",
+      "default/web-text",
+      "kube-system/etcd",
+    ],
   );
 });

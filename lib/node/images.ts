@@ -130,7 +130,7 @@ export class ImagePuller {
   /**
    * Pulls `image` with each of its credentials in turn until one succeeds, or once without any
    * when it has none. Throws the one failure, or an AggregateError of all of them, in the order
-   * tried (`findCriError` takes the last try's runtime error), whose message names each try;
+   * tried (`findCriError` takes the last runtime error among them), whose message names each try;
    * errors of tries with credentials are copies with every secret of the credentials replaced
    * by `***` (a runtime error keeps its kind, not its transport's error, which may quote the
    * request).

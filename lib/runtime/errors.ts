@@ -38,8 +38,9 @@ export class CriError extends Error {
 /**
  * The runtime error `err` is about: `err` itself, else the first found down its `cause` chain.
  * An `AggregateError` (a pull tried with several credentials) is looked into too, its members
- * from the last to the first, then its own `cause`: the last try is the one whose refusal the
- * user reads last, so its kind is the one callers react to. At most 32 errors are looked at.
+ * from the last to the first, then its own `cause`: the last runtime error among the tries is
+ * the refusal the user reads last, so its kind is the one callers react to (a later try that
+ * failed without one is passed over). At most 32 errors are looked at.
  */
 export function findCriError(err: unknown): CriError | undefined {
   const pending: unknown[] = [err];
