@@ -14,14 +14,14 @@ import { createLogger } from "../lib/base/log.ts";
 import type { ConfigMapObject, SecretObject } from "../lib/manifest/config_objects.ts";
 import type { Manifest } from "../lib/manifest/parse.ts";
 import type { Pod } from "../lib/manifest/pod.ts";
-import { ManifestSource, type Scan } from "../lib/manifest/source.ts";
+import type { Scan } from "../lib/manifest/source.ts";
 import { releaseVolumes } from "../lib/node/volume_release.ts";
 import {
   type DesiredState,
   desiredState,
   type TranslationCache,
 } from "../lib/reconcile/desired.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import type { Reconciler } from "../lib/reconcile/reconciler.ts";
 import type { PodView } from "../lib/reconcile/status.ts";
 import type { ContainerConfig } from "../lib/runtime/cri.ts";
 import { buildContainerConfig } from "../lib/translate/container_config.ts";
@@ -231,20 +231,7 @@ export async function configFixture(
  * restart; its log lines go to `lines`. The caller stops it.
  */
 export function restarted(s: ReconcilerFixture, lines: string[] = []): Reconciler {
-  return new Reconciler({
-    cri: s.cri,
-    clock: s.clock,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: (l) => lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: s.logs,
-    parallel: 4,
-    intervalMs: 2000,
-  });
+  return s.restarted({ log: createLogger({ write: (l) => lines.push(l) }) });
 }
 
 /** The ready sandboxes of the fixture's runtime: their ids and pod UIDs, in the runtime's order. */

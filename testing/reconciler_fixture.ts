@@ -86,6 +86,17 @@ export interface ReconcilerFixture extends AsyncDisposable {
   lines: string[];
   /** Writes a manifest file. */
   write(name: string, text: string): Promise<void>;
+  /**
+   * A new reconciler on the same fake runtime, clock, directories, node and flags, as the agent
+   * started again on the same host: reading `source` (default: the manifest directory, read
+   * afresh), logging to `log` (default: into `lines`), with `options` on top (the fixture's own
+   * reconciler options are not carried over). It writes no status file. The caller stops it.
+   */
+  restarted(o?: {
+    source?: PassSource;
+    log?: Logger;
+    options?: Partial<ReconcilerOptions>;
+  }): Reconciler;
 }
 
 /** Builds a reconciler on the fake runtime over a new temporary manifest directory. */
@@ -120,12 +131,9 @@ export async function reconcilerFixture(options: FixtureOptions = {}): Promise<R
     : undefined;
   const servers = options.dnsServers ?? ["192.0.2.53"];
   const directory = new ManifestSource(manifests, options.source);
-  const reconciler = new Reconciler({
-    ...pick(options),
-    cri: options.cri ? await options.cri(dir, cri) : cri,
+  // What an agent started again on this host keeps: its node, its flags and its directories.
+  const host = {
     clock,
-    source: options.sources?.(directory, { root, clock, log }) ?? directory,
-    log,
     socket,
     nodeName: options.nodeName ?? "node1",
     readHostDns: options.readHostDns ??
@@ -135,6 +143,13 @@ export async function reconcilerFixture(options: FixtureOptions = {}): Promise<R
     podLogRoot: `${dir}/logs`,
     parallel: options.parallel ?? 4,
     intervalMs: options.intervalMs ?? 2000,
+  };
+  const reconciler = new Reconciler({
+    ...pick(options),
+    ...host,
+    cri: options.cri ? await options.cri(dir, cri) : cri,
+    source: options.sources?.(directory, { root, clock, log }) ?? directory,
+    log,
     ...(heartbeat ? { status: heartbeat } : {}),
   });
   return {
@@ -149,6 +164,14 @@ export async function reconcilerFixture(options: FixtureOptions = {}): Promise<R
     heartbeat,
     lines,
     write: (name, text) => Deno.writeTextFile(`${manifests}/${name}`, text),
+    restarted: (o = {}) =>
+      new Reconciler({
+        ...o.options,
+        ...host,
+        cri,
+        source: o.source ?? new ManifestSource(manifests),
+        log: o.log ?? createLogger({ write: (l) => lines.push(l) }),
+      }),
     [Symbol.asyncDispose]: async () => {
       await reconciler.stop();
       if (options.dir === undefined) await Deno.remove(dir, { recursive: true });

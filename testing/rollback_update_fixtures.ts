@@ -14,9 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { AgentMetrics } from "../lib/base/metrics.ts";
-import { createLogger } from "../lib/base/log.ts";
-import { ManifestSource } from "../lib/manifest/source.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
+import type { Reconciler } from "../lib/reconcile/reconciler.ts";
 import type { Container, ContainerConfig, Cri } from "../lib/runtime/cri.ts";
 import type { Action } from "../lib/reconcile/plan.ts";
 import type { PodView } from "../lib/reconcile/status.ts";
@@ -152,22 +150,12 @@ function withHooks(
  * `rollbackWindowMs`, its `--rollback-window`.
  */
 export function restartedAgent(s: UpdateFixture, { rollbackWindowMs = 0 } = {}): Reconciler {
-  return new Reconciler({
-    ...(rollbackWindowMs > 0 ? { rollbackWindowMs } : {}),
-    cri: s.cri,
-    clock: s.clock,
-    source: new ManifestSource(s.manifests),
-    log: createLogger({ write: (l) => s.lines.push(l) }),
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: s.root,
-    podLogRoot: s.logs,
-    parallel: 4,
-    intervalMs: 2000,
-    autoUpdateIntervalMs: INTERVAL,
-    metrics: s.metrics,
+  return s.restarted({
+    options: {
+      ...(rollbackWindowMs > 0 ? { rollbackWindowMs } : {}),
+      autoUpdateIntervalMs: INTERVAL,
+      metrics: s.metrics,
+    },
   });
 }
 

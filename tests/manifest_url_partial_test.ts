@@ -9,7 +9,6 @@ import { createLogger } from "../lib/base/log.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { documentServer } from "../testing/document_server.ts";
 import {
   FIXTURE_IMAGE,
@@ -46,19 +45,9 @@ function unreachable(): { url: string; port: number } {
 function restarted(f: ReconcilerFixture, url: string, lines: string[]) {
   const log = createLogger({ write: (l) => lines.push(l) });
   const source = new UrlSource({ url, root: f.root, log, clock: f.clock });
-  const reconciler = new Reconciler({
-    cri: f.cri,
-    clock: f.clock,
+  const reconciler = f.restarted({
     source: new ManifestSources(new ManifestSource(f.manifests), source),
     log,
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: f.root,
-    podLogRoot: f.logs,
-    parallel: 4,
-    intervalMs: 2000,
   });
   /** A pass that starts a fetch, and one that reads what it brought. */
   const sync = async () => {

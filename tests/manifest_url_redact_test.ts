@@ -14,7 +14,6 @@ import { ManifestSource } from "../lib/manifest/source.ts";
 import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlDocumentStore } from "../lib/node/url_document.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { documentServer } from "../testing/document_server.ts";
 import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
 
@@ -181,19 +180,9 @@ Deno.test("a token in the URL's query is in no log, label, status or kept file; 
     log,
     clock: f.clock,
   });
-  const again = new Reconciler({
-    cri: f.cri,
-    clock: f.clock,
+  const again = f.restarted({
     source: new ManifestSources(new ManifestSource(f.manifests), rotated),
     log,
-    socket: "/run/fake.sock",
-    nodeName: "node1",
-    readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-    instance: "default",
-    root: f.root,
-    podLogRoot: f.logs,
-    parallel: 4,
-    intervalMs: 2000,
   });
   try {
     await again.pass();

@@ -5,7 +5,6 @@ import { handler } from "../lib/agent/routes.ts";
 import { ManifestSource } from "../lib/manifest/source.ts";
 import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
-import { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { type Answer, type DocumentServer, documentServer } from "../testing/document_server.ts";
 import {
   FIXTURE_IMAGE,
@@ -293,19 +292,9 @@ Deno.test("the document is remembered across a restart: a new agent with the ser
   await server.close();
   const lines: string[] = [];
   const restarted = (source: UrlSource) =>
-    new Reconciler({
-      cri: f.cri,
-      clock: f.clock,
+    f.restarted({
       source: new ManifestSources(new ManifestSource(f.manifests), source),
       log: createLogger({ write: (l) => lines.push(l) }),
-      socket: "/run/fake.sock",
-      nodeName: "node1",
-      readHostDns: () => Promise.resolve({ servers: ["192.0.2.53"], searches: [], options: [] }),
-      instance: "default",
-      root: f.root,
-      podLogRoot: f.logs,
-      parallel: 4,
-      intervalMs: 2000,
     });
   const source = new UrlSource({
     url,
