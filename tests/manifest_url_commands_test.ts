@@ -9,12 +9,11 @@ import { checkCommand } from "../lib/cmd/check.ts";
 import { planCommand } from "../lib/cmd/plan.ts";
 import { describeCommand, podsCommand } from "../lib/cmd/pods.ts";
 import type { ManifestUrlConfig } from "../lib/cmd/url_flags.ts";
-import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlDocumentStore } from "../lib/node/url_document.ts";
-import { UrlSource } from "../lib/node/url_source.ts";
 import { documentServer } from "../testing/document_server.ts";
+import { urlFixture } from "../testing/url_fixture.ts";
 import { FakeCri } from "../testing/fake_cri.ts";
-import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { FIXTURE_IMAGE } from "../testing/reconciler_fixture.ts";
 
 const WEB = `name: web\ncontainers:\n  - name: app\n    image: ${FIXTURE_IMAGE}\n`;
 const DB_WITH_COLOUR =
@@ -180,16 +179,9 @@ Deno.test("tinylet plan says why a kept document cannot be used, and that it the
 
 Deno.test("pods -o wide and describe show the URL as the pod's source", async () => {
   await using server = documentServer({ kind: "document", text: WEB });
-  let url: UrlSource | undefined;
-  await using f = await reconcilerFixture({
-    sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({ url: server.url, root, log, clock });
-      return new ManifestSources(directory, url);
-    },
-  });
-  await f.reconciler.pass();
-  await url!.settled();
-  await f.reconciler.pass();
+  const { f, sync } = await urlFixture(server.url);
+  await using _f = f;
+  await sync();
   const c = parseCommandLine(["pods", "-o", "wide", "--root", f.root], {
     cwd: f.dir,
     hostname: "node1",

@@ -4,10 +4,9 @@
  */
 import assert from "node:assert/strict";
 import type { ContainerConfig } from "../lib/runtime/cri.ts";
-import { ManifestSources } from "../lib/node/manifest_sources.ts";
-import { UrlSource } from "../lib/node/url_source.ts";
 import { documentServer } from "../testing/document_server.ts";
-import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { urlFixture } from "../testing/url_fixture.ts";
+import { FIXTURE_IMAGE } from "../testing/reconciler_fixture.ts";
 
 const DOCUMENT = `apiVersion: v1
 kind: ConfigMap
@@ -42,16 +41,9 @@ spec:
 
 Deno.test("a v1 Pod reading a ConfigMap and a Secret from the same URL runs with their values", async () => {
   await using server = documentServer({ kind: "document", text: DOCUMENT });
-  let url: UrlSource | undefined;
-  await using f = await reconcilerFixture({
-    sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({ url: server.url, root, log, clock });
-      return new ManifestSources(directory, url);
-    },
-  });
-  await f.reconciler.pass();
-  await url!.settled();
-  const r = await f.reconciler.pass();
+  const { f, url, sync } = await urlFixture(server.url);
+  await using _f = f;
+  const r = await sync();
   assert.deepEqual(r.problems, []);
   const configs = f.cri.calls.filter((c) => c.method === "CreateContainer")
     .map((c) => (c.arg as { config: ContainerConfig }).config);
@@ -59,5 +51,5 @@ Deno.test("a v1 Pod reading a ConfigMap and a Secret from the same URL runs with
     { key: "GREETING", value: "hello" },
     { key: "TOKEN", value: "s3cret" },
   ]]);
-  assert.equal(url!.status().declares, "1 pod and 2 ConfigMaps and Secrets");
+  assert.equal(url.status().declares, "1 pod and 2 ConfigMaps and Secrets");
 });

@@ -10,23 +10,8 @@ import { ManifestSource } from "../lib/manifest/source.ts";
 import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
 import { documentServer } from "../testing/document_server.ts";
-import {
-  FIXTURE_IMAGE,
-  type ReconcilerFixture,
-  reconcilerFixture,
-} from "../testing/reconciler_fixture.ts";
-
-function pod(name: string, args = "serve"): string {
-  return `name: ${name}\ncontainers:\n  - name: app\n    image: ${FIXTURE_IMAGE}\n    args: [${args}]\n`;
-}
-
-/** The pods the fake runs: name → its source annotation. */
-async function running(f: ReconcilerFixture): Promise<Record<string, string>> {
-  const list = await f.cri.listPodSandbox({ state: "SANDBOX_READY" });
-  return Object.fromEntries(
-    list.map((s) => [s.metadata.name, s.annotations["tinylet/source"] ?? ""]).sort(),
-  );
-}
+import { type ReconcilerFixture, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { runningSources as running, urlFixture, urlPod as pod } from "../testing/url_fixture.ts";
 
 /** The ids of the containers the fake runs, sorted. */
 async function containerIds(f: ReconcilerFixture): Promise<string[]> {
@@ -64,16 +49,9 @@ Deno.test("a changed URL that has not answered removes nothing; once it serves a
     text: pod("web") + "---\n" + pod("db"),
     etag: '"a"',
   });
-  let first: UrlSource | undefined;
-  await using f = await reconcilerFixture({
-    sources: (directory, { root, clock, log }) => {
-      first = new UrlSource({ url: a.url, root, log, clock });
-      return new ManifestSources(directory, first);
-    },
-  });
-  await f.reconciler.pass();
-  await first!.settled();
-  await f.reconciler.pass();
+  const { f, sync } = await urlFixture(a.url);
+  await using _f = f;
+  await sync();
   assert.deepEqual(await running(f), { db: a.url, web: a.url });
   const ids = await containerIds(f);
   await f.reconciler.stop();
@@ -160,16 +138,9 @@ Deno.test("a file moved to a URL that has not answered keeps its pods until the 
 
 Deno.test("the status of a pod of a URL that has not answered, with no kept document, says so", async () => {
   await using server = documentServer({ kind: "document", text: pod("web") });
-  let first: UrlSource | undefined;
-  await using f = await reconcilerFixture({
-    sources: (directory, { root, clock, log }) => {
-      first = new UrlSource({ url: server.url, root, log, clock });
-      return new ManifestSources(directory, first);
-    },
-  });
-  await f.reconciler.pass();
-  await first!.settled();
-  await f.reconciler.pass();
+  const { f, sync } = await urlFixture(server.url);
+  await using _f = f;
+  await sync();
   await f.reconciler.stop();
   await server.close();
   await Deno.remove(`${f.root}/manifest-url/document.json`);

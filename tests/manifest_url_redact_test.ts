@@ -15,7 +15,8 @@ import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlDocumentStore } from "../lib/node/url_document.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
 import { documentServer } from "../testing/document_server.ts";
-import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { urlFixture } from "../testing/url_fixture.ts";
+import { FIXTURE_IMAGE } from "../testing/reconciler_fixture.ts";
 
 const SECRET = "s3cr3t-t0ken";
 const POD = `name: web\ncontainers:\n  - name: app\n    image: ${FIXTURE_IMAGE}\n`;
@@ -125,24 +126,12 @@ Deno.test("a token in the URL's query is in no log, label, status or kept file; 
   await using server = documentServer({ kind: "document", text: POD, etag: '"v1"' });
   const shown = `${server.url}?private_token=<redacted>`;
   const metrics = new AgentMetrics();
-  let url: UrlSource | undefined;
-  await using f = await reconcilerFixture({
+  const { f, url, sync } = await urlFixture(`${server.url}?private_token=${SECRET}#frag`, {
     metrics,
     statusFile: true,
-    sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({
-        url: `${server.url}?private_token=${SECRET}#frag`,
-        root,
-        log,
-        metrics,
-        clock,
-      });
-      return new ManifestSources(directory, url);
-    },
   });
-  await f.reconciler.pass();
-  await url!.settled();
-  await f.reconciler.pass();
+  await using _f = f;
+  await sync();
   assert.equal(server.requests[0]!.query, `?private_token=${SECRET}`);
   const sandboxes = await f.cri.listPodSandbox();
   assert.deepEqual(sandboxes.map((s) => s.annotations["tinylet/source"]), [shown]);
@@ -151,7 +140,7 @@ Deno.test("a token in the URL's query is in no log, label, status or kept file; 
   server.answer = { kind: "status", status: 503 };
   await f.clock.advance(20_000);
   await f.reconciler.pass();
-  await url!.settled();
+  await url.settled();
   await f.reconciler.pass();
   const degraded = f.reconciler.health().degraded ?? "";
   assert.ok(degraded.startsWith(`Check the server of ${shown}: it answered HTTP 503`), degraded);

@@ -6,84 +6,30 @@ import { ManifestSource } from "../lib/manifest/source.ts";
 import { ManifestSources } from "../lib/node/manifest_sources.ts";
 import { UrlSource } from "../lib/node/url_source.ts";
 import { type Answer, type DocumentServer, documentServer } from "../testing/document_server.ts";
+import type { ReconcilerFixture } from "../testing/reconciler_fixture.ts";
 import {
-  FIXTURE_IMAGE,
-  type ReconcilerFixture,
-  reconcilerFixture,
-} from "../testing/reconciler_fixture.ts";
+  runningSources as running,
+  URL_POLL_MS,
+  urlFixture,
+  urlPod as pod,
+} from "../testing/url_fixture.ts";
 
 /** The hand clock's start: 2026-11-27T12:00:00Z. */
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
-const POLL_MS = 20_000;
-
-function pod(name: string, args = "serve"): string {
-  return `name: ${name}\ncontainers:\n  - name: app\n    image: ${FIXTURE_IMAGE}\n    args: [${args}]\n`;
-}
-
-/** The pods the fake runs: name → its source annotation. */
-async function running(f: ReconcilerFixture): Promise<Record<string, string>> {
-  const list = await f.cri.listPodSandbox({ state: "SANDBOX_READY" });
-  return Object.fromEntries(
-    list.map((s) => [s.metadata.name, s.annotations["tinylet/source"] ?? ""]).sort(),
-  );
-}
 
 function calls(f: ReconcilerFixture, method: string): number {
   return f.cri.calls.filter((c) => c.method === method).length;
 }
 
-interface UrlFixture {
-  f: ReconcilerFixture;
-  url: UrlSource;
-  metrics: AgentMetrics;
-  /** A pass that starts the poll, and one that reads what it brought. */
-  sync(): Promise<void>;
-  /**
-   * The next poll: the clock moved one interval, then {@linkcode sync}, the clock moved
-   * `waitMs` more while the poll runs (the fetch's timeout runs on it).
-   */
-  next(waitMs?: number): Promise<void>;
-}
-
-async function urlFixture(server: DocumentServer, timeoutMs = 2_000): Promise<UrlFixture> {
+/** The URL's fixture on `server`, with its own metrics and a 2 s fetch timeout. */
+async function sourceFixture(server: DocumentServer, timeoutMs = 2_000) {
   const metrics = new AgentMetrics();
-  let url: UrlSource | undefined;
-  const f = await reconcilerFixture({
-    metrics,
-    sources: (directory, { root, clock, log }) => {
-      url = new UrlSource({
-        url: server.url,
-        root,
-        log,
-        metrics,
-        timeoutMs,
-        clock,
-      });
-      return new ManifestSources(directory, url);
-    },
-  });
-  const source = url!;
-  const sync = async (waitMs = 0) => {
-    await f.reconciler.pass();
-    if (waitMs > 0) await f.clock.advance(waitMs);
-    await source.settled();
-    await f.reconciler.pass();
-  };
-  return {
-    f,
-    url: source,
-    metrics,
-    sync: () => sync(),
-    next: async (waitMs = 0) => {
-      await f.clock.advance(POLL_MS);
-      await sync(waitMs);
-    },
-  };
+  return { ...await urlFixture(server.url, { metrics, timeoutMs }), metrics };
 }
 
 Deno.test("pods from the URL run with the URL as their source; an unchanged document costs a 304", async () => {
   await using server = documentServer({ kind: "document", text: pod("web"), etag: '"v1"' });
-  const { f, metrics, sync, next } = await urlFixture(server);
+  const { f, metrics, sync, next } = await sourceFixture(server);
   await using _f = f;
   await sync();
   assert.deepEqual(await running(f), { web: server.url });
@@ -108,30 +54,30 @@ Deno.test("pods from the URL run with the URL as their source; an unchanged docu
 
 Deno.test("the pass wakes for the next poll; a fetch asks for a pass when it changed something or a pass waited for it", async () => {
   await using server = documentServer({ kind: "document", text: pod("web"), etag: '"v1"' });
-  const { f, url, sync } = await urlFixture(server);
+  const { f, url, sync } = await sourceFixture(server);
   await using _f = f;
   let pokes = 0;
   url.wakeWith(() => pokes++);
   await sync();
   assert.equal(pokes, 1);
   const quiet = await f.reconciler.pass();
-  assert.equal(quiet.wakeAt, T0 + POLL_MS);
+  assert.equal(quiet.wakeAt, T0 + URL_POLL_MS);
   // A poll no pass waited for, answered 304: nothing changed, no pass is asked for.
-  await f.clock.advance(POLL_MS);
+  await f.clock.advance(URL_POLL_MS);
   url.poll();
   await url.settled();
   assert.equal(pokes, 1);
-  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 2 * POLL_MS);
+  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 2 * URL_POLL_MS);
   // A pass that found the poll running learnt no wake time: the poll's end asks for a pass.
-  await f.clock.advance(POLL_MS);
+  await f.clock.advance(URL_POLL_MS);
   url.poll();
   assert.equal(url.wakeAt(f.clock.epochMs()), undefined);
   await url.settled();
   assert.equal(server.requests.at(-1)?.headers["if-none-match"], '"v1"');
   assert.equal(pokes, 2);
-  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 3 * POLL_MS);
+  assert.equal(url.wakeAt(f.clock.epochMs()), T0 + 3 * URL_POLL_MS);
   server.answer = { kind: "status", status: 503 };
-  await f.clock.advance(POLL_MS);
+  await f.clock.advance(URL_POLL_MS);
   url.poll();
   await url.settled();
   assert.equal(pokes, 3);
@@ -184,7 +130,7 @@ for (const c of FAILURES) {
       text: pod("web") + "---\n" + pod("db"),
       etag: '"v1"',
     });
-    const { f, metrics, sync, next } = await urlFixture(server, c.timeoutMs);
+    const { f, metrics, sync, next } = await sourceFixture(server, c.timeoutMs);
     await using _f = f;
     await sync();
     assert.deepEqual(await running(f), { db: server.url, web: server.url });
@@ -221,7 +167,7 @@ for (const c of FAILURES) {
 
 Deno.test("the URL answering again ends the degradation, and says so once", async () => {
   await using server = documentServer({ kind: "document", text: pod("web"), etag: '"v1"' });
-  const { f, metrics, sync, next } = await urlFixture(server);
+  const { f, metrics, sync, next } = await sourceFixture(server);
   await using _f = f;
   await sync();
   server.answer = { kind: "status", status: 502 };
@@ -245,7 +191,7 @@ Deno.test("a pod removed from a valid document is torn down, the others stay", a
     text: pod("web") + "---\n" + pod("db"),
     etag: '"v1"',
   });
-  const { f, next, sync } = await urlFixture(server);
+  const { f, next, sync } = await sourceFixture(server);
   await using _f = f;
   await sync();
   assert.deepEqual(await running(f), { db: server.url, web: server.url });
@@ -261,7 +207,7 @@ Deno.test("a pod in the directory and at the URL: the directory wins, both sides
     text: pod("api") + "---\n" + pod("web", "url"),
     etag: '"v1"',
   });
-  const { f, sync } = await urlFixture(server);
+  const { f, sync } = await sourceFixture(server);
   await using _f = f;
   await f.write("web.yaml", pod("web", "directory"));
   await sync();
@@ -282,7 +228,7 @@ Deno.test("the document is remembered across a restart: a new agent with the ser
     text: pod("web") + "---\n" + pod("db"),
     etag: '"v1"',
   });
-  const { f, sync } = await urlFixture(server);
+  const { f, sync } = await sourceFixture(server);
   await using _f = f;
   await sync();
   const kept = `${f.root}/manifest-url/document.json`;
@@ -349,7 +295,7 @@ Deno.test("the document is remembered across a restart: a new agent with the ser
 
 Deno.test("a restarted agent's first poll is conditional on the kept document's ETag", async () => {
   await using server = documentServer({ kind: "document", text: pod("web"), etag: '"v1"' });
-  const { f, sync } = await urlFixture(server);
+  const { f, sync } = await sourceFixture(server);
   await using _f = f;
   await sync();
   const source = new UrlSource({ url: server.url, root: f.root, clock: f.clock });
@@ -366,7 +312,7 @@ Deno.test("with --manifest-url, a missing directory is healthy and removals from
     text: pod("web") + "---\n" + pod("db"),
     etag: '"v1"',
   });
-  const { f, sync, next } = await urlFixture(server);
+  const { f, sync, next } = await sourceFixture(server);
   await using _f = f;
   await f.write("local.yaml", pod("local"));
   await sync();
