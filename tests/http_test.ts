@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type HttpHandlers, serveHttp } from "../lib/agent/routes.ts";
+import { concatBytes } from "../lib/base/bytes.ts";
 import {
   DEFAULT_HTTP_LIMITS,
   type HttpLimits,
@@ -692,16 +693,6 @@ async function exchange(port: number, bytes: Uint8Array): Promise<Exchange> {
   }
   conn.close();
   return { text: dec.decode(concatBytes(chunks)), reset };
-}
-
-function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** A request with a body of `size` bytes, which the server does not read. */

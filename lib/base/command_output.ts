@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concatBytes } from "./bytes.ts";
 
 /** How much of a stream one read takes. */
 const CHUNK_BYTES = 4096;
@@ -28,23 +29,14 @@ export interface CommandOutput {
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const reader = stream.getReader({ mode: "byob" });
   const chunks: Uint8Array[] = [];
-  let total = 0;
   for (;;) {
     const { done, value } = await reader.read(new Uint8Array(CHUNK_BYTES));
     if (value !== undefined && value.length > 0) {
       chunks.push(value);
-      total += value.length;
     }
     if (done) break;
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
+  return concatBytes(chunks);
 }
 
 /**

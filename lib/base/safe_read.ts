@@ -10,6 +10,7 @@
  * @module
  */
 import fs from "node:fs";
+import { concatBytes } from "./bytes.ts";
 import {
   absolute,
   dangling,
@@ -167,14 +168,7 @@ function readAtMost(fd: number, limit: number): Uint8Array {
     chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
     total += n;
   }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
 
 /**

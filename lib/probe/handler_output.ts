@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../base/bytes.ts";
 import type { ProbeOutcome } from "./probes.ts";
 
 /** Longest `output` kept, in characters. */
@@ -13,18 +14,7 @@ export const MAX_OUTPUT_CHARS = 1024;
 export function decodeBytes(parts: Uint8Array[]): string {
   const limit = MAX_OUTPUT_CHARS * 4;
   const cut = parts.map((p) => p.subarray(0, limit));
-  return new TextDecoder().decode(concatBytes(cut, cut.reduce((n, p) => n + p.length, 0)));
-}
-
-/** `chunks` (`size` bytes in all) as one array. */
-export function concatBytes(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return new TextDecoder().decode(concatBytes(cut));
 }
 
 const TRUNCATED = " [truncated]";

@@ -8,7 +8,8 @@
 import http from "node:http";
 import https from "node:https";
 import type { ProbeOutcome } from "./probes.ts";
-import { concatBytes, decodeBytes, errorText } from "./handler_output.ts";
+import { concatBytes } from "../base/bytes.ts";
+import { decodeBytes, errorText } from "./handler_output.ts";
 
 /** The User-Agent of HTTP and gRPC probes (kubelet sends `kube-probe/<major>.<minor>`). */
 export const PROBE_USER_AGENT = "tinylet-probe/0.1";
@@ -151,7 +152,7 @@ function getOnce(url: URL, headers: HeaderMap, signal: AbortSignal): Promise<Htt
         const reply = () => ({
           status: res.statusCode ?? 0,
           location: res.headers.location,
-          body: concatBytes(chunks, size),
+          body: concatBytes(chunks),
         });
         res.on("data", (chunk: Uint8Array) => {
           const room = MAX_BODY_BYTES - size;
