@@ -10,6 +10,7 @@ import { ResourceMetrics, type StatsRuntime } from "../lib/agent/resource_metric
 import type { NodeUsage } from "../lib/node/node_usage.ts";
 import type { PodSandboxConfig } from "../lib/runtime/cri.ts";
 import { FakeCri } from "./fake_cri.ts";
+import { FIXTURE_IMAGE } from "./reconciler_fixture.ts";
 import type { PodStatsMode } from "./fake_stats.ts";
 import { parsePrometheus, type PromFamily } from "./prometheus_text.ts";
 
@@ -86,6 +87,19 @@ export function world(
 export async function scrape(m: ResourceMetrics): Promise<Map<string, PromFamily>> {
   return parsePrometheus((await m.render()).join("\n") + "\n");
 }
+
+/** Pod shop/web as a manifest: one container, app, of the reconciler fixture's image, sleeping. */
+export const WEB_MANIFEST = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+spec:
+  containers:
+  - name: app
+    image: ${FIXTURE_IMAGE}
+    command: [sleep, "3600"]
+`;
 
 /** The labels of container app of pod shop/web. */
 export const C = { container: "app", namespace: "shop", pod: "web" };

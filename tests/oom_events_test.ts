@@ -7,7 +7,8 @@ import { AgentMetrics } from "../lib/base/metrics.ts";
 import { countPass, OomEvents } from "../lib/reconcile/pass_metrics.ts";
 import type { ContainerView, PodView } from "../lib/reconcile/status.ts";
 import { familyOf, parsePrometheus, sampleOf } from "../testing/prometheus_text.ts";
-import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { WEB_MANIFEST } from "../testing/resource_fixtures.ts";
 
 /** The agent started at 2027-01-15T08:00:00Z. */
 const STARTED = Date.parse("2027-01-15T08:00:00.000Z");
@@ -168,20 +169,7 @@ Deno.test("each container, pod and namespace is counted apart", () => {
 Deno.test("through the reconciler: a container the runtime says was OOMKilled is counted once, and again when it is killed again", async () => {
   const metrics = new AgentMetrics();
   await using s = await reconcilerFixture({ metrics, epochMs: STARTED });
-  await s.write(
-    "web.yaml",
-    `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: shop
-spec:
-  containers:
-  - name: app
-    image: ${FIXTURE_IMAGE}
-    command: [sleep, "3600"]
-`,
-  );
+  await s.write("web.yaml", WEB_MANIFEST);
   await s.reconciler.pass();
   const running = async () => {
     const [c] = await s.cri.listContainers({ state: "CONTAINER_RUNNING" });

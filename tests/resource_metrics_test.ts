@@ -8,8 +8,8 @@ import { familyText } from "../lib/base/metrics.ts";
 import { ResourceMetrics, startTimesOf, type StatsRuntime } from "../lib/agent/resource_metrics.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 import { familyOf, sampleOf } from "../testing/prometheus_text.ts";
-import { FIXTURE_IMAGE, reconcilerFixture } from "../testing/reconciler_fixture.ts";
-import { C, D, S, scrape, T0, twoPods, world } from "../testing/resource_fixtures.ts";
+import { reconcilerFixture } from "../testing/reconciler_fixture.ts";
+import { C, D, S, scrape, T0, twoPods, WEB_MANIFEST, world } from "../testing/resource_fixtures.ts";
 
 Deno.test("the containers' families: kubelet's names, help and labels, core-seconds, bytes, the runtime's times in ms", async () => {
   const w = world({
@@ -135,20 +135,7 @@ Deno.test("a start time the runtime cannot give is left out without an error, an
 
 Deno.test("wired as the agent wires it (start times from the reconciler's pod views), a running container has its start time", async () => {
   await using s = await reconcilerFixture({ epochMs: T0 });
-  await s.write(
-    "web.yaml",
-    `apiVersion: v1
-kind: Pod
-metadata:
-  name: web
-  namespace: shop
-spec:
-  containers:
-  - name: app
-    image: ${FIXTURE_IMAGE}
-    command: [sleep, "3600"]
-`,
-  );
+  await s.write("web.yaml", WEB_MANIFEST);
   await s.reconciler.pass();
   await s.clock.advance(30_000);
   const r = await s.reconciler.pass();
