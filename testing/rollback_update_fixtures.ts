@@ -159,6 +159,11 @@ export function restartedAgent(s: UpdateFixture, { rollbackWindowMs = 0 } = {}):
   });
 }
 
+/** The types of the actions a pass planned, in order. */
+export function actionTypes(r: { actions: { type: string }[] }): string[] {
+  return r.actions.map((a) => a.type);
+}
+
 /** What {@linkcode checkAndPass} did. */
 export interface Checked {
   /** The actions of both passes, in order. */

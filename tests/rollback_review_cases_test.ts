@@ -14,6 +14,7 @@ import { KEYS } from "../lib/runtime/labels.ts";
 import type { Reconciler } from "../lib/reconcile/reconciler.ts";
 import { goodV1 as goodSpec, lastArgs, rollbackState, web } from "../testing/rollback_fixtures.ts";
 import {
+  actionTypes as types,
   APP,
   autoWeb,
   checkAndPass,
@@ -32,7 +33,6 @@ import {
   updateFixture,
 } from "../testing/rollback_update_fixtures.ts";
 
-const types = (r: { actions: { type: string }[] }) => r.actions.map((a) => a.type);
 /** Wall time on the fixtures' hand clock, which starts at 2026-11-27 12:00:00 UTC. */
 const at = (minute: number, second: number) => Date.UTC(2026, 10, 27, 12, minute, second);
 const BOOM = "failed to create containerd container: boom";

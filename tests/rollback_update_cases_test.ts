@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { rollbackState } from "../testing/rollback_fixtures.ts";
 import { CriError } from "../lib/runtime/errors.ts";
 import {
+  actionTypes as types,
   APP,
   autoWeb,
   checkAndPass,
@@ -31,7 +32,6 @@ import {
   updateFixture,
 } from "../testing/rollback_update_fixtures.ts";
 
-const types = (r: { actions: { type: string }[] }) => r.actions.map((a) => a.type);
 const UNAVAILABLE = "failed to resolve reference: 503 Service Unavailable";
 const CHECK_FAILED =
   "Cannot check image registry.example.com:5000/app:1 for updates: failed to resolve reference: 503 Service Unavailable";

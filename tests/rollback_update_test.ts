@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { view } from "../testing/config_fixtures.ts";
 import { lastArgs, rollbackState } from "../testing/rollback_fixtures.ts";
 import {
+  actionTypes as types,
   APP,
   autoWeb,
   checkAndPass,
@@ -27,7 +28,6 @@ import {
 } from "../testing/rollback_update_fixtures.ts";
 import { RollbackStore } from "../lib/node/rollback_state.ts";
 
-const types = (r: { actions: { type: string }[] }) => r.actions.map((a) => a.type);
 const REPO_DIGEST = /^registry\.example\.com:5000\/app@sha256:[0-9a-f]{64}$/;
 
 Deno.test("v1 of an auto-updated pod becomes its last good spec with the image it ran", async () => {
